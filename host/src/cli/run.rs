@@ -1,0 +1,165 @@
+//! `weir run PACKAGE [--config JSON] [-- ARGS...]`: run a sequence locally.
+//!
+//! stdin is the instance input, stdout its output; the plugin's log, stderr,
+//! WASI stdout and emitted events go to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::package::{Package, UnpackLimits};
+use crate::runtime::{Instance, Runtime, RuntimeConfig, StartOptions};
+use crate::streams::Pipe;
+
+/// Arguments of `weir run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The package (.tar.gz) to run.
+    pub package: PathBuf,
+    /// Configuration as a JSON object, overlaid on the package's `[config]`.
+    #[arg(long, value_name = "JSON")]
+    pub config: Option<String>,
+    /// Memory limit of the instance, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub memory_mb: usize,
+    /// Where compiled components are cached (default: the user cache dir).
+    #[arg(long, env = "WEIR_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Arguments passed to the plugin (after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+/// Runs the package and returns the process exit code: 0 when the plugin
+/// finished, its exit code (or 1) otherwise.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let overrides = parse_config(args.config.as_deref())?;
+    let work = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let archive = std::fs::File::open(&args.package)
+        .with_context(|| format!("cannot open {}", args.package.display()))?;
+    let package = Package::unpack(archive, &work.path().join("package"), &UnpackLimits::default())
+        .with_context(|| format!("{} is not a valid package", args.package.display()))?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+        max_memory_bytes: args.memory_mb << 20,
+        ..RuntimeConfig::default()
+    })?;
+    let program = runtime
+        .load(&package.component_path)
+        .with_context(|| format!("{} cannot run", args.package.display()))?;
+    let mut config = package.manifest.config.clone();
+    config.extend(overrides);
+    let options = StartOptions {
+        id: uuid::Uuid::new_v4().to_string(),
+        config,
+        args: args.args.into_iter().map(Value::String).collect(),
+        max_memory_bytes: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let code = rt.block_on(async move {
+        let instance = runtime.start(&program, options);
+        if program.entry_kind() == "sequence" {
+            instance.close_stdin();
+        }
+        attach(instance).await
+    });
+    // stdin may still be blocked in a read the plugin no longer wants.
+    rt.shutdown_background();
+    Ok(code)
+}
+
+/// Wires the process's stdio to the instance and waits for it to end.
+async fn attach(instance: Instance) -> ExitCode {
+    tokio::spawn(feed_stdin(instance.clone()));
+    let side = futures::future::join3(
+        print_log(instance.log().clone()),
+        copy_pipe(instance.stderr().clone(), tokio::io::stderr()),
+        copy_pipe(instance.stdout().clone(), tokio::io::stderr()),
+    );
+    let events = tokio::spawn(print_events(instance.clone()));
+    let (_, _) = tokio::join!(copy_pipe(instance.output().clone(), tokio::io::stdout()), side);
+    let terminated = instance.wait().await;
+    events.abort();
+    if terminated.exitcode == 0 {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("error: {} (exit code {})", terminated.reason, terminated.exitcode);
+    ExitCode::from(u8::try_from(terminated.exitcode).unwrap_or(1).max(1))
+}
+
+async fn feed_stdin(instance: Instance) {
+    let Some(input) = instance.input() else { return };
+    instance.close_input(); // the sender below is now the only one
+    let mut stdin = tokio::io::stdin();
+    loop {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        match stdin.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if input.send(Bytes::from(buf)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn copy_pipe(pipe: Pipe, mut out: impl AsyncWrite + Unpin) {
+    let mut reader = pipe.reader();
+    while let Some(chunk) = reader.next().await {
+        if out.write_all(&chunk).await.is_err() {
+            return;
+        }
+    }
+    let _ = out.flush().await;
+}
+
+/// Prints the plugin's own log lines as `[level] message`; the hub's
+/// lifecycle lines are left out (the exit is reported separately).
+async fn print_log(pipe: Pipe) {
+    let mut reader = pipe.reader();
+    let mut pending = Vec::new();
+    while let Some(chunk) = reader.next().await {
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let Ok(entry) = serde_json::from_slice::<Value>(&line) else { continue };
+            if entry["source"] == "plugin" {
+                let level = entry["level"].as_str().unwrap_or("info");
+                eprintln!("[{level}] {}", entry["msg"].as_str().unwrap_or_default());
+            }
+        }
+    }
+}
+
+async fn print_events(instance: Instance) {
+    let mut events = instance.events().subscribe();
+    while let Ok(event) = events.recv().await {
+        eprintln!("event {}: {}", event.name, event.message);
+    }
+}
+
+fn parse_config(text: Option<&str>) -> anyhow::Result<Map<String, Value>> {
+    let Some(text) = text else {
+        return Ok(Map::new());
+    };
+    match serde_json::from_str(text).context("--config is not valid JSON")? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("--config must be a JSON object, e.g. '{{\"count\": 3}}'"),
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("weir")
+        .join("components")
+}

@@ -1,0 +1,277 @@
+//! Package manifests: the native `weir.toml` and Scramjet-style `package.json`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::PackageError;
+
+/// File name of the native manifest.
+pub const WEIR_TOML: &str = "weir.toml";
+/// File name of the Scramjet-style manifest.
+pub const PACKAGE_JSON: &str = "package.json";
+/// Largest manifest file read.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// What a package runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A long-running stream processor (the `sequence` world or a WASI command).
+    #[default]
+    Sequence,
+    /// A frame renderer driven by render jobs (the `render` world).
+    Render,
+}
+
+/// Limits a package asks for; the hub may only tighten its own with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestLimits {
+    /// Linear memory per instance, in MiB.
+    pub memory_mb: Option<u64>,
+    /// Wall-clock time per instance (or render task), in milliseconds.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Topics the sequence reads from and writes to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestTopics {
+    /// Topic that feeds the instance input.
+    pub requires: Option<String>,
+    /// Topic that the instance output feeds.
+    pub provides: Option<String>,
+    /// Content type of both topics (default `application/x-ndjson`).
+    pub content_type: Option<String>,
+}
+
+/// A parsed, validated manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Manifest {
+    /// Package name; sequences can be addressed by it.
+    pub name: String,
+    /// Package version.
+    pub version: String,
+    /// What the package runs as.
+    pub kind: Kind,
+    /// Path of the component inside the package.
+    pub component: String,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Limits the package asks for.
+    pub limits: ManifestLimits,
+    /// Topic wiring.
+    pub topics: ManifestTopics,
+    /// Default configuration, overlaid by the start request's `appConfig`.
+    pub config: Map<String, Value>,
+    /// Fields of a `package.json` echoed back to Scramjet clients.
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeirToml {
+    name: String,
+    #[serde(default = "default_version")]
+    version: String,
+    #[serde(default)]
+    kind: Kind,
+    component: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    limits: ManifestLimits,
+    #[serde(default)]
+    topics: ManifestTopics,
+    #[serde(default)]
+    config: toml::Table,
+}
+
+fn default_version() -> String {
+    "0.0.0".to_string()
+}
+
+impl Manifest {
+    /// Parses `weir.toml` text. `component` may be absent only when the
+    /// caller supplies one (`weir pack` of a Cargo crate).
+    pub fn from_toml(text: &str, component: Option<&str>) -> Result<Manifest, PackageError> {
+        let raw: WeirToml = toml::from_str(text)
+            .map_err(|e| PackageError::InvalidManifest(format!("{WEIR_TOML}: {}", e.message())))?;
+        let config = serde_json::to_value(&raw.config)
+            .map_err(|e| PackageError::InvalidManifest(format!("{WEIR_TOML} [config]: {e}")))?;
+        let component = raw
+            .component
+            .or_else(|| component.map(str::to_string))
+            .ok_or_else(|| {
+                PackageError::InvalidManifest(format!(
+                    "{WEIR_TOML}: missing `component` (the path of the .wasm in the package)"
+                ))
+            })?;
+        let manifest = Manifest {
+            name: raw.name,
+            version: raw.version,
+            kind: raw.kind,
+            component,
+            description: raw.description,
+            limits: raw.limits,
+            topics: raw.topics,
+            config: match config {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+            extra: Map::new(),
+        };
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Parses a Scramjet-style `package.json`: `main` names the component.
+    pub fn from_package_json(text: &str) -> Result<Manifest, PackageError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| PackageError::InvalidManifest(format!("{PACKAGE_JSON}: {e}")))?;
+        let Value::Object(obj) = value else {
+            return Err(PackageError::InvalidManifest(format!(
+                "{PACKAGE_JSON}: expected a JSON object"
+            )));
+        };
+        let text_field = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_string);
+        let component = text_field("main").ok_or_else(|| {
+            PackageError::InvalidManifest(format!(
+                "{PACKAGE_JSON}: `main` must name the package's .wasm component"
+            ))
+        })?;
+        let mut extra = Map::new();
+        for key in ["name", "version", "description", "author", "keywords", "repository", "args", "engines"] {
+            if let Some(value) = obj.get(key) {
+                extra.insert(key.to_string(), value.clone());
+            }
+        }
+        let manifest = Manifest {
+            name: text_field("name").unwrap_or_else(|| "unnamed".to_string()),
+            version: text_field("version").unwrap_or_else(default_version),
+            kind: Kind::Sequence,
+            component,
+            description: text_field("description"),
+            limits: ManifestLimits::default(),
+            topics: ManifestTopics::default(),
+            config: Map::new(),
+            extra,
+        };
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// The manifest as `weir.toml` text (what `weir pack` writes).
+    pub fn to_toml(&self) -> Result<String, PackageError> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            name: &'a str,
+            version: &'a str,
+            kind: Kind,
+            component: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            description: &'a Option<String>,
+            limits: &'a ManifestLimits,
+            topics: &'a ManifestTopics,
+            config: &'a Map<String, Value>,
+        }
+        toml::to_string(&Out {
+            name: &self.name,
+            version: &self.version,
+            kind: self.kind,
+            component: &self.component,
+            description: &self.description,
+            limits: &self.limits,
+            topics: &self.topics,
+            config: &self.config,
+        })
+        .map_err(|e| PackageError::InvalidManifest(format!("cannot write {WEIR_TOML}: {e}")))
+    }
+
+    fn validate(&self) -> Result<(), PackageError> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 128
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.@/".contains(c));
+        if !name_ok {
+            return Err(PackageError::InvalidManifest(format!(
+                "name {:?} must be 1-128 characters of letters, digits and - _ . @ /",
+                self.name
+            )));
+        }
+        if self.limits.memory_mb == Some(0) {
+            return Err(PackageError::InvalidManifest(
+                "[limits] memory_mb must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_weir_toml() {
+        let m = Manifest::from_toml(
+            r#"
+            name = "counter"
+            version = "1.2.3"
+            kind = "sequence"
+            component = "counter.wasm"
+            description = "counts"
+            [limits]
+            memory_mb = 64
+            [config]
+            interval_ms = 100
+            "#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(m.name, "counter");
+        assert_eq!(m.kind, Kind::Sequence);
+        assert_eq!(m.limits.memory_mb, Some(64));
+        assert_eq!(m.config["interval_ms"], 100);
+    }
+
+    #[test]
+    fn unknown_kind_is_refused_with_the_choices() {
+        let err = Manifest::from_toml("name='x'\nkind='batch'\ncomponent='x.wasm'", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `batch`"), "{err}");
+        assert!(err.contains("sequence"), "{err}");
+    }
+
+    #[test]
+    fn missing_component_is_refused() {
+        let err = Manifest::from_toml("name='x'", None).unwrap_err().to_string();
+        assert!(err.contains("missing `component`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_toml_names_the_file() {
+        let err = Manifest::from_toml("name = ", None).unwrap_err().to_string();
+        assert!(err.contains("weir.toml"), "{err}");
+    }
+
+    #[test]
+    fn package_json_needs_main() {
+        let err = Manifest::from_package_json(r#"{"name":"a"}"#).unwrap_err().to_string();
+        assert!(err.contains("`main`"), "{err}");
+        let m = Manifest::from_package_json(r#"{"name":"@s/a","main":"a.wasm","args":[1]}"#)
+            .unwrap();
+        assert_eq!(m.component, "a.wasm");
+        assert_eq!(m.extra["args"], serde_json::json!([1]));
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        let err = Manifest::from_toml("name='a b'\ncomponent='x.wasm'", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("name"), "{err}");
+    }
+}

@@ -1,0 +1,247 @@
+//! The host side of the `weir:plugin` interfaces and the per-instance store data.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, mpsc};
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::io::ChannelReader;
+use crate::streams::Pipe;
+
+wasmtime::component::bindgen!({
+    world: "sequence",
+    path: "../wit",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use weir::plugin::types::{Event as WitEvent, LogLevel, Signal, StopRequest};
+
+/// Largest chunk the host hands to a guest in one `read-input`.
+const MAX_READ: u32 = 1 << 20;
+/// Output is split into pieces of at most this size so one huge guest write
+/// cannot pin more than this in a pipe beyond its capacity.
+const MAX_OUTPUT_PIECE: usize = 256 * 1024;
+
+/// An event emitted by an instance.
+#[derive(Debug, Clone)]
+pub struct EmittedEvent {
+    /// Event name.
+    pub name: String,
+    /// The message as JSON text.
+    pub message: Arc<str>,
+}
+
+/// Events an instance emitted: the last one per name, and a live feed.
+#[derive(Clone)]
+pub struct EventBus {
+    last: Arc<Mutex<HashMap<String, Arc<str>>>>,
+    live: broadcast::Sender<EmittedEvent>,
+}
+
+impl EventBus {
+    pub(crate) fn new() -> Self {
+        EventBus {
+            last: Arc::default(),
+            live: broadcast::channel(1024).0,
+        }
+    }
+
+    /// The last message emitted under `name`.
+    pub fn last(&self, name: &str) -> Option<Arc<str>> {
+        self.lock().get(name).cloned()
+    }
+
+    /// A receiver of every event emitted from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<EmittedEvent> {
+        self.live.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<str>>> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn publish(&self, name: String, message: String) {
+        let message: Arc<str> = message.into();
+        self.lock().insert(name.clone(), message.clone());
+        let _ = self.live.send(EmittedEvent { name, message });
+    }
+}
+
+/// Keep-alive bookkeeping shared between the guest and the controller.
+#[derive(Default)]
+pub(crate) struct KeepAlive {
+    /// Until when the guest last asked to be kept alive.
+    pub(crate) until: Option<Instant>,
+    /// When the guest last called `keep-alive`.
+    pub(crate) last_called: Option<Instant>,
+}
+
+/// Everything one instance's `Store` holds.
+pub struct InstanceState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    pub(crate) input: Option<ChannelReader>,
+    pub(crate) output: Pipe,
+    pub(crate) log: Pipe,
+    pub(crate) signals: mpsc::Receiver<Signal>,
+    pub(crate) events: EventBus,
+    pub(crate) keep_alive: Arc<Mutex<KeepAlive>>,
+    pub(crate) instance_id: String,
+    pub(crate) config: String,
+    pub(crate) args: String,
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Writes one JSON log line into an instance log pipe.
+pub(crate) fn log_line(log: &Pipe, level: &str, source: &str, message: &str) {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut line = serde_json::json!({ "ts": ts, "level": level, "source": source, "msg": message })
+        .to_string();
+    line.push('\n');
+    log.push_lossy(Bytes::from(line));
+}
+
+impl weir::plugin::types::Host for InstanceState {}
+
+impl weir::plugin::io::Host for InstanceState {
+    async fn read_input(&mut self, max_len: u32) -> Option<Vec<u8>> {
+        let input = self.input.as_mut()?;
+        input.read_chunk(max_len.clamp(1, MAX_READ) as usize).await.map(|b| b.to_vec())
+    }
+
+    async fn write_output(
+        &mut self,
+        data: Vec<u8>,
+    ) -> Result<(), weir::plugin::io::WriteError> {
+        let mut data = Bytes::from(data);
+        while !data.is_empty() {
+            let piece = data.split_to(data.len().min(MAX_OUTPUT_PIECE));
+            self.output
+                .write(piece)
+                .await
+                .map_err(|_| weir::plugin::io::WriteError::Closed)?;
+        }
+        Ok(())
+    }
+}
+
+impl weir::plugin::events::Host for InstanceState {
+    async fn emit(&mut self, name: String, message: String) {
+        self.events.publish(name, message);
+    }
+
+    async fn wait(&mut self, timeout_ms: Option<u64>) -> Option<Signal> {
+        match timeout_ms {
+            Some(0) => self.signals.try_recv().ok(),
+            Some(ms) => tokio::time::timeout(Duration::from_millis(ms), self.signals.recv())
+                .await
+                .ok()
+                .flatten(),
+            // The controller never drops its sender while the guest runs, so
+            // `None` here only happens during teardown.
+            None => self.signals.recv().await,
+        }
+    }
+
+    async fn keep_alive(&mut self, ms: u64) {
+        let now = Instant::now();
+        let until = now + Duration::from_millis(ms.min(24 * 3600 * 1000));
+        let mut keep = self.keep_alive.lock().unwrap_or_else(|p| p.into_inner());
+        keep.until = Some(keep.until.map_or(until, |u| u.max(until)));
+        keep.last_called = Some(now);
+    }
+}
+
+impl weir::plugin::context::Host for InstanceState {
+    async fn instance_id(&mut self) -> String {
+        self.instance_id.clone()
+    }
+
+    async fn config(&mut self) -> String {
+        self.config.clone()
+    }
+
+    async fn args(&mut self) -> String {
+        self.args.clone()
+    }
+}
+
+impl weir::plugin::log::Host for InstanceState {
+    async fn log(&mut self, level: LogLevel, message: String) {
+        let level = match level {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        };
+        log_line(&self.log, level, "plugin", &message);
+    }
+}
+
+/// Enforces the per-instance memory and table limits and remembers a refusal
+/// so the instance's end can say "memory limit" rather than a bare trap.
+pub(crate) struct Limiter {
+    pub(crate) memory_bytes: usize,
+    pub(crate) table_elements: usize,
+    pub(crate) memory_exceeded: bool,
+}
+
+/// The trap raised when an instance grows past its memory limit.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {} MiB exceeded", .0 >> 20)]
+pub struct MemoryLimitExceeded(pub usize);
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.memory_exceeded = true;
+            return Err(MemoryLimitExceeded(self.memory_bytes).into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.table_elements)
+    }
+
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        16
+    }
+}

@@ -1,0 +1,506 @@
+//! One running instance: a tokio task that owns the `Store`, and a handle
+//! the rest of the hub uses to feed input, read streams, send events, stop
+//! and kill it.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, watch};
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
+
+use super::host::{EventBus, InstanceState, KeepAlive, Limiter, Signal, StopRequest, WitEvent, log_line};
+use super::io::{ChannelReader, pump_into};
+use super::{Entry, Program, Runtime};
+use crate::streams::{Overflow, Pipe};
+
+/// Exit code of an instance that finished by itself.
+pub const EXIT_COMPLETED: i32 = 0;
+/// Exit code of an instance killed without a prior stop.
+pub const EXIT_KILLED: i32 = 137;
+/// Exit code of an instance that ended after a stop request.
+pub const EXIT_STOPPED: i32 = 138;
+/// Exit code of an instance that failed to instantiate.
+pub const EXIT_START_FAILED: i32 = 22;
+/// Exit code of an instance whose `run` returned an error.
+pub const EXIT_FAILED: i32 = 23;
+/// Exit code of an instance that trapped (panic, limit, unreachable).
+pub const EXIT_TRAPPED: i32 = 101;
+
+/// Chunks buffered in an instance's input channel.
+const INPUT_CHUNKS: usize = 16;
+/// Signals (events, stop) queued for the guest.
+const SIGNAL_QUEUE: usize = 256;
+/// Bytes in flight from the guest's WASI stdout/stderr to their pump.
+const STDIO_BUDGET: usize = 64 * 1024;
+
+/// Instance states, as in the Scramjet hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceStatus {
+    /// Created, not yet instantiating.
+    Initializing,
+    /// Instantiating the component.
+    Starting,
+    /// Running its entry point.
+    Running,
+    /// A stop was requested.
+    Stopping,
+    /// A kill was requested.
+    Killing,
+    /// Ended: finished, stopped or killed.
+    Completed,
+    /// Ended with an error or trap.
+    Errored,
+}
+
+impl InstanceStatus {
+    /// Whether the instance has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, InstanceStatus::Completed | InstanceStatus::Errored)
+    }
+}
+
+/// How an instance ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Terminated {
+    /// 0 completed, 137 killed, 138 stopped, 22 start failed, 23 failed,
+    /// 101 trapped, or the code a WASI command exited with.
+    pub exitcode: i32,
+    /// A sentence saying why.
+    pub reason: String,
+}
+
+/// What an instance is started with.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Instance id (a UUID unless the client chose one).
+    pub id: String,
+    /// Configuration object given to the guest.
+    pub config: Map<String, Value>,
+    /// Start arguments given to the guest.
+    pub args: Vec<Value>,
+    /// Memory limit for this instance, if tighter than the runtime's.
+    pub max_memory_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Phase {
+    status: InstanceStatus,
+    terminated: Option<Terminated>,
+    started: Option<SystemTime>,
+    ended: Option<SystemTime>,
+}
+
+struct Shared {
+    id: String,
+    created: SystemTime,
+    input: Mutex<Option<mpsc::Sender<Bytes>>>,
+    stdin: Mutex<Option<mpsc::Sender<Bytes>>>,
+    output: Pipe,
+    stdout: Pipe,
+    stderr: Pipe,
+    log: Pipe,
+    signals: mpsc::Sender<Signal>,
+    events: EventBus,
+    keep_alive: Arc<Mutex<KeepAlive>>,
+    phase: watch::Sender<Phase>,
+    /// Set to the exit code the instance gets when killed.
+    kill: watch::Sender<Option<i32>>,
+    /// When a stop was requested (for the exit code and keep-alive).
+    stop_requested: Mutex<Option<Instant>>,
+}
+
+/// A handle to a running (or ended) instance. Cheap to clone.
+#[derive(Clone)]
+pub struct Instance {
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Runtime {
+    /// Starts an instance of `program` on the current tokio runtime.
+    pub fn start(&self, program: &Program, options: StartOptions) -> Instance {
+        let capacity = self.config().pipe_capacity;
+        let (input_tx, input_rx) = mpsc::channel(INPUT_CHUNKS);
+        let (stdin_tx, stdin_rx) = mpsc::channel(INPUT_CHUNKS);
+        let (signal_tx, signal_rx) = mpsc::channel(SIGNAL_QUEUE);
+        let shared = Arc::new(Shared {
+            id: options.id.clone(),
+            created: SystemTime::now(),
+            input: Mutex::new(Some(input_tx)),
+            stdin: Mutex::new(Some(stdin_tx)),
+            output: Pipe::new(capacity, Overflow::Block),
+            stdout: Pipe::new(capacity, Overflow::Block),
+            stderr: Pipe::new(capacity, Overflow::DropOldest),
+            log: Pipe::new(capacity, Overflow::DropOldest),
+            signals: signal_tx,
+            events: EventBus::new(),
+            keep_alive: Arc::default(),
+            phase: watch::channel(Phase {
+                status: InstanceStatus::Initializing,
+                terminated: None,
+                started: None,
+                ended: None,
+            })
+            .0,
+            kill: watch::channel(None).0,
+            stop_requested: Mutex::new(None),
+        });
+        let instance = Instance { shared };
+        let runtime = self.clone();
+        let program = program.clone();
+        let task_instance = instance.clone();
+        tokio::spawn(async move {
+            drive(runtime, program, options, task_instance, input_rx, stdin_rx, signal_rx).await;
+        });
+        instance
+    }
+}
+
+/// Runs the instance to its end and records how it ended.
+async fn drive(
+    runtime: Runtime,
+    program: Program,
+    options: StartOptions,
+    instance: Instance,
+    input_rx: mpsc::Receiver<Bytes>,
+    stdin_rx: mpsc::Receiver<Bytes>,
+    signal_rx: mpsc::Receiver<Signal>,
+) {
+    let shared = &instance.shared;
+    let is_command = matches!(program.entry, Entry::Command(_));
+    // A WASI command reads its input on stdin and writes its output on stdout.
+    let (stdin_source, input, stdout_pipe) = if is_command {
+        (ChannelReader::new(input_rx), None, shared.output.clone())
+    } else {
+        (ChannelReader::new(stdin_rx), Some(ChannelReader::new(input_rx)), shared.stdout.clone())
+    };
+    let (stdout_w, stdout_r) = tokio::io::duplex(STDIO_BUDGET);
+    let (stderr_w, stderr_r) = tokio::io::duplex(STDIO_BUDGET);
+    let pumps = [pump_into(stdout_r, stdout_pipe), pump_into(stderr_r, shared.stderr.clone())];
+    let mut wasi = WasiCtx::builder();
+    wasi.stdin(AsyncStdinStream::new(stdin_source))
+        .stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w))
+        .stderr(AsyncStdoutStream::new(STDIO_BUDGET, stderr_w))
+        .args(&[options.id.as_str()]);
+    let memory_bytes = options
+        .max_memory_bytes
+        .unwrap_or(usize::MAX)
+        .min(runtime.config().max_memory_bytes);
+    let state = InstanceState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        limiter: Limiter {
+            memory_bytes,
+            table_elements: 100_000,
+            memory_exceeded: false,
+        },
+        input,
+        output: shared.output.clone(),
+        log: shared.log.clone(),
+        signals: signal_rx,
+        events: shared.events.clone(),
+        keep_alive: shared.keep_alive.clone(),
+        instance_id: options.id.clone(),
+        config: Value::Object(options.config).to_string(),
+        args: Value::Array(options.args).to_string(),
+    };
+    let mut store = Store::new(runtime.engine(), state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_async_yield_and_update(1);
+
+    instance.set_status(InstanceStatus::Starting);
+    let mut kill_rx = shared.kill.subscribe();
+    let outcome = {
+        let run = run_entry(&program.entry, &mut store, &instance);
+        tokio::select! {
+            result = run => Outcome::Finished(result),
+            code = wait_for_kill(&mut kill_rx) => Outcome::Killed(code),
+        }
+    };
+    let memory_exceeded = store.data().limiter.memory_exceeded;
+    drop(store); // closes the guest's stdio so the pumps drain and end
+    for pump in pumps {
+        let _ = pump.await;
+    }
+    shared.output.close();
+    let terminated = instance.classify(outcome, memory_exceeded, memory_bytes);
+    log_line(&shared.log, if terminated.exitcode == 0 { "info" } else { "error" }, "hub", &format!("instance ended: {} (exit code {})", terminated.reason, terminated.exitcode));
+    shared.log.close();
+    shared.stderr.close();
+    let status = match terminated.exitcode {
+        EXIT_COMPLETED | EXIT_KILLED | EXIT_STOPPED => InstanceStatus::Completed,
+        _ => InstanceStatus::Errored,
+    };
+    shared.phase.send_modify(|phase| {
+        phase.status = status;
+        phase.terminated = Some(terminated);
+        phase.ended = Some(SystemTime::now());
+    });
+}
+
+enum Outcome {
+    Finished(Result<Result<(), String>, RunError>),
+    Killed(i32),
+}
+
+enum RunError {
+    Start(wasmtime::Error),
+    Trap(wasmtime::Error),
+}
+
+async fn run_entry(
+    entry: &Entry,
+    store: &mut Store<InstanceState>,
+    instance: &Instance,
+) -> Result<Result<(), String>, RunError> {
+    match entry {
+        Entry::Sequence(pre) => {
+            let bindings = pre.instantiate_async(&mut *store).await.map_err(RunError::Start)?;
+            instance.mark_running();
+            bindings.call_run(&mut *store).await.map_err(RunError::Trap)
+        }
+        Entry::Command(pre) => {
+            let command = pre.instantiate_async(&mut *store).await.map_err(RunError::Start)?;
+            instance.mark_running();
+            let result = command.wasi_cli_run().call_run(&mut *store).await.map_err(RunError::Trap)?;
+            Ok(result.map_err(|()| "the command exited with an error".to_string()))
+        }
+    }
+}
+
+async fn wait_for_kill(rx: &mut watch::Receiver<Option<i32>>) -> i32 {
+    loop {
+        if let Some(code) = *rx.borrow_and_update() {
+            return code;
+        }
+        if rx.changed().await.is_err() {
+            // The handle is gone; keep running until the guest ends.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Instance {
+    /// The instance id.
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// The current state.
+    pub fn status(&self) -> InstanceStatus {
+        self.shared.phase.borrow().status
+    }
+
+    /// How the instance ended, once it has.
+    pub fn terminated(&self) -> Option<Terminated> {
+        self.shared.phase.borrow().terminated.clone()
+    }
+
+    /// When the handle was created, when the guest started running and when it ended.
+    pub fn times(&self) -> (SystemTime, Option<SystemTime>, Option<SystemTime>) {
+        let phase = self.shared.phase.borrow();
+        (self.shared.created, phase.started, phase.ended)
+    }
+
+    /// Waits until the guest is running (or has already ended).
+    pub async fn wait_started(&self) -> InstanceStatus {
+        let mut rx = self.shared.phase.subscribe();
+        let phase = rx
+            .wait_for(|p| !matches!(p.status, InstanceStatus::Initializing | InstanceStatus::Starting))
+            .await;
+        phase.map(|p| p.status).unwrap_or(InstanceStatus::Errored)
+    }
+
+    /// Waits for the instance to end and says how it did.
+    pub async fn wait(&self) -> Terminated {
+        let mut rx = self.shared.phase.subscribe();
+        let phase = rx.wait_for(|p| p.terminated.is_some()).await;
+        phase
+            .ok()
+            .and_then(|p| p.terminated.clone())
+            .unwrap_or_else(|| Terminated {
+                exitcode: EXIT_TRAPPED,
+                reason: "the instance task vanished".into(),
+            })
+    }
+
+    /// The sender feeding the instance input (`None` once the input ended).
+    pub fn input(&self) -> Option<mpsc::Sender<Bytes>> {
+        lock(&self.shared.input).clone()
+    }
+
+    /// The sender feeding the guest's WASI stdin (`None` once it ended). For
+    /// a WASI command, stdin is the input.
+    pub fn stdin(&self) -> Option<mpsc::Sender<Bytes>> {
+        lock(&self.shared.stdin).clone()
+    }
+
+    /// Ends the instance input: the guest reads what is queued, then EOF.
+    pub fn close_input(&self) {
+        lock(&self.shared.input).take();
+    }
+
+    /// Ends the guest's WASI stdin.
+    pub fn close_stdin(&self) {
+        lock(&self.shared.stdin).take();
+    }
+
+    /// The output stream.
+    pub fn output(&self) -> &Pipe {
+        &self.shared.output
+    }
+
+    /// The guest's WASI stdout (separate from output for SDK plugins).
+    pub fn stdout(&self) -> &Pipe {
+        &self.shared.stdout
+    }
+
+    /// The guest's WASI stderr.
+    pub fn stderr(&self) -> &Pipe {
+        &self.shared.stderr
+    }
+
+    /// The instance log: JSON lines from the plugin and the hub.
+    pub fn log(&self) -> &Pipe {
+        &self.shared.log
+    }
+
+    /// Events the instance emitted.
+    pub fn events(&self) -> &EventBus {
+        &self.shared.events
+    }
+
+    /// Delivers an event to the guest. Fails when its queue is full or it ended.
+    pub fn send_event(&self, name: String, message: &Value) -> Result<(), SendError> {
+        let signal = Signal::Event(WitEvent {
+            name,
+            message: message.to_string(),
+        });
+        self.shared.signals.try_send(signal).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+            mpsc::error::TrySendError::Closed(_) => SendError::Ended,
+        })
+    }
+
+    /// Asks the guest to stop. If it has not ended after `timeout` (and has
+    /// not called `keep-alive` when allowed to), it is killed with exit code 138.
+    pub fn stop(&self, timeout: Duration, can_keep_alive: bool) {
+        if self.status().is_terminal() {
+            return;
+        }
+        let asked = Instant::now();
+        *lock(&self.shared.stop_requested) = Some(asked);
+        self.set_status(InstanceStatus::Stopping);
+        log_line(&self.shared.log, "info", "hub", &format!("stop requested (timeout {} ms)", timeout.as_millis()));
+        let _ = self.shared.signals.try_send(Signal::Stop(StopRequest {
+            timeout_ms: timeout.as_millis() as u64,
+            can_keep_alive,
+        }));
+        let instance = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if instance.status().is_terminal() || *lock(&instance.shared.stop_requested) != Some(asked) {
+                return;
+            }
+            let kept = lock(&instance.shared.keep_alive)
+                .last_called
+                .is_some_and(|at| at >= asked);
+            if can_keep_alive && kept {
+                *lock(&instance.shared.stop_requested) = None;
+                instance.set_status(InstanceStatus::Running);
+                log_line(&instance.shared.log, "info", "hub", "stop cancelled by keep-alive");
+            } else {
+                instance.shared.kill.send_replace(Some(EXIT_STOPPED));
+            }
+        });
+    }
+
+    /// Ends the instance now (within one epoch tick, even in a busy loop).
+    pub fn kill(&self) {
+        if self.status().is_terminal() {
+            return;
+        }
+        self.set_status(InstanceStatus::Killing);
+        let code = if lock(&self.shared.stop_requested).is_some() { EXIT_STOPPED } else { EXIT_KILLED };
+        self.shared.kill.send_replace(Some(code));
+    }
+
+    fn set_status(&self, status: InstanceStatus) {
+        self.shared.phase.send_if_modified(|phase| {
+            if phase.status.is_terminal() || phase.status == status {
+                return false;
+            }
+            phase.status = status;
+            true
+        });
+    }
+
+    fn mark_running(&self) {
+        self.shared.phase.send_modify(|phase| {
+            phase.started = Some(SystemTime::now());
+            if phase.status == InstanceStatus::Starting {
+                phase.status = InstanceStatus::Running;
+            }
+        });
+    }
+
+    fn classify(&self, outcome: Outcome, memory_exceeded: bool, memory_bytes: usize) -> Terminated {
+        let stopped = lock(&self.shared.stop_requested).is_some();
+        let (exitcode, reason) = match outcome {
+            Outcome::Killed(EXIT_STOPPED) => (EXIT_STOPPED, "Instance stopped".to_string()),
+            Outcome::Killed(code) => (code, "Instance killed".to_string()),
+            Outcome::Finished(Ok(Ok(()))) if stopped => (EXIT_STOPPED, "Instance stopped".to_string()),
+            Outcome::Finished(Ok(Ok(()))) => (EXIT_COMPLETED, "Instance completed".to_string()),
+            Outcome::Finished(Ok(Err(message))) => {
+                (EXIT_FAILED, format!("Sequence failed during execution: {message}"))
+            }
+            Outcome::Finished(Err(RunError::Start(e))) => {
+                (EXIT_START_FAILED, format!("Sequence failed on start: {e:#}"))
+            }
+            Outcome::Finished(Err(RunError::Trap(e))) => {
+                if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    match exit.0 {
+                        0 if stopped => (EXIT_STOPPED, "Instance stopped".to_string()),
+                        0 => (EXIT_COMPLETED, "Instance completed".to_string()),
+                        code => (code, format!("the command exited with code {code}")),
+                    }
+                } else if memory_exceeded {
+                    (EXIT_TRAPPED, format!("Sequence trapped: memory limit of {} MiB exceeded", memory_bytes >> 20))
+                } else {
+                    (EXIT_TRAPPED, format!("Sequence trapped: {}", trap_message(&e)))
+                }
+            }
+        };
+        Terminated { exitcode, reason }
+    }
+}
+
+/// The trap's own words without wasmtime's backtrace noise.
+fn trap_message(e: &wasmtime::Error) -> String {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return trap.to_string();
+    }
+    format!("{e:#}").lines().next().unwrap_or("unknown error").to_string()
+}
+
+/// Why an event could not be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The guest is not reading its events fast enough.
+    #[error("the instance's event queue is full")]
+    Full,
+    /// The instance has ended.
+    #[error("the instance has ended")]
+    Ended,
+}

@@ -1,0 +1,352 @@
+//! Bounded byte pipes between an instance and its readers.
+//!
+//! A [`Pipe`] has one writer side (the instance) and any number of readers
+//! (HTTP clients, the local CLI). Its rules are the ones weir promises users:
+//!
+//! - Bytes written before any reader exists are kept, up to the capacity, and
+//!   delivered to the first reader that joins.
+//! - A reader that joins while others are reading gets every chunk from the
+//!   moment it joined.
+//! - Memory is bounded by the capacity. With [`Overflow::Block`] a full pipe
+//!   makes the writer wait for the slowest reader (backpressure); with
+//!   [`Overflow::DropOldest`] (logs) the oldest chunks are dropped instead so a
+//!   chatty instance never stalls because nobody reads its log.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// What a full pipe does with a new chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// The writer waits until readers make room (output, stdout).
+    Block,
+    /// The oldest chunks are dropped to make room (log, stderr).
+    DropOldest,
+}
+
+/// A bounded, fan-out byte pipe. Cheap to clone; all clones share one buffer.
+#[derive(Clone)]
+pub struct Pipe {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Woken when data arrives or the pipe closes.
+    readable: Notify,
+    /// Woken when readers free space or the last reader leaves.
+    writable: Notify,
+    capacity: usize,
+    overflow: Overflow,
+}
+
+#[derive(Default)]
+struct State {
+    chunks: VecDeque<Bytes>,
+    /// Sequence number of `chunks[0]`.
+    first_seq: u64,
+    buffered: usize,
+    /// Next sequence number each reader will read.
+    readers: HashMap<u64, u64>,
+    next_reader: u64,
+    closed: bool,
+    total_written: u64,
+}
+
+impl State {
+    fn end_seq(&self) -> u64 {
+        self.first_seq + self.chunks.len() as u64
+    }
+
+    /// Drops chunks every current reader has read. With no readers, keeps all
+    /// of them for the next reader.
+    fn trim(&mut self) -> bool {
+        let Some(&min) = self.readers.values().min() else {
+            return false;
+        };
+        let mut trimmed = false;
+        while self.first_seq < min {
+            let Some(chunk) = self.chunks.pop_front() else {
+                break;
+            };
+            self.buffered -= chunk.len();
+            self.first_seq += 1;
+            trimmed = true;
+        }
+        trimmed
+    }
+
+    fn drop_oldest(&mut self) {
+        if let Some(chunk) = self.chunks.pop_front() {
+            self.buffered -= chunk.len();
+            self.first_seq += 1;
+            for pos in self.readers.values_mut() {
+                *pos = (*pos).max(self.first_seq);
+            }
+        }
+    }
+}
+
+/// The writer was told the pipe is closed; no more data can be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the stream is closed")]
+pub struct Closed;
+
+impl Pipe {
+    /// A pipe that holds at most `capacity` bytes (one larger chunk is always
+    /// accepted into an empty pipe so big writes still make progress).
+    pub fn new(capacity: usize, overflow: Overflow) -> Self {
+        Pipe {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                readable: Notify::new(),
+                writable: Notify::new(),
+                capacity,
+                overflow,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked mid-update of
+        // plain counters; the data is still consistent enough to go on.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends `data`, waiting for room when the pipe is full and blocking.
+    pub async fn write(&self, data: Bytes) -> Result<(), Closed> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        loop {
+            let writable = self.shared.writable.notified();
+            {
+                let mut state = self.lock();
+                if state.closed {
+                    return Err(Closed);
+                }
+                let fits = state.buffered + data.len() <= self.shared.capacity;
+                if !fits && self.shared.overflow == Overflow::DropOldest {
+                    while state.buffered > 0
+                        && state.buffered + data.len() > self.shared.capacity
+                    {
+                        state.drop_oldest();
+                    }
+                }
+                if fits || state.buffered == 0 || self.shared.overflow == Overflow::DropOldest {
+                    state.buffered += data.len();
+                    state.total_written += data.len() as u64;
+                    state.chunks.push_back(data);
+                    drop(state);
+                    self.shared.readable.notify_waiters();
+                    return Ok(());
+                }
+            }
+            writable.await;
+        }
+    }
+
+    /// Appends `data` without waiting: drops the oldest data if needed.
+    /// Used for lines the hub itself writes into a log.
+    pub fn push_lossy(&self, data: Bytes) {
+        let mut state = self.lock();
+        if state.closed || data.is_empty() {
+            return;
+        }
+        while state.buffered > 0 && state.buffered + data.len() > self.shared.capacity {
+            state.drop_oldest();
+        }
+        state.buffered += data.len();
+        state.total_written += data.len() as u64;
+        state.chunks.push_back(data);
+        drop(state);
+        self.shared.readable.notify_waiters();
+    }
+
+    /// Marks the end of the stream: readers drain what is left, then end.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.shared.readable.notify_waiters();
+        self.shared.writable.notify_waiters();
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Bytes currently held for readers.
+    pub fn buffered(&self) -> usize {
+        self.lock().buffered
+    }
+
+    /// Bytes written since the pipe was made.
+    pub fn total_written(&self) -> u64 {
+        self.lock().total_written
+    }
+
+    /// A new reader. The first reader of a pipe with no other readers gets the
+    /// backlog; otherwise reading starts at the live end.
+    pub fn reader(&self) -> PipeReader {
+        let mut state = self.lock();
+        let id = state.next_reader;
+        state.next_reader += 1;
+        let start = if state.readers.is_empty() {
+            state.first_seq
+        } else {
+            state.end_seq()
+        };
+        state.readers.insert(id, start);
+        PipeReader {
+            pipe: self.clone(),
+            id,
+        }
+    }
+}
+
+/// One reader of a [`Pipe`]. Dropping it releases what it held back.
+pub struct PipeReader {
+    pipe: Pipe,
+    id: u64,
+}
+
+impl PipeReader {
+    /// The next chunk, or `None` once the pipe is closed and drained.
+    pub async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            let readable = self.pipe.shared.readable.notified();
+            {
+                let mut state = self.pipe.lock();
+                let pos = state.readers.get(&self.id).copied().unwrap_or(state.first_seq);
+                let pos = pos.max(state.first_seq);
+                if pos < state.end_seq() {
+                    let chunk = state.chunks[(pos - state.first_seq) as usize].clone();
+                    state.readers.insert(self.id, pos + 1);
+                    if state.trim() {
+                        drop(state);
+                        self.pipe.shared.writable.notify_waiters();
+                    }
+                    return Some(chunk);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            readable.await;
+        }
+    }
+
+    /// Turns the reader into a stream of chunks (for HTTP bodies).
+    pub fn into_stream(self) -> impl futures::Stream<Item = Bytes> + Send + 'static {
+        futures::stream::unfold(self, |mut reader| async move {
+            reader.next().await.map(|chunk| (chunk, reader))
+        })
+    }
+}
+
+impl Drop for PipeReader {
+    fn drop(&mut self) {
+        let mut state = self.pipe.lock();
+        state.readers.remove(&self.id);
+        state.trim();
+        drop(state);
+        self.pipe.shared.writable.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::time::timeout;
+
+    fn b(s: &'static str) -> Bytes {
+        Bytes::from_static(s.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn first_reader_gets_the_backlog() {
+        let pipe = Pipe::new(1024, Overflow::Block);
+        pipe.write(b("a")).await.unwrap();
+        pipe.write(b("b")).await.unwrap();
+        pipe.close();
+        let mut reader = pipe.reader();
+        assert_eq!(reader.next().await, Some(b("a")));
+        assert_eq!(reader.next().await, Some(b("b")));
+        assert_eq!(reader.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn later_reader_starts_at_the_live_end() {
+        let pipe = Pipe::new(1024, Overflow::Block);
+        let mut first = pipe.reader();
+        pipe.write(b("old")).await.unwrap();
+        let mut second = pipe.reader();
+        pipe.write(b("new")).await.unwrap();
+        pipe.close();
+        assert_eq!(first.next().await, Some(b("old")));
+        assert_eq!(first.next().await, Some(b("new")));
+        assert_eq!(second.next().await, Some(b("new")));
+        assert_eq!(second.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn full_pipe_blocks_the_writer_until_read() {
+        let pipe = Pipe::new(4, Overflow::Block);
+        pipe.write(b("1234")).await.unwrap();
+        let blocked = timeout(Duration::from_millis(50), pipe.write(b("5"))).await;
+        assert!(blocked.is_err(), "write into a full pipe must wait");
+        let mut reader = pipe.reader();
+        assert_eq!(reader.next().await, Some(b("1234")));
+        timeout(Duration::from_secs(1), pipe.write(b("5")))
+            .await
+            .expect("room after read")
+            .unwrap();
+        assert_eq!(reader.next().await, Some(b("5")));
+    }
+
+    #[tokio::test]
+    async fn drop_oldest_never_blocks_and_keeps_the_newest() {
+        let pipe = Pipe::new(4, Overflow::DropOldest);
+        for chunk in ["ab", "cd", "ef"] {
+            timeout(Duration::from_secs(1), pipe.write(b(chunk)))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        pipe.close();
+        let mut reader = pipe.reader();
+        assert_eq!(reader.next().await, Some(b("cd")));
+        assert_eq!(reader.next().await, Some(b("ef")));
+        assert_eq!(reader.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn write_after_close_fails() {
+        let pipe = Pipe::new(4, Overflow::Block);
+        pipe.close();
+        assert_eq!(pipe.write(b("x")).await, Err(Closed));
+    }
+
+    #[tokio::test]
+    async fn slowest_reader_holds_back_the_writer() {
+        let pipe = Pipe::new(2, Overflow::Block);
+        let mut fast = pipe.reader();
+        let _slow = pipe.reader();
+        pipe.write(b("ab")).await.unwrap();
+        assert_eq!(fast.next().await, Some(b("ab")));
+        let blocked = timeout(Duration::from_millis(50), pipe.write(b("c"))).await;
+        assert!(blocked.is_err(), "the slow reader has not read yet");
+        drop(_slow);
+        timeout(Duration::from_secs(1), pipe.write(b("c")))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

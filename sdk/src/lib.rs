@@ -1,0 +1,141 @@
+//! Write weir plugins in Rust: one annotated function becomes a WebAssembly component.
+//!
+//! A sequence is a long-running stream processor. Its function receives a [`Context`] with
+//! the instance's input and output streams, events, config, args and log, and returns
+//! [`Result<()>`](Result): `Ok` completes the instance, an `Err` ends it as errored with the
+//! error's text as the reason. The output is flushed when the function returns.
+//!
+//! # A complete plugin
+//!
+//! `Cargo.toml`:
+//!
+//! ```toml
+//! [package]
+//! name = "shout"
+//! version = "0.1.0"
+//! edition = "2024"
+//!
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! weir-sdk = "0.1"
+//! ```
+//!
+//! `src/lib.rs`:
+//!
+//! ```no_run
+//! use weir_sdk::{Context, Result};
+//!
+//! /// Upper-cases each input line and appends the configured suffix.
+//! #[weir_sdk::sequence]
+//! fn shout(ctx: &mut Context) -> Result<()> {
+//!     let suffix = ctx.config()["suffix"].as_str().unwrap_or("!").to_owned();
+//!     ctx.info("shouting");
+//!     ctx.map_lines(|line| Ok(format!("{}{suffix}", line.to_uppercase())))
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! `weir.toml`, next to `Cargo.toml`:
+//!
+//! ```toml
+//! name = "shout"
+//! version = "0.1.0"
+//! kind = "sequence"
+//! description = "Upper-cases each line"
+//!
+//! [config]
+//! suffix = "!"
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2`: the `.wasm` in
+//! `target/wasm32-wasip2/release/` is the component; `weir pack` turns the crate into a
+//! package.
+//!
+//! # Layout
+//!
+//! - [`sequence`]: the attribute that exports a function as the plugin's `run`.
+//! - [`Context`]: the running instance — [`Input`] (`Read`/`BufRead`, lines, ndjson
+//!   records), [`Output`] (`Write`, records), events ([`Signal`], [`Event`]), keep-alive,
+//!   config, args and log ([`Level`]).
+//! - [`transform`]: map, filter and flat-map over lines or serde records, on any
+//!   `BufRead`/`Write`, so a plugin's logic can be tested natively.
+//! - [`Error`] and [`Result`].
+//!
+//! Records are serde values one per line (newline-delimited JSON); JSON objects keep their
+//! key order ([`serde_json`] is built with `preserve_order`). The WIT bindings are generated
+//! here and hidden: a plugin depends on this crate only.
+
+extern crate self as weir_sdk;
+
+mod context;
+mod error;
+mod io;
+pub mod transform;
+
+pub use context::{Context, Event, Level, Signal};
+pub use error::{Error, Result};
+pub use io::{Input, Output};
+pub use transform::Records;
+
+/// Exports a function as the plugin's sequence.
+///
+/// The function has the signature `fn NAME(ctx: &mut weir_sdk::Context) ->
+/// weir_sdk::Result<()>`; a crate has exactly one. The attribute generates the component's
+/// `run` export, which builds the [`Context`], calls the function, flushes the output and
+/// reports an error as the instance's failure reason.
+///
+/// ```no_run
+/// #[weir_sdk::sequence]
+/// fn greet(ctx: &mut weir_sdk::Context) -> weir_sdk::Result<()> {
+///     ctx.map_lines(|name| Ok(format!("Hello {name}!")))
+/// }
+/// # fn main() {}
+/// ```
+pub use weir_sdk_macros::sequence;
+
+/// Re-exported so that plugins can use JSON values without their own dependency.
+pub use serde_json;
+
+/// Re-exported for `#[derive(Serialize, Deserialize)]` with
+/// `#[serde(crate = "weir_sdk::serde")]`, or add `serde` to your own dependencies.
+pub use serde;
+
+/// What a plugin usually needs: `use weir_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::{Context, Error, Event, Level, Result, Signal};
+    pub use serde_json::{Value, json};
+    pub use std::io::{BufRead, Read, Write};
+}
+
+/// Used by the code that [`sequence`] generates; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    /// Bindings of the `weir:plugin/sequence` world.
+    #[allow(unsafe_code, missing_docs, clippy::all)]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "sequence",
+            pub_export_macro: true,
+            export_macro_name: "export_sequence",
+            default_bindings_module: "::weir_sdk::__private::bindings",
+        });
+    }
+
+    pub use bindings::{Guest, export_sequence};
+
+    /// The body of the exported `run`: runs `sequence`, then flushes the output.
+    pub fn run(sequence: fn(&mut crate::Context) -> crate::Result<()>) -> Result<(), String> {
+        let mut ctx = crate::Context::new();
+        let outcome = sequence(&mut ctx);
+        // Flush even after an error: the output written before it is still output.
+        let flushed = ctx.finish();
+        match (outcome, flushed) {
+            (Err(e), _) => Err(e.to_string()),
+            (Ok(()), Err(e)) => Err(format!("flushing the output failed: {e}")),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    }
+}

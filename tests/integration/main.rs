@@ -1,0 +1,9 @@
+//! weir's integration tests: the real `weir` binary and the real runtime,
+//! running real components built from `plugins/` and `tests/fixtures/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod packages;
+mod plugins;
+mod runtime;
+mod streaming;
+mod support;

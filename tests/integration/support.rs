@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::collections::HashMap;
+
+use flate2::{Compression, write::GzEncoder};
+
+/// Directory shared by every test for packed plugins and compiled components.
+pub fn scratch() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(weir_tests::GUEST_TARGET_DIR).join("integration");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
+/// The real `weir` binary, with the test component cache.
+pub fn weir() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.env("WEIR_CACHE_DIR", scratch().join("components"))
+        .env("CARGO_TARGET_DIR", weir_tests::GUEST_TARGET_DIR)
+        .env_remove("WEIR_LOG");
+    cmd
+}
+
+/// Packs the plugin crate at `dir` with `weir pack` (once per test run).
+pub fn pack(dir: &str) -> PathBuf {
+    static PACKED: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let packed = PACKED.get_or_init(Default::default);
+    let mut packed = packed.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(path) = packed.get(dir) {
+        return path.clone();
+    }
+    let name = Path::new(dir).file_name().unwrap().to_string_lossy().into_owned();
+    let output = scratch().join(format!("{name}.tar.gz"));
+    let result = weir().arg("pack").arg(dir).arg("-o").arg(&output).output().unwrap();
+    assert!(result.status.success(), "weir pack {dir} failed: {}", String::from_utf8_lossy(&result.stderr));
+    packed.insert(dir.to_string(), output.clone());
+    output
+}
+
+/// Runs `weir run PACKAGE [extra...]` with `stdin` and returns its output.
+pub fn run(package: &Path, extra: &[&str], stdin: &[u8]) -> Output {
+    let mut child = weir()
+        .arg("run")
+        .arg(package)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child_stdin = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = child_stdin.write_all(&data);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+/// stdout of a successful run, as text.
+pub fn run_ok(package: &Path, extra: &[&str], stdin: &[u8]) -> String {
+    let output = run(package, extra, stdin);
+    assert!(
+        output.status.success(),
+        "weir run failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Writes a `.tar.gz` holding `files` (name, bytes) into the scratch dir.
+pub fn archive(name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+    let path = scratch().join(format!("{name}.tar.gz"));
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    for (file, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, file, *data).unwrap();
+    }
+    std::fs::write(&path, builder.into_inner().unwrap().finish().unwrap()).unwrap();
+    path
+}
