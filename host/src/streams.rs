@@ -133,9 +133,7 @@ impl Pipe {
                 }
                 let fits = state.buffered + data.len() <= self.shared.capacity;
                 if !fits && self.shared.overflow == Overflow::DropOldest {
-                    while state.buffered > 0
-                        && state.buffered + data.len() > self.shared.capacity
-                    {
+                    while state.buffered > 0 && state.buffered + data.len() > self.shared.capacity {
                         state.drop_oldest();
                     }
                 }
@@ -223,7 +221,11 @@ impl PipeReader {
             let readable = self.pipe.shared.readable.notified();
             {
                 let mut state = self.pipe.lock();
-                let pos = state.readers.get(&self.id).copied().unwrap_or(state.first_seq);
+                let pos = state
+                    .readers
+                    .get(&self.id)
+                    .copied()
+                    .unwrap_or(state.first_seq);
                 let pos = pos.max(state.first_seq);
                 if pos < state.end_seq() {
                     let chunk = state.chunks[(pos - state.first_seq) as usize].clone();

@@ -164,7 +164,8 @@ impl Context {
     /// # Ok(()) }
     /// ```
     pub fn wait(&self, timeout: Option<Duration>) -> Option<Signal> {
-        let timeout_ms = timeout.map(|t| u64::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX));
+        let timeout_ms =
+            timeout.map(|t| u64::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX));
         events::wait(timeout_ms).map(Signal::from)
     }
 
@@ -178,11 +179,9 @@ impl Context {
     /// # Ok(()) }
     /// ```
     pub fn next_event(&self) -> Option<Event> {
-        loop {
-            match self.wait(None)? {
-                Signal::Event(event) => return Some(event),
-                Signal::Stop { .. } => return None,
-            }
+        match self.wait(None)? {
+            Signal::Event(event) => Some(event),
+            Signal::Stop { .. } => None,
         }
     }
 
@@ -207,10 +206,11 @@ impl Context {
     /// # }
     /// ```
     pub fn config(&self) -> &Value {
-        self.config.get_or_init(|| match serde_json::from_str(&context::config()) {
-            Ok(config @ Value::Object(_)) => config,
-            _ => Value::Object(Map::new()),
-        })
+        self.config
+            .get_or_init(|| match serde_json::from_str(&context::config()) {
+                Ok(config @ Value::Object(_)) => config,
+                _ => Value::Object(Map::new()),
+            })
     }
 
     /// The configuration as a `T`.
@@ -400,4 +400,3 @@ impl From<Level> for types::LogLevel {
         }
     }
 }
-

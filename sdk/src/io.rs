@@ -6,8 +6,8 @@ use std::io::{self, BufRead, Read, Write};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::Result;
 use crate::__private::bindings::weir::plugin::io as host;
+use crate::Result;
 use crate::transform::Records;
 
 /// Bytes asked for per host read, size of the output buffer, and the smallest chunk the
@@ -24,8 +24,9 @@ fn host_read(max_len: u32) -> Option<Vec<u8>> {
 }
 
 fn host_write(data: &[u8]) -> io::Result<()> {
-    host::write_output(data)
-        .map_err(|host::WriteError::Closed| io::Error::new(io::ErrorKind::BrokenPipe, "the output is closed"))
+    host::write_output(data).map_err(|host::WriteError::Closed| {
+        io::Error::new(io::ErrorKind::BrokenPipe, "the output is closed")
+    })
 }
 
 /// The instance's input stream (`POST /instance/:id/input`, or an input topic).
@@ -239,7 +240,11 @@ mod tests {
     fn fake_read(_max: u32) -> Option<Vec<u8>> {
         CHUNKS_IN.with(|c| {
             let mut c = c.borrow_mut();
-            if c.is_empty() { None } else { Some(c.remove(0)) }
+            if c.is_empty() {
+                None
+            } else {
+                Some(c.remove(0))
+            }
         })
     }
 
@@ -249,14 +254,19 @@ mod tests {
     }
 
     fn closed(_data: &[u8]) -> io::Result<()> {
-        Err(io::Error::new(io::ErrorKind::BrokenPipe, "the output is closed"))
+        Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the output is closed",
+        ))
     }
 
     #[test]
     fn input_reads_lines_across_chunks_and_skips_empty_chunks() {
         CHUNKS_IN.with(|c| *c.borrow_mut() = vec![b"ab".to_vec(), Vec::new(), b"c\nd".to_vec()]);
         let mut input = Input::with_source(fake_read);
-        let lines: Vec<String> = Input::lines(&mut input).collect::<io::Result<_>>().unwrap_or_default();
+        let lines: Vec<String> = Input::lines(&mut input)
+            .collect::<io::Result<_>>()
+            .unwrap_or_default();
         assert_eq!(lines, ["abc", "d"]);
         assert_eq!(input.read(&mut [0; 4]).ok(), Some(0));
     }

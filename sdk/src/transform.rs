@@ -60,7 +60,9 @@ impl<R: BufRead> LineReader<R> {
             None => Ok(None),
             Some((n, line)) => match std::str::from_utf8(line) {
                 Ok(text) => Ok(Some((n, text))),
-                Err(e) => Err(Error::from(io::Error::new(io::ErrorKind::InvalidData, e)).at_line(n)),
+                Err(e) => {
+                    Err(Error::from(io::Error::new(io::ErrorKind::InvalidData, e)).at_line(n))
+                }
             },
         }
     }
@@ -89,7 +91,12 @@ fn parse<T: DeserializeOwned>(n: u64, line: &[u8]) -> Result<T> {
 }
 
 /// Writes `record` and `\n` with one `write_all`, through a reused buffer.
-fn write_record<W: Write, U: Serialize>(output: &mut W, scratch: &mut Vec<u8>, n: u64, record: &U) -> Result<()> {
+fn write_record<W: Write, U: Serialize>(
+    output: &mut W,
+    scratch: &mut Vec<u8>,
+    n: u64,
+    record: &U,
+) -> Result<()> {
     scratch.clear();
     serde_json::to_writer(&mut *scratch, record).map_err(|e| Error::from(e).at_line(n))?;
     scratch.push(b'\n');
@@ -349,15 +356,25 @@ mod tests {
 
     #[test]
     fn bad_utf8_names_the_line() {
-        let err = filter_lines(&b"ok\n\xff\n"[..], Vec::new(), |_| true).err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("line 2: invalid utf-8 sequence of 1 bytes from index 0"));
+        let err = filter_lines(&b"ok\n\xff\n"[..], Vec::new(), |_| true)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("line 2: invalid utf-8 sequence of 1 bytes from index 0")
+        );
     }
 
     #[test]
     fn blank_lines_are_skipped_but_counted() {
         let input = &b"{\"a\":1}\n\n  \r\n{\"a\":}\n"[..];
-        let err = map_records(input, Vec::new(), |v: Value| Ok(v)).err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("line 4: expected value at line 1 column 6"));
+        let err = map_records(input, Vec::new(), |v: Value| Ok(v))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("line 4: expected value at line 1 column 6")
+        );
     }
 
     #[test]
@@ -376,8 +393,15 @@ mod tests {
     #[test]
     fn closure_errors_name_the_line() {
         let err = flat_map_records(&b"1\n2\n"[..], Vec::new(), |n: u32| {
-            if n == 2 { Err(Error::from("two")) } else { Ok(vec![n]) }
+            if n == 2 {
+                Err(Error::from("two"))
+            } else {
+                Ok(vec![n])
+            }
         });
-        assert_eq!(err.err().map(|e| e.to_string()).as_deref(), Some("line 2: two"));
+        assert_eq!(
+            err.err().map(|e| e.to_string()).as_deref(),
+            Some("line 2: two")
+        );
     }
 }

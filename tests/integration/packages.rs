@@ -26,24 +26,48 @@ fn missing_manifest_is_refused() {
 
 #[test]
 fn manifest_pointing_at_a_missing_file_is_refused() {
-    let path = archive("missing-component", &[("weir.toml", b"name = 'x'\ncomponent = 'gone.wasm'\n")]);
-    assert!(refused(&path).contains("names component \"gone.wasm\", which is not a file in the package"));
+    let path = archive(
+        "missing-component",
+        &[("weir.toml", b"name = 'x'\ncomponent = 'gone.wasm'\n")],
+    );
+    assert!(
+        refused(&path)
+            .contains("names component \"gone.wasm\", which is not a file in the package")
+    );
 }
 
 #[test]
 fn core_module_is_refused() {
     let core = b"\0asm\x01\0\0\0";
-    let path = archive("core-module", &[("weir.toml", b"name = 'x'\ncomponent = 'core.wasm'\n"), ("core.wasm", core)]);
+    let path = archive(
+        "core-module",
+        &[
+            ("weir.toml", b"name = 'x'\ncomponent = 'core.wasm'\n"),
+            ("core.wasm", core),
+        ],
+    );
     let stderr = refused(&path);
-    assert!(stderr.contains("is a core WebAssembly module, not a component"), "{stderr}");
+    assert!(
+        stderr.contains("is a core WebAssembly module, not a component"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn component_with_unknown_imports_is_refused_and_named() {
     let wasm = std::fs::read(weir_tests::BAD_IMPORT).unwrap();
-    let path = archive("bad-import", &[("weir.toml", b"name = 'x'\ncomponent = 'bad.wasm'\n"), ("bad.wasm", &wasm)]);
+    let path = archive(
+        "bad-import",
+        &[
+            ("weir.toml", b"name = 'x'\ncomponent = 'bad.wasm'\n"),
+            ("bad.wasm", &wasm),
+        ],
+    );
     let stderr = refused(&path);
-    assert!(stderr.contains("imports what weir does not provide"), "{stderr}");
+    assert!(
+        stderr.contains("imports what weir does not provide"),
+        "{stderr}"
+    );
     assert!(stderr.contains("weir:missing/nothing"), "{stderr}");
 }
 
@@ -51,7 +75,13 @@ fn component_with_unknown_imports_is_refused_and_named() {
 fn invalid_component_bytes_are_refused() {
     let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
     bytes.extend_from_slice(&[0xff; 64]);
-    let path = archive("garbage-component", &[("weir.toml", b"name = 'x'\ncomponent = 'x.wasm'\n"), ("x.wasm", &bytes)]);
+    let path = archive(
+        "garbage-component",
+        &[
+            ("weir.toml", b"name = 'x'\ncomponent = 'x.wasm'\n"),
+            ("x.wasm", &bytes),
+        ],
+    );
     assert!(refused(&path).contains("does not compile"));
 }
 
@@ -88,12 +118,21 @@ fn the_memory_limit_traps_only_the_plugin() {
     let output = run(&pkg, &["--memory-mb", "32"], b"");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(101), "{stderr}");
-    assert!(stderr.contains("memory limit of 32 MiB exceeded"), "{stderr}");
+    assert!(
+        stderr.contains("memory limit of 32 MiB exceeded"),
+        "{stderr}"
+    );
 }
 
 /// A package holding one fixture component.
 pub fn archive_of(name: &str, wasm_path: &str) -> std::path::PathBuf {
     let wasm = std::fs::read(wasm_path).unwrap();
     let manifest = format!("name = '{name}'\ncomponent = '{name}.wasm'\n");
-    archive(&format!("fixture-{name}"), &[("weir.toml", manifest.as_bytes()), (&format!("{name}.wasm"), &wasm)])
+    archive(
+        &format!("fixture-{name}"),
+        &[
+            ("weir.toml", manifest.as_bytes()),
+            (&format!("{name}.wasm"), &wasm),
+        ],
+    )
 }

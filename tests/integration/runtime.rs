@@ -20,12 +20,22 @@ fn runtime() -> Runtime {
 fn start(runtime: &Runtime, wasm: &str, config: serde_json::Value) -> (Program, Instance) {
     let program = runtime.load(wasm.as_ref()).unwrap();
     let config = config.as_object().cloned().unwrap_or_default();
-    let instance = runtime.start(&program, StartOptions { id: uuid(), config, ..Default::default() });
+    let instance = runtime.start(
+        &program,
+        StartOptions {
+            id: uuid(),
+            config,
+            ..Default::default()
+        },
+    );
     (program, instance)
 }
 
 fn uuid() -> String {
-    format!("00000000-0000-4000-8000-{:012x}", rand_u64() & 0xffff_ffff_ffff)
+    format!(
+        "00000000-0000-4000-8000-{:012x}",
+        rand_u64() & 0xffff_ffff_ffff
+    )
 }
 
 fn rand_u64() -> u64 {
@@ -47,13 +57,23 @@ async fn events_plugin_replies_to_test_event() {
     let rt = runtime();
     let (_, instance) = start(&rt, weir_tests::EVENTS, json!({}));
     let mut events = instance.events().subscribe();
-    assert_eq!(instance.wait_started().await, weir::runtime::InstanceStatus::Running);
-    instance.send_event("other".into(), &json!("ignored")).unwrap();
-    instance.send_event("test-event".into(), &json!("hi")).unwrap();
+    assert_eq!(
+        instance.wait_started().await,
+        weir::runtime::InstanceStatus::Running
+    );
+    instance
+        .send_event("other".into(), &json!("ignored"))
+        .unwrap();
+    instance
+        .send_event("test-event".into(), &json!("hi"))
+        .unwrap();
     let event = timeout(WAIT, events.recv()).await.unwrap().unwrap();
     assert_eq!(event.name, "test-response");
     assert_eq!(&*event.message, "\"reply to hi\"");
-    assert_eq!(instance.events().last("test-response").as_deref(), Some("\"reply to hi\""));
+    assert_eq!(
+        instance.events().last("test-response").as_deref(),
+        Some("\"reply to hi\"")
+    );
     instance.stop(Duration::from_secs(5), false);
     let end = timeout(WAIT, instance.wait()).await.unwrap();
     assert_eq!(end.exitcode, 138, "{end:?}");
@@ -74,7 +94,10 @@ async fn counter_writes_stopped_and_ends_with_138_on_stop() {
     let text = String::from_utf8(rest).unwrap();
     assert!(text.ends_with("stopped\n"), "{text}");
     let end = instance.wait().await;
-    assert_eq!((end.exitcode, end.reason.as_str()), (138, "Instance stopped"));
+    assert_eq!(
+        (end.exitcode, end.reason.as_str()),
+        (138, "Instance stopped")
+    );
     assert_eq!(instance.status(), weir::runtime::InstanceStatus::Completed);
 }
 
@@ -87,8 +110,15 @@ async fn a_busy_loop_is_killed_within_a_second() {
     let asked = Instant::now();
     instance.kill();
     let end = timeout(WAIT, instance.wait()).await.unwrap();
-    assert!(asked.elapsed() < Duration::from_secs(1), "kill took {:?}", asked.elapsed());
-    assert_eq!((end.exitcode, end.reason.as_str()), (137, "Instance killed"));
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "kill took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        (end.exitcode, end.reason.as_str()),
+        (137, "Instance killed")
+    );
 }
 
 #[tokio::test]
@@ -126,11 +156,18 @@ async fn output_is_kept_until_the_first_reader_comes() {
 #[tokio::test]
 async fn one_failing_instance_leaves_others_running() {
     let rt = runtime();
-    let (_, healthy) = start(&rt, weir_tests::COUNTER, json!({"interval_ms": 5, "count": 20}));
+    let (_, healthy) = start(
+        &rt,
+        weir_tests::COUNTER,
+        json!({"interval_ms": 5, "count": 20}),
+    );
     let (_, hog) = start(&rt, weir_tests::MEMORY_HOG, json!({}));
     let end = timeout(WAIT, hog.wait()).await.unwrap();
     assert_eq!(end.exitcode, 101, "{end:?}");
-    assert!(end.reason.contains("memory limit of 256 MiB exceeded"), "{end:?}");
+    assert!(
+        end.reason.contains("memory limit of 256 MiB exceeded"),
+        "{end:?}"
+    );
     let expected: String = (1..=20).map(|i| format!("{i}\n")).collect();
     assert_eq!(read_all(&healthy).await, expected);
 }

@@ -63,5 +63,9 @@ fn passthrough_streams_256_mib_with_bounded_memory() {
     assert!(peak > 0, "memory was sampled");
     // The whole weir process (engine, compiled code, guest memory, buffers)
     // stays far below the data that went through it.
-    assert!(peak < 128 << 20, "peak RSS {} MiB while streaming 256 MiB", peak >> 20);
+    assert!(
+        peak < 128 << 20,
+        "peak RSS {} MiB while streaming 256 MiB",
+        peak >> 20
+    );
 }

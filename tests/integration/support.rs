@@ -1,10 +1,10 @@
 //! Helpers shared by the integration tests.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
-use std::collections::HashMap;
 
 use flate2::{Compression, write::GzEncoder};
 
@@ -35,10 +35,24 @@ pub fn pack(dir: &str) -> PathBuf {
     if let Some(path) = packed.get(dir) {
         return path.clone();
     }
-    let name = Path::new(dir).file_name().unwrap().to_string_lossy().into_owned();
+    let name = Path::new(dir)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let output = scratch().join(format!("{name}.tar.gz"));
-    let result = weir().arg("pack").arg(dir).arg("-o").arg(&output).output().unwrap();
-    assert!(result.status.success(), "weir pack {dir} failed: {}", String::from_utf8_lossy(&result.stderr));
+    let result = weir()
+        .arg("pack")
+        .arg(dir)
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "weir pack {dir} failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
     packed.insert(dir.to_string(), output.clone());
     output
 }

@@ -75,7 +75,10 @@ fn build_crate(dir: &Path) -> anyhow::Result<PathBuf> {
             .is_some_and(|p| Path::new(p) == manifest_path);
         if message["reason"] == "compiler-artifact" && ours {
             let files = message["filenames"].as_array().into_iter().flatten();
-            if let Some(path) = files.filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm")) {
+            if let Some(path) = files
+                .filter_map(|f| f.as_str())
+                .find(|f| f.ends_with(".wasm"))
+            {
                 wasm = Some(PathBuf::from(path));
             }
         }
@@ -102,7 +105,10 @@ fn crate_manifest(dir: &Path, wasm: &Path, file_name: &str) -> anyhow::Result<Ma
     } else if dir.join(PACKAGE_JSON).is_file() {
         Manifest::from_package_json(&fs::read_to_string(dir.join(PACKAGE_JSON))?)?
     } else {
-        let name = wasm.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+        let name = wasm
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("plugin");
         Manifest::from_toml(&format!("name = {name:?}\n"), Some(file_name))?
     };
     manifest.component = file_name.to_string();
@@ -137,7 +143,10 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) -> anyho
         if kind.is_dir() {
             collect(root, &path, files)?;
         } else if kind.is_file() {
-            let rel = path.strip_prefix(root)?.to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(root)?
+                .to_string_lossy()
+                .replace('\\', "/");
             files.push((rel, path));
         }
     }
@@ -150,7 +159,12 @@ fn write_archive(
     rewrite_manifest: bool,
     files: &[(String, PathBuf)],
 ) -> anyhow::Result<()> {
-    let tmp = tempfile::NamedTempFile::new_in(output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
+    let tmp = tempfile::NamedTempFile::new_in(
+        output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )?;
     let mut builder = tar::Builder::new(GzEncoder::new(tmp.reopen()?, Compression::default()));
     builder.mode(tar::HeaderMode::Deterministic);
     if rewrite_manifest {

@@ -41,8 +41,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let archive = std::fs::File::open(&args.package)
         .with_context(|| format!("cannot open {}", args.package.display()))?;
-    let package = Package::unpack(archive, &work.path().join("package"), &UnpackLimits::default())
-        .with_context(|| format!("{} is not a valid package", args.package.display()))?;
+    let package = Package::unpack(
+        archive,
+        &work.path().join("package"),
+        &UnpackLimits::default(),
+    )
+    .with_context(|| format!("{} is not a valid package", args.package.display()))?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
         max_memory_bytes: args.memory_mb << 20,
@@ -83,18 +87,26 @@ async fn attach(instance: Instance) -> ExitCode {
         copy_pipe(instance.stdout().clone(), tokio::io::stderr()),
     );
     let events = tokio::spawn(print_events(instance.clone()));
-    let (_, _) = tokio::join!(copy_pipe(instance.output().clone(), tokio::io::stdout()), side);
+    let (_, _) = tokio::join!(
+        copy_pipe(instance.output().clone(), tokio::io::stdout()),
+        side
+    );
     let terminated = instance.wait().await;
     events.abort();
     if terminated.exitcode == 0 {
         return ExitCode::SUCCESS;
     }
-    eprintln!("error: {} (exit code {})", terminated.reason, terminated.exitcode);
+    eprintln!(
+        "error: {} (exit code {})",
+        terminated.reason, terminated.exitcode
+    );
     ExitCode::from(u8::try_from(terminated.exitcode).unwrap_or(1).max(1))
 }
 
 async fn feed_stdin(instance: Instance) {
-    let Some(input) = instance.input() else { return };
+    let Some(input) = instance.input() else {
+        return;
+    };
     instance.close_input(); // the sender below is now the only one
     let mut stdin = tokio::io::stdin();
     loop {
@@ -129,7 +141,9 @@ async fn print_log(pipe: Pipe) {
         pending.extend_from_slice(&chunk);
         while let Some(end) = pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();
-            let Ok(entry) = serde_json::from_slice::<Value>(&line) else { continue };
+            let Ok(entry) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
             if entry["source"] == "plugin" {
                 let level = entry["level"].as_str().unwrap_or("info");
                 eprintln!("[{level}] {}", entry["msg"].as_str().unwrap_or_default());

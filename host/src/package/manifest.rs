@@ -140,7 +140,16 @@ impl Manifest {
             ))
         })?;
         let mut extra = Map::new();
-        for key in ["name", "version", "description", "author", "keywords", "repository", "args", "engines"] {
+        for key in [
+            "name",
+            "version",
+            "description",
+            "author",
+            "keywords",
+            "repository",
+            "args",
+            "engines",
+        ] {
             if let Some(value) = obj.get(key) {
                 extra.insert(key.to_string(), value.clone());
             }
@@ -247,22 +256,28 @@ mod tests {
 
     #[test]
     fn missing_component_is_refused() {
-        let err = Manifest::from_toml("name='x'", None).unwrap_err().to_string();
+        let err = Manifest::from_toml("name='x'", None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing `component`"), "{err}");
     }
 
     #[test]
     fn invalid_toml_names_the_file() {
-        let err = Manifest::from_toml("name = ", None).unwrap_err().to_string();
+        let err = Manifest::from_toml("name = ", None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("weir.toml"), "{err}");
     }
 
     #[test]
     fn package_json_needs_main() {
-        let err = Manifest::from_package_json(r#"{"name":"a"}"#).unwrap_err().to_string();
+        let err = Manifest::from_package_json(r#"{"name":"a"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`main`"), "{err}");
-        let m = Manifest::from_package_json(r#"{"name":"@s/a","main":"a.wasm","args":[1]}"#)
-            .unwrap();
+        let m =
+            Manifest::from_package_json(r#"{"name":"@s/a","main":"a.wasm","args":[1]}"#).unwrap();
         assert_eq!(m.component, "a.wasm");
         assert_eq!(m.extra["args"], serde_json::json!([1]));
     }

@@ -38,13 +38,19 @@ pub enum PackageError {
     #[error("invalid package archive: the archive has no entries")]
     EmptyArchive,
     /// An entry path is absolute, has `..` or is too long.
-    #[error("invalid package archive: entry {0:?} {1}; paths must be relative and stay inside the package")]
+    #[error(
+        "invalid package archive: entry {0:?} {1}; paths must be relative and stay inside the package"
+    )]
     UnsafePath(String, &'static str),
     /// A symlink or hard link.
-    #[error("invalid package archive: entry {0:?} is a link; packages may hold only regular files and directories")]
+    #[error(
+        "invalid package archive: entry {0:?} is a link; packages may hold only regular files and directories"
+    )]
     Link(String),
     /// A device file or FIFO.
-    #[error("invalid package archive: entry {0:?} is a device or FIFO; packages may hold only regular files and directories")]
+    #[error(
+        "invalid package archive: entry {0:?} is a device or FIFO; packages may hold only regular files and directories"
+    )]
     SpecialFile(String),
     /// Another kind of tar entry.
     #[error("invalid package archive: entry {0:?} has unsupported type {1}")]
@@ -59,10 +65,14 @@ pub enum PackageError {
     #[error("invalid package archive: unpacks to more than {0} bytes")]
     TooLarge(u64),
     /// The archive compresses suspiciously well (a gzip bomb).
-    #[error("invalid package archive: compression ratio above {0}:1 (refused as a possible gzip bomb)")]
+    #[error(
+        "invalid package archive: compression ratio above {0}:1 (refused as a possible gzip bomb)"
+    )]
     CompressionRatio(u64),
     /// Neither `weir.toml` nor `package.json` at the package root.
-    #[error("the package has no manifest: put weir.toml (or a package.json whose `main` names the .wasm) at the archive root")]
+    #[error(
+        "the package has no manifest: put weir.toml (or a package.json whose `main` names the .wasm) at the archive root"
+    )]
     MissingManifest,
     /// The manifest does not parse or breaks a rule.
     #[error("invalid manifest: {0}")]
@@ -74,7 +84,9 @@ pub enum PackageError {
     #[error("{0:?} is not a WebAssembly file")]
     NotWasm(String),
     /// The component file is a core module.
-    #[error("{0:?} is a core WebAssembly module, not a component; build it for the wasm32-wasip2 target (or wrap it with `wasm-tools component new`)")]
+    #[error(
+        "{0:?} is a core WebAssembly module, not a component; build it for the wasm32-wasip2 target (or wrap it with `wasm-tools component new`)"
+    )]
     CoreModule(String),
     /// Reading or writing files failed.
     #[error("package storage failed: {0}")]
@@ -102,7 +114,11 @@ pub struct Package {
 impl Package {
     /// Unpacks the archive read from `input` into `dest` (created; must not
     /// exist) and opens it. On error `dest` is removed again.
-    pub fn unpack(input: impl Read, dest: &Path, limits: &UnpackLimits) -> Result<Package, PackageError> {
+    pub fn unpack(
+        input: impl Read,
+        dest: &Path,
+        limits: &UnpackLimits,
+    ) -> Result<Package, PackageError> {
         fs::create_dir(dest).map_err(PackageError::Io)?;
         let result = unpack::unpack(input, dest, limits).and_then(|_| Package::open(dest));
         if result.is_err() {
@@ -226,7 +242,10 @@ mod tests {
     fn err_of(bytes: &[u8]) -> String {
         let (dir, result) = unpack_bytes(bytes);
         let err = result.unwrap_err().to_string();
-        assert!(!dir.path().join("pkg").exists(), "a refused package leaves nothing behind");
+        assert!(
+            !dir.path().join("pkg").exists(),
+            "a refused package leaves nothing behind"
+        );
         err
     }
 
@@ -235,7 +254,10 @@ mod tests {
 
     #[test]
     fn a_good_package_unpacks() {
-        let bytes = archive(&[("weir.toml", E::Regular, MANIFEST), ("./ok.wasm", E::Regular, COMPONENT)]);
+        let bytes = archive(&[
+            ("weir.toml", E::Regular, MANIFEST),
+            ("./ok.wasm", E::Regular, COMPONENT),
+        ]);
         let (_dir, result) = unpack_bytes(&bytes);
         let package = result.unwrap();
         assert_eq!(package.manifest.name, "ok");
@@ -247,24 +269,58 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (Vec::new(), "empty (0 bytes)"),
             (b"hello world".to_vec(), "not a gzip file"),
-            (archive(&[("weir.toml", E::Regular, MANIFEST)])[..30].to_vec(), "truncated"),
-            ({
-                let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-                gz.write_all(&[7u8; 2000]).unwrap();
-                gz.finish().unwrap()
-            }, "not a tar archive"),
+            (
+                archive(&[("weir.toml", E::Regular, MANIFEST)])[..30].to_vec(),
+                "truncated",
+            ),
+            (
+                {
+                    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+                    gz.write_all(&[7u8; 2000]).unwrap();
+                    gz.finish().unwrap()
+                },
+                "not a tar archive",
+            ),
             (archive(&[("../evil", E::Regular, b"x")]), "contains `..`"),
             (archive(&[("/etc/evil", E::Regular, b"x")]), "is absolute"),
             (archive(&[("link", E::Symlink, b"")]), "is a link"),
             (archive(&[("hard", E::Link, b"")]), "is a link"),
             (archive(&[("dev", E::Char, b"")]), "device"),
             (archive(&[("fifo", E::Fifo, b"")]), "device or FIFO"),
-            (archive(&[("a", E::Regular, b"1"), ("a", E::Regular, b"2")]), "more than once"),
-            (archive(&[("ok.wasm", E::Regular, COMPONENT)]), "no manifest"),
-            (archive(&[("weir.toml", E::Regular, MANIFEST)]), "not a file in the package"),
-            (archive(&[("weir.toml", E::Regular, MANIFEST), ("ok.wasm", E::Regular, b"\0asm\x01\0\0\0")]), "core WebAssembly module"),
-            (archive(&[("weir.toml", E::Regular, MANIFEST), ("ok.wasm", E::Regular, b"MZ not wasm")]), "not a WebAssembly file"),
-            (archive(&[("weir.toml", E::Regular, b"name = 'ok'\ncomponent = '../x.wasm'")]), "relative path inside"),
+            (
+                archive(&[("a", E::Regular, b"1"), ("a", E::Regular, b"2")]),
+                "more than once",
+            ),
+            (
+                archive(&[("ok.wasm", E::Regular, COMPONENT)]),
+                "no manifest",
+            ),
+            (
+                archive(&[("weir.toml", E::Regular, MANIFEST)]),
+                "not a file in the package",
+            ),
+            (
+                archive(&[
+                    ("weir.toml", E::Regular, MANIFEST),
+                    ("ok.wasm", E::Regular, b"\0asm\x01\0\0\0"),
+                ]),
+                "core WebAssembly module",
+            ),
+            (
+                archive(&[
+                    ("weir.toml", E::Regular, MANIFEST),
+                    ("ok.wasm", E::Regular, b"MZ not wasm"),
+                ]),
+                "not a WebAssembly file",
+            ),
+            (
+                archive(&[(
+                    "weir.toml",
+                    E::Regular,
+                    b"name = 'ok'\ncomponent = '../x.wasm'",
+                )]),
+                "relative path inside",
+            ),
         ];
         for (bytes, expected) in cases {
             let err = err_of(&bytes);
@@ -284,8 +340,16 @@ mod tests {
     #[test]
     fn too_many_entries_and_too_large_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let limits = UnpackLimits { max_entries: 2, max_unpacked_bytes: 10, ..UnpackLimits::default() };
-        let many = archive(&[("a", E::Regular, b""), ("b", E::Regular, b""), ("c", E::Regular, b"")]);
+        let limits = UnpackLimits {
+            max_entries: 2,
+            max_unpacked_bytes: 10,
+            ..UnpackLimits::default()
+        };
+        let many = archive(&[
+            ("a", E::Regular, b""),
+            ("b", E::Regular, b""),
+            ("c", E::Regular, b""),
+        ]);
         let err = Package::unpack(&many[..], &dir.path().join("a"), &limits).unwrap_err();
         assert!(err.to_string().contains("more than 2 entries"), "{err}");
         let big = archive(&[("a", E::Regular, &[1u8; 11])]);

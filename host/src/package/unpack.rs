@@ -122,7 +122,12 @@ pub fn unpack(
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
                 return Err(PackageError::SpecialFile(display));
             }
-            other => return Err(PackageError::UnsupportedEntry(display, format!("{other:?}"))),
+            other => {
+                return Err(PackageError::UnsupportedEntry(
+                    display,
+                    format!("{other:?}"),
+                ));
+            }
         }
         check_ratio(&stats, compressed.get(), limits)?;
     }
@@ -133,7 +138,11 @@ pub fn unpack(
     Ok(stats)
 }
 
-fn check_ratio(stats: &UnpackStats, compressed: u64, limits: &UnpackLimits) -> Result<(), PackageError> {
+fn check_ratio(
+    stats: &UnpackStats,
+    compressed: u64,
+    limits: &UnpackLimits,
+) -> Result<(), PackageError> {
     if stats.unpacked_bytes > limits.ratio_grace_bytes
         && stats.unpacked_bytes > compressed.max(1) * limits.max_ratio
     {
@@ -151,15 +160,24 @@ pub(crate) fn safe_relative(path: &Path) -> Result<Option<PathBuf>, PackageError
             Component::Normal(part) => out.push(part),
             Component::CurDir => {}
             Component::ParentDir => {
-                return Err(PackageError::UnsafePath(path.display().to_string(), "contains `..`"));
+                return Err(PackageError::UnsafePath(
+                    path.display().to_string(),
+                    "contains `..`",
+                ));
             }
             Component::RootDir | Component::Prefix(_) => {
-                return Err(PackageError::UnsafePath(path.display().to_string(), "is absolute"));
+                return Err(PackageError::UnsafePath(
+                    path.display().to_string(),
+                    "is absolute",
+                ));
             }
         }
     }
     if out.components().count() > 32 || out.as_os_str().len() > 1024 {
-        return Err(PackageError::UnsafePath(path.display().to_string(), "is too long"));
+        return Err(PackageError::UnsafePath(
+            path.display().to_string(),
+            "is too long",
+        ));
     }
     Ok((!out.as_os_str().is_empty()).then_some(out))
 }
@@ -201,7 +219,10 @@ impl<R: Read> Read for GzipErrors<R> {
 
 /// Sorts an I/O error from the tar reader into a user-facing package error.
 fn classify(err: io::Error) -> PackageError {
-    if let Some(gz) = err.get_ref().and_then(|inner| inner.downcast_ref::<GzipError>()) {
+    if let Some(gz) = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<GzipError>())
+    {
         return PackageError::BadGzip(gz.0.clone());
     }
     match err.kind() {

@@ -113,8 +113,9 @@ pub(crate) fn log_line(log: &Pipe, level: &str, source: &str, message: &str) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let mut line = serde_json::json!({ "ts": ts, "level": level, "source": source, "msg": message })
-        .to_string();
+    let mut line =
+        serde_json::json!({ "ts": ts, "level": level, "source": source, "msg": message })
+            .to_string();
     line.push('\n');
     log.push_lossy(Bytes::from(line));
 }
@@ -124,13 +125,13 @@ impl weir::plugin::types::Host for InstanceState {}
 impl weir::plugin::io::Host for InstanceState {
     async fn read_input(&mut self, max_len: u32) -> Option<Vec<u8>> {
         let input = self.input.as_mut()?;
-        input.read_chunk(max_len.clamp(1, MAX_READ) as usize).await.map(|b| b.to_vec())
+        input
+            .read_chunk(max_len.clamp(1, MAX_READ) as usize)
+            .await
+            .map(|b| b.to_vec())
     }
 
-    async fn write_output(
-        &mut self,
-        data: Vec<u8>,
-    ) -> Result<(), weir::plugin::io::WriteError> {
+    async fn write_output(&mut self, data: Vec<u8>) -> Result<(), weir::plugin::io::WriteError> {
         let mut data = Bytes::from(data);
         while !data.is_empty() {
             let piece = data.split_to(data.len().min(MAX_OUTPUT_PIECE));

@@ -14,7 +14,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 
-use super::host::{EventBus, InstanceState, KeepAlive, Limiter, Signal, StopRequest, WitEvent, log_line};
+use super::host::{
+    EventBus, InstanceState, KeepAlive, Limiter, Signal, StopRequest, WitEvent, log_line,
+};
 use super::io::{ChannelReader, pump_into};
 use super::{Entry, Program, Runtime};
 use crate::streams::{Overflow, Pipe};
@@ -160,7 +162,16 @@ impl Runtime {
         let program = program.clone();
         let task_instance = instance.clone();
         tokio::spawn(async move {
-            drive(runtime, program, options, task_instance, input_rx, stdin_rx, signal_rx).await;
+            drive(
+                runtime,
+                program,
+                options,
+                task_instance,
+                input_rx,
+                stdin_rx,
+                signal_rx,
+            )
+            .await;
         });
         instance
     }
@@ -182,11 +193,18 @@ async fn drive(
     let (stdin_source, input, stdout_pipe) = if is_command {
         (ChannelReader::new(input_rx), None, shared.output.clone())
     } else {
-        (ChannelReader::new(stdin_rx), Some(ChannelReader::new(input_rx)), shared.stdout.clone())
+        (
+            ChannelReader::new(stdin_rx),
+            Some(ChannelReader::new(input_rx)),
+            shared.stdout.clone(),
+        )
     };
     let (stdout_w, stdout_r) = tokio::io::duplex(STDIO_BUDGET);
     let (stderr_w, stderr_r) = tokio::io::duplex(STDIO_BUDGET);
-    let pumps = [pump_into(stdout_r, stdout_pipe), pump_into(stderr_r, shared.stderr.clone())];
+    let pumps = [
+        pump_into(stdout_r, stdout_pipe),
+        pump_into(stderr_r, shared.stderr.clone()),
+    ];
     let mut wasi = WasiCtx::builder();
     wasi.stdin(AsyncStdinStream::new(stdin_source))
         .stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w))
@@ -233,9 +251,23 @@ async fn drive(
     for pump in pumps {
         let _ = pump.await;
     }
+    // A command's stdout pipe is its output; the unused one must end too.
     shared.output.close();
+    shared.stdout.close();
     let terminated = instance.classify(outcome, memory_exceeded, memory_bytes);
-    log_line(&shared.log, if terminated.exitcode == 0 { "info" } else { "error" }, "hub", &format!("instance ended: {} (exit code {})", terminated.reason, terminated.exitcode));
+    log_line(
+        &shared.log,
+        if terminated.exitcode == 0 {
+            "info"
+        } else {
+            "error"
+        },
+        "hub",
+        &format!(
+            "instance ended: {} (exit code {})",
+            terminated.reason, terminated.exitcode
+        ),
+    );
     shared.log.close();
     shared.stderr.close();
     let status = match terminated.exitcode {
@@ -266,14 +298,24 @@ async fn run_entry(
 ) -> Result<Result<(), String>, RunError> {
     match entry {
         Entry::Sequence(pre) => {
-            let bindings = pre.instantiate_async(&mut *store).await.map_err(RunError::Start)?;
+            let bindings = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(RunError::Start)?;
             instance.mark_running();
             bindings.call_run(&mut *store).await.map_err(RunError::Trap)
         }
         Entry::Command(pre) => {
-            let command = pre.instantiate_async(&mut *store).await.map_err(RunError::Start)?;
+            let command = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(RunError::Start)?;
             instance.mark_running();
-            let result = command.wasi_cli_run().call_run(&mut *store).await.map_err(RunError::Trap)?;
+            let result = command
+                .wasi_cli_run()
+                .call_run(&mut *store)
+                .await
+                .map_err(RunError::Trap)?;
             Ok(result.map_err(|()| "the command exited with an error".to_string()))
         }
     }
@@ -317,7 +359,12 @@ impl Instance {
     pub async fn wait_started(&self) -> InstanceStatus {
         let mut rx = self.shared.phase.subscribe();
         let phase = rx
-            .wait_for(|p| !matches!(p.status, InstanceStatus::Initializing | InstanceStatus::Starting))
+            .wait_for(|p| {
+                !matches!(
+                    p.status,
+                    InstanceStatus::Initializing | InstanceStatus::Starting
+                )
+            })
             .await;
         phase.map(|p| p.status).unwrap_or(InstanceStatus::Errored)
     }
@@ -402,7 +449,12 @@ impl Instance {
         let asked = Instant::now();
         *lock(&self.shared.stop_requested) = Some(asked);
         self.set_status(InstanceStatus::Stopping);
-        log_line(&self.shared.log, "info", "hub", &format!("stop requested (timeout {} ms)", timeout.as_millis()));
+        log_line(
+            &self.shared.log,
+            "info",
+            "hub",
+            &format!("stop requested (timeout {} ms)", timeout.as_millis()),
+        );
         let _ = self.shared.signals.try_send(Signal::Stop(StopRequest {
             timeout_ms: timeout.as_millis() as u64,
             can_keep_alive,
@@ -410,7 +462,9 @@ impl Instance {
         let instance = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            if instance.status().is_terminal() || *lock(&instance.shared.stop_requested) != Some(asked) {
+            if instance.status().is_terminal()
+                || *lock(&instance.shared.stop_requested) != Some(asked)
+            {
                 return;
             }
             let kept = lock(&instance.shared.keep_alive)
@@ -419,7 +473,12 @@ impl Instance {
             if can_keep_alive && kept {
                 *lock(&instance.shared.stop_requested) = None;
                 instance.set_status(InstanceStatus::Running);
-                log_line(&instance.shared.log, "info", "hub", "stop cancelled by keep-alive");
+                log_line(
+                    &instance.shared.log,
+                    "info",
+                    "hub",
+                    "stop cancelled by keep-alive",
+                );
             } else {
                 instance.shared.kill.send_replace(Some(EXIT_STOPPED));
             }
@@ -432,7 +491,11 @@ impl Instance {
             return;
         }
         self.set_status(InstanceStatus::Killing);
-        let code = if lock(&self.shared.stop_requested).is_some() { EXIT_STOPPED } else { EXIT_KILLED };
+        let code = if lock(&self.shared.stop_requested).is_some() {
+            EXIT_STOPPED
+        } else {
+            EXIT_KILLED
+        };
         self.shared.kill.send_replace(Some(code));
     }
 
@@ -460,14 +523,18 @@ impl Instance {
         let (exitcode, reason) = match outcome {
             Outcome::Killed(EXIT_STOPPED) => (EXIT_STOPPED, "Instance stopped".to_string()),
             Outcome::Killed(code) => (code, "Instance killed".to_string()),
-            Outcome::Finished(Ok(Ok(()))) if stopped => (EXIT_STOPPED, "Instance stopped".to_string()),
+            Outcome::Finished(Ok(Ok(()))) if stopped => {
+                (EXIT_STOPPED, "Instance stopped".to_string())
+            }
             Outcome::Finished(Ok(Ok(()))) => (EXIT_COMPLETED, "Instance completed".to_string()),
-            Outcome::Finished(Ok(Err(message))) => {
-                (EXIT_FAILED, format!("Sequence failed during execution: {message}"))
-            }
-            Outcome::Finished(Err(RunError::Start(e))) => {
-                (EXIT_START_FAILED, format!("Sequence failed on start: {e:#}"))
-            }
+            Outcome::Finished(Ok(Err(message))) => (
+                EXIT_FAILED,
+                format!("Sequence failed during execution: {message}"),
+            ),
+            Outcome::Finished(Err(RunError::Start(e))) => (
+                EXIT_START_FAILED,
+                format!("Sequence failed on start: {e:#}"),
+            ),
             Outcome::Finished(Err(RunError::Trap(e))) => {
                 if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
                     match exit.0 {
@@ -476,9 +543,18 @@ impl Instance {
                         code => (code, format!("the command exited with code {code}")),
                     }
                 } else if memory_exceeded {
-                    (EXIT_TRAPPED, format!("Sequence trapped: memory limit of {} MiB exceeded", memory_bytes >> 20))
+                    (
+                        EXIT_TRAPPED,
+                        format!(
+                            "Sequence trapped: memory limit of {} MiB exceeded",
+                            memory_bytes >> 20
+                        ),
+                    )
                 } else {
-                    (EXIT_TRAPPED, format!("Sequence trapped: {}", trap_message(&e)))
+                    (
+                        EXIT_TRAPPED,
+                        format!("Sequence trapped: {}", trap_message(&e)),
+                    )
                 }
             }
         };
@@ -491,7 +567,11 @@ fn trap_message(e: &wasmtime::Error) -> String {
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return trap.to_string();
     }
-    format!("{e:#}").lines().next().unwrap_or("unknown error").to_string()
+    format!("{e:#}")
+        .lines()
+        .next()
+        .unwrap_or("unknown error")
+        .to_string()
 }
 
 /// Why an event could not be delivered.

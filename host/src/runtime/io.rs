@@ -58,7 +58,10 @@ impl AsyncRead for ChannelReader {
 
 /// Copies everything `reader` yields into `pipe` and closes the pipe at the
 /// end. Used to move guest stdout/stderr into their pipes.
-pub fn pump_into(mut reader: impl AsyncRead + Unpin + Send + 'static, pipe: Pipe) -> JoinHandle<()> {
+pub fn pump_into(
+    mut reader: impl AsyncRead + Unpin + Send + 'static,
+    pipe: Pipe,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let mut buf = Vec::with_capacity(64 * 1024);

@@ -27,8 +27,8 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 
 pub use host::{EmittedEvent, EventBus, MemoryLimitExceeded};
 pub use instance::{
-    Instance, InstanceStatus, SendError, StartOptions, Terminated, EXIT_COMPLETED, EXIT_FAILED,
-    EXIT_KILLED, EXIT_START_FAILED, EXIT_STOPPED, EXIT_TRAPPED,
+    EXIT_COMPLETED, EXIT_FAILED, EXIT_KILLED, EXIT_START_FAILED, EXIT_STOPPED, EXIT_TRAPPED,
+    Instance, InstanceStatus, SendError, StartOptions, Terminated,
 };
 pub use io::ChannelReader;
 
@@ -72,7 +72,9 @@ pub enum RuntimeError {
     #[error("the component imports what weir does not provide: {0}")]
     Imports(String),
     /// The component exports neither a weir entry point nor `wasi:cli/run` (422).
-    #[error("the component exports neither `run` (the weir:plugin sequence world) nor `wasi:cli/run` (a WASI command)")]
+    #[error(
+        "the component exports neither `run` (the weir:plugin sequence world) nor `wasi:cli/run` (a WASI command)"
+    )]
     NoEntryPoint,
     /// The engine could not be set up (500).
     #[error("the wasm engine could not start: {0}")]
@@ -136,7 +138,8 @@ impl Runtime {
     /// Builds the engine (and the instance pool, when configured) and starts
     /// the epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
-        let engine = Engine::new(&engine_config(&config)).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let engine = Engine::new(&engine_config(&config))
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
@@ -184,7 +187,8 @@ impl Runtime {
     fn compile_cached(&self, wasm: &[u8], digest: &str) -> Result<Component, RuntimeError> {
         let engine = &self.inner.engine;
         let Some(dir) = &self.inner.config.cache_dir else {
-            return Component::new(engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")));
+            return Component::new(engine, wasm)
+                .map_err(|e| RuntimeError::Compile(format!("{e:#}")));
         };
         let path = dir.join(format!("{digest}-{}.cwasm", self.inner.engine_key));
         if path.is_file() {

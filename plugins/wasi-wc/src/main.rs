@@ -39,6 +39,11 @@ fn main() -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    let Counts { lines, words, bytes, .. } = counts;
+    let Counts {
+        lines,
+        words,
+        bytes,
+        ..
+    } = counts;
     writeln!(io::stdout().lock(), "{lines} {words} {bytes}")
 }

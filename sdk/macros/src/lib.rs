@@ -118,7 +118,10 @@ mod tests {
         .map(|t| t.to_string())
         .unwrap_or_default();
         assert!(out.contains("export_sequence"), "{out}");
-        assert!(out.contains(":: weir_sdk :: __private :: run (run)"), "{out}");
+        assert!(
+            out.contains(":: weir_sdk :: __private :: run (run)"),
+            "{out}"
+        );
     }
 
     #[test]
