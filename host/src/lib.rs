@@ -27,7 +27,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 pub mod cli;
+pub mod client;
+pub mod hub;
 pub mod package;
 pub mod runtime;
 pub mod streams;

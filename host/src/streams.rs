@@ -192,14 +192,31 @@ impl Pipe {
     /// A new reader. The first reader of a pipe with no other readers gets the
     /// backlog; otherwise reading starts at the live end.
     pub fn reader(&self) -> PipeReader {
+        self.add_reader(|state| {
+            if state.readers.is_empty() {
+                state.first_seq
+            } else {
+                state.end_seq()
+            }
+        })
+    }
+
+    /// A reader that starts with everything still held (a log replay), even
+    /// when other readers exist.
+    pub fn reader_from_oldest(&self) -> PipeReader {
+        self.add_reader(|state| state.first_seq)
+    }
+
+    /// A reader that sees only what is written from now on.
+    pub fn reader_live(&self) -> PipeReader {
+        self.add_reader(State::end_seq)
+    }
+
+    fn add_reader(&self, start: impl FnOnce(&State) -> u64) -> PipeReader {
         let mut state = self.lock();
         let id = state.next_reader;
         state.next_reader += 1;
-        let start = if state.readers.is_empty() {
-            state.first_seq
-        } else {
-            state.end_seq()
-        };
+        let start = start(&state);
         state.readers.insert(id, start);
         PipeReader {
             pipe: self.clone(),

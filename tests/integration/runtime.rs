@@ -67,7 +67,7 @@ async fn events_plugin_replies_to_test_event() {
     instance
         .send_event("test-event".into(), &json!("hi"))
         .unwrap();
-    let event = timeout(WAIT, events.recv()).await.unwrap().unwrap();
+    let event = timeout(WAIT, events.next()).await.unwrap().unwrap();
     assert_eq!(event.name, "test-response");
     assert_eq!(&*event.message, "\"reply to hi\"");
     assert_eq!(

@@ -1,19 +1,43 @@
 //! The `weir` command line: one module per subcommand.
 
+mod hub;
+mod inst;
 mod pack;
+mod remote;
 mod run;
+mod seq;
+mod serve;
+mod session;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use hub::HubCommand;
+pub use inst::{EventCommand, InstCommand};
 pub use pack::{PackArgs, pack};
 pub use run::RunArgs;
+pub use seq::{SeqCommand, StartArgs};
+pub use serve::ServeArgs;
 
 /// weir: a hub for WebAssembly plugins.
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about, long_about = None)]
 pub struct Cli {
+    /// URL of the hub the client commands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "WEIR_HUB",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    pub hub: String,
+    /// Bearer token for the hub (`weir serve --token` enables auth).
+    #[arg(long, global = true, env = "WEIR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,24 +48,55 @@ enum Command {
     Pack(PackArgs),
     /// Run a sequence package locally: stdin is its input, stdout its output, stderr its log.
     Run(RunArgs),
+    /// Run the hub: the HTTP API for sequences, instances and their streams.
+    Serve(ServeArgs),
+    /// Send packages to a hub and start, list and delete sequences.
+    #[command(subcommand)]
+    Seq(SeqCommand),
+    /// Feed, read, signal, stop and kill instances on a hub.
+    #[command(subcommand)]
+    Inst(InstCommand),
+    /// Ask a hub for its version, load and log.
+    #[command(subcommand)]
+    Hub(HubCommand),
 }
 
 /// Parses the command line, runs the command and turns errors into a message
 /// on stderr and a non-zero exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     let result = match cli.command {
-        Command::Pack(args) => pack(&args).map(|path| {
-            eprintln!("packed {}", path.display());
-            ExitCode::SUCCESS
-        }),
-        Command::Run(args) => run::run(args),
+        Command::Pack(args) => {
+            init_tracing();
+            pack(&args).map(|path| {
+                eprintln!("packed {}", path.display());
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Run(args) => {
+            init_tracing();
+            run::run(args)
+        }
+        Command::Serve(args) => serve::serve(args, cli.token),
+        Command::Seq(command) => on_hub(&cli.hub, cli.token, cli.json, |r| seq::run(command, r)),
+        Command::Inst(command) => on_hub(&cli.hub, cli.token, cli.json, |r| inst::run(command, r)),
+        Command::Hub(command) => on_hub(&cli.hub, cli.token, cli.json, |r| hub::run(command, r)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
         ExitCode::from(2)
     })
+}
+
+/// Runs a hub client command with a client made from the global flags.
+fn on_hub(
+    hub: &str,
+    token: Option<String>,
+    json: bool,
+    command: impl FnOnce(remote::Remote) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    command(remote::Remote::new(hub, token, json)?)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_tracing() {

@@ -154,7 +154,7 @@ async fn print_log(pipe: Pipe) {
 
 async fn print_events(instance: Instance) {
     let mut events = instance.events().subscribe();
-    while let Ok(event) = events.recv().await {
+    while let Some(event) = events.next().await {
         eprintln!("event {}: {}", event.name, event.message);
     }
 }

@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc};
+use serde_json::Value;
+use tokio::sync::mpsc;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::io::ChannelReader;
-use crate::streams::Pipe;
+use crate::streams::{Overflow, Pipe, PipeReader};
 
 wasmtime::component::bindgen!({
     world: "sequence",
@@ -29,26 +30,45 @@ const MAX_READ: u32 = 1 << 20;
 const MAX_OUTPUT_PIECE: usize = 256 * 1024;
 
 /// An event emitted by an instance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EmittedEvent {
     /// Event name.
     pub name: String,
     /// The message as JSON text.
-    pub message: Arc<str>,
+    pub message: String,
 }
 
-/// Events an instance emitted: the last one per name, and a live feed.
+/// Events an instance emitted: the last one per name, and a live feed in
+/// which every subscriber gets every event from when it subscribed (the
+/// oldest are dropped only past the feed's capacity, never blocking the guest).
 #[derive(Clone)]
 pub struct EventBus {
     last: Arc<Mutex<HashMap<String, Arc<str>>>>,
-    live: broadcast::Sender<EmittedEvent>,
+    feed: Pipe,
+}
+
+/// A subscription to an [`EventBus`].
+pub struct EventStream {
+    reader: PipeReader,
+}
+
+impl EventStream {
+    /// The next event, or `None` once the instance has ended.
+    pub async fn next(&mut self) -> Option<EmittedEvent> {
+        loop {
+            let chunk = self.reader.next().await?;
+            if let Ok(event) = serde_json::from_slice(&chunk) {
+                return Some(event);
+            }
+        }
+    }
 }
 
 impl EventBus {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         EventBus {
             last: Arc::default(),
-            live: broadcast::channel(1024).0,
+            feed: Pipe::new(capacity, Overflow::DropOldest),
         }
     }
 
@@ -57,9 +77,11 @@ impl EventBus {
         self.lock().get(name).cloned()
     }
 
-    /// A receiver of every event emitted from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<EmittedEvent> {
-        self.live.subscribe()
+    /// Every event emitted from now on.
+    pub fn subscribe(&self) -> EventStream {
+        EventStream {
+            reader: self.feed.reader_live(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<str>>> {
@@ -67,9 +89,20 @@ impl EventBus {
     }
 
     pub(crate) fn publish(&self, name: String, message: String) {
-        let message: Arc<str> = message.into();
-        self.lock().insert(name.clone(), message.clone());
-        let _ = self.live.send(EmittedEvent { name, message });
+        let message = if serde_json::from_str::<serde::de::IgnoredAny>(&message).is_ok() {
+            message
+        } else {
+            // Not JSON: deliver it as a JSON string rather than corrupt readers.
+            Value::String(message).to_string()
+        };
+        self.lock().insert(name.clone(), message.as_str().into());
+        if let Ok(line) = serde_json::to_vec(&EmittedEvent { name, message }) {
+            self.feed.push_lossy(Bytes::from(line));
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.feed.close();
     }
 }
 

@@ -145,7 +145,7 @@ impl Runtime {
             stderr: Pipe::new(capacity, Overflow::DropOldest),
             log: Pipe::new(capacity, Overflow::DropOldest),
             signals: signal_tx,
-            events: EventBus::new(),
+            events: EventBus::new(capacity),
             keep_alive: Arc::default(),
             phase: watch::channel(Phase {
                 status: InstanceStatus::Initializing,
@@ -270,6 +270,7 @@ async fn drive(
     );
     shared.log.close();
     shared.stderr.close();
+    shared.events.close();
     let status = match terminated.exitcode {
         EXIT_COMPLETED | EXIT_KILLED | EXIT_STOPPED => InstanceStatus::Completed,
         _ => InstanceStatus::Errored,

@@ -1,0 +1,149 @@
+//! Hub-level routes: version, load, config, status, entities, log, health, help.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
+use serde_json::{Value, json};
+use sysinfo::{Disks, System};
+
+use super::{AppState, ROUTES, streams::pipe_body};
+use crate::runtime::InstanceStatus;
+
+/// `GET /version`
+pub async fn version() -> Json<Value> {
+    Json(json!({
+        "service": "weir",
+        "apiVersion": "v1",
+        "version": env!("CARGO_PKG_VERSION"),
+        "build": "source",
+    }))
+}
+
+/// `GET /load-check`: CPU, memory and disk of the hub machine.
+pub async fn load_check(State(state): State<AppState>) -> Json<Value> {
+    let data_dir = state.hub.config().data_dir.clone();
+    let load = tokio::task::spawn_blocking(move || {
+        let mut system = System::new().ok()?;
+        system.refresh_memory();
+        let avg = System::load_average().ok()?;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+        let disks = Disks::new_with_refreshed_list().ok()?;
+        let data_dir = data_dir.canonicalize().unwrap_or(data_dir);
+        let fs: Vec<Value> = (&disks)
+            .into_iter()
+            .filter(|d| data_dir.starts_with(d.mount_point()))
+            .max_by_key(|d| d.mount_point().as_os_str().len())
+            .map(|d| {
+                let (size, available) = (d.total_space(), d.available_space());
+                json!({
+                    "fs": d.name().to_string_lossy(),
+                    "type": d.file_system().to_string_lossy(),
+                    "size": size,
+                    "used": size - available,
+                    "available": available,
+                    "use": if size > 0 { (size - available) as f64 * 100.0 / size as f64 } else { 0.0 },
+                    "mount": d.mount_point().to_string_lossy(),
+                })
+            })
+            .into_iter()
+            .collect();
+        Some(json!({
+            "avgLoad": avg.one,
+            "currentLoad": avg.one * 100.0 / cores,
+            "memFree": system.available_memory(),
+            "memUsed": system.used_memory(),
+            "fsSize": fs,
+        }))
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| json!({}));
+    Json(load)
+}
+
+/// `GET /config`: the hub's public settings.
+pub async fn config(State(state): State<AppState>) -> Json<Value> {
+    let config = state.hub.config();
+    Json(json!({
+        "host": { "apiBase": "/api/v1", "listen": state.listen },
+        "maxInstances": config.max_instances,
+        "maxUploadBytes": config.max_upload_bytes,
+        "instanceRetentionMs": config.instance_retention.as_millis() as u64,
+        "instanceMemoryBytes": config.max_memory_bytes,
+        "auth": state.token.is_some(),
+        "unpack": {
+            "maxEntries": config.unpack.max_entries,
+            "maxUnpackedBytes": config.unpack.max_unpacked_bytes,
+            "maxRatio": config.unpack.max_ratio,
+        },
+    }))
+}
+
+/// `GET /status`: instance counts per state and capacity.
+pub async fn status(State(state): State<AppState>) -> Json<Value> {
+    let mut counts = serde_json::Map::new();
+    for status in [
+        InstanceStatus::Initializing,
+        InstanceStatus::Starting,
+        InstanceStatus::Running,
+        InstanceStatus::Stopping,
+        InstanceStatus::Killing,
+        InstanceStatus::Completed,
+        InstanceStatus::Errored,
+    ] {
+        let name = serde_json::to_value(status).unwrap_or_default();
+        let n = state
+            .hub
+            .instances()
+            .iter()
+            .filter(|r| r.instance.status() == status)
+            .count();
+        counts.insert(name.as_str().unwrap_or_default().to_string(), n.into());
+    }
+    let alive = state.hub.alive_instances();
+    Json(json!({
+        "cpm": {},
+        "uptimeMs": state.hub.uptime().as_millis() as u64,
+        "sequences": state.hub.sequences().len(),
+        "instances": counts,
+        "capacity": { "maxInstances": state.hub.config().max_instances, "alive": alive,
+                      "free": state.hub.config().max_instances.saturating_sub(alive) },
+    }))
+}
+
+/// `GET /entities`: sequences and instances in one reply.
+pub async fn entities(State(state): State<AppState>) -> Json<Value> {
+    let sequences: Vec<Value> = state
+        .hub
+        .sequences()
+        .iter()
+        .map(|s| super::sequences::info_of(&state, s))
+        .collect();
+    let instances: Vec<Value> = state
+        .hub
+        .instances()
+        .iter()
+        .map(|r| super::json::instance_info(r))
+        .collect();
+    Json(json!({ "sequences": sequences, "instances": instances, "topics": [] }))
+}
+
+/// `GET /log`: the hub log, replayed from its buffer, then live.
+pub async fn log(State(state): State<AppState>) -> Response {
+    pipe_body(state.hub.log().reader_from_oldest())
+}
+
+/// `GET /health` (no auth).
+pub async fn health(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "healthy": true, "uptimeMs": state.hub.uptime().as_millis() as u64 }))
+}
+
+/// `GET /help`: every route with a one-line description.
+pub async fn help() -> Json<Value> {
+    let routes: Vec<Value> = ROUTES
+        .iter()
+        .map(|(method, path, about)| json!({ "method": method, "path": format!("/api/v1{path}"), "description": about }))
+        .collect();
+    Json(Value::Array(routes))
+}

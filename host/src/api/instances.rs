@@ -1,0 +1,204 @@
+//! Instance routes: info, health, stop, kill and events.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::json::{instance_info, read_json};
+use super::streams::ndjson_body;
+use super::{ApiError, AppState};
+use crate::runtime::SendError;
+
+/// `GET /instances`
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    Json(Value::Array(
+        state
+            .hub
+            .instances()
+            .iter()
+            .map(|r| instance_info(r))
+            .collect(),
+    ))
+}
+
+/// `GET /instance/:id`
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state.hub.instance(&id)?;
+    Ok(Json(instance_info(&record)))
+}
+
+/// `GET /instance/:id/health`
+pub async fn health(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state.hub.instance(&id)?;
+    let status = record.instance.status();
+    Ok(Json(json!({
+        "healthy": !status.is_terminal(),
+        "status": status,
+        "outputBufferedBytes": record.instance.output().buffered(),
+        "outputBytes": record.instance.output().total_written(),
+    })))
+}
+
+fn option_field<T: serde::de::DeserializeOwned>(
+    body: &Value,
+    key: &str,
+    error: &str,
+) -> Result<Option<T>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(error.to_string())),
+    }
+}
+
+/// `POST /instance/:id/_stop` `{timeout, canCallKeepalive}`: replies at once
+/// (202); the instance gets `timeout` ms to end before it is killed (138).
+pub async fn stop(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let record = state.hub.instance(&id)?;
+    let body: Value = read_json::<Option<Value>>(&headers, body)
+        .await?
+        .unwrap_or(json!({}));
+    let timeout: u64 = option_field(&body, "timeout", "Invalid timeout format")?.unwrap_or(7000);
+    let keepalive: bool =
+        option_field(&body, "canCallKeepalive", "Invalid canCallKeepalive format")?
+            .unwrap_or(false);
+    if record.instance.status().is_terminal() {
+        return Err(ApiError::BadRequest("Instance not running".into()));
+    }
+    record
+        .instance
+        .stop(Duration::from_millis(timeout), keepalive);
+    Ok((StatusCode::ACCEPTED, Json(instance_info(&record))).into_response())
+}
+
+/// `POST /instance/:id/_kill` `{removeImmediately}`: ends it now (137).
+pub async fn kill(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let record = state.hub.instance(&id)?;
+    let body: Value = read_json::<Option<Value>>(&headers, body)
+        .await?
+        .unwrap_or(json!({}));
+    let remove: bool = option_field(
+        &body,
+        "removeImmediately",
+        "Invalid removeImmediately format",
+    )?
+    .unwrap_or(false);
+    if record.instance.status().is_terminal() {
+        return Err(ApiError::BadRequest("Instance not running".into()));
+    }
+    state.hub.kill_instance(&record, remove);
+    Ok((StatusCode::ACCEPTED, Json(instance_info(&record))).into_response())
+}
+
+/// `POST /instance/:id/_event` `[5001, {eventName, message}]` (the bare
+/// object is accepted too).
+pub async fn event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let record = state.hub.instance(&id)?;
+    let body: Value = read_json::<Option<Value>>(&headers, body)
+        .await?
+        .unwrap_or(Value::Null);
+    let payload = match &body {
+        Value::Array(items) if items.len() == 2 => &items[1],
+        Value::Object(_) => &body,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "Invalid format: send [5001, {\"eventName\": \"...\", \"message\": ...}]".into(),
+            ));
+        }
+    };
+    let Some(name) = payload.get("eventName").and_then(Value::as_str) else {
+        return Err(ApiError::BadRequest(
+            "Invalid format, eventName missing.".into(),
+        ));
+    };
+    let message = payload.get("message").cloned().unwrap_or(Value::Null);
+    record
+        .instance
+        .send_event(name.to_string(), &message)
+        .map_err(|e| match e {
+            SendError::Full => ApiError::Unavailable(format!("{e}; retry later")),
+            SendError::Ended => ApiError::BadRequest("Instance not running".into()),
+        })?;
+    Ok(Json(json!({ "accepted": "OK" })))
+}
+
+fn json_text(text: &str) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        text.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /instance/:id/event/:name`: the last message, or the next one.
+pub async fn last_event(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let record = state.hub.instance(&id)?;
+    let mut events = record.instance.events().subscribe();
+    if let Some(last) = record.instance.events().last(&name) {
+        return Ok(json_text(&last));
+    }
+    next_named(&mut events, &name).await.map(|m| json_text(&m))
+}
+
+/// `GET /instance/:id/once/:name`: the next message.
+pub async fn once_event(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let record = state.hub.instance(&id)?;
+    let mut events = record.instance.events().subscribe();
+    next_named(&mut events, &name).await.map(|m| json_text(&m))
+}
+
+async fn next_named(
+    events: &mut crate::runtime::EventStream,
+    name: &str,
+) -> Result<String, ApiError> {
+    while let Some(event) = events.next().await {
+        if event.name == name {
+            return Ok(event.message);
+        }
+    }
+    Err(ApiError::NotFound(format!(
+        "the instance ended without emitting {name}"
+    )))
+}
+
+/// `GET /instance/:id/events/:name`: NDJSON stream of every message from now on.
+pub async fn event_stream(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let record = state.hub.instance(&id)?;
+    Ok(ndjson_body(record.instance.events().subscribe(), name))
+}

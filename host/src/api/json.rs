@@ -1,0 +1,166 @@
+//! JSON shapes of the Scramjet-compatible API and request-body parsing.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use crate::hub::{InstanceRecord, Sequence};
+
+/// Largest JSON request body.
+const MAX_JSON_BYTES: usize = 1 << 20;
+
+/// Reads a JSON body. An empty body gives `T::default()`; a body needs a
+/// JSON content type (or none).
+pub async fn read_json<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_JSON_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!(
+                "JSON bodies are limited to {} KiB",
+                MAX_JSON_BYTES >> 10
+            ))
+        })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        if !(ct.starts_with("application/json") || ct.starts_with("text/json")) {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "expected content-type application/json, got {ct:?}"
+            )));
+        }
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("Could not parse content: {e}")))
+}
+
+fn iso(time: SystemTime) -> String {
+    let ms = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0) as i64;
+    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `SequenceConfig`: the manifest as Scramjet clients expect it.
+pub fn sequence_config(sequence: &Sequence) -> Value {
+    let manifest = &sequence.package.manifest;
+    let mut config = json!({
+        "type": "wasm",
+        "kind": manifest.kind,
+        "language": "wasm",
+        "id": sequence.id,
+        "name": manifest.name,
+        "version": manifest.version,
+        "description": manifest.description,
+        "entrypointPath": manifest.component,
+        "entry": sequence.program.entry_kind(),
+        "digest": sequence.program.digest,
+        "packageSize": sequence.package_size,
+        "engines": {},
+        "args": [],
+        "config": manifest.config,
+        "topics": manifest.topics,
+        "limits": manifest.limits,
+    });
+    if let Value::Object(map) = &mut config {
+        for (key, value) in &manifest.extra {
+            if !matches!(key.as_str(), "name" | "version" | "description") {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    config
+}
+
+/// `SequenceInfo` (`GET /sequences`, `GET /sequence/:id`).
+pub fn sequence_info(sequence: &Sequence, instances: &[String]) -> Value {
+    json!({
+        "id": sequence.id,
+        "name": sequence.package.manifest.name,
+        "config": sequence_config(sequence),
+        "instances": instances,
+        "location": "weir",
+        "created": iso(sequence.created),
+    })
+}
+
+/// `InstanceInfo` (`GET /instance/:id` and the `_stop`/`_kill` replies).
+pub fn instance_info(record: &InstanceRecord) -> Value {
+    let instance = &record.instance;
+    let (created, started, ended) = instance.times();
+    let mut info = json!({
+        "id": instance.id(),
+        "appConfig": record.app_config,
+        "args": record.args,
+        "provides": record.provides.clone().unwrap_or_default(),
+        "requires": record.requires.clone().unwrap_or_default(),
+        "sequence": {
+            "id": record.sequence.id,
+            "config": sequence_config(&record.sequence),
+            "name": record.sequence.package.manifest.name,
+            "location": "weir",
+        },
+        "ports": {},
+        "created": iso(created),
+        "status": instance.status(),
+    });
+    if let Value::Object(map) = &mut info {
+        if let Some(started) = started {
+            map.insert("started".into(), iso(started).into());
+        }
+        if let Some(ended) = ended {
+            map.insert("ended".into(), iso(ended).into());
+        }
+        if let Some(terminated) = instance.terminated() {
+            map.insert("terminated".into(), json!(terminated));
+        }
+    }
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_iso_8601_utc() {
+        assert_eq!(iso(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
+        assert_eq!(iso(t), "2026-11-18T11:06:40.123Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(iso(leap), "2000-02-29T00:00:00.000Z");
+    }
+}

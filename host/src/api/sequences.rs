@@ -1,0 +1,162 @@
+//! Sequence routes: upload, list, info, replace, delete, instances, start.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use serde_json::{Value, json};
+
+use super::json::{read_json, sequence_info};
+use super::{ApiError, AppState};
+use crate::hub::{Sequence, StartRequest};
+
+pub(super) fn info_of(state: &AppState, sequence: &Sequence) -> Value {
+    let ids: Vec<String> = state
+        .hub
+        .instances_of(&sequence.id)
+        .iter()
+        .map(|r| r.instance.id().to_string())
+        .collect();
+    sequence_info(sequence, &ids)
+}
+
+/// Packages arrive as a raw body: `application/octet-stream` (or `application/gzip`, or none).
+fn check_package_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or_default())
+    {
+        None => Ok(()),
+        Some(ct)
+            if [
+                "application/octet-stream",
+                "application/gzip",
+                "application/x-gzip",
+                "application/x-tar",
+            ]
+            .iter()
+            .any(|ok| ct.starts_with(ok)) =>
+        {
+            Ok(())
+        }
+        Some(ct) => Err(ApiError::UnsupportedMediaType(format!(
+            "send the package as a raw application/octet-stream body (got content-type {ct:?})"
+        ))),
+    }
+}
+
+/// `POST /sequence`: store an uploaded `.tar.gz`.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    check_package_type(&headers)?;
+    let sequence = state
+        .hub
+        .add_sequence(body.into_data_stream(), None)
+        .await?;
+    Ok(Json(json!({ "id": sequence.id })))
+}
+
+/// `PUT /sequence/:id`: replace a sequence's package (409 while instances run).
+pub async fn replace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    check_package_type(&headers)?;
+    let existing = state
+        .hub
+        .sequence(&id)
+        .map_err(|_| ApiError::NotFound(format!("Sequence with id: {id} not found")))?;
+    if state
+        .hub
+        .instances_of(&existing.id)
+        .iter()
+        .any(|r| !r.instance.status().is_terminal())
+    {
+        return Err(ApiError::Conflict(
+            "Can't update sequence with instances".into(),
+        ));
+    }
+    let sequence = state
+        .hub
+        .add_sequence(body.into_data_stream(), Some(&existing.id))
+        .await?;
+    Ok(Json(json!({ "id": sequence.id })))
+}
+
+/// `GET /sequences`
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    Json(Value::Array(
+        state
+            .hub
+            .sequences()
+            .iter()
+            .map(|s| info_of(&state, s))
+            .collect(),
+    ))
+}
+
+/// `GET /sequence/:id` (id or package name)
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let sequence = state.hub.sequence(&id)?;
+    Ok(Json(info_of(&state, &sequence)))
+}
+
+/// `GET /sequence/:id/instances`
+pub async fn instances(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let sequence = state.hub.sequence(&id)?;
+    let ids: Vec<String> = state
+        .hub
+        .instances_of(&sequence.id)
+        .iter()
+        .map(|r| r.instance.id().to_string())
+        .collect();
+    Ok(Json(json!(ids)))
+}
+
+/// `DELETE /sequence/:id` (`x-seq-kill-inst: true` kills its instances first)
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let force = headers
+        .get("x-seq-kill-inst")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    let id = state.hub.delete_sequence(&id, force)?;
+    Ok(Json(json!({ "id": id })))
+}
+
+/// `POST /sequence/:id/start`
+pub async fn start(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let request: StartRequest = read_json(&headers, body).await?;
+    let record = state.hub.start_instance(&id, request).await?;
+    let id = record.instance.id();
+    let base = format!("/api/v1/instance/{id}");
+    Ok(Json(json!({
+        "message": format!("Sequence {id} starting"),
+        "id": id,
+        "endpoints": {
+            "info": base,
+            "input": format!("{base}/input"),
+            "output": format!("{base}/output"),
+            "log": format!("{base}/log"),
+            "ws": format!("{base}/ws"),
+        },
+    })))
+}

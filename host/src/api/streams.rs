@@ -1,0 +1,248 @@
+//! Streaming routes: input/stdin in, output/stdout/stderr/log out, the
+//! one-request `inout` transform and the WebSocket endpoint.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::{SinkExt, Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use super::{ApiError, AppState};
+use crate::hub::InstanceRecord;
+use crate::runtime::{EventStream, Instance};
+use crate::streams::{Pipe, PipeReader};
+
+/// A chunked `application/octet-stream` response fed by a pipe reader.
+pub fn pipe_body(reader: PipeReader) -> Response {
+    stream_response(reader.into_stream(), "application/octet-stream")
+}
+
+fn stream_response(
+    stream: impl Stream<Item = Bytes> + Send + 'static,
+    content_type: &'static str,
+) -> Response {
+    let body = Body::from_stream(stream.map(Ok::<_, Infallible>));
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// An NDJSON response of the messages of events named `name`.
+pub fn ndjson_body(events: EventStream, name: String) -> Response {
+    let stream = futures::stream::unfold((events, name), |(mut events, name)| async move {
+        loop {
+            let event = events.next().await?;
+            if event.name == name {
+                let mut line = event.message.into_bytes();
+                line.push(b'\n');
+                return Some((Bytes::from(line), (events, name)));
+            }
+        }
+    });
+    stream_response(stream, "application/x-ndjson")
+}
+
+/// Which input channel a POST feeds.
+#[derive(Clone, Copy)]
+enum Target {
+    Input,
+    Stdin,
+}
+
+fn end_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-end-stream")
+        .map(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+        .unwrap_or(true)
+}
+
+async fn feed(
+    record: &InstanceRecord,
+    target: Target,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let instance = &record.instance;
+    if matches!(target, Target::Input) {
+        if record.requires.is_some() {
+            return Err(ApiError::MethodNotAllowed(
+                "Input provided in other way: this instance reads its input from a topic".into(),
+            ));
+        }
+        if !headers.contains_key(header::CONTENT_TYPE) && !record.input_started() {
+            return Err(ApiError::NotAcceptable(
+                "Content-Type must be defined".into(),
+            ));
+        }
+    }
+    let sender = match target {
+        Target::Input => instance.input(),
+        Target::Stdin => instance.stdin(),
+    }
+    .ok_or_else(|| ApiError::Conflict("the input of this instance has already ended".into()))?;
+    record.mark_input_started();
+    let end = end_stream(headers);
+    send_body(body, &sender).await?;
+    if end {
+        drop(sender);
+        match target {
+            Target::Input => instance.close_input(),
+            Target::Stdin => instance.close_stdin(),
+        }
+    }
+    Ok((if end {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    })
+    .into_response())
+}
+
+async fn send_body(body: Body, sender: &mpsc::Sender<Bytes>) -> Result<(), ApiError> {
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("input interrupted: {e}")))?;
+        if sender.send(chunk).await.is_err() {
+            break; // the instance ended; the rest has nowhere to go
+        }
+    }
+    Ok(())
+}
+
+/// `POST /instance/:id/input` (`x-end-stream`, default true)
+pub async fn input(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let record = state.hub.instance(&id)?;
+    feed(&record, Target::Input, &headers, body).await
+}
+
+/// `POST /instance/:id/stdin` (`x-end-stream`, default true)
+pub async fn stdin(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let record = state.hub.instance(&id)?;
+    feed(&record, Target::Stdin, &headers, body).await
+}
+
+fn read(state: &AppState, id: &str, pick: fn(&Instance) -> &Pipe) -> Result<Response, ApiError> {
+    let record = state.hub.instance(id)?;
+    Ok(pipe_body(pick(&record.instance).reader()))
+}
+
+/// `GET /instance/:id/output`
+pub async fn output(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    read(&state, &id, Instance::output)
+}
+
+/// `GET /instance/:id/stdout`
+pub async fn stdout(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    read(&state, &id, Instance::stdout)
+}
+
+/// `GET /instance/:id/stderr`
+pub async fn stderr(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    read(&state, &id, Instance::stderr)
+}
+
+/// `GET /instance/:id/log`
+pub async fn log(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    read(&state, &id, Instance::log)
+}
+
+/// `POST /instance/:id/inout`: the body is the input (ended with the body),
+/// the response streams the output.
+pub async fn inout(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let record = state.hub.instance(&id)?;
+    if record.requires.is_some() {
+        return Err(ApiError::MethodNotAllowed(
+            "Input provided in other way".into(),
+        ));
+    }
+    let sender = record
+        .instance
+        .input()
+        .ok_or_else(|| ApiError::Conflict("the input of this instance has already ended".into()))?;
+    record.mark_input_started();
+    let output = record.instance.output().reader();
+    tokio::spawn(async move {
+        let _ = send_body(body, &sender).await;
+        drop(sender);
+        record.instance.close_input();
+    });
+    Ok(pipe_body(output))
+}
+
+/// `GET /instance/:id/ws`: frames sent are input, frames received are output.
+pub async fn ws(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let record = state.hub.instance(&id)?;
+    let sender = record
+        .instance
+        .input()
+        .ok_or_else(|| ApiError::Conflict("the input of this instance has already ended".into()))?;
+    record.mark_input_started();
+    Ok(upgrade.on_upgrade(move |socket| websocket(socket, record.instance.clone(), sender)))
+}
+
+async fn websocket(socket: WebSocket, instance: Instance, input: mpsc::Sender<Bytes>) {
+    let (mut tx, mut rx) = socket.split();
+    let mut output = instance.output().reader();
+    let writer = tokio::spawn(async move {
+        while let Some(chunk) = output.next().await {
+            if tx.send(Message::Binary(chunk)).await.is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Message::Close(None)).await;
+    });
+    while let Some(Ok(message)) = rx.next().await {
+        let data = match message {
+            Message::Binary(data) => data,
+            Message::Text(text) => Bytes::from(text.as_str().to_owned()),
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        if input.send(data).await.is_err() {
+            break;
+        }
+    }
+    drop(input);
+    instance.close_input();
+    let _ = writer.await;
+}

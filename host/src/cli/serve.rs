@@ -1,0 +1,99 @@
+//! `weir serve`: run the hub.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::hub::{Hub, HubConfig};
+
+/// Arguments of `weir serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, env = "WEIR_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    /// Directory for packages, compiled components and state.
+    #[arg(long, env = "WEIR_DATA_DIR", default_value = "./weir-data")]
+    pub data_dir: PathBuf,
+    /// Most instances alive at once; more answer 503.
+    #[arg(long, env = "WEIR_MAX_INSTANCES", default_value_t = 1000)]
+    pub max_instances: usize,
+    /// Memory limit per instance, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub instance_memory_mb: usize,
+    /// Largest package upload, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub max_upload_mb: u64,
+    /// Seconds an ended instance stays readable.
+    #[arg(long, default_value_t = 180)]
+    pub instance_retention_secs: u64,
+}
+
+/// Runs the hub until Ctrl-C or SIGTERM.
+pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let mut config = HubConfig::new(&args.data_dir);
+    config.max_instances = args.max_instances;
+    config.max_memory_bytes = args.instance_memory_mb << 20;
+    config.max_upload_bytes = args.max_upload_mb << 20;
+    config.instance_retention = Duration::from_secs(args.instance_retention_secs);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let hub = Hub::open(config).with_context(|| {
+            format!("cannot open the data directory {}", args.data_dir.display())
+        })?;
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            hub: hub.clone(),
+            token: token.filter(|t| !t.is_empty()).map(Arc::from),
+            listen: addr.to_string(),
+        };
+        hub.log_line(
+            "info",
+            &format!(
+                "weir {} listening on http://{addr}",
+                env!("CARGO_PKG_VERSION")
+            ),
+        );
+        println!("weir listening on http://{addr}");
+        api::serve(listener, state, shutdown_signal()).await?;
+        hub.log_line("info", "shutting down");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

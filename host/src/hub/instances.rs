@@ -1,0 +1,270 @@
+//! Running instances: starting, listing, stopping, killing, and keeping
+//! ended ones readable for the retention time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Hub, HubError, Sequence};
+use crate::package::Kind;
+use crate::runtime::{Instance, InstanceStatus, StartOptions};
+
+/// The body of `POST /sequence/:id/start` (Scramjet's `StartSequencePayload`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartRequest {
+    /// Configuration object overlaid on the package's `[config]`.
+    #[serde(default)]
+    pub app_config: Option<Value>,
+    /// Arguments given to the plugin.
+    #[serde(default)]
+    pub args: Option<Vec<Value>>,
+    /// A client-chosen instance id (exactly 36 characters).
+    pub instance_id: Option<String>,
+    /// Topic feeding the input, overriding the package's `requires`.
+    pub input_topic: Option<String>,
+    /// Topic fed by the output, overriding the package's `provides`.
+    pub output_topic: Option<String>,
+    /// Limits for this instance: `{"memory": MiB}`; may only tighten.
+    #[serde(default)]
+    pub limits: Option<StartLimits>,
+}
+
+/// Per-start limits.
+#[derive(Debug, Default, Deserialize)]
+pub struct StartLimits {
+    /// Memory in MiB.
+    pub memory: Option<u64>,
+}
+
+/// A started instance and what it was started with.
+pub struct InstanceRecord {
+    /// The running (or ended) instance.
+    pub instance: Instance,
+    /// Its sequence.
+    pub sequence: Arc<Sequence>,
+    /// The configuration it got.
+    pub app_config: Map<String, Value>,
+    /// The arguments it got.
+    pub args: Vec<Value>,
+    /// Topic feeding its input, if any.
+    pub requires: Option<String>,
+    /// Topic its output feeds, if any.
+    pub provides: Option<String>,
+    remove_on_exit: AtomicBool,
+    input_started: AtomicBool,
+}
+
+impl InstanceRecord {
+    /// Whether any client has fed the input yet.
+    pub fn input_started(&self) -> bool {
+        self.input_started.load(Ordering::Relaxed)
+    }
+
+    /// Notes that a client started feeding the input.
+    pub fn mark_input_started(&self) {
+        self.input_started.store(true, Ordering::Relaxed);
+    }
+}
+
+#[derive(Default)]
+pub(super) struct InstanceRegistry {
+    by_id: Mutex<HashMap<String, Arc<InstanceRecord>>>,
+}
+
+impl InstanceRegistry {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<InstanceRecord>>> {
+        self.by_id.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Hub {
+    /// Every instance still known (running, or ended within the retention time).
+    pub fn instances(&self) -> Vec<Arc<InstanceRecord>> {
+        let mut all: Vec<_> = self.instances.lock().values().cloned().collect();
+        all.sort_by_key(|r| r.instance.times().0);
+        all
+    }
+
+    /// An instance by id.
+    pub fn instance(&self, id: &str) -> Result<Arc<InstanceRecord>, HubError> {
+        self.instances
+            .lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| HubError::NotFound(format!("Instance {id} not found")))
+    }
+
+    /// The instances of one sequence.
+    pub fn instances_of(&self, sequence_id: &str) -> Vec<Arc<InstanceRecord>> {
+        self.instances()
+            .into_iter()
+            .filter(|r| r.sequence.id == sequence_id)
+            .collect()
+    }
+
+    /// Instances that have not ended.
+    pub fn alive_instances(&self) -> usize {
+        self.instances
+            .lock()
+            .values()
+            .filter(|r| !r.instance.status().is_terminal())
+            .count()
+    }
+
+    /// Starts an instance of a sequence and waits until it runs (or fails
+    /// to start), so data sent right after the reply is never lost.
+    pub async fn start_instance(
+        self: &Arc<Self>,
+        sequence_ref: &str,
+        request: StartRequest,
+    ) -> Result<Arc<InstanceRecord>, HubError> {
+        let sequence = self.sequence(sequence_ref)?;
+        let manifest = &sequence.package.manifest;
+        if manifest.kind == Kind::Render {
+            return Err(HubError::Invalid(format!(
+                "{} is a render package; submit it as a job instead of starting it",
+                manifest.name
+            )));
+        }
+        let mut app_config = manifest.config.clone();
+        match request.app_config {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(map)) => app_config.extend(map),
+            Some(_) => {
+                return Err(HubError::BadRequest(
+                    "appConfig must be a JSON object".into(),
+                ));
+            }
+        }
+        let args = request.args.unwrap_or_default();
+        let memory_mb = [
+            request.limits.and_then(|l| l.memory),
+            manifest.limits.memory_mb,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if memory_mb == Some(0) {
+            return Err(HubError::BadRequest(
+                "limits.memory must be at least 1 (MiB)".into(),
+            ));
+        }
+        let record = {
+            let mut all = self.instances.lock();
+            let id = match request.instance_id {
+                Some(id)
+                    if id.len() != 36
+                        || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+                {
+                    return Err(HubError::Invalid(
+                        "Invalid Instance id: it must be 36 characters of letters, digits and -"
+                            .into(),
+                    ));
+                }
+                Some(id) if all.contains_key(&id) => {
+                    return Err(HubError::Conflict(
+                        "Instance with a given ID already exists".into(),
+                    ));
+                }
+                Some(id) => id,
+                None => uuid::Uuid::new_v4().to_string(),
+            };
+            let alive = all
+                .values()
+                .filter(|r| !r.instance.status().is_terminal())
+                .count();
+            if alive >= self.config.max_instances {
+                return Err(HubError::Capacity(format!(
+                    "the hub is at its capacity of {} instances; stop one or raise --max-instances",
+                    self.config.max_instances
+                )));
+            }
+            let options = StartOptions {
+                id: id.clone(),
+                config: app_config.clone(),
+                args: args.clone(),
+                max_memory_bytes: memory_mb
+                    .map(|mb| usize::try_from(mb << 20).unwrap_or(usize::MAX)),
+            };
+            let instance = self.runtime.start(&sequence.program, options);
+            let record = Arc::new(InstanceRecord {
+                instance,
+                requires: request
+                    .input_topic
+                    .or_else(|| manifest.topics.requires.clone()),
+                provides: request
+                    .output_topic
+                    .or_else(|| manifest.topics.provides.clone()),
+                sequence: sequence.clone(),
+                app_config,
+                args,
+                remove_on_exit: AtomicBool::new(false),
+                input_started: AtomicBool::new(false),
+            });
+            all.insert(id, record.clone());
+            record
+        };
+        self.spawn_reaper(record.clone());
+        let status = record.instance.wait_started().await;
+        if status == InstanceStatus::Errored
+            && let Some(end) = record.instance.terminated()
+            && end.exitcode == crate::runtime::EXIT_START_FAILED
+        {
+            return Err(HubError::BadRequest(end.reason));
+        }
+        self.log_line(
+            "info",
+            &format!(
+                "instance {} of sequence {} started",
+                record.instance.id(),
+                sequence.id
+            ),
+        );
+        Ok(record)
+    }
+
+    /// Removes the record once the instance has ended and the retention time passed.
+    fn spawn_reaper(self: &Arc<Self>, record: Arc<InstanceRecord>) {
+        let hub = Arc::downgrade(self);
+        let retention = self.config.instance_retention;
+        tokio::spawn(async move {
+            let end = record.instance.wait().await;
+            if let Some(hub) = hub.upgrade() {
+                hub.log_line(
+                    if end.exitcode == 0 { "info" } else { "warn" },
+                    &format!(
+                        "instance {} ended: {} ({})",
+                        record.instance.id(),
+                        end.reason,
+                        end.exitcode
+                    ),
+                );
+            }
+            if !record.remove_on_exit.load(Ordering::Relaxed) {
+                let poll = Duration::from_millis(100);
+                let mut waited = Duration::ZERO;
+                while waited < retention && !record.remove_on_exit.load(Ordering::Relaxed) {
+                    tokio::time::sleep(poll.min(retention - waited)).await;
+                    waited += poll;
+                }
+            }
+            if let Some(hub) = hub.upgrade() {
+                hub.instances.lock().remove(record.instance.id());
+            }
+        });
+    }
+
+    /// Kills an instance; with `remove_immediately` it is forgotten as soon
+    /// as it has ended instead of after the retention time.
+    pub fn kill_instance(&self, record: &InstanceRecord, remove_immediately: bool) {
+        if remove_immediately {
+            record.remove_on_exit.store(true, Ordering::Relaxed);
+        }
+        record.instance.kill();
+    }
+}

@@ -1,0 +1,146 @@
+//! The hub's services: stored sequences, running instances and the hub log.
+//! The HTTP layer (`api`) calls these; nothing here knows about HTTP.
+
+mod instances;
+mod sequences;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+pub use instances::{InstanceRecord, StartRequest};
+pub use sequences::Sequence;
+
+use crate::package::{PackageError, UnpackLimits};
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
+use crate::streams::{Overflow, Pipe};
+
+/// Hub settings, with the defaults `weir serve` uses.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Where packages, compiled components and state live.
+    pub data_dir: PathBuf,
+    /// Most instances alive at once; starting more answers 503.
+    pub max_instances: usize,
+    /// Largest package upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// How long an ended instance stays readable.
+    pub instance_retention: Duration,
+    /// Memory limit per instance, in bytes.
+    pub max_memory_bytes: usize,
+    /// Limits applied while unpacking uploads.
+    pub unpack: UnpackLimits,
+}
+
+impl HubConfig {
+    /// Defaults for a hub storing its data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        HubConfig {
+            data_dir: data_dir.into(),
+            max_instances: 1000,
+            max_upload_bytes: 256 << 20,
+            instance_retention: Duration::from_secs(180),
+            max_memory_bytes: 256 << 20,
+            unpack: UnpackLimits::default(),
+        }
+    }
+}
+
+/// Why a hub operation failed; the API maps each to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// No such sequence or instance (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request conflicts with the current state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is well-formed but cannot be processed (422).
+    #[error("{0}")]
+    Invalid(String),
+    /// The upload is larger than allowed (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The hub is at capacity (503).
+    #[error("{0}")]
+    Capacity(String),
+    /// A package was refused (422) or could not be stored (500).
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// A component was refused (422) or the runtime failed (500).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The hub's own storage failed (500).
+    #[error("storage failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The hub: runtime, sequences, instances and the hub log. Cheap to share
+/// behind an `Arc`.
+pub struct Hub {
+    config: HubConfig,
+    runtime: Runtime,
+    sequences: sequences::SequenceStore,
+    instances: instances::InstanceRegistry,
+    log: Pipe,
+    started: Instant,
+}
+
+impl Hub {
+    /// Opens the data directory (loading stored sequences) and builds the runtime.
+    pub fn open(config: HubConfig) -> Result<Arc<Hub>, HubError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let runtime = Runtime::new(RuntimeConfig {
+            pool_instances: Some(u32::try_from(config.max_instances).unwrap_or(u32::MAX)),
+            cache_dir: Some(config.data_dir.join("cache")),
+            max_memory_bytes: config.max_memory_bytes,
+            ..RuntimeConfig::default()
+        })?;
+        let log = Pipe::new(4 << 20, Overflow::DropOldest);
+        let sequences = sequences::SequenceStore::open(&config.data_dir, &runtime, &log)?;
+        Ok(Arc::new(Hub {
+            instances: instances::InstanceRegistry::default(),
+            sequences,
+            runtime,
+            config,
+            log,
+            started: Instant::now(),
+        }))
+    }
+
+    /// The hub's settings.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// The hub log: JSON lines, replayed to each new reader.
+    pub fn log(&self) -> &Pipe {
+        &self.log
+    }
+
+    /// Time since the hub started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Writes a line to the hub log (and to tracing).
+    pub fn log_line(&self, level: &str, message: &str) {
+        tracing::info!(target: "weir::hub", "{message}");
+        write_log(&self.log, level, message);
+    }
+}
+
+pub(crate) fn write_log(log: &Pipe, level: &str, message: &str) {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut line = serde_json::json!({ "ts": ts, "level": level, "msg": message }).to_string();
+    line.push('\n');
+    log.push_lossy(Bytes::from(line));
+}
