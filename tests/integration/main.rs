@@ -2,6 +2,11 @@
 //! running real components built from `plugins/` and `tests/fixtures/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod cli;
+mod hub_instances;
+mod hub_scale;
+mod hub_sequences;
+mod hub_support;
 mod packages;
 mod plugins;
 mod runtime;

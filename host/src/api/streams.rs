@@ -220,8 +220,11 @@ pub async fn ws(
     Ok(upgrade.on_upgrade(move |socket| websocket(socket, record.instance.clone(), sender)))
 }
 
+/// Data frames (text or binary) are input; an empty data frame ends the
+/// input while the output keeps flowing; output ends with a Close frame.
 async fn websocket(socket: WebSocket, instance: Instance, input: mpsc::Sender<Bytes>) {
     let (mut tx, mut rx) = socket.split();
+    let mut input = Some(input);
     let mut output = instance.output().reader();
     let writer = tokio::spawn(async move {
         while let Some(chunk) = output.next().await {
@@ -238,8 +241,14 @@ async fn websocket(socket: WebSocket, instance: Instance, input: mpsc::Sender<By
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => continue,
         };
-        if input.send(data).await.is_err() {
-            break;
+        if data.is_empty() {
+            input = None;
+            instance.close_input();
+            continue;
+        }
+        let Some(sender) = &input else { continue };
+        if sender.send(data).await.is_err() {
+            input = None;
         }
     }
     drop(input);

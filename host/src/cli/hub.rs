@@ -39,8 +39,8 @@ pub(crate) fn run(command: HubCommand, remote: Remote) -> anyhow::Result<()> {
 
 fn describe_load(load: &LoadCheck) -> String {
     let mut pairs = vec![
-        ("average load", format!("{:.1} %", load.avg_load)),
-        ("current load", format!("{:.1} %", load.current_load)),
+        ("load average", format!("{:.2}", load.avg_load)),
+        ("CPU load", format!("{:.1} %", load.current_load)),
         (
             "memory",
             format!("{} free, {} used", size(load.mem_free), size(load.mem_used)),

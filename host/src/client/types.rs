@@ -168,9 +168,9 @@ pub struct HubVersion {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct LoadCheck {
-    /// Average CPU load, percent.
+    /// The load average (runnable tasks, over a minute).
     pub avg_load: f64,
-    /// Current CPU load, percent.
+    /// CPU use, percent.
     pub current_load: f64,
     /// Free memory, bytes.
     pub mem_free: u64,

@@ -32,6 +32,8 @@ pub struct HubConfig {
     pub max_memory_bytes: usize,
     /// Limits applied while unpacking uploads.
     pub unpack: UnpackLimits,
+    /// Where compiled components are cached (default `<data_dir>/cache`).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl HubConfig {
@@ -44,6 +46,7 @@ impl HubConfig {
             instance_retention: Duration::from_secs(180),
             max_memory_bytes: 256 << 20,
             unpack: UnpackLimits::default(),
+            cache_dir: None,
         }
     }
 }
@@ -97,7 +100,12 @@ impl Hub {
         std::fs::create_dir_all(&config.data_dir)?;
         let runtime = Runtime::new(RuntimeConfig {
             pool_instances: Some(u32::try_from(config.max_instances).unwrap_or(u32::MAX)),
-            cache_dir: Some(config.data_dir.join("cache")),
+            cache_dir: Some(
+                config
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(|| config.data_dir.join("cache")),
+            ),
             max_memory_bytes: config.max_memory_bytes,
             ..RuntimeConfig::default()
         })?;

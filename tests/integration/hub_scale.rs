@@ -1,0 +1,192 @@
+//! Scale over HTTP: a gigabyte through `passthrough` with the hub's memory
+//! bounded, and a thousand instances alive at once.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::hub_support::{TestHub, WAIT, json_of};
+
+/// A `weir serve` child process on a free port; killed on drop.
+struct ServerProcess {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    fn start(extra: &[&str]) -> ServerProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .env("WEIR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        let line = String::from_utf8(line).unwrap();
+        let addr = line
+            .strip_prefix("weir listening on ")
+            .unwrap_or_else(|| panic!("unexpected: {line}"));
+        ServerProcess {
+            child,
+            base: format!("{addr}/api/v1"),
+            _dir: dir,
+        }
+    }
+
+    fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gib_streams_through_passthrough_over_http_with_bounded_memory() {
+    const TOTAL: u64 = 1 << 30;
+    const BLOCK: usize = 256 << 10;
+    let server = ServerProcess::start(&[]);
+    let client = reqwest::Client::new();
+    let package = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::PASSTHROUGH_DIR))
+        .await
+        .unwrap();
+    let reply: serde_json::Value = client
+        .post(format!("{}/sequence", server.base))
+        .header("content-type", "application/octet-stream")
+        .body(std::fs::read(package).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seq = reply["id"].as_str().unwrap();
+    let started: serde_json::Value = client
+        .post(format!("{}/sequence/{seq}/start", server.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["id"].as_str().unwrap().to_string();
+    let output = client
+        .get(format!("{}/instance/{id}/output", server.base))
+        .send()
+        .await
+        .unwrap();
+    let block = bytes::Bytes::from(vec![b'w'; BLOCK]);
+    let body = futures::stream::iter(
+        (0..TOTAL / BLOCK as u64).map(move |_| Ok::<_, std::io::Error>(block.clone())),
+    );
+    let input = client
+        .post(format!("{}/instance/{id}/input", server.base))
+        .header("content-type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let reader = async {
+        let mut stream = output.bytes_stream();
+        let (mut received, mut wrong) = (0u64, 0u64);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.unwrap();
+            wrong += chunk.iter().filter(|&&b| b != b'w').count() as u64;
+            received += chunk.len() as u64;
+        }
+        (received, wrong)
+    };
+    let (sent, (received, wrong)) = tokio::join!(input, reader);
+    assert_eq!(sent.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        (received, wrong),
+        (TOTAL, 0),
+        "every byte arrives unchanged"
+    );
+    let peak = server.peak_rss();
+    assert!(
+        peak < 160 << 20,
+        "hub peak RSS {} MiB while streaming 1 GiB",
+        peak >> 20
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_instances_are_alive_at_once() {
+    const N: usize = 1000;
+    let hub = TestHub::with(|c| c.max_instances = N, None).await;
+    let seq = hub.upload(weir_tests::EVENTS_DIR).await;
+    let mut ids = Vec::with_capacity(N);
+    for _ in 0..N {
+        ids.push(hub.start_instance(&seq, json!({})).await);
+    }
+    assert_eq!(hub.hub.alive_instances(), N);
+    let (_, status) = json_of(hub.get("/status").await).await;
+    assert_eq!(status["instances"]["running"], N, "{status}");
+    assert_eq!(status["capacity"]["free"], 0);
+    let refused = hub
+        .post_json(&format!("/sequence/{seq}/start"), json!({}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Every one of them still answers.
+    let last = ids.last().unwrap();
+    let event = json!([5001, { "eventName": "test-event", "message": "last" }]);
+    let once = tokio::spawn({
+        let (client, url) = (
+            hub.client.clone(),
+            hub.url(&format!("/instance/{last}/once/test-response")),
+        );
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    hub.post_json(&format!("/instance/{last}/_event"), event)
+        .await;
+    assert_eq!(
+        tokio::time::timeout(WAIT, once).await.unwrap().unwrap(),
+        json!("reply to last")
+    );
+    for id in &ids {
+        hub.post_json(&format!("/instance/{id}/_kill"), json!({}))
+            .await;
+    }
+    tokio::time::timeout(WAIT, async {
+        while hub.hub.alive_instances() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+}
