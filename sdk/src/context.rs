@@ -84,9 +84,10 @@ pub struct Context {
 
 impl Context {
     pub(crate) fn new() -> Self {
+        let output = Output::new();
         Self {
-            input: Input::new(),
-            output: Output::new(),
+            input: Input::new().flushing(&output),
+            output,
             config: OnceCell::new(),
             args: OnceCell::new(),
             instance_id: OnceCell::new(),

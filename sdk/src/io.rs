@@ -1,7 +1,9 @@
 //! The instance's input and output streams, buffered so that bytes cross into the host in
 //! large chunks.
 
+use std::cell::RefCell;
 use std::io::{self, BufRead, Read, Write};
+use std::rc::Rc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -52,6 +54,9 @@ pub struct Input {
     pos: usize,
     ended: bool,
     source: Source,
+    /// The output to flush before waiting for more input, so that a reader
+    /// sees every result of the input received so far.
+    flush_before_wait: Option<Rc<RefCell<OutputBuffer>>>,
 }
 
 impl Input {
@@ -65,7 +70,15 @@ impl Input {
             pos: 0,
             ended: false,
             source,
+            flush_before_wait: None,
         }
+    }
+
+    /// Makes this input flush `output` whenever it is about to wait for more
+    /// input: results stream out as soon as their input has been processed.
+    pub(crate) fn flushing(mut self, output: &Output) -> Self {
+        self.flush_before_wait = Some(output.buffer.clone());
+        self
     }
 
     /// The input's lines, without their `\n` (or `\r\n`); the last line may lack one.
@@ -120,6 +133,9 @@ impl BufRead for Input {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         // The host never sends an empty chunk, but an empty one must not read as the end.
         while self.pos >= self.chunk.len() && !self.ended {
+            if let Some(output) = &self.flush_before_wait {
+                output.borrow_mut().flush()?;
+            }
             self.pos = 0;
             match (self.source)(CHUNK_SIZE as u32) {
                 Some(chunk) => self.chunk = chunk,
@@ -157,41 +173,16 @@ impl BufRead for Input {
 /// # fn main() {}
 /// ```
 pub struct Output {
+    buffer: Rc<RefCell<OutputBuffer>>,
+}
+
+/// The output's bytes not yet handed to the host.
+pub(crate) struct OutputBuffer {
     buf: Vec<u8>,
     sink: Sink,
 }
 
-impl Output {
-    pub(crate) fn new() -> Self {
-        Self::with_sink(host_write)
-    }
-
-    fn with_sink(sink: Sink) -> Self {
-        Self {
-            buf: Vec::with_capacity(CHUNK_SIZE),
-            sink,
-        }
-    }
-
-    /// Writes `record` as one line of compact JSON followed by `\n`.
-    ///
-    /// ```no_run
-    /// # fn f(ctx: &mut weir_sdk::Context) -> weir_sdk::Result<()> {
-    /// ctx.output().write_record(&serde_json::json!({ "id": 1, "ok": true }))?;
-    /// // the output now holds {"id":1,"ok":true}\n
-    /// # Ok(()) }
-    /// ```
-    pub fn write_record<T: Serialize + ?Sized>(&mut self, record: &T) -> Result<()> {
-        self.flush_if_full()?;
-        let start = self.buf.len();
-        if let Err(e) = serde_json::to_writer(&mut self.buf, record) {
-            self.buf.truncate(start);
-            return Err(e.into());
-        }
-        self.buf.push(b'\n');
-        Ok(())
-    }
-
+impl OutputBuffer {
     fn flush_if_full(&mut self) -> io::Result<()> {
         if self.buf.len() >= CHUNK_SIZE {
             self.flush_buf()?;
@@ -205,25 +196,65 @@ impl Output {
         self.buf.clear();
         sent
     }
-}
-
-impl Write for Output {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.flush_if_full()?;
-        if self.buf.is_empty() && data.len() >= CHUNK_SIZE {
-            (self.sink)(data)?;
-            return Ok(data.len());
-        }
-        let n = data.len().min(CHUNK_SIZE - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        Ok(n)
-    }
 
     fn flush(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
         self.flush_buf()
+    }
+}
+
+impl Output {
+    pub(crate) fn new() -> Self {
+        Self::with_sink(host_write)
+    }
+
+    fn with_sink(sink: Sink) -> Self {
+        Self {
+            buffer: Rc::new(RefCell::new(OutputBuffer {
+                buf: Vec::with_capacity(CHUNK_SIZE),
+                sink,
+            })),
+        }
+    }
+
+    /// Writes `record` as one line of compact JSON followed by `\n`.
+    ///
+    /// ```no_run
+    /// # fn f(ctx: &mut weir_sdk::Context) -> weir_sdk::Result<()> {
+    /// ctx.output().write_record(&serde_json::json!({ "id": 1, "ok": true }))?;
+    /// // the output now holds {"id":1,"ok":true}\n
+    /// # Ok(()) }
+    /// ```
+    pub fn write_record<T: Serialize + ?Sized>(&mut self, record: &T) -> Result<()> {
+        let mut out = self.buffer.borrow_mut();
+        out.flush_if_full()?;
+        let start = out.buf.len();
+        if let Err(e) = serde_json::to_writer(&mut out.buf, record) {
+            out.buf.truncate(start);
+            return Err(e.into());
+        }
+        out.buf.push(b'\n');
+        Ok(())
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut out = self.buffer.borrow_mut();
+        out.flush_if_full()?;
+        if out.buf.is_empty() && data.len() >= CHUNK_SIZE {
+            (out.sink)(data)?;
+            return Ok(data.len());
+        }
+        let n = data.len().min(CHUNK_SIZE - out.buf.len());
+        out.buf.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.buffer.borrow_mut().flush()
     }
 }
 
@@ -286,6 +317,28 @@ mod tests {
         // straight through once the buffer is empty.
         assert_eq!(sizes, [CHUNK_SIZE, CHUNK_SIZE, CHUNK_SIZE, 153_392]);
         assert_eq!(sizes.iter().sum::<usize>(), 350_000);
+        Ok(())
+    }
+
+    #[test]
+    fn input_flushes_the_output_before_waiting_for_more() -> io::Result<()> {
+        CHUNKS_IN.with(|c| *c.borrow_mut() = vec![b"a\n".to_vec(), b"b\n".to_vec()]);
+        CHUNKS_OUT.with(|c| c.borrow_mut().clear());
+        let mut out = Output::with_sink(fake_write);
+        let mut input = Input::with_source(fake_read).flushing(&out);
+        let mut line = String::new();
+        input.read_line(&mut line)?;
+        out.write_all(b"result of a\n")?;
+        assert!(
+            CHUNKS_OUT.with(|c| c.borrow().is_empty()),
+            "buffered while input is at hand"
+        );
+        input.read_line(&mut line)?;
+        assert_eq!(
+            CHUNKS_OUT.with(|c| c.borrow().clone()),
+            [12],
+            "flushed before the next read"
+        );
         Ok(())
     }
 

@@ -12,3 +12,4 @@ mod plugins;
 mod runtime;
 mod streaming;
 mod support;
+mod topics;

@@ -85,6 +85,7 @@ impl From<HubError> for ApiError {
             HubError::Conflict(m) => ApiError::Conflict(m),
             HubError::Invalid(m) => ApiError::Unprocessable(m),
             HubError::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            HubError::Mismatch(m) => ApiError::UnsupportedMediaType(m),
             HubError::Capacity(m) => ApiError::Unavailable(m),
             HubError::Package(e) if e.is_user_error() => ApiError::Unprocessable(e.to_string()),
             HubError::Runtime(e) if e.is_user_error() => ApiError::Unprocessable(e.to_string()),

@@ -126,7 +126,8 @@ pub async fn entities(State(state): State<AppState>) -> Json<Value> {
         .iter()
         .map(|r| super::json::instance_info(r))
         .collect();
-    Json(json!({ "sequences": sequences, "instances": instances, "topics": [] }))
+    let topics: Vec<_> = state.hub.topics().iter().map(|t| t.info()).collect();
+    Json(json!({ "sequences": sequences, "instances": instances, "topics": topics }))
 }
 
 /// `GET /log`: the hub log, replayed from its buffer, then live.

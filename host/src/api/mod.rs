@@ -9,6 +9,7 @@ mod instances;
 mod json;
 mod sequences;
 mod streams;
+mod topics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -181,6 +182,12 @@ pub fn router(state: AppState) -> Router {
         .route("/instance/{id}/log", get(streams::log))
         .route("/instance/{id}/inout", post(streams::inout))
         .route("/instance/{id}/ws", get(streams::ws))
+        .route("/topics", get(topics::list).post(topics::create))
+        .route("/topics/{name}", axum::routing::delete(topics::delete))
+        .route(
+            "/topic/{name}",
+            get(topics::subscribe).post(topics::publish),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), auth))

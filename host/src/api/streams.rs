@@ -22,7 +22,7 @@ pub fn pipe_body(reader: PipeReader) -> Response {
     stream_response(reader.into_stream(), "application/octet-stream")
 }
 
-fn stream_response(
+pub(super) fn stream_response(
     stream: impl Stream<Item = Bytes> + Send + 'static,
     content_type: &'static str,
 ) -> Response {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Hub, HubError, Sequence};
+use super::{Hub, HubError, Sequence, Topic};
 use crate::package::Kind;
 use crate::runtime::{Instance, InstanceStatus, StartOptions};
 
@@ -142,6 +142,27 @@ impl Hub {
             }
         }
         let args = request.args.unwrap_or_default();
+        let requires = request
+            .input_topic
+            .or_else(|| manifest.topics.requires.clone());
+        let provides = request
+            .output_topic
+            .or_else(|| manifest.topics.provides.clone());
+        if requires.is_some() && requires == provides {
+            return Err(HubError::Invalid(format!(
+                "the instance would both read and write topic {:?}, feeding its output back into its input forever",
+                requires.unwrap_or_default()
+            )));
+        }
+        let content_type = manifest.topics.content_type.as_deref();
+        let input_topic = requires
+            .as_deref()
+            .map(|t| self.topic_for(t, content_type, false))
+            .transpose()?;
+        let output_topic = provides
+            .as_deref()
+            .map(|t| self.topic_for(t, content_type, false))
+            .transpose()?;
         let memory_mb = [
             request.limits.and_then(|l| l.memory),
             manifest.limits.memory_mb,
@@ -194,12 +215,8 @@ impl Hub {
             let instance = self.runtime.start(&sequence.program, options);
             let record = Arc::new(InstanceRecord {
                 instance,
-                requires: request
-                    .input_topic
-                    .or_else(|| manifest.topics.requires.clone()),
-                provides: request
-                    .output_topic
-                    .or_else(|| manifest.topics.provides.clone()),
+                requires,
+                provides,
                 sequence: sequence.clone(),
                 app_config,
                 args,
@@ -210,6 +227,12 @@ impl Hub {
             record
         };
         self.spawn_reaper(record.clone());
+        if let Some(topic) = input_topic {
+            spawn_topic_to_input(topic, record.instance.clone());
+        }
+        if let Some(topic) = output_topic {
+            spawn_output_to_topic(record.instance.clone(), topic);
+        }
         let status = record.instance.wait_started().await;
         if status == InstanceStatus::Errored
             && let Some(end) = record.instance.terminated()
@@ -259,6 +282,16 @@ impl Hub {
         });
     }
 
+    /// Instances whose input or output is wired to `topic`.
+    pub fn instances_on_topic(&self, topic: &str) -> Vec<Arc<InstanceRecord>> {
+        self.instances()
+            .into_iter()
+            .filter(|r| {
+                r.requires.as_deref() == Some(topic) || r.provides.as_deref() == Some(topic)
+            })
+            .collect()
+    }
+
     /// Kills an instance; with `remove_immediately` it is forgotten as soon
     /// as it has ended instead of after the retention time.
     pub fn kill_instance(&self, record: &InstanceRecord, remove_immediately: bool) {
@@ -267,4 +300,39 @@ impl Hub {
         }
         record.instance.kill();
     }
+}
+
+/// Feeds a topic into an instance's input until the instance ends.
+fn spawn_topic_to_input(topic: Arc<Topic>, instance: Instance) {
+    let Some(input) = instance.input() else {
+        return;
+    };
+    instance.close_input();
+    tokio::spawn(async move {
+        let mut subscriber = topic.subscribe();
+        loop {
+            let chunk = tokio::select! {
+                chunk = subscriber.next() => chunk,
+                _ = instance.wait() => None,
+            };
+            let Some(chunk) = chunk else { break };
+            if input.send(chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Publishes an instance's output into a topic, whole records at a time.
+fn spawn_output_to_topic(instance: Instance, topic: Arc<Topic>) {
+    let mut output = instance.output().reader();
+    tokio::spawn(async move {
+        let mut producer = topic.producer();
+        while let Some(chunk) = output.next().await {
+            if producer.write(chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = producer.finish().await;
+    });
 }

@@ -3,6 +3,7 @@
 
 mod instances;
 mod sequences;
+pub mod topics;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use bytes::Bytes;
 
 pub use instances::{InstanceRecord, StartRequest};
 pub use sequences::Sequence;
+pub use topics::{Topic, TopicInfo};
 
 use crate::package::{PackageError, UnpackLimits};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
@@ -34,6 +36,8 @@ pub struct HubConfig {
     pub unpack: UnpackLimits,
     /// Where compiled components are cached (default `<data_dir>/cache`).
     pub cache_dir: Option<PathBuf>,
+    /// Bytes a topic retains for its slowest subscriber before producers wait.
+    pub topic_capacity: usize,
 }
 
 impl HubConfig {
@@ -47,6 +51,7 @@ impl HubConfig {
             max_memory_bytes: 256 << 20,
             unpack: UnpackLimits::default(),
             cache_dir: None,
+            topic_capacity: 1 << 20,
         }
     }
 }
@@ -66,6 +71,9 @@ pub enum HubError {
     /// The request is well-formed but cannot be processed (422).
     #[error("{0}")]
     Invalid(String),
+    /// The content type does not match the topic's (415).
+    #[error("{0}")]
+    Mismatch(String),
     /// The upload is larger than allowed (413).
     #[error("{0}")]
     TooLarge(String),
@@ -90,6 +98,7 @@ pub struct Hub {
     runtime: Runtime,
     sequences: sequences::SequenceStore,
     instances: instances::InstanceRegistry,
+    topics: topics::TopicRegistry,
     log: Pipe,
     started: Instant,
 }
@@ -113,6 +122,7 @@ impl Hub {
         let sequences = sequences::SequenceStore::open(&config.data_dir, &runtime, &log)?;
         Ok(Arc::new(Hub {
             instances: instances::InstanceRegistry::default(),
+            topics: topics::TopicRegistry::default(),
             sequences,
             runtime,
             config,

@@ -1,0 +1,119 @@
+//! Topic routes: list, create, delete, publish and subscribe.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::json::read_json;
+use super::streams::stream_response;
+use super::{ApiError, AppState};
+use crate::hub::topics::DEFAULT_CONTENT_TYPE;
+
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// `GET /topics`: every topic with its content type, producers, subscribers
+/// and retained bytes.
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    Json(json!(
+        state
+            .hub
+            .topics()
+            .iter()
+            .map(|t| t.info())
+            .collect::<Vec<_>>()
+    ))
+}
+
+#[derive(Default, Deserialize)]
+pub struct CreateTopic {
+    id: Option<String>,
+    #[serde(rename = "content-type", alias = "contentType")]
+    content_type: Option<String>,
+}
+
+/// `POST /topics` `{"id": name, "content-type": ct}`
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let request: CreateTopic = read_json(&headers, body).await?;
+    let name = request
+        .id
+        .ok_or_else(|| ApiError::BadRequest("missing topic id".into()))?;
+    let ct = request
+        .content_type
+        .ok_or_else(|| ApiError::BadRequest("missing content-type".into()))?;
+    let topic = state.hub.create_topic(&name, &ct, true)?;
+    Ok(Json(json!({
+        "id": topic.name(),
+        "origin": { "id": "weir", "type": "hub" },
+        "state": "flowing",
+        "contentType": topic.content_type(),
+    })))
+}
+
+/// `DELETE /topics/:name`
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.hub.delete_topic(&name)?;
+    Ok(Json(json!({ "message": format!("Topic {name} removed") })))
+}
+
+/// `POST /topic/:name`: publishes the body (the topic is created on first
+/// use). Replies once the body has been taken in; other producers write at
+/// the same time, interleaving whole records.
+pub async fn publish(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let ct = content_type(&headers).ok_or_else(|| {
+        ApiError::BadRequest("Unsupported content-type: send one of application/x-ndjson, text/x-ndjson, text/plain, application/octet-stream".into())
+    })?;
+    let topic = state.hub.topic_for(&name, Some(ct), false)?;
+    let mut producer = topic.producer();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("body interrupted: {e}")))?;
+        producer
+            .write(chunk)
+            .await
+            .map_err(|_| ApiError::Conflict(format!("topic {name} was deleted")))?;
+    }
+    producer
+        .finish()
+        .await
+        .map_err(|_| ApiError::Conflict(format!("topic {name} was deleted")))?;
+    Ok(Json(json!({})))
+}
+
+/// `GET /topic/:name`: a stream that lasts as long as the topic. The request
+/// `content-type` chooses the type of a new topic (default ndjson).
+pub async fn subscribe(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let ct = content_type(&headers).unwrap_or(DEFAULT_CONTENT_TYPE);
+    let topic = state.hub.topic_for(&name, Some(ct), false)?;
+    let content_type = topic.content_type().to_string();
+    let subscriber = topic.subscribe();
+    let mut response = stream_response(subscriber.into_stream(), "application/octet-stream");
+    if let Ok(value) = content_type.parse() {
+        response.headers_mut().insert("x-topic-content-type", value);
+    }
+    Ok(response.into_response())
+}

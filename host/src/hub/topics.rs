@@ -1,0 +1,312 @@
+//! Topics: named pub/sub streams between instances and HTTP clients.
+//!
+//! A topic is a bounded fan-out [`Pipe`]: data published before anyone
+//! subscribes is retained (up to the topic capacity, then producers wait) and
+//! goes to the first subscriber; every subscriber gets every record from when
+//! it joined; the slowest subscriber back-pressures producers. For the
+//! line-framed content types each producer's bytes are cut at newlines and
+//! written one whole-record batch at a time, so records from concurrent
+//! producers interleave whole and no producer waits for another's body to end.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{Bytes, BytesMut};
+use serde::Serialize;
+
+use super::{Hub, HubError};
+use crate::streams::{Closed, Overflow, Pipe, PipeReader};
+
+/// Content types a topic may carry.
+pub const CONTENT_TYPES: &[&str] = &[
+    "application/x-ndjson",
+    "text/x-ndjson",
+    "text/plain",
+    "application/octet-stream",
+];
+
+/// The default content type of a topic.
+pub const DEFAULT_CONTENT_TYPE: &str = "application/x-ndjson";
+
+/// One topic.
+pub struct Topic {
+    name: String,
+    content_type: String,
+    pipe: Pipe,
+    producers: AtomicUsize,
+    subscribers: AtomicUsize,
+}
+
+/// A topic's state as `/topics` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicInfo {
+    /// Topic name.
+    pub topic: String,
+    /// Topic name (Scramjet's second spelling).
+    pub topic_name: String,
+    /// What it carries.
+    pub content_type: String,
+    /// Producers writing now (HTTP bodies and instance outputs).
+    pub producers: usize,
+    /// Subscribers reading now (HTTP streams and instance inputs).
+    pub subscribers: usize,
+    /// Bytes held for subscribers.
+    pub retained_bytes: usize,
+    /// Bytes published since the topic was created.
+    pub published_bytes: u64,
+}
+
+impl Topic {
+    /// Topic name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Content type.
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+
+    /// Whether records are newline-framed (ndjson, text).
+    pub fn line_framed(&self) -> bool {
+        self.content_type != "application/octet-stream"
+    }
+
+    /// The topic's state.
+    pub fn info(&self) -> TopicInfo {
+        TopicInfo {
+            topic: self.name.clone(),
+            topic_name: self.name.clone(),
+            content_type: self.content_type.clone(),
+            producers: self.producers.load(Ordering::Relaxed),
+            subscribers: self.subscribers.load(Ordering::Relaxed),
+            retained_bytes: self.pipe.buffered(),
+            published_bytes: self.pipe.total_written(),
+        }
+    }
+
+    /// A producer handle; records written through it go out whole.
+    pub fn producer(self: &Arc<Self>) -> Producer {
+        self.producers.fetch_add(1, Ordering::Relaxed);
+        Producer {
+            topic: self.clone(),
+            pending: BytesMut::new(),
+        }
+    }
+
+    /// A subscriber: the first one gets what was retained, later ones start live.
+    pub fn subscribe(self: &Arc<Self>) -> Subscriber {
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
+        Subscriber {
+            reader: self.pipe.reader(),
+            topic: self.clone(),
+        }
+    }
+}
+
+/// Writes into a topic, keeping line-framed records whole.
+pub struct Producer {
+    topic: Arc<Topic>,
+    pending: BytesMut,
+}
+
+impl Producer {
+    /// Publishes `chunk`. For line-framed topics only complete lines go out;
+    /// a trailing partial line waits for the rest (or [`finish`](Self::finish)).
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), Closed> {
+        if !self.topic.line_framed() {
+            return self.topic.pipe.write(chunk).await;
+        }
+        let batch = if self.pending.is_empty() {
+            match chunk.iter().rposition(|&b| b == b'\n') {
+                Some(end) => {
+                    self.pending.extend_from_slice(&chunk[end + 1..]);
+                    chunk.slice(..=end)
+                }
+                None => {
+                    self.pending.extend_from_slice(&chunk);
+                    return Ok(());
+                }
+            }
+        } else {
+            self.pending.extend_from_slice(&chunk);
+            match self.pending.iter().rposition(|&b| b == b'\n') {
+                Some(end) => self.pending.split_to(end + 1).freeze(),
+                None => return Ok(()),
+            }
+        };
+        self.topic.pipe.write(batch).await
+    }
+
+    /// Ends this producer's contribution: a partial last record gets its
+    /// newline. The topic itself stays open.
+    pub async fn finish(mut self) -> Result<(), Closed> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut last = std::mem::take(&mut self.pending);
+        last.extend_from_slice(b"\n");
+        self.topic.pipe.write(last.freeze()).await
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.topic.producers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads from a topic.
+pub struct Subscriber {
+    topic: Arc<Topic>,
+    reader: PipeReader,
+}
+
+impl Subscriber {
+    /// The next chunk (`None` once the topic is deleted).
+    pub async fn next(&mut self) -> Option<Bytes> {
+        self.reader.next().await
+    }
+
+    /// The chunks as a stream (for HTTP bodies).
+    pub fn into_stream(self) -> impl futures::Stream<Item = Bytes> + Send + 'static {
+        futures::stream::unfold(
+            self,
+            |mut sub| async move { sub.next().await.map(|c| (c, sub)) },
+        )
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.topic.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Default)]
+pub(super) struct TopicRegistry {
+    by_name: Mutex<BTreeMap<String, Arc<Topic>>>,
+}
+
+impl TopicRegistry {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Arc<Topic>>> {
+        self.by_name.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Checks a topic name: letters, digits, `_ + - .`, 1-128 characters.
+pub fn check_name(name: &str) -> Result<(), HubError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(HubError::BadRequest(format!(
+            "invalid topic name {name:?}: use 1-128 letters, digits and _ + - ."
+        )))
+    }
+}
+
+/// Normalises a content type (parameters dropped) and checks it is supported.
+pub fn check_content_type(content_type: &str) -> Result<String, HubError> {
+    let ct = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if CONTENT_TYPES.contains(&ct.as_str()) {
+        Ok(ct)
+    } else {
+        Err(HubError::BadRequest(format!(
+            "Unsupported content-type {content_type:?}: topics carry {}",
+            CONTENT_TYPES.join(", ")
+        )))
+    }
+}
+
+impl Hub {
+    /// Every topic, by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.lock().values().cloned().collect()
+    }
+
+    /// A topic by name.
+    pub fn topic(&self, name: &str) -> Result<Arc<Topic>, HubError> {
+        check_name(name)?;
+        self.topics
+            .lock()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| HubError::NotFound(format!("Topic {name} not found")))
+    }
+
+    /// Creates a topic; `exclusive` refuses one that exists (`POST /topics`).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        content_type: &str,
+        exclusive: bool,
+    ) -> Result<Arc<Topic>, HubError> {
+        self.topic_for(name, Some(content_type), exclusive)
+    }
+
+    /// The topic `name`, created on first use. A given content type must
+    /// match an existing topic's (`Mismatch` → 415).
+    pub fn topic_for(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+        exclusive: bool,
+    ) -> Result<Arc<Topic>, HubError> {
+        check_name(name)?;
+        let content_type = content_type.map(check_content_type).transpose()?;
+        let mut all = self.topics.lock();
+        if let Some(topic) = all.get(name) {
+            if exclusive {
+                return Err(HubError::BadRequest(format!("Topic {name} already exists")));
+            }
+            if let Some(ct) = content_type
+                && ct != topic.content_type
+            {
+                return Err(HubError::Mismatch(format!(
+                    "Acceptable Content-Type for {name} is {}",
+                    topic.content_type
+                )));
+            }
+            return Ok(topic.clone());
+        }
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            content_type: content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+            pipe: Pipe::new(self.config.topic_capacity, Overflow::Block),
+            producers: AtomicUsize::new(0),
+            subscribers: AtomicUsize::new(0),
+        });
+        all.insert(name.to_string(), topic.clone());
+        drop(all);
+        self.log_line(
+            "info",
+            &format!("topic {name} created ({})", topic.content_type),
+        );
+        Ok(topic)
+    }
+
+    /// Deletes a topic; its subscribers' streams end.
+    pub fn delete_topic(&self, name: &str) -> Result<(), HubError> {
+        check_name(name)?;
+        let topic = self
+            .topics
+            .lock()
+            .remove(name)
+            .ok_or_else(|| HubError::NotFound(format!("Topic {name} not found")))?;
+        topic.pipe.close();
+        self.log_line("info", &format!("topic {name} removed"));
+        Ok(())
+    }
+}
