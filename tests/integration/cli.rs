@@ -24,9 +24,15 @@ struct Hub {
 
 impl Hub {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts `weir ARGS serve …`.
+    fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut child = weir()
+            .args(args)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path().join("data"))
             .env_remove("WEIR_TOKEN")
@@ -357,6 +363,24 @@ fn unknown_instance_fails_with_the_hubs_message() {
 }
 
 #[test]
+fn token_is_sent_as_a_bearer_token() {
+    let hub = Hub::start_with(&["--token", "s3cret"]);
+    let refused = hub.run(&["inst", "list"], b"");
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.starts_with("error: missing bearer token"),
+        "{stderr}"
+    );
+
+    // A package can come from stdin, too.
+    let package = std::fs::read(pack(weir_tests::HELLO_DIR)).unwrap();
+    let id = hub.ok_with(&["--token", "s3cret", "seq", "send", "-"], &package);
+    let list = hub.ok(&["--token", "s3cret", "seq", "list"]);
+    assert!(list.contains(id.trim()), "{list}");
+}
+
+#[test]
 fn unreachable_hub_is_named_in_the_error() {
     let config = tempfile::tempdir().unwrap();
     let output = weir()
@@ -369,5 +393,34 @@ fn unreachable_hub_is_named_in_the_error() {
     assert!(
         stderr.starts_with("error: cannot connect to the hub at http://127.0.0.1:9/"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn demo_runs_hello_end_to_end_through_a_real_hub() {
+    let data = tempfile::tempdir().unwrap();
+    let output = crate::support::weir()
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--exit",
+            "--plugin",
+            weir_tests::HELLO_DIR,
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "Hello world!\nHello weir!\n"
+    );
+    assert!(stderr.contains("\"exitcode\":0"), "{stderr}");
+    assert!(
+        data.path().join("sequences").read_dir().unwrap().count() == 1,
+        "the package was stored"
     );
 }

@@ -25,6 +25,10 @@ pub async fn load_check(State(state): State<AppState>) -> Json<Value> {
     let load = tokio::task::spawn_blocking(move || {
         let mut system = System::new().ok()?;
         system.refresh_memory();
+        // CPU use is a rate: two samples the minimum interval apart.
+        system.refresh_cpu_usage();
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        system.refresh_cpu_usage();
         let avg = System::load_average().ok()?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
         let disks = Disks::new_with_refreshed_list().ok()?;
@@ -49,7 +53,8 @@ pub async fn load_check(State(state): State<AppState>) -> Json<Value> {
             .collect();
         Some(json!({
             "avgLoad": avg.one,
-            "currentLoad": avg.one * 100.0 / cores,
+            "currentLoad": system.global_cpu_usage(),
+            "cores": cores,
             "memFree": system.available_memory(),
             "memUsed": system.used_memory(),
             "fsSize": fs,

@@ -120,86 +120,69 @@ pub enum EventCommand {
 }
 
 /// Runs a `weir inst` subcommand.
-pub(crate) fn run(command: InstCommand, mut remote: Remote) -> anyhow::Result<()> {
+pub(crate) fn run(command: InstCommand, remote: Remote) -> anyhow::Result<()> {
+    use InstCommand as C;
     match command {
-        InstCommand::List => remote::block_on(list(&remote)),
-        InstCommand::Info { id } => with_instance(remote, &id, info),
-        InstCommand::Health { id } => with_instance(remote, &id, health),
-        InstCommand::Input {
+        C::List => remote::block_on(list(&remote)),
+        C::Info { id } => with_instance(remote, &id, info),
+        C::Health { id } => with_instance(remote, &id, health),
+        C::Input {
             id,
             file,
             content_type,
             end,
-        } => {
-            let id = remote.session.instance(&id)?;
-            remote::block_on(async {
+        } => with_instance(remote, &id, async |remote: &mut Remote, id: &str| {
+            let body = remote::open(file.as_deref()).await?;
+            remote.client.input(id, body, &content_type, end).await?;
+            remote.session.use_instance(id);
+            Ok(())
+        }),
+        C::Stdin { id, file, end } => {
+            with_instance(remote, &id, async |remote: &mut Remote, id: &str| {
                 let body = remote::open(file.as_deref()).await?;
-                remote.client.input(&id, body, &content_type, end).await?;
-                remote.session.use_instance(&id);
+                remote.client.stdin(id, body, end).await?;
+                remote.session.use_instance(id);
                 Ok(())
             })
         }
-        InstCommand::Stdin { id, file, end } => {
-            let id = remote.session.instance(&id)?;
-            remote::block_on(async {
-                let body = remote::open(file.as_deref()).await?;
-                remote.client.stdin(&id, body, end).await?;
-                remote.session.use_instance(&id);
-                Ok(())
-            })
-        }
-        InstCommand::Output { id } => read(remote, &id, InstanceStream::Output),
-        InstCommand::Stdout { id } => read(remote, &id, InstanceStream::Stdout),
-        InstCommand::Stderr { id } => read(remote, &id, InstanceStream::Stderr),
-        InstCommand::Log { id } => read(remote, &id, InstanceStream::Log),
-        InstCommand::Event(EventCommand::Emit { id, name, message }) => {
+        C::Output { id } => read(remote, &id, InstanceStream::Output),
+        C::Stdout { id } => read(remote, &id, InstanceStream::Stdout),
+        C::Stderr { id } => read(remote, &id, InstanceStream::Stderr),
+        C::Log { id } => read(remote, &id, InstanceStream::Log),
+        C::Event(EventCommand::Emit { id, name, message }) => {
             let message = message.as_deref().map(parse_message);
-            let id = remote.session.instance(&id)?;
-            remote::block_on(async {
-                let reply = remote
-                    .client
-                    .emit_event(&id, &name, message.as_ref())
-                    .await?;
-                remote.session.use_instance(&id);
-                if remote.json {
-                    remote::print_json(&reply)?;
-                }
-                Ok(())
+            with_instance(remote, &id, async |remote: &mut Remote, id: &str| {
+                emit(remote, id, &name, message.as_ref()).await
             })
         }
-        InstCommand::Event(EventCommand::On {
+        C::Event(EventCommand::On {
             id,
             name,
             next,
             stream,
-        }) => {
-            let id = remote.session.instance(&id)?;
-            remote::block_on(on_event(&mut remote, &id, &name, next, stream))
-        }
-        InstCommand::Stop { id, timeout } => {
-            let id = remote.session.instance(&id)?;
-            remote::block_on(async {
+        }) => with_instance(remote, &id, async |remote: &mut Remote, id: &str| {
+            on_event(remote, id, &name, next, stream).await
+        }),
+        C::Stop { id, timeout } => {
+            with_instance(remote, &id, async |remote: &mut Remote, id: &str| {
                 let timeout = Duration::from_millis(timeout);
-                let info = remote.client.stop(&id, timeout, true).await?;
-                remote.session.use_instance(&id);
-                remote.print(&info, |info| status_line(&id, info))
+                let info = remote.client.stop(id, timeout, true).await?;
+                remote.session.use_instance(id);
+                remote.print(&info, |info| status_line(id, info))
             })
         }
-        InstCommand::Kill {
+        C::Kill {
             id,
             remove_immediately,
-        } => {
-            let id = remote.session.instance(&id)?;
-            remote::block_on(async {
-                let info = remote.client.kill(&id, remove_immediately).await?;
-                remote.session.use_instance(&id);
-                remote.print(&info, |info| status_line(&id, info))
-            })
-        }
+        } => with_instance(remote, &id, async |remote: &mut Remote, id: &str| {
+            let info = remote.client.kill(id, remove_immediately).await?;
+            remote.session.use_instance(id);
+            remote.print(&info, |info| status_line(id, info))
+        }),
     }
 }
 
-/// Resolves `id` and runs `command` on it in a runtime.
+/// Resolves `id` (`-` is the last instance used) and runs `command` on it.
 fn with_instance<F>(mut remote: Remote, id: &str, command: F) -> anyhow::Result<()>
 where
     F: AsyncFnOnce(&mut Remote, &str) -> anyhow::Result<()>,
@@ -271,13 +254,27 @@ async fn health(remote: &mut Remote, id: &str) -> anyhow::Result<()> {
     })
 }
 
-fn read(mut remote: Remote, id: &str, which: InstanceStream) -> anyhow::Result<()> {
-    let id = remote.session.instance(id)?;
-    remote::block_on(async {
-        let stream = remote.client.stream(&id, which).await?;
-        remote.session.use_instance(&id);
+fn read(remote: Remote, id: &str, which: InstanceStream) -> anyhow::Result<()> {
+    with_instance(remote, id, async |remote: &mut Remote, id: &str| {
+        let stream = remote.client.stream(id, which).await?;
+        remote.session.use_instance(id);
         remote::copy_to_stdout(stream).await
     })
+}
+
+/// Sends an event; prints nothing but the hub's reply with `--json`.
+async fn emit(
+    remote: &mut Remote,
+    id: &str,
+    name: &str,
+    message: Option<&Value>,
+) -> anyhow::Result<()> {
+    let reply = remote.client.emit_event(id, name, message).await?;
+    remote.session.use_instance(id);
+    if remote.json {
+        remote::print_json(&reply)?;
+    }
+    Ok(())
 }
 
 /// Prints the message of one event, or of each with `--stream`: strings as

@@ -1,5 +1,6 @@
 //! The `weir` command line: one module per subcommand.
 
+mod demo;
 mod hub;
 mod inst;
 mod pack;
@@ -50,6 +51,8 @@ enum Command {
     Run(RunArgs),
     /// Run the hub: the HTTP API for sequences, instances and their streams.
     Serve(ServeArgs),
+    /// Start a hub and run plugins/hello end to end through its HTTP API.
+    Demo(demo::DemoArgs),
     /// Send packages to a hub and start, list and delete sequences.
     #[command(subcommand)]
     Seq(SeqCommand),
@@ -78,6 +81,10 @@ pub fn main() -> ExitCode {
             run::run(args)
         }
         Command::Serve(args) => serve::serve(args, cli.token),
+        Command::Demo(args) => {
+            init_tracing();
+            demo::demo(args)
+        }
         Command::Seq(command) => on_hub(&cli.hub, cli.token, cli.json, |r| seq::run(command, r)),
         Command::Inst(command) => on_hub(&cli.hub, cli.token, cli.json, |r| inst::run(command, r)),
         Command::Hub(command) => on_hub(&cli.hub, cli.token, cli.json, |r| hub::run(command, r)),

@@ -401,10 +401,12 @@ fn api_url(hub: &str) -> Result<Url, ClientError> {
     }
     url.set_query(None);
     url.set_fragment(None);
-    let path = url.path().trim_end_matches('/').to_string();
-    if !path.ends_with(API_BASE) {
-        url.set_path(&format!("{path}{API_BASE}"));
-    }
+    let path = url.path().trim_end_matches('/');
+    let path = match path.strip_suffix(API_BASE) {
+        Some(prefix) => format!("{prefix}{API_BASE}"),
+        None => format!("{path}{API_BASE}"),
+    };
+    url.set_path(&path);
     Ok(url)
 }
 

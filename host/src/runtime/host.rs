@@ -21,7 +21,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use weir::plugin::types::{Event as WitEvent, LogLevel, Signal, StopRequest};
+pub use self::weir::plugin::types::{Event as WitEvent, LogLevel, Signal, StopRequest};
 
 /// Largest chunk the host hands to a guest in one `read-input`.
 const MAX_READ: u32 = 1 << 20;
@@ -153,9 +153,9 @@ pub(crate) fn log_line(log: &Pipe, level: &str, source: &str, message: &str) {
     log.push_lossy(Bytes::from(line));
 }
 
-impl weir::plugin::types::Host for InstanceState {}
+impl self::weir::plugin::types::Host for InstanceState {}
 
-impl weir::plugin::io::Host for InstanceState {
+impl self::weir::plugin::io::Host for InstanceState {
     async fn read_input(&mut self, max_len: u32) -> Option<Vec<u8>> {
         let input = self.input.as_mut()?;
         input
@@ -164,20 +164,23 @@ impl weir::plugin::io::Host for InstanceState {
             .map(|b| b.to_vec())
     }
 
-    async fn write_output(&mut self, data: Vec<u8>) -> Result<(), weir::plugin::io::WriteError> {
+    async fn write_output(
+        &mut self,
+        data: Vec<u8>,
+    ) -> Result<(), self::weir::plugin::io::WriteError> {
         let mut data = Bytes::from(data);
         while !data.is_empty() {
             let piece = data.split_to(data.len().min(MAX_OUTPUT_PIECE));
             self.output
                 .write(piece)
                 .await
-                .map_err(|_| weir::plugin::io::WriteError::Closed)?;
+                .map_err(|_| self::weir::plugin::io::WriteError::Closed)?;
         }
         Ok(())
     }
 }
 
-impl weir::plugin::events::Host for InstanceState {
+impl self::weir::plugin::events::Host for InstanceState {
     async fn emit(&mut self, name: String, message: String) {
         self.events.publish(name, message);
     }
@@ -204,7 +207,7 @@ impl weir::plugin::events::Host for InstanceState {
     }
 }
 
-impl weir::plugin::context::Host for InstanceState {
+impl self::weir::plugin::context::Host for InstanceState {
     async fn instance_id(&mut self) -> String {
         self.instance_id.clone()
     }
@@ -218,7 +221,7 @@ impl weir::plugin::context::Host for InstanceState {
     }
 }
 
-impl weir::plugin::log::Host for InstanceState {
+impl self::weir::plugin::log::Host for InstanceState {
     async fn log(&mut self, level: LogLevel, message: String) {
         let level = match level {
             LogLevel::Trace => "trace",
