@@ -72,6 +72,7 @@ extern crate self as weir_sdk;
 mod context;
 mod error;
 mod io;
+pub mod topic;
 pub mod transform;
 
 pub use context::{Context, Event, Level, Signal};

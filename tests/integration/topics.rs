@@ -381,3 +381,38 @@ async fn an_instance_reading_and_writing_one_topic_is_refused() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn plugins_publish_and_subscribe_at_run_time() {
+    let hub = TestHub::start().await;
+    let relay = hub
+        .upload_file(&crate::packages::archive_of(
+            "topic-relay",
+            weir_tests::TOPIC_RELAY,
+        ))
+        .await;
+    // Subscriber instance first: it waits for two lines of "jobs".
+    let reader = hub
+        .start_instance(
+            &relay,
+            json!({ "appConfig": { "subscribe_to": "jobs", "count": 2 } }),
+        )
+        .await;
+    let output = hub.get(&format!("/instance/{reader}/output")).await;
+    // An HTTP client watches what a publishing instance writes to "jobs".
+    let watcher = subscribe(&hub, "jobs", None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let writer = hub
+        .start_instance(&relay, json!({ "appConfig": { "publish_to": "jobs" } }))
+        .await;
+    hub.input(&writer, "first\nsecond\n").await;
+    assert_eq!(
+        tokio::time::timeout(WAIT, output.text())
+            .await
+            .unwrap()
+            .unwrap(),
+        "first\nsecond\n"
+    );
+    assert_eq!(read_exactly(watcher, 13).await, "first\nsecond\n");
+    assert_eq!(hub.wait_ended(&reader).await["terminated"]["exitcode"], 0);
+}

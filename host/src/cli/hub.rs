@@ -59,7 +59,7 @@ fn describe_load(load: &LoadCheck) -> String {
 }
 
 /// `bytes` in the largest binary unit that keeps it at 1 or more.
-fn size(bytes: u64) -> String {
+pub(super) fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -9,6 +9,7 @@ mod run;
 mod seq;
 mod serve;
 mod session;
+mod topic;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,7 @@ pub use pack::{PackArgs, pack};
 pub use run::RunArgs;
 pub use seq::{SeqCommand, StartArgs};
 pub use serve::ServeArgs;
+pub use topic::TopicCommand;
 
 /// weir: a hub for WebAssembly plugins.
 #[derive(Debug, Parser)]
@@ -59,6 +61,9 @@ enum Command {
     /// Feed, read, signal, stop and kill instances on a hub.
     #[command(subcommand)]
     Inst(InstCommand),
+    /// Create, list and delete topics; publish to them and read them.
+    #[command(subcommand)]
+    Topic(TopicCommand),
     /// Ask a hub for its version, load and log.
     #[command(subcommand)]
     Hub(HubCommand),
@@ -87,6 +92,9 @@ pub fn main() -> ExitCode {
         }
         Command::Seq(command) => on_hub(&cli.hub, cli.token, cli.json, |r| seq::run(command, r)),
         Command::Inst(command) => on_hub(&cli.hub, cli.token, cli.json, |r| inst::run(command, r)),
+        Command::Topic(command) => {
+            on_hub(&cli.hub, cli.token, cli.json, |r| topic::run(command, r))
+        }
         Command::Hub(command) => on_hub(&cli.hub, cli.token, cli.json, |r| hub::run(command, r)),
     };
     result.unwrap_or_else(|e| {

@@ -1,4 +1,4 @@
-//! What the hub client commands (`seq`, `inst`, `hub`) share: the client,
+//! What the hub client commands (`seq`, `inst`, `topic`, `hub`) share: the client,
 //! the session, a runtime, and printing.
 
 use std::future::Future;

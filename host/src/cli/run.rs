@@ -62,6 +62,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config,
         args: args.args.into_iter().map(Value::String).collect(),
         max_memory_bytes: None,
+        topics: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

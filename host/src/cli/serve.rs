@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Seconds an ended instance stays readable.
     #[arg(long, default_value_t = 180)]
     pub instance_retention_secs: u64,
+    /// KiB a topic retains for its slowest subscriber before producers wait.
+    #[arg(long, default_value_t = 1024)]
+    pub topic_buffer_kib: usize,
 }
 
 /// Runs the hub until Ctrl-C or SIGTERM.
@@ -43,6 +46,7 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
     config.max_memory_bytes = args.instance_memory_mb << 20;
     config.max_upload_bytes = args.max_upload_mb << 20;
     config.instance_retention = Duration::from_secs(args.instance_retention_secs);
+    config.topic_capacity = args.topic_buffer_kib.max(1) << 10;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let hub = Hub::open(config).with_context(|| {

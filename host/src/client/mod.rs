@@ -1,8 +1,9 @@
 //! A client for a hub's HTTP API (`/api/v1`, wire-compatible with
-//! Scramjet's), used by the `weir seq`, `weir inst` and `weir hub` commands.
+//! Scramjet's), used by the `weir seq`, `weir inst`, `weir topic` and
+//! `weir hub` commands.
 //!
 //! Bodies stream both ways: uploads read an [`AsyncRead`] chunk by chunk,
-//! and instance and hub streams come back as a [`ByteStream`]. A non-2xx
+//! and instance, topic and hub streams come back as a [`ByteStream`]. A non-2xx
 //! reply is a [`ClientError::Hub`] carrying the status and the hub's message.
 //!
 //! ```no_run
@@ -40,7 +41,7 @@ pub use error::ClientError;
 pub use stream::{ByteStream, JsonStream};
 pub use types::{
     FsSize, HubVersion, InstanceInfo, LoadCheck, SequenceId, SequenceInfo, SequenceRef, StartReply,
-    StartRequest, Terminated,
+    StartRequest, Terminated, TopicId, TopicInfo,
 };
 
 /// The path every route lives under.
@@ -98,14 +99,17 @@ impl HubClient {
     /// scheme is taken as `http://`.
     pub fn new(hub: &str, token: Option<String>) -> Result<Self, ClientError> {
         let base = api_url(hub)?;
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("weir/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|cause| ClientError::Transport {
-                url: base.to_string(),
-                cause,
-            })?;
+            .user_agent(concat!("weir/", env!("CARGO_PKG_VERSION")));
+        // A hub holds an upload back for as long as its readers need
+        // (backpressure); reqwest's default would drop it after 30 s.
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        let builder = builder.tcp_user_timeout(None);
+        let http = builder.build().map_err(|cause| ClientError::Transport {
+            url: base.to_string(),
+            cause,
+        })?;
         Ok(Self { http, base, token })
     }
 
@@ -281,6 +285,90 @@ impl HubClient {
     /// hub ends it.
     pub async fn stream(&self, id: &str, which: InstanceStream) -> Result<ByteStream, ClientError> {
         let request = self.request(Method::GET, &["instance", id, which.path()]);
+        Ok(stream::bytes(self.send(request).await?))
+    }
+
+    /// `GET /topics`: every topic with its content type, producers and
+    /// subscribers.
+    pub async fn topics(&self) -> Result<Vec<TopicInfo>, ClientError> {
+        self.get_json(&["topics"]).await
+    }
+
+    /// `POST /topics`: creates topic `name` carrying `content_type` (one of
+    /// `application/x-ndjson`, `text/x-ndjson`, `text/plain`,
+    /// `application/octet-stream`). The hub refuses a name already in use.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        content_type: &str,
+    ) -> Result<TopicId, ClientError> {
+        let body = json!({"id": name, "content-type": content_type});
+        self.post_json(&["topics"], &body).await
+    }
+
+    /// `DELETE /topics/{name}`: removes the topic and ends its subscribers'
+    /// streams. Returns the hub's `{"message": …}`.
+    pub async fn delete_topic(&self, name: &str) -> Result<Value, ClientError> {
+        self.json(self.request(Method::DELETE, &["topics", name]))
+            .await
+    }
+
+    /// `POST /topic/{name}`: streams `body` into the topic, labelled
+    /// `content_type`, and returns once the hub has taken all of it in. A
+    /// missing topic is created with that type; an existing one of another
+    /// type is refused (415). Line-framed records stay whole even when other
+    /// producers publish at the same time.
+    pub async fn publish(
+        &self,
+        name: &str,
+        body: impl AsyncRead + Send + 'static,
+        content_type: &str,
+    ) -> Result<(), ClientError> {
+        let request = self
+            .request(Method::POST, &["topic", name])
+            .header(CONTENT_TYPE, content_type)
+            .body(streamed(body));
+        match self.send(request).await {
+            Ok(_) => Ok(()),
+            Err(ClientError::Transport { url, cause }) if !cause.is_connect() => {
+                let broken = ClientError::Transport { url, cause };
+                Err(self.refusal(name, content_type).await.unwrap_or(broken))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Why the hub refused a publish to topic `name`, when it did. A hub that
+    /// refuses a body (415) without reading it may close the connection
+    /// before its reply is read: asking again with an empty body gets the
+    /// hub's own words. Only an existing topic is asked about, so that one
+    /// deleted during the upload is not created again.
+    async fn refusal(&self, name: &str, content_type: &str) -> Option<ClientError> {
+        let topics = self.topics().await.ok()?;
+        if !topics.iter().any(|topic| topic.topic == name) {
+            return None;
+        }
+        let probe = self
+            .request(Method::POST, &["topic", name])
+            .header(CONTENT_TYPE, content_type);
+        match self.send(probe).await {
+            Err(refused @ ClientError::Hub { .. }) => Some(refused),
+            _ => None,
+        }
+    }
+
+    /// `GET /topic/{name}`: what is published to the topic from now on (the
+    /// first subscriber also gets what was retained before it came), until
+    /// the topic is deleted. `content_type` is checked as for
+    /// [`publish`](Self::publish).
+    pub async fn subscribe(
+        &self,
+        name: &str,
+        content_type: &str,
+    ) -> Result<ByteStream, ClientError> {
+        let request = self
+            .request(Method::GET, &["topic", name])
+            .header(CONTENT_TYPE, content_type);
         Ok(stream::bytes(self.send(request).await?))
     }
 

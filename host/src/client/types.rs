@@ -201,3 +201,37 @@ pub struct FsSize {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+/// A topic on the hub (`GET /topics`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TopicInfo {
+    /// The topic name.
+    pub topic: String,
+    /// What it carries, e.g. `application/x-ndjson`.
+    pub content_type: String,
+    /// Producers writing to it now (HTTP bodies and instance outputs).
+    pub producers: u64,
+    /// Subscribers reading it now (HTTP streams and instance inputs).
+    pub subscribers: u64,
+    /// Bytes held for subscribers.
+    pub retained_bytes: u64,
+    /// Bytes published since the topic was created.
+    pub published_bytes: u64,
+    /// Fields this client does not name (`topicName`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The reply to `POST /topics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TopicId {
+    /// The topic name.
+    pub id: String,
+    /// What the topic carries, as the hub normalised it.
+    pub content_type: String,
+    /// Fields this client does not name (`origin`, `state`).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}

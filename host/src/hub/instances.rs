@@ -209,6 +209,7 @@ impl Hub {
                 id: id.clone(),
                 config: app_config.clone(),
                 args: args.clone(),
+                topics: Some(Arc::new(super::topics::HubTopics(Arc::downgrade(self)))),
                 max_memory_bytes: memory_mb
                     .map(|mb| usize::try_from(mb << 20).unwrap_or(usize::MAX)),
             };

@@ -10,12 +10,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
 use super::{Hub, HubError};
+use crate::runtime::{BoxFuture, TopicBus, TopicPublisher, TopicSubscriber};
 use crate::streams::{Closed, Overflow, Pipe, PipeReader};
 
 /// Content types a topic may carry.
@@ -308,5 +309,49 @@ impl Hub {
         topic.pipe.close();
         self.log_line("info", &format!("topic {name} removed"));
         Ok(())
+    }
+}
+
+/// The hub's topics as the runtime sees them (for plugins that publish or
+/// subscribe at run time).
+pub(super) struct HubTopics(pub(super) Weak<Hub>);
+
+impl HubTopics {
+    fn topic(&self, name: &str) -> Result<Arc<Topic>, String> {
+        let hub = self.0.upgrade().ok_or("the hub is shutting down")?;
+        hub.topic_for(name, None, false).map_err(|e| e.to_string())
+    }
+}
+
+impl TopicBus for HubTopics {
+    fn publisher(&self, topic: &str) -> Result<Box<dyn TopicPublisher>, String> {
+        Ok(Box::new(self.topic(topic)?.producer()))
+    }
+
+    fn subscriber(&self, topic: &str) -> Result<Box<dyn TopicSubscriber>, String> {
+        Ok(Box::new(self.topic(topic)?.subscribe()))
+    }
+}
+
+impl TopicPublisher for Producer {
+    fn publish(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), String>> {
+        let name = self.topic.name.clone();
+        Box::pin(async move {
+            self.write(data)
+                .await
+                .map_err(|_| format!("topic {name} was deleted"))
+        })
+    }
+
+    fn finish(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _ = Producer::finish(*self).await;
+        })
+    }
+}
+
+impl TopicSubscriber for Subscriber {
+    fn next(&mut self) -> BoxFuture<'_, Option<Bytes>> {
+        Box::pin(Subscriber::next(self))
     }
 }

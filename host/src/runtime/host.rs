@@ -12,6 +12,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::io::ChannelReader;
+use super::topics::{TopicBus, TopicPublisher, TopicSubscriber};
 use crate::streams::{Overflow, Pipe, PipeReader};
 
 wasmtime::component::bindgen!({
@@ -129,7 +130,19 @@ pub struct InstanceState {
     pub(crate) instance_id: String,
     pub(crate) config: String,
     pub(crate) args: String,
+    pub(crate) topics: Option<Arc<dyn TopicBus>>,
+    pub(crate) publishers: HashMap<String, Box<dyn TopicPublisher>>,
+    pub(crate) subscriptions: HashMap<String, Subscription>,
 }
+
+/// A topic subscription with the part of a chunk the guest has not read yet.
+pub(crate) struct Subscription {
+    subscriber: Box<dyn TopicSubscriber>,
+    pending: Bytes,
+}
+
+/// Most topics one instance may publish to or subscribe to.
+const MAX_TOPICS_PER_INSTANCE: usize = 64;
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -218,6 +231,64 @@ impl self::weir::plugin::context::Host for InstanceState {
 
     async fn args(&mut self) -> String {
         self.args.clone()
+    }
+}
+
+impl InstanceState {
+    fn bus(&self) -> Result<&Arc<dyn TopicBus>, String> {
+        self.topics
+            .as_ref()
+            .ok_or_else(|| "topics are not available here (run the plugin on a hub)".to_string())
+    }
+}
+
+impl self::weir::plugin::topics::Host for InstanceState {
+    async fn publish(&mut self, topic: String, data: Vec<u8>) -> Result<(), String> {
+        if !self.publishers.contains_key(&topic) {
+            if self.publishers.len() >= MAX_TOPICS_PER_INSTANCE {
+                return Err(format!(
+                    "an instance may publish to at most {MAX_TOPICS_PER_INSTANCE} topics"
+                ));
+            }
+            let publisher = self.bus()?.publisher(&topic)?;
+            self.publishers.insert(topic.clone(), publisher);
+        }
+        let Some(publisher) = self.publishers.get_mut(&topic) else {
+            return Err(format!("topic {topic} is gone"));
+        };
+        publisher.publish(Bytes::from(data)).await
+    }
+
+    async fn subscribe(&mut self, topic: String) -> Result<(), String> {
+        if self.subscriptions.contains_key(&topic) {
+            return Ok(());
+        }
+        if self.subscriptions.len() >= MAX_TOPICS_PER_INSTANCE {
+            return Err(format!(
+                "an instance may subscribe to at most {MAX_TOPICS_PER_INSTANCE} topics"
+            ));
+        }
+        let subscriber = self.bus()?.subscriber(&topic)?;
+        self.subscriptions.insert(
+            topic,
+            Subscription {
+                subscriber,
+                pending: Bytes::new(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn read(&mut self, topic: String, max_len: u32) -> Option<Vec<u8>> {
+        let subscription = self.subscriptions.get_mut(&topic)?;
+        while subscription.pending.is_empty() {
+            subscription.pending = subscription.subscriber.next().await?;
+        }
+        let n = subscription
+            .pending
+            .len()
+            .min(max_len.clamp(1, MAX_READ) as usize);
+        Some(subscription.pending.split_to(n).to_vec())
     }
 }
 

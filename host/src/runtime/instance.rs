@@ -18,7 +18,7 @@ use super::host::{
     EventBus, InstanceState, KeepAlive, Limiter, Signal, StopRequest, WitEvent, log_line,
 };
 use super::io::{ChannelReader, pump_into};
-use super::{Entry, Program, Runtime};
+use super::{Entry, Program, Runtime, TopicBus};
 use crate::streams::{Overflow, Pipe};
 
 /// Exit code of an instance that finished by itself.
@@ -79,7 +79,7 @@ pub struct Terminated {
 }
 
 /// What an instance is started with.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct StartOptions {
     /// Instance id (a UUID unless the client chose one).
     pub id: String,
@@ -89,6 +89,8 @@ pub struct StartOptions {
     pub args: Vec<Value>,
     /// Memory limit for this instance, if tighter than the runtime's.
     pub max_memory_bytes: Option<usize>,
+    /// The hub's topics, for plugins that publish or subscribe at run time.
+    pub topics: Option<Arc<dyn TopicBus>>,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +233,9 @@ async fn drive(
         instance_id: options.id.clone(),
         config: Value::Object(options.config).to_string(),
         args: Value::Array(options.args).to_string(),
+        topics: options.topics,
+        publishers: Default::default(),
+        subscriptions: Default::default(),
     };
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|state| &mut state.limiter);
@@ -247,7 +252,11 @@ async fn drive(
         }
     };
     let memory_exceeded = store.data().limiter.memory_exceeded;
+    let publishers = std::mem::take(&mut store.data_mut().publishers);
     drop(store); // closes the guest's stdio so the pumps drain and end
+    for (_, publisher) in publishers {
+        publisher.finish().await;
+    }
     for pump in pumps {
         let _ = pump.await;
     }

@@ -13,6 +13,7 @@
 mod host;
 mod instance;
 mod io;
+mod topics;
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -31,6 +32,7 @@ pub use instance::{
     Instance, InstanceStatus, SendError, StartOptions, Terminated,
 };
 pub use io::ChannelReader;
+pub use topics::{BoxFuture, TopicBus, TopicPublisher, TopicSubscriber};
 
 use host::{InstanceState, Sequence, SequencePre};
 
