@@ -15,6 +15,7 @@ IDLE=${IDLE:-10000}; PORT=${PORT:-18300}
 
 cargo build --release -p weir
 cargo build --release -p weir-sdk --example native_map
+cargo build --release -p weir --example topic_bench
 WEIR=$CARGO_TARGET_DIR/release/weir
 WORK=$(mktemp -d /tmp/weir-bench.XXXXXX)
 trap 'kill $HUB 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -80,6 +81,12 @@ print(f"POST start (HTTP round trip, keep-alive) ms: p50 {p(0.5):.3f}  p99 {p(0.
 print(f"hub RSS: {base/2**20:.1f} MiB before, {total/2**20:.1f} MiB with {alive} idle instances "
       f"→ {(total-base)/max(alive,1)/1024:.1f} KiB per idle instance")
 PY
+kill "$HUB"; wait "$HUB" 2>/dev/null || true
+
+echo "## weir: topics (records/s fan-in/fan-out, pipeline latency)"
+"$WEIR" pack plugins/hello -o "$WORK/hello.tar.gz"
+start_hub topics 1000
+"$CARGO_TARGET_DIR/release/examples/topic_bench" "http://127.0.0.1:$PORT" "$WORK"
 kill "$HUB"; wait "$HUB" 2>/dev/null || true
 
 echo "## native baseline: the same ndjson map compiled natively"
