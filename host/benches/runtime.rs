@@ -189,7 +189,8 @@ fn instantiate_benches(
 
 /// Sends `STREAM_BYTES` into `input` in `CHUNK_BYTES` chunks, then drops it.
 async fn produce(input: mpsc::Sender<Bytes>) {
-    let chunk = Bytes::from(vec![0u8; CHUNK_BYTES]);
+    // Real bytes, not calloc'd zero pages the kernel could back with one page.
+    let chunk: Bytes = (0..CHUNK_BYTES).map(|i| i as u8).collect();
     for _ in 0..STREAM_BYTES / CHUNK_BYTES {
         input.send(chunk.clone()).await.expect("stage takes input");
     }

@@ -190,3 +190,38 @@ async fn a_thousand_instances_are_alive_at_once() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_hub_even_with_a_stream_open() {
+    let mut server = ServerProcess::start(&[]);
+    let client = reqwest::Client::new();
+    let open = client
+        .get(format!("{}/topic/forever", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), StatusCode::OK);
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    })
+    .await
+    .unwrap();
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "the hub must exit (cleanly) within its grace period"
+    );
+    drop(open);
+}

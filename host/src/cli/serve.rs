@@ -38,6 +38,9 @@ pub struct ServeArgs {
     pub topic_buffer_kib: usize,
 }
 
+/// How long open requests may run on after Ctrl-C or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Runs the hub until Ctrl-C or SIGTERM.
 pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
     init_tracing();
@@ -69,7 +72,25 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
             ),
         );
         println!("weir listening on http://{addr}");
-        api::serve(listener, state, shutdown_signal()).await?;
+        // Open streams (a producer held back by a full topic, a reader of a
+        // never-ending topic) must not keep the hub alive after a signal:
+        // they get a grace period, then the process exits.
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let signal = {
+            let stopping = stopping.clone();
+            async move {
+                shutdown_signal().await;
+                stopping.notify_waiters();
+            }
+        };
+        let deadline = async {
+            stopping.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            served = api::serve(listener, state, signal) => served?,
+            () = deadline => hub.log_line("warn", "open requests did not finish in time; exiting"),
+        }
         hub.log_line("info", "shutting down");
         Ok(ExitCode::SUCCESS)
     })
