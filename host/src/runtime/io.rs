@@ -4,7 +4,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -28,9 +28,23 @@ impl ChannelReader {
     }
 
     /// Up to `max` bytes, waiting for at least one; `None` at the end.
+    /// Small chunks already queued are joined, so a guest reading a stream
+    /// of small HTTP frames makes one call per `max` bytes, not per frame.
     pub async fn read_chunk(&mut self, max: usize) -> Option<Bytes> {
         while self.pending.is_empty() {
             self.pending = self.rx.recv().await?;
+        }
+        if self.pending.len() < max / 2
+            && let Ok(next) = self.rx.try_recv()
+        {
+            let mut joined = BytesMut::with_capacity(max);
+            joined.extend_from_slice(&self.pending);
+            joined.extend_from_slice(&next);
+            while joined.len() < max {
+                let Ok(next) = self.rx.try_recv() else { break };
+                joined.extend_from_slice(&next);
+            }
+            self.pending = joined.freeze();
         }
         let n = self.pending.len().min(max);
         Some(self.pending.split_to(n))
