@@ -50,9 +50,7 @@ fn host_write(data: &[u8]) -> io::Result<()> {
 /// # fn main() {}
 /// ```
 pub struct Input {
-    chunk: Vec<u8>,
-    pos: usize,
-    ended: bool,
+    chunks: Chunks,
     source: Source,
     /// The output to flush before waiting for more input, so that a reader
     /// sees every result of the input received so far.
@@ -66,9 +64,7 @@ impl Input {
 
     fn with_source(source: Source) -> Self {
         Self {
-            chunk: Vec::new(),
-            pos: 0,
-            ended: false,
+            chunks: Chunks::default(),
             source,
             flush_before_wait: None,
         }
@@ -131,13 +127,40 @@ impl Read for Input {
 
 impl BufRead for Input {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        // The host never sends an empty chunk, but an empty one must not read as the end.
-        while self.pos >= self.chunk.len() && !self.ended {
-            if let Some(output) = &self.flush_before_wait {
+        let (source, flush) = (self.source, &self.flush_before_wait);
+        self.chunks.fill(|| {
+            if let Some(output) = flush {
                 output.borrow_mut().flush()?;
             }
+            Ok(source(CHUNK_SIZE as u32))
+        })
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.chunks.consume(amt);
+    }
+}
+
+/// Chunks pulled from a blocking host read, served as one byte stream (the
+/// state behind [`Input`] and [`TopicReader`](crate::topic::TopicReader)).
+#[derive(Default)]
+pub(crate) struct Chunks {
+    chunk: Vec<u8>,
+    pos: usize,
+    ended: bool,
+}
+
+impl Chunks {
+    /// The unread bytes; when none are left, `pull` fetches the next chunk
+    /// (`None` is the end of the stream).
+    pub(crate) fn fill(
+        &mut self,
+        mut pull: impl FnMut() -> io::Result<Option<Vec<u8>>>,
+    ) -> io::Result<&[u8]> {
+        // The host never sends an empty chunk, but an empty one must not read as the end.
+        while self.pos >= self.chunk.len() && !self.ended {
             self.pos = 0;
-            match (self.source)(CHUNK_SIZE as u32) {
+            match pull()? {
                 Some(chunk) => self.chunk = chunk,
                 None => {
                     self.chunk = Vec::new();
@@ -148,7 +171,7 @@ impl BufRead for Input {
         Ok(self.chunk.get(self.pos..).unwrap_or_default())
     }
 
-    fn consume(&mut self, amt: usize) {
+    pub(crate) fn consume(&mut self, amt: usize) {
         self.pos = self.pos.saturating_add(amt).min(self.chunk.len());
     }
 }

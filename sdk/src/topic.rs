@@ -6,7 +6,7 @@ use std::io::{self, BufRead, Read};
 use serde::Serialize;
 
 use crate::__private::bindings::weir::plugin::topics as host;
-use crate::io::CHUNK_SIZE;
+use crate::io::{CHUNK_SIZE, Chunks};
 use crate::transform::Records;
 use crate::{Error, Result};
 
@@ -50,9 +50,7 @@ pub fn subscribe(topic: &str) -> Result<TopicReader> {
     host::subscribe(topic).map_err(Error::from)?;
     Ok(TopicReader {
         topic: topic.to_string(),
-        chunk: Vec::new(),
-        pos: 0,
-        ended: false,
+        chunks: Chunks::default(),
     })
 }
 
@@ -60,9 +58,7 @@ pub fn subscribe(topic: &str) -> Result<TopicReader> {
 /// the topic is deleted.
 pub struct TopicReader {
     topic: String,
-    chunk: Vec<u8>,
-    pos: usize,
-    ended: bool,
+    chunks: Chunks,
 }
 
 impl TopicReader {
@@ -84,20 +80,12 @@ impl Read for TopicReader {
 
 impl BufRead for TopicReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos >= self.chunk.len() && !self.ended {
-            self.pos = 0;
-            match host::read(&self.topic, CHUNK_SIZE as u32) {
-                Some(chunk) => self.chunk = chunk,
-                None => {
-                    self.chunk = Vec::new();
-                    self.ended = true;
-                }
-            }
-        }
-        Ok(self.chunk.get(self.pos..).unwrap_or_default())
+        let topic = &self.topic;
+        self.chunks
+            .fill(|| Ok(host::read(topic, CHUNK_SIZE as u32)))
     }
 
     fn consume(&mut self, amt: usize) {
-        self.pos = self.pos.saturating_add(amt).min(self.chunk.len());
+        self.chunks.consume(amt);
     }
 }
