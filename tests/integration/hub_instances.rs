@@ -344,11 +344,26 @@ async fn every_output_reader_gets_every_chunk_from_when_it_joined() {
             json!({ "appConfig": { "interval_ms": 20, "count": 10 } }),
         )
         .await;
-    let first = hub.get(&format!("/instance/{id}/output")).await;
-    tokio::time::sleep(Duration::from_millis(90)).await;
+    let mut first = hub
+        .get(&format!("/instance/{id}/output"))
+        .await
+        .bytes_stream();
+    // The second reader joins once the first has seen output.
+    let head = tokio::time::timeout(WAIT, first.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let second = hub.get(&format!("/instance/{id}/output")).await;
-    let (a, b) = tokio::join!(first.text(), second.text());
-    let (a, b) = (a.unwrap(), b.unwrap());
+    let rest = async {
+        let mut a = head.to_vec();
+        while let Some(chunk) = first.next().await {
+            a.extend_from_slice(&chunk.unwrap());
+        }
+        String::from_utf8(a).unwrap()
+    };
+    let (a, b) = tokio::join!(rest, second.text());
+    let b = b.unwrap();
     let all: String = (1..=10).map(|i| format!("{i}\n")).collect();
     assert_eq!(a, all, "the first reader gets everything");
     assert!(
