@@ -71,6 +71,7 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
                 env!("CARGO_PKG_VERSION")
             ),
         );
+        let received = shutdown_signal()?;
         println!("weir listening on http://{addr}");
         // Open streams (a producer held back by a full topic, a reader of a
         // never-ending topic) must not keep the hub alive after a signal:
@@ -79,7 +80,7 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         let signal = {
             let stopping = stopping.clone();
             async move {
-                shutdown_signal().await;
+                received.await;
                 stopping.notify_waiters();
             }
         };
@@ -96,22 +97,18 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return std::future::pending().await,
-            };
+/// Registers the Ctrl-C and SIGTERM handlers now (before the hub says it
+/// is listening) and returns a future that completes on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
 }
 
 fn init_tracing() {
