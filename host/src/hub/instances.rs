@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -56,6 +55,7 @@ pub struct InstanceRecord {
     /// Topic its output feeds, if any.
     pub provides: Option<String>,
     remove_on_exit: AtomicBool,
+    removal: tokio::sync::Notify,
     input_started: AtomicBool,
 }
 
@@ -222,6 +222,7 @@ impl Hub {
                 app_config,
                 args,
                 remove_on_exit: AtomicBool::new(false),
+                removal: tokio::sync::Notify::new(),
                 input_started: AtomicBool::new(false),
             });
             all.insert(id, record.clone());
@@ -270,11 +271,11 @@ impl Hub {
                 );
             }
             if !record.remove_on_exit.load(Ordering::Relaxed) {
-                let poll = Duration::from_millis(100);
-                let mut waited = Duration::ZERO;
-                while waited < retention && !record.remove_on_exit.load(Ordering::Relaxed) {
-                    tokio::time::sleep(poll.min(retention - waited)).await;
-                    waited += poll;
+                // `notify_one` keeps a permit, so a kill that asked for
+                // removal before this point still ends the wait at once.
+                tokio::select! {
+                    () = tokio::time::sleep(retention) => {}
+                    () = record.removal.notified() => {}
                 }
             }
             if let Some(hub) = hub.upgrade() {
@@ -298,6 +299,7 @@ impl Hub {
     pub fn kill_instance(&self, record: &InstanceRecord, remove_immediately: bool) {
         if remove_immediately {
             record.remove_on_exit.store(true, Ordering::Relaxed);
+            record.removal.notify_one();
         }
         record.instance.kill();
     }
