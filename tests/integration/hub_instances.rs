@@ -264,6 +264,13 @@ async fn kill_ends_a_busy_loop_promptly_with_137() {
         "Instance not running",
     )
     .await;
+    let event = hub
+        .post_json(
+            &format!("/instance/{id}/_event"),
+            json!([5001, { "eventName": "x" }]),
+        )
+        .await;
+    assert_error(event, StatusCode::BAD_REQUEST, "Instance not running").await;
 }
 
 #[tokio::test]

@@ -328,6 +328,19 @@ async fn http_to_instance_and_instance_to_http() {
         "Input provided in other way",
     )
     .await;
+    let inout = hub
+        .client
+        .post(hub.url(&format!("/instance/{id}/inout")))
+        .body("x\n")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        inout,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Input provided in other way",
+    )
+    .await;
     let greetings = subscribe(&hub, "greetings", None).await;
     publish(&hub, "names", "application/x-ndjson", "ann\nbob\n").await;
     assert_eq!(

@@ -87,6 +87,13 @@ pub async fn config(State(state): State<AppState>) -> Json<Value> {
 
 /// `GET /status`: instance counts per state and capacity.
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
+    // One snapshot of every instance's state: counts and capacity agree.
+    let statuses: Vec<InstanceStatus> = state
+        .hub
+        .instances()
+        .iter()
+        .map(|r| r.instance.status())
+        .collect();
     let mut counts = serde_json::Map::new();
     for status in [
         InstanceStatus::Initializing,
@@ -98,15 +105,10 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         InstanceStatus::Errored,
     ] {
         let name = serde_json::to_value(status).unwrap_or_default();
-        let n = state
-            .hub
-            .instances()
-            .iter()
-            .filter(|r| r.instance.status() == status)
-            .count();
+        let n = statuses.iter().filter(|&&s| s == status).count();
         counts.insert(name.as_str().unwrap_or_default().to_string(), n.into());
     }
-    let alive = state.hub.alive_instances();
+    let alive = statuses.iter().filter(|s| !s.is_terminal()).count();
     Json(json!({
         "cpm": {},
         "uptimeMs": state.hub.uptime().as_millis() as u64,

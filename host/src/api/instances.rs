@@ -1,5 +1,6 @@
 //! Instance routes: info, health, stop, kill and events.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 use super::json::{instance_info, read_json};
 use super::streams::ndjson_body;
 use super::{ApiError, AppState};
+use crate::hub::InstanceRecord;
 use crate::runtime::SendError;
 
 /// `GET /instances`
@@ -63,6 +65,25 @@ fn option_field<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The instance and the JSON object body (`{}` when empty) of `_stop`/`_kill`.
+async fn control_request(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Arc<InstanceRecord>, Value), ApiError> {
+    let record = state.hub.instance(id)?;
+    let body = read_json::<Option<Value>>(headers, body).await?;
+    Ok((record, body.unwrap_or(json!({}))))
+}
+
+fn ensure_running(record: &InstanceRecord) -> Result<(), ApiError> {
+    if record.instance.status().is_terminal() {
+        return Err(ApiError::BadRequest("Instance not running".into()));
+    }
+    Ok(())
+}
+
 /// `POST /instance/:id/_stop` `{timeout, canCallKeepalive}`: replies at once
 /// (202); the instance gets `timeout` ms to end before it is killed (138).
 pub async fn stop(
@@ -71,17 +92,12 @@ pub async fn stop(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let record = state.hub.instance(&id)?;
-    let body: Value = read_json::<Option<Value>>(&headers, body)
-        .await?
-        .unwrap_or(json!({}));
+    let (record, body) = control_request(&state, &id, &headers, body).await?;
     let timeout: u64 = option_field(&body, "timeout", "Invalid timeout format")?.unwrap_or(7000);
     let keepalive: bool =
         option_field(&body, "canCallKeepalive", "Invalid canCallKeepalive format")?
             .unwrap_or(false);
-    if record.instance.status().is_terminal() {
-        return Err(ApiError::BadRequest("Instance not running".into()));
-    }
+    ensure_running(&record)?;
     record
         .instance
         .stop(Duration::from_millis(timeout), keepalive);
@@ -95,19 +111,14 @@ pub async fn kill(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let record = state.hub.instance(&id)?;
-    let body: Value = read_json::<Option<Value>>(&headers, body)
-        .await?
-        .unwrap_or(json!({}));
+    let (record, body) = control_request(&state, &id, &headers, body).await?;
     let remove: bool = option_field(
         &body,
         "removeImmediately",
         "Invalid removeImmediately format",
     )?
     .unwrap_or(false);
-    if record.instance.status().is_terminal() {
-        return Err(ApiError::BadRequest("Instance not running".into()));
-    }
+    ensure_running(&record)?;
     state.hub.kill_instance(&record, remove);
     Ok((StatusCode::ACCEPTED, Json(instance_info(&record))).into_response())
 }

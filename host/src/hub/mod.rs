@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 pub use instances::{InstanceRecord, StartRequest};
 pub use sequences::Sequence;
 pub use topics::{Topic, TopicInfo};
@@ -149,16 +147,6 @@ impl Hub {
     /// Writes a line to the hub log (and to tracing).
     pub fn log_line(&self, level: &str, message: &str) {
         tracing::info!(target: "weir::hub", "{message}");
-        write_log(&self.log, level, message);
+        crate::runtime::log_line(&self.log, level, "hub", message);
     }
-}
-
-pub(crate) fn write_log(log: &Pipe, level: &str, message: &str) {
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let mut line = serde_json::json!({ "ts": ts, "level": level, "msg": message }).to_string();
-    line.push('\n');
-    log.push_lossy(Bytes::from(line));
 }

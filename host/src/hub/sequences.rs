@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{Hub, HubError, write_log};
+use super::{Hub, HubError};
 use crate::package::{Package, PackageError};
 use crate::runtime::{Program, Runtime};
 use crate::streams::Pipe;
@@ -66,7 +66,7 @@ impl SequenceStore {
                 Err(e) => {
                     let message = format!("skipping stored sequence {}: {e}", dir.display());
                     tracing::warn!("{message}");
-                    write_log(log, "warn", &message);
+                    crate::runtime::log_line(log, "warn", "hub", &message);
                 }
             }
         }

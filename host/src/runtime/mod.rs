@@ -34,6 +34,7 @@ pub use instance::{
 pub use io::ChannelReader;
 pub use topics::{BoxFuture, TopicBus, TopicPublisher, TopicSubscriber};
 
+pub(crate) use host::log_line;
 use host::{InstanceState, Sequence, SequencePre};
 
 /// How often the epoch ticks; also the longest a guest runs between yields.
