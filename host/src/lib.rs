@@ -31,6 +31,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod hub;
+pub mod jobs;
 pub mod package;
 pub mod runtime;
 pub mod streams;

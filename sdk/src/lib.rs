@@ -53,9 +53,29 @@
 //! `target/wasm32-wasip2/release/` is the component; `weir pack` turns the crate into a
 //! package.
 //!
+//! # Render plugins
+//!
+//! A render plugin (`kind = "render"`) turns one frame of a render job into files. Its
+//! function receives a [`render::Frame`] (number, attempt, settings, progress, log) and
+//! returns the frame's [`render::Artifact`]s, or an error message that fails the frame:
+//!
+//! ```no_run
+//! use weir_sdk::render::{Artifact, Frame};
+//!
+//! #[weir_sdk::render]
+//! fn render(frame: &Frame) -> Result<Vec<Artifact>, String> {
+//!     let text = format!("frame {}\n", frame.number());
+//!     Ok(vec![Artifact::new(format!("frame-{:06}.txt", frame.number()), "text/plain", text)])
+//! }
+//! # fn main() {}
+//! ```
+//!
 //! # Layout
 //!
 //! - [`sequence`]: the attribute that exports a function as the plugin's `run`.
+//! - [`render()`]: the attribute that exports a function as a render plugin's `render`;
+//!   [`render`](mod@render) holds its [`Frame`](render::Frame) and
+//!   [`Artifact`](render::Artifact).
 //! - [`Context`]: the running instance — [`Input`] (`Read`/`BufRead`, lines, ndjson
 //!   records), [`Output`] (`Write`, records), events ([`Signal`], [`Event`]), keep-alive,
 //!   config, args and log ([`Level`]).
@@ -72,6 +92,7 @@ extern crate self as weir_sdk;
 mod context;
 mod error;
 mod io;
+pub mod render;
 pub mod topic;
 pub mod transform;
 
@@ -95,6 +116,26 @@ pub use transform::Records;
 /// # fn main() {}
 /// ```
 pub use weir_sdk_macros::sequence;
+
+/// Exports a function as the plugin's frame renderer (the `render` world).
+///
+/// The function has the signature `fn NAME(frame: &weir_sdk::render::Frame) ->
+/// Result<Vec<weir_sdk::render::Artifact>, E>` where `E` is `String` or any other
+/// `Display` error; a crate has exactly one. The attribute generates the component's
+/// `render` export, which is called once per frame, each time in a fresh instance. An
+/// error fails this attempt of the frame with its text; a panic traps the instance.
+///
+/// ```no_run
+/// use weir_sdk::render::{Artifact, Frame};
+///
+/// #[weir_sdk::render]
+/// fn render(frame: &Frame) -> Result<Vec<Artifact>, String> {
+///     let name = format!("frame-{:06}.txt", frame.number());
+///     Ok(vec![Artifact::new(name, "text/plain", frame.settings_json())])
+/// }
+/// # fn main() {}
+/// ```
+pub use weir_sdk_macros::render;
 
 /// Re-exported so that plugins can use JSON values without their own dependency.
 pub use serde_json;
@@ -126,6 +167,37 @@ pub mod __private {
     }
 
     pub use bindings::{Guest, export_sequence};
+
+    /// Bindings of the `weir:plugin/render` world; `log` and `types` are the ones above.
+    #[allow(unsafe_code, missing_docs, clippy::all)]
+    pub mod render_bindings {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "render",
+            pub_export_macro: true,
+            export_macro_name: "export_render",
+            default_bindings_module: "::weir_sdk::__private::render_bindings",
+            with: {
+                "weir:plugin/types@0.1.0": crate::__private::bindings::weir::plugin::types,
+                "weir:plugin/log@0.1.0": crate::__private::bindings::weir::plugin::log,
+            },
+        });
+    }
+
+    pub use render_bindings::weir::plugin::frames::{Artifact as WitArtifact, FrameRequest};
+    pub use render_bindings::{Guest as RenderGuest, export_render};
+
+    /// The body of the exported `render`: runs `render` on the requested frame.
+    pub fn render<E: std::fmt::Display>(
+        render: fn(&crate::render::Frame) -> Result<Vec<crate::render::Artifact>, E>,
+        request: FrameRequest,
+    ) -> Result<Vec<WitArtifact>, String> {
+        let frame = crate::render::Frame::from_request(request);
+        match render(&frame) {
+            Ok(artifacts) => Ok(artifacts.into_iter().map(WitArtifact::from).collect()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 
     /// The body of the exported `run`: runs `sequence`, then flushes the output.
     pub fn run(sequence: fn(&mut crate::Context) -> crate::Result<()>) -> Result<(), String> {

@@ -116,6 +116,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "instances": counts,
         "capacity": { "maxInstances": state.hub.config().max_instances, "alive": alive,
                       "free": state.hub.config().max_instances.saturating_sub(alive) },
+        "render": state.hub.jobs().counts(),
     }))
 }
 

@@ -42,7 +42,8 @@ pub async fn read_json<T: DeserializeOwned + Default>(
         .map_err(|e| ApiError::BadRequest(format!("Could not parse content: {e}")))
 }
 
-fn iso(time: SystemTime) -> String {
+/// An RFC 3339 UTC timestamp with milliseconds.
+pub(crate) fn iso(time: SystemTime) -> String {
     let ms = time
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())

@@ -6,6 +6,7 @@
 mod error;
 mod hub;
 mod instances;
+mod jobs;
 mod json;
 mod sequences;
 mod streams;
@@ -26,6 +27,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub(crate) use json::iso;
+
+/// Now, as an RFC 3339 UTC timestamp.
+pub(crate) fn iso_now() -> String {
+    iso(std::time::SystemTime::now())
+}
 
 use crate::hub::Hub;
 
@@ -142,6 +149,108 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/instance/{id}/ws",
         "WebSocket: frames sent are input, frames received output",
     ),
+    (
+        "POST",
+        "/jobs",
+        "submit a render job {package, frames, settings, chunkSize, priority, tags}",
+    ),
+    (
+        "GET",
+        "/jobs",
+        "list jobs (?state=queued|active|paused|completed|failed|canceled)",
+    ),
+    (
+        "GET",
+        "/jobs/{id}",
+        "job state, frames done/total, progress, errors",
+    ),
+    ("PATCH", "/jobs/{id}", "change priority and tags (PUT too)"),
+    (
+        "DELETE",
+        "/jobs/{id}",
+        "stop and remove a job and its artifacts",
+    ),
+    (
+        "POST",
+        "/jobs/{id}/cancel",
+        "cancel; running tasks stop within a second",
+    ),
+    (
+        "POST",
+        "/jobs/{id}/pause",
+        "pause; running tasks stop and are requeued",
+    ),
+    ("POST", "/jobs/{id}/resume", "resume a paused job"),
+    (
+        "POST",
+        "/jobs/{id}/requeue",
+        "queue failed, canceled (or all, if completed) tasks again",
+    ),
+    ("GET", "/jobs/{id}/tasks", "the job's tasks"),
+    ("GET", "/jobs/{id}/artifacts", "the job's artifact index"),
+    ("GET", "/jobs/{id}/artifacts/{name}", "one artifact's bytes"),
+    (
+        "GET",
+        "/jobs/{id}/log",
+        "job log: replayed, then live until the job ends",
+    ),
+    (
+        "GET",
+        "/jobs/{id}/events",
+        "Server-Sent Events of the job until it ends",
+    ),
+    (
+        "GET",
+        "/events",
+        "Server-Sent Events of every job, task and worker",
+    ),
+    (
+        "POST",
+        "/workers",
+        "register a remote worker {name, slots, tags}",
+    ),
+    ("GET", "/workers", "list workers (local slots included)"),
+    ("GET", "/workers/{id}", "one worker"),
+    (
+        "PATCH",
+        "/workers/{id}",
+        "{status: enabled|disabled|draining}",
+    ),
+    (
+        "DELETE",
+        "/workers/{id}",
+        "sign a worker off; its tasks are requeued",
+    ),
+    (
+        "POST",
+        "/workers/{id}/pickup",
+        "lease a task (200) or nothing to do (204)",
+    ),
+    (
+        "POST",
+        "/workers/{id}/heartbeat",
+        "extend leases, report progress → tasks to cancel",
+    ),
+    (
+        "PUT",
+        "/tasks/{id}/artifacts/{name}",
+        "upload an artifact of a running attempt",
+    ),
+    (
+        "POST",
+        "/tasks/{id}/complete",
+        "complete an attempt {workerId, attempt}",
+    ),
+    (
+        "POST",
+        "/tasks/{id}/fail",
+        "fail an attempt {workerId, attempt, error}",
+    ),
+    (
+        "GET",
+        "/packages/{digest}",
+        "a job's component, by SHA-256, for workers",
+    ),
 ];
 
 /// The API router with its middleware (auth, CORS, request ids, tracing).
@@ -182,6 +291,37 @@ pub fn router(state: AppState) -> Router {
         .route("/instance/{id}/log", get(streams::log))
         .route("/instance/{id}/inout", post(streams::inout))
         .route("/instance/{id}/ws", get(streams::ws))
+        .route("/jobs", get(jobs::list).post(jobs::submit))
+        .route(
+            "/jobs/{id}",
+            get(jobs::get)
+                .patch(jobs::patch)
+                .put(jobs::patch)
+                .delete(jobs::delete),
+        )
+        .route("/jobs/{id}/tasks", get(jobs::tasks))
+        .route("/jobs/{id}/artifacts", get(jobs::artifacts))
+        .route("/jobs/{id}/artifacts/{name}", get(jobs::artifact))
+        .route("/jobs/{id}/log", get(jobs::log))
+        .route("/jobs/{id}/events", get(jobs::job_events))
+        .route("/jobs/{id}/{action}", post(jobs::control))
+        .route("/events", get(jobs::events))
+        .route("/workers", get(jobs::workers).post(jobs::register))
+        .route(
+            "/workers/{id}",
+            get(jobs::worker)
+                .patch(jobs::patch_worker)
+                .delete(jobs::delete_worker),
+        )
+        .route("/workers/{id}/pickup", post(jobs::pickup))
+        .route("/workers/{id}/heartbeat", post(jobs::heartbeat))
+        .route(
+            "/tasks/{id}/artifacts/{name}",
+            axum::routing::put(jobs::upload_artifact),
+        )
+        .route("/tasks/{id}/complete", post(jobs::complete))
+        .route("/tasks/{id}/fail", post(jobs::fail))
+        .route("/packages/{digest}", get(jobs::package))
         .route("/topics", get(topics::list).post(topics::create))
         .route("/topics/{name}", axum::routing::delete(topics::delete))
         .route(

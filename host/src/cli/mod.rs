@@ -3,6 +3,8 @@
 mod demo;
 mod hub;
 mod inst;
+mod job;
+mod job_watch;
 mod pack;
 mod remote;
 mod run;
@@ -10,6 +12,7 @@ mod seq;
 mod serve;
 mod session;
 mod topic;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -17,11 +20,13 @@ use clap::{Parser, Subcommand};
 
 pub use hub::HubCommand;
 pub use inst::{EventCommand, InstCommand};
+pub use job::{JobCommand, SubmitArgs};
 pub use pack::{PackArgs, pack};
 pub use run::RunArgs;
 pub use seq::{SeqCommand, StartArgs};
 pub use serve::ServeArgs;
 pub use topic::TopicCommand;
+pub use worker::WorkerArgs;
 
 /// weir: a hub for WebAssembly plugins.
 #[derive(Debug, Parser)]
@@ -67,6 +72,11 @@ enum Command {
     /// Ask a hub for its version, load and log.
     #[command(subcommand)]
     Hub(HubCommand),
+    /// Submit render jobs, follow them, and fetch their artifacts.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Render tasks for a job manager (a `weir serve`) until interrupted.
+    Worker(WorkerArgs),
 }
 
 /// Parses the command line, runs the command and turns errors into a message
@@ -96,6 +106,9 @@ pub fn main() -> ExitCode {
             on_hub(&cli.hub, cli.token, cli.json, |r| topic::run(command, r))
         }
         Command::Hub(command) => on_hub(&cli.hub, cli.token, cli.json, |r| hub::run(command, r)),
+        Command::Job(command) => remote::Remote::new(&cli.hub, cli.token, cli.json)
+            .and_then(|remote| job::run(command, remote)),
+        Command::Worker(args) => worker::worker(args, &cli.hub, cli.token),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::hub::{Hub, HubConfig};
+use crate::jobs::Ordering;
 
 /// Arguments of `weir serve`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +37,25 @@ pub struct ServeArgs {
     /// KiB a topic retains for its slowest subscriber before producers wait.
     #[arg(long, default_value_t = 1024)]
     pub topic_buffer_kib: usize,
+    /// Render slots of the hub itself (default: one per core; 0 = a pure
+    /// manager that leaves rendering to `weir worker` processes).
+    #[arg(long, env = "WEIR_SLOTS")]
+    pub slots: Option<usize>,
+    /// Which job's tasks run first.
+    #[arg(long, env = "WEIR_ORDERING", value_enum, default_value = "priority")]
+    pub ordering: Ordering,
+    /// Seconds a remote worker may miss heartbeats before its tasks are requeued.
+    #[arg(long, default_value_t = 15.0)]
+    pub lease_secs: f64,
+    /// Default time limit of one render task, in seconds.
+    #[arg(long, default_value_t = 600.0)]
+    pub task_timeout_secs: f64,
+    /// Default retries of a failed render task.
+    #[arg(long, default_value_t = 3)]
+    pub max_retries: u32,
+    /// Failed tasks of one job after which a worker is blocklisted for it.
+    #[arg(long, default_value_t = 3)]
+    pub blocklist_after: u32,
 }
 
 /// How long open requests may run on after Ctrl-C or SIGTERM.
@@ -50,6 +70,24 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
     config.max_upload_bytes = args.max_upload_mb << 20;
     config.instance_retention = Duration::from_secs(args.instance_retention_secs);
     config.topic_capacity = args.topic_buffer_kib.max(1) << 10;
+    if let Some(slots) = args.slots {
+        config.jobs.slots = slots;
+    }
+    config.jobs.ordering = args.ordering;
+    anyhow::ensure!(
+        args.lease_secs >= 0.5 && args.lease_secs.is_finite(),
+        "--lease-secs must be at least 0.5"
+    );
+    anyhow::ensure!(
+        args.task_timeout_secs > 0.0 && args.task_timeout_secs.is_finite(),
+        "--task-timeout-secs must be positive"
+    );
+    config.jobs.lease = Duration::from_secs_f64(args.lease_secs);
+    // Three heartbeats per lease, at most two a second.
+    config.jobs.heartbeat = (config.jobs.lease / 3).min(Duration::from_millis(500));
+    config.jobs.task_timeout = Duration::from_secs_f64(args.task_timeout_secs);
+    config.jobs.max_retries = args.max_retries;
+    config.jobs.blocklist_after = args.blocklist_after.max(1);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let hub = Hub::open(config).with_context(|| {

@@ -40,6 +40,14 @@ pub enum ClientError {
         /// Why it could not be decoded.
         cause: serde_json::Error,
     },
+    /// A body downloaded from the hub could not be written to a file.
+    #[error("cannot write {}: {cause}", .path.display())]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
 }
 
 impl ClientError {

@@ -1,6 +1,7 @@
 //! A client for a hub's HTTP API (`/api/v1`, wire-compatible with
 //! Scramjet's), used by the `weir seq`, `weir inst`, `weir topic` and
-//! `weir hub` commands.
+//! `weir hub` commands, and for render jobs by `weir job` and `weir worker`
+//! (see `docs/render-jobs.md`).
 //!
 //! Bodies stream both ways: uploads read an [`AsyncRead`] chunk by chunk,
 //! and instance, topic and hub streams come back as a [`ByteStream`]. A non-2xx
@@ -24,6 +25,7 @@
 //! ```
 
 mod error;
+mod jobs;
 mod stream;
 mod types;
 
@@ -38,10 +40,13 @@ use tokio::io::AsyncRead;
 use tokio_util::io::ReaderStream;
 
 pub use error::ClientError;
-pub use stream::{ByteStream, JsonStream};
+pub use jobs::JobEventStream;
+pub use stream::{ByteStream, JsonStream, SseEvent, SseStream};
 pub use types::{
-    FsSize, HubVersion, InstanceInfo, LoadCheck, SequenceId, SequenceInfo, SequenceRef, StartReply,
-    StartRequest, Terminated, TopicId, TopicInfo,
+    ArtifactInfo, FsSize, Heartbeat, HeartbeatReply, HubVersion, InstanceInfo, Job, JobEvent,
+    JobPackage, JobPatch, JobSubmit, LeasePackage, LoadCheck, Removed, SequenceId, SequenceInfo,
+    SequenceRef, StartReply, StartRequest, Task, TaskBeat, TaskCounts, TaskFailure, TaskLease,
+    Terminated, TopicId, TopicInfo, Worker, WorkerRegistration,
 };
 
 /// The path every route lives under.
@@ -403,24 +408,13 @@ impl HubClient {
     /// Sends `request` and decodes its JSON reply.
     async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
         let request = request.header(ACCEPT, HeaderValue::from_static("application/json"));
-        let response = self.send(request).await?;
-        let url = response.url().to_string();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|cause| ClientError::Transport {
-                url: url.clone(),
-                cause,
-            })?;
-        let value = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&body).map_err(|cause| ClientError::Decode {
-                url: url.clone(),
-                cause,
-            })?
-        };
-        serde_json::from_value(value).map_err(|cause| ClientError::Decode { url, cause })
+        decode(self.send(request).await?).await
+    }
+
+    /// Sends `request` and ignores the body of its (2xx) reply.
+    async fn call(&self, request: RequestBuilder) -> Result<(), ClientError> {
+        self.send(request).await?;
+        Ok(())
     }
 
     /// Sends `request`; a non-2xx reply becomes [`ClientError::Hub`].
@@ -450,9 +444,22 @@ impl HubClient {
     }
 
     fn request(&self, method: Method, path: &[&str]) -> RequestBuilder {
+        self.request_with_query(method, path, &[])
+    }
+
+    /// A request to `path` with `query` as its query string.
+    fn request_with_query(
+        &self,
+        method: Method,
+        path: &[&str],
+        query: &[(&str, &str)],
+    ) -> RequestBuilder {
         let mut url = self.base.clone();
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().extend(path);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
         }
         let request = self.http.request(method, url);
         match &self.token {
@@ -460,6 +467,27 @@ impl HubClient {
             None => request,
         }
     }
+}
+
+/// Reads the JSON body of `response` (an empty body is `null`).
+async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, ClientError> {
+    let url = response.url().to_string();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|cause| ClientError::Transport {
+            url: url.clone(),
+            cause,
+        })?;
+    let value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|cause| ClientError::Decode {
+            url: url.clone(),
+            cause,
+        })?
+    };
+    serde_json::from_value(value).map_err(|cause| ClientError::Decode { url, cause })
 }
 
 /// A request body read from `reader` chunk by chunk.

@@ -1,4 +1,5 @@
-//! Byte streams from the hub, and NDJSON values read from them.
+//! Byte streams from the hub, and the NDJSON values and Server-Sent Events
+//! read from them.
 
 use std::pin::Pin;
 
@@ -13,6 +14,18 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ClientError>> + Se
 
 /// JSON values streamed from the hub, one per NDJSON line.
 pub type JsonStream = Pin<Box<dyn Stream<Item = Result<Value, ClientError>> + Send>>;
+
+/// Server-Sent Events streamed from the hub, one per event.
+pub type SseStream = Pin<Box<dyn Stream<Item = Result<SseEvent, ClientError>> + Send>>;
+
+/// One Server-Sent Event: its `event:` name and its `data:` lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The event name; `message` when the hub sent none.
+    pub event: String,
+    /// The data lines, joined with newlines.
+    pub data: String,
+}
 
 /// The body of `response` as a [`ByteStream`].
 pub(crate) fn bytes(response: reqwest::Response) -> ByteStream {
@@ -70,6 +83,68 @@ pub(crate) fn ndjson(bytes: ByteStream, url: String) -> JsonStream {
     }))
 }
 
+/// Reads `text/event-stream` from `bytes`: `field: value` lines, a blank
+/// line ending each event; comments (`:` lines, the hub's keep-alives) and
+/// events without data are skipped.
+pub(crate) fn sse(bytes: ByteStream) -> SseStream {
+    struct State {
+        bytes: ByteStream,
+        pending: Vec<u8>,
+        ended: bool,
+        event: Option<String>,
+        data: Option<String>,
+    }
+    let state = State {
+        bytes,
+        pending: Vec::new(),
+        ended: false,
+        event: None,
+        data: None,
+    };
+    Box::pin(futures::stream::try_unfold(state, |mut state| async move {
+        loop {
+            let line: Vec<u8> = match state.pending.iter().position(|&b| b == b'\n') {
+                Some(end) => state.pending.drain(..=end).collect(),
+                None if state.ended && state.pending.is_empty() => Vec::new(),
+                None if state.ended => std::mem::take(&mut state.pending),
+                None => {
+                    match state.bytes.next().await {
+                        Some(chunk) => state.pending.extend_from_slice(&chunk?),
+                        None => state.ended = true,
+                    }
+                    continue;
+                }
+            };
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                let event = state.event.take();
+                if let Some(data) = state.data.take() {
+                    let event = event.unwrap_or_else(|| "message".into());
+                    return Ok(Some((SseEvent { event, data }, state)));
+                }
+                if state.ended && state.pending.is_empty() {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "event" => state.event = Some(value.to_string()),
+                "data" => match &mut state.data {
+                    Some(data) => {
+                        data.push('\n');
+                        data.push_str(value);
+                    }
+                    None => state.data = Some(value.to_string()),
+                },
+                _ => {} // comments, `id:` and `retry:`
+            }
+        }
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +183,38 @@ mod tests {
             .try_collect()
             .await;
         assert!(matches!(result, Err(ClientError::Decode { .. })));
+    }
+
+    async fn events(parts: &[&'static str]) -> Vec<(String, String)> {
+        sse(chunks(parts))
+            .map_ok(|e| (e.event, e.data))
+            .try_collect()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sse_reads_events_split_across_chunks() {
+        let got = events(&[
+            ": keep-alive\n\nevent: job\r\nda",
+            "ta: {\"id\":1}\r\n\r\nevent:task\ndata:a\ndata: b\n",
+            "\ndata: plain\n\n",
+        ])
+        .await;
+        assert_eq!(
+            got,
+            vec![
+                ("job".to_string(), "{\"id\":1}".to_string()),
+                ("task".to_string(), "a\nb".to_string()),
+                ("message".to_string(), "plain".to_string()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn sse_skips_events_without_data_and_keeps_a_last_unterminated_one() {
+        let got = events(&["event: job\n\nid: 3\nevent: worker\ndata: {}"]).await;
+        assert_eq!(got, vec![("worker".to_string(), "{}".to_string())]);
+        assert!(events(&[]).await.is_empty());
     }
 }

@@ -235,3 +235,389 @@ pub struct TopicId {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+/// The body of `POST /jobs`: what to render and how to split it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct JobSubmit {
+    /// The render package: a sequence id or name.
+    pub package: String,
+    /// The frames, e.g. `1-100` or `1-10,20,30-35`.
+    pub frames: String,
+    /// Settings overlaid on the package's `[config]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Map<String, Value>>,
+    /// Frames per task (the manager's default is 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk_size: Option<u64>,
+    /// Higher runs first under the `priority` ordering (default 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// Tags: workers with tags take only jobs sharing one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// A name for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// How often a task may fail before the job fails (default 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// How long one task may run, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_timeout_ms: Option<u64>,
+}
+
+/// The body of `PATCH /jobs/{id}`: what to change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct JobPatch {
+    /// The new priority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// The new tags (replacing the old ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// A render job (`GET /jobs/{id}` and the replies of its actions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Job {
+    /// The job id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The render package it runs.
+    pub package: JobPackage,
+    /// `queued`, `active`, `paused`, `completed`, `failed` or `canceled`.
+    pub state: String,
+    /// Its priority.
+    pub priority: i64,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// The job's settings, as submitted.
+    pub settings: Map<String, Value>,
+    /// The frames, e.g. `1-100`.
+    pub frames: Value,
+    /// Frames per task.
+    pub chunk_size: u64,
+    /// How many frames the job has.
+    pub frames_total: u64,
+    /// How many are rendered and stored.
+    pub frames_done: u64,
+    /// Percent done (0–100), counting running tasks' partial progress.
+    pub progress: f64,
+    /// How many tasks the job has.
+    pub tasks_total: u64,
+    /// Its tasks by state.
+    pub task_counts: TaskCounts,
+    /// How often a task may fail before the job fails.
+    pub max_retries: u32,
+    /// How long one task may run, in milliseconds.
+    pub task_timeout_ms: u64,
+    /// What went wrong, oldest first.
+    pub errors: Vec<String>,
+    /// Workers that take no more tasks of this job.
+    pub blocklist: Vec<String>,
+    /// When it was submitted.
+    pub created_at: Option<String>,
+    /// When it last changed.
+    pub updated_at: Option<String>,
+    /// When its first task started.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub finished_at: Option<String>,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Job {
+    /// Whether the job has ended: completed, failed or canceled.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state.as_str(), "completed" | "failed" | "canceled")
+    }
+}
+
+/// The package a job runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobPackage {
+    /// The sequence id.
+    pub id: String,
+    /// The package name.
+    pub name: String,
+    /// SHA-256 of its component.
+    pub digest: String,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A job's tasks by state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskCounts {
+    /// Waiting for a slot.
+    pub queued: u64,
+    /// Running.
+    pub active: u64,
+    /// Done.
+    pub completed: u64,
+    /// Failed for good.
+    pub failed: u64,
+    /// Canceled.
+    pub canceled: u64,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One task of a job: a chunk of consecutive frames (`GET /jobs/{id}/tasks`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Task {
+    /// The task id.
+    pub id: String,
+    /// The job it belongs to.
+    pub job_id: String,
+    /// Its place in the job, from 0.
+    pub index: u64,
+    /// Its first frame.
+    pub frame_start: i64,
+    /// Its last frame (inclusive).
+    pub frame_end: i64,
+    /// How many frames it has.
+    pub frames: u64,
+    /// `queued`, `active`, `completed`, `failed` or `canceled`.
+    pub state: String,
+    /// Its current (or last) attempt, from 1.
+    pub attempt: u32,
+    /// The worker running it.
+    pub worker: Option<String>,
+    /// How far it is, 0–1.
+    pub progress: f64,
+    /// Its failed attempts.
+    pub failures: Vec<TaskFailure>,
+    /// When its current attempt started.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub finished_at: Option<String>,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One failed attempt of a [`Task`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskFailure {
+    /// The worker it ran on.
+    pub worker: String,
+    /// The attempt.
+    pub attempt: u32,
+    /// What went wrong.
+    pub error: String,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A stored output of a job (`GET /jobs/{id}/artifacts`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ArtifactInfo {
+    /// Its file name, e.g. `frame-0001.png`.
+    pub name: String,
+    /// Its media type, e.g. `image/png`.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// SHA-256 of its bytes (hex).
+    pub sha256: String,
+    /// The frame that produced it.
+    pub frame: Option<i64>,
+    /// The task that produced it.
+    pub task_id: String,
+    /// Where to download it.
+    pub url: String,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The reply to a `DELETE` of a job or a worker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Removed {
+    /// What was removed.
+    pub id: String,
+    /// Always `true`.
+    pub removed: bool,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The body of `POST /workers`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerRegistration {
+    /// A name for people, e.g. the host name.
+    pub name: String,
+    /// How many tasks it runs at once.
+    pub slots: u32,
+    /// Only jobs with one of these tags (none: any job).
+    pub tags: Vec<String>,
+}
+
+/// A worker: a remote `weir worker` or the hub's own slots (`GET /workers`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Worker {
+    /// The worker id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// How many tasks it runs at once.
+    pub slots: u32,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Whether these are the hub's own slots.
+    pub local: bool,
+    /// `online`, `lost` or `offline`.
+    pub state: String,
+    /// `enabled`, `disabled` or `draining`.
+    pub status: String,
+    /// The tasks it runs now.
+    pub active_tasks: Vec<String>,
+    /// How many tasks it has completed.
+    pub tasks_completed: u64,
+    /// How many of its attempts failed.
+    pub tasks_failed: u64,
+    /// When it registered.
+    pub registered_at: Option<String>,
+    /// When it was last heard from.
+    pub last_seen: Option<String>,
+    /// After how long without a heartbeat it is lost (registration reply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
+    /// How often it should heartbeat (registration reply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_ms: Option<u64>,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A task handed to a worker (`POST /workers/{id}/pickup`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TaskLease {
+    /// The task.
+    pub task_id: String,
+    /// Its job.
+    pub job_id: String,
+    /// This attempt, from 1; every report names it.
+    pub attempt: u32,
+    /// The first frame to render.
+    pub frame_start: i64,
+    /// The last frame to render (inclusive).
+    pub frame_end: i64,
+    /// The settings every frame gets.
+    pub settings: Map<String, Value>,
+    /// How long the whole task may run, in milliseconds.
+    pub timeout_ms: u64,
+    /// The component to run.
+    pub package: LeasePackage,
+    /// After how long without a heartbeat the lease is lost.
+    pub lease_ms: u64,
+    /// How often to heartbeat.
+    pub heartbeat_ms: u64,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The component a [`TaskLease`] names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LeasePackage {
+    /// SHA-256 of the component (hex).
+    pub digest: String,
+    /// Where to download it.
+    pub url: String,
+}
+
+/// The body of `POST /workers/{id}/heartbeat`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Heartbeat {
+    /// Every task the worker runs now.
+    pub tasks: Vec<TaskBeat>,
+}
+
+/// One running task in a [`Heartbeat`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TaskBeat {
+    /// The task.
+    pub task_id: String,
+    /// The attempt the worker runs.
+    pub attempt: u32,
+    /// How far it is, 0–1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    /// Plugin log lines since the last heartbeat.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+}
+
+/// The reply to a heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HeartbeatReply {
+    /// Tasks to stop at once.
+    pub cancel: Vec<String>,
+    /// Finish the running tasks, take no more, and exit.
+    pub drain: bool,
+}
+
+/// One Server-Sent Event from `GET /events` or `GET /jobs/{id}/events`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEvent {
+    /// A job changed.
+    Job(Box<Job>),
+    /// A task changed.
+    Task(Box<Task>),
+    /// A worker changed.
+    Worker(Box<Worker>),
+    /// An event this client does not know, or whose data it cannot read,
+    /// kept as sent.
+    Other {
+        /// The event name (`message` when the hub sent none).
+        event: String,
+        /// Its data.
+        data: String,
+    },
+}
+
+impl JobEvent {
+    /// The event named `event` carrying `data` (JSON text).
+    pub fn parse(event: &str, data: &str) -> Self {
+        let parsed = match event {
+            "job" => serde_json::from_str(data).map(|job| Self::Job(Box::new(job))),
+            "task" => serde_json::from_str(data).map(|task| Self::Task(Box::new(task))),
+            "worker" => serde_json::from_str(data).map(|worker| Self::Worker(Box::new(worker))),
+            _ => Ok(Self::other(event, data)),
+        };
+        parsed.unwrap_or_else(|_| Self::other(event, data))
+    }
+
+    fn other(event: &str, data: &str) -> Self {
+        Self::Other {
+            event: event.to_string(),
+            data: data.to_string(),
+        }
+    }
+}

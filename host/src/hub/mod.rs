@@ -13,6 +13,7 @@ pub use instances::{InstanceRecord, StartRequest};
 pub use sequences::Sequence;
 pub use topics::{Topic, TopicInfo};
 
+use crate::jobs::{JobManager, JobsConfig};
 use crate::package::{PackageError, UnpackLimits};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use crate::streams::{Overflow, Pipe};
@@ -36,6 +37,8 @@ pub struct HubConfig {
     pub cache_dir: Option<PathBuf>,
     /// Bytes a topic retains for its slowest subscriber before producers wait.
     pub topic_capacity: usize,
+    /// Render-job manager settings (slots, ordering, leases, retries).
+    pub jobs: JobsConfig,
 }
 
 impl HubConfig {
@@ -50,6 +53,7 @@ impl HubConfig {
             unpack: UnpackLimits::default(),
             cache_dir: None,
             topic_capacity: 1 << 20,
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -97,6 +101,7 @@ pub struct Hub {
     sequences: sequences::SequenceStore,
     instances: instances::InstanceRegistry,
     topics: topics::TopicRegistry,
+    jobs: Arc<JobManager>,
     log: Pipe,
     started: Instant,
 }
@@ -118,15 +123,35 @@ impl Hub {
         })?;
         let log = Pipe::new(4 << 20, Overflow::DropOldest);
         let sequences = sequences::SequenceStore::open(&config.data_dir, &runtime, &log)?;
-        Ok(Arc::new(Hub {
+        let jobs = JobManager::open(&config.data_dir, config.jobs.clone())?;
+        let hub = Arc::new(Hub {
             instances: instances::InstanceRegistry::default(),
             topics: topics::TopicRegistry::default(),
             sequences,
             runtime,
             config,
+            jobs,
             log,
             started: Instant::now(),
-        }))
+        });
+        // The job sweeper and the local render slots run on the caller's
+        // tokio runtime (`weir serve`, tests); without one the hub is a
+        // library handle and runs no jobs.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            hub.jobs.spawn_sweeper();
+            crate::jobs::spawn_local_slots(&hub);
+        }
+        Ok(hub)
+    }
+
+    /// The render-job manager.
+    pub fn jobs(&self) -> &Arc<JobManager> {
+        &self.jobs
+    }
+
+    /// The wasm runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// The hub's settings.

@@ -12,6 +12,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::io::ChannelReader;
+use super::render::RenderHooks;
 use super::topics::{TopicBus, TopicPublisher, TopicSubscriber};
 use crate::streams::{Overflow, Pipe, PipeReader};
 
@@ -133,6 +134,8 @@ pub struct InstanceState {
     pub(crate) topics: Option<Arc<dyn TopicBus>>,
     pub(crate) publishers: HashMap<String, Box<dyn TopicPublisher>>,
     pub(crate) subscriptions: HashMap<String, Subscription>,
+    /// Where a render instance's progress and log go (`None` for sequences).
+    pub(crate) render: Option<RenderHooks>,
 }
 
 /// A topic subscription with the part of a chunk the guest has not read yet.
@@ -301,7 +304,10 @@ impl self::weir::plugin::log::Host for InstanceState {
             LogLevel::Warn => "warn",
             LogLevel::Error => "error",
         };
-        log_line(&self.log, level, "plugin", &message);
+        match &self.render {
+            Some(hooks) => hooks.log(level, &message),
+            None => log_line(&self.log, level, "plugin", &message),
+        }
     }
 }
 

@@ -236,6 +236,7 @@ async fn drive(
         topics: options.topics,
         publishers: Default::default(),
         subscriptions: Default::default(),
+        render: None,
     };
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|state| &mut state.limiter);
@@ -315,6 +316,9 @@ async fn run_entry(
             instance.mark_running();
             bindings.call_run(&mut *store).await.map_err(RunError::Trap)
         }
+        Entry::Render(_) => Err(RunError::Start(wasmtime::format_err!(
+            "a render component renders frames in render jobs; it cannot run as an instance"
+        ))),
         Entry::Command(pre) => {
             let command = pre
                 .instantiate_async(&mut *store)
@@ -573,7 +577,7 @@ impl Instance {
 }
 
 /// The trap's own words without wasmtime's backtrace noise.
-fn trap_message(e: &wasmtime::Error) -> String {
+pub(super) fn trap_message(e: &wasmtime::Error) -> String {
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return trap.to_string();
     }

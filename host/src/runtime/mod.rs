@@ -13,6 +13,7 @@
 mod host;
 mod instance;
 mod io;
+mod render;
 mod topics;
 
 use std::fs;
@@ -32,10 +33,15 @@ pub use instance::{
     Instance, InstanceStatus, SendError, StartOptions, Terminated,
 };
 pub use io::ChannelReader;
+pub use render::{
+    Artifact, FrameRequest, LogHook, MAX_ARTIFACT_BYTES, ProgressHook, RenderError, RenderOptions,
+    is_valid_artifact_name,
+};
 pub use topics::{BoxFuture, TopicBus, TopicPublisher, TopicSubscriber};
 
 pub(crate) use host::log_line;
 use host::{InstanceState, Sequence, SequencePre};
+use render::RenderPre;
 
 /// How often the epoch ticks; also the longest a guest runs between yields.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -76,7 +82,7 @@ pub enum RuntimeError {
     Imports(String),
     /// The component exports neither a weir entry point nor `wasi:cli/run` (422).
     #[error(
-        "the component exports neither `run` (the weir:plugin sequence world) nor `wasi:cli/run` (a WASI command)"
+        "the component exports neither `run` (the weir:plugin sequence world), `render` (the render world) nor `wasi:cli/run` (a WASI command)"
     )]
     NoEntryPoint,
     /// The engine could not be set up (500).
@@ -117,6 +123,8 @@ pub(crate) enum Entry {
     Sequence(SequencePre<InstanceState>),
     /// A plain WASI command (`wasi:cli/run`).
     Command(CommandPre<InstanceState>),
+    /// Exports `render` from the `weir:plugin` render world.
+    Render(RenderPre<InstanceState>),
 }
 
 /// A compiled component, ready to instantiate any number of times.
@@ -128,12 +136,19 @@ pub struct Program {
 }
 
 impl Program {
-    /// `"sequence"` for the weir world, `"command"` for a WASI command.
+    /// `"sequence"` for the weir sequence world, `"render"` for the render
+    /// world, `"command"` for a WASI command.
     pub fn entry_kind(&self) -> &'static str {
         match self.entry {
             Entry::Sequence(_) => "sequence",
             Entry::Command(_) => "command",
+            Entry::Render(_) => "render",
         }
+    }
+
+    /// Whether this is a render component (see [`Runtime::render`]).
+    pub fn is_render(&self) -> bool {
+        matches!(self.entry, Entry::Render(_))
     }
 }
 
@@ -148,6 +163,8 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Sequence::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        // The render world shares `log` (and `types`) with the sequence world.
+        render::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let engine_key = engine_key(&engine);
         spawn_epoch_ticker(&engine);
         Ok(Runtime {
@@ -179,6 +196,8 @@ impl Runtime {
             .map_err(|e| RuntimeError::Imports(format!("{e:#}")))?;
         let entry = if let Ok(pre) = SequencePre::new(pre.clone()) {
             Entry::Sequence(pre)
+        } else if let Ok(pre) = RenderPre::new(pre.clone()) {
+            Entry::Render(pre)
         } else if let Ok(pre) = CommandPre::new(pre) {
             Entry::Command(pre)
         } else {

@@ -1,5 +1,5 @@
 //! Procedural macros of `weir-sdk`; use them through `weir_sdk`, e.g.
-//! `#[weir_sdk::sequence]`.
+//! `#[weir_sdk::sequence]` and `#[weir_sdk::render]`.
 //!
 //! The generated code names only `::weir_sdk` paths, so a plugin depends on `weir-sdk`
 //! alone. Every misuse is reported with `syn::Error` at the offending tokens.
@@ -10,7 +10,35 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, Item, ItemFn, ReturnType};
 
-const SIGNATURE: &str = "fn NAME(ctx: &mut weir_sdk::Context) -> weir_sdk::Result<()>";
+/// What one attribute exports.
+struct Export {
+    /// The attribute's name, as in `#[weir_sdk::NAME]`.
+    attribute: &'static str,
+    /// What the plugin function is called in messages: "a sequence function".
+    what: &'static str,
+    /// The signature it must have.
+    signature: &'static str,
+    /// Its one argument, for "takes one argument, {argument}".
+    argument: &'static str,
+    /// What it returns, for "returns {returns}".
+    returns: &'static str,
+}
+
+const SEQUENCE: Export = Export {
+    attribute: "sequence",
+    what: "a sequence function",
+    signature: "fn NAME(ctx: &mut weir_sdk::Context) -> weir_sdk::Result<()>",
+    argument: "the context",
+    returns: "`weir_sdk::Result<()>`",
+};
+
+const RENDER: Export = Export {
+    attribute: "render",
+    what: "a render function",
+    signature: "fn NAME(frame: &weir_sdk::render::Frame) -> Result<Vec<weir_sdk::render::Artifact>, String>",
+    argument: "the frame",
+    returns: "`Result<Vec<weir_sdk::render::Artifact>, String>`",
+};
 
 /// Exports `fn NAME(ctx: &mut weir_sdk::Context) -> weir_sdk::Result<()>` as the plugin's
 /// sequence. See `weir_sdk::sequence` for the documentation.
@@ -21,11 +49,21 @@ pub fn sequence(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
-fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+/// Exports `fn NAME(frame: &weir_sdk::render::Frame) -> Result<Vec<Artifact>, String>` as
+/// the plugin's frame renderer. See `weir_sdk::render` for the documentation.
+#[proc_macro_attribute]
+pub fn render(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand_render(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Parses the annotated function and checks what the type checker would report poorly.
+fn parse_function(export: &Export, attr: TokenStream2, item: TokenStream2) -> syn::Result<ItemFn> {
     if !attr.is_empty() {
         return Err(syn::Error::new_spanned(
             attr,
-            "`#[weir_sdk::sequence]` takes no arguments",
+            format!("`#[weir_sdk::{}]` takes no arguments", export.attribute),
         ));
     }
     let func = match syn::parse2::<Item>(item.clone()) {
@@ -33,11 +71,19 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         _ => {
             return Err(syn::Error::new_spanned(
                 item,
-                format!("`#[weir_sdk::sequence]` goes on a function: `{SIGNATURE}`"),
+                format!(
+                    "`#[weir_sdk::{}]` goes on a function: `{}`",
+                    export.attribute, export.signature
+                ),
             ));
         }
     };
-    check_signature(&func)?;
+    check_signature(export, &func)?;
+    Ok(func)
+}
+
+fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let func = parse_function(&SEQUENCE, attr, item)?;
 
     let name = &func.sig.ident;
     // Spanned at the signature: a wrong argument or return type is reported there.
@@ -60,13 +106,41 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     })
 }
 
+fn expand_render(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let func = parse_function(&RENDER, attr, item)?;
+    let name = &func.sig.ident;
+    // Spanned at the signature: a wrong argument or return type is reported there.
+    let call = quote_spanned! {func.sig.span()=>
+        ::weir_sdk::__private::render(#name, request)
+    };
+    Ok(quote! {
+        #func
+
+        #[doc(hidden)]
+        struct __WeirRender;
+
+        impl ::weir_sdk::__private::RenderGuest for __WeirRender {
+            fn render(
+                request: ::weir_sdk::__private::FrameRequest,
+            ) -> ::core::result::Result<
+                ::std::vec::Vec<::weir_sdk::__private::WitArtifact>,
+                ::std::string::String,
+            > {
+                #call
+            }
+        }
+
+        ::weir_sdk::__private::export_render!(__WeirRender);
+    })
+}
+
 /// Checks what the type checker would report poorly; the types themselves it checks well.
-fn check_signature(func: &ItemFn) -> syn::Result<()> {
+fn check_signature(export: &Export, func: &ItemFn) -> syn::Result<()> {
     let sig = &func.sig;
     let refuse = |tokens: &dyn quote::ToTokens, what: &str| {
         Err(syn::Error::new_spanned(
             tokens,
-            format!("a sequence function {what}: `{SIGNATURE}`"),
+            format!("{} {what}: `{}`", export.what, export.signature),
         ))
     };
     if let Some(asyncness) = &sig.asyncness {
@@ -86,14 +160,20 @@ fn check_signature(func: &ItemFn) -> syn::Result<()> {
     }
     match sig.inputs.len() {
         1 => {}
-        0 => return refuse(&sig.ident, "takes one argument, the context"),
-        _ => return refuse(&sig.inputs, "takes exactly one argument, the context"),
+        0 => {
+            let what = format!("takes one argument, {}", export.argument);
+            return refuse(&sig.ident, &what);
+        }
+        _ => {
+            let what = format!("takes exactly one argument, {}", export.argument);
+            return refuse(&sig.inputs, &what);
+        }
     }
     if let Some(FnArg::Receiver(receiver)) = sig.inputs.first() {
         return refuse(receiver, "is a free function, not a method");
     }
     if let ReturnType::Default = sig.output {
-        return refuse(&sig.ident, "returns `weir_sdk::Result<()>`");
+        return refuse(&sig.ident, &format!("returns {}", export.returns));
     }
     Ok(())
 }
@@ -122,6 +202,38 @@ mod tests {
             out.contains(":: weir_sdk :: __private :: run (run)"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_render_function_expands_to_the_render_export() {
+        let out = expand_render(
+            TokenStream2::new(),
+            quote! { fn draw(frame: &Frame) -> Result<Vec<Artifact>, String> { Ok(vec![]) } },
+        )
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+        assert!(out.contains("export_render"), "{out}");
+        assert!(
+            out.contains(":: weir_sdk :: __private :: render (draw , request)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn render_misuse_names_the_render_signature() {
+        let error = |item| match expand_render(TokenStream2::new(), item) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        let e = error(quote! { fn f() -> R { } });
+        assert!(
+            e.contains("a render function takes one argument, the frame"),
+            "{e}"
+        );
+        assert!(e.contains("weir_sdk::render::Frame"), "{e}");
+        assert!(error(quote! { fn f(f: &Frame) { } }).contains("returns `Result<Vec<"));
+        assert!(error(quote! { const X: u8 = 1; }).contains("`#[weir_sdk::render]` goes on"));
+        assert!(expand_render(quote! { x }, quote! { fn f(f: &F) -> R { } }).is_err());
     }
 
     #[test]

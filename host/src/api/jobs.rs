@@ -1,0 +1,514 @@
+//! Render-job routes: jobs, tasks, artifacts, workers, the worker protocol
+//! and Server-Sent Events (`docs/render-jobs.md`).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::json::read_json;
+use super::streams::stream_response;
+use super::{ApiError, AppState};
+use crate::jobs::{JobEvent, JobState, PatchJob, PickupError, SubmitJob, TaskReport, WorkerStatus};
+use crate::runtime::MAX_ARTIFACT_BYTES;
+
+/// `POST /jobs`: queue a render job → 201 job.
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: SubmitJob = read_json(&headers, body).await?;
+    let package = request
+        .package
+        .clone()
+        .ok_or_else(|| ApiError::BadRequest("missing package (a sequence id or name)".into()))?;
+    let sequence = state.hub.sequence(&package)?;
+    let job = state.hub.jobs().submit(&sequence, request)?;
+    Ok((StatusCode::CREATED, Json(job)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    state: Option<String>,
+}
+
+/// `GET /jobs?state=S`
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = match query.state.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(JobState::parse(name).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown job state {name:?}; use queued, active, paused, completed, failed or canceled"
+            ))
+        })?),
+    };
+    Ok(Json(Value::Array(state.hub.jobs().list(filter))))
+}
+
+/// `GET /jobs/:id`
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.hub.jobs().get(&id)?))
+}
+
+/// `PATCH|PUT /jobs/:id`: priority and tags.
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let patch: PatchJob = read_json(&headers, body).await?;
+    Ok(Json(state.hub.jobs().patch(&id, patch)?))
+}
+
+/// `DELETE /jobs/:id`
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.hub.jobs().delete(&id).await?;
+    Ok(Json(json!({ "id": id, "removed": true })))
+}
+
+/// `POST /jobs/:id/{cancel,pause,resume,requeue}`
+pub async fn control(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    if !matches!(action.as_str(), "cancel" | "pause" | "resume" | "requeue") {
+        return Err(ApiError::NotFound(format!(
+            "unknown job action {action:?}; use cancel, pause, resume or requeue"
+        )));
+    }
+    Ok(Json(state.hub.jobs().control(&id, &action)?))
+}
+
+/// `GET /jobs/:id/tasks`
+pub async fn tasks(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(Value::Array(state.hub.jobs().tasks(&id)?)))
+}
+
+/// `GET /jobs/:id/artifacts`
+pub async fn artifacts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(Value::Array(state.hub.jobs().artifacts(&id)?)))
+}
+
+/// `GET /jobs/:id/artifacts/:name`: the bytes, with their media type.
+pub async fn artifact(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (meta, path) = state.hub.jobs().artifact(&id, &name)?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::Internal(format!("artifact {}: {e}", path.display())))?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, meta.media_type),
+            (header::CONTENT_LENGTH, meta.size.to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `GET /jobs/:id/log`: the job log as text lines, replayed, then live
+/// until the job ends.
+pub async fn log(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let jobs = state.hub.jobs().clone();
+    let (lines, live) = jobs.log(&id)?;
+    let replay = futures::stream::iter(lines.into_iter().map(|l| Bytes::from(format!("{l}\n"))));
+    let follow = futures::stream::unfold(
+        (live, jobs, id, false),
+        |(mut live, jobs, id, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match tokio::time::timeout(Duration::from_millis(250), live.recv()).await {
+                    Ok(Ok(line)) => {
+                        return Some((Bytes::from(format!("{line}\n")), (live, jobs, id, false)));
+                    }
+                    Ok(Err(RecvError::Lagged(n))) => {
+                        let note = Bytes::from(format!("… {n} lines skipped (reader too slow)\n"));
+                        return Some((note, (live, jobs, id, false)));
+                    }
+                    Ok(Err(RecvError::Closed)) => return None,
+                    Err(_) => {
+                        if jobs.job_state(&id).is_none_or(JobState::is_terminal) {
+                            // Drain what is already there, then end.
+                            let mut rest = String::new();
+                            while let Ok(line) = live.try_recv() {
+                                rest.push_str(&line);
+                                rest.push('\n');
+                            }
+                            return Some((Bytes::from(rest), (live, jobs, id, true)));
+                        }
+                    }
+                }
+            }
+        },
+    );
+    Ok(stream_response(
+        replay.chain(follow),
+        "text/plain; charset=utf-8",
+    ))
+}
+
+fn sse_event(event: &JobEvent) -> Result<Event, Infallible> {
+    Ok(Event::default()
+        .event(event.kind)
+        .data(event.data.to_string()))
+}
+
+fn sse(stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
+        .into_response()
+}
+
+/// `GET /jobs/:id/events`: SSE of this job's changes; starts with the job
+/// as it is and ends after it reaches a final state.
+pub async fn job_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let jobs = state.hub.jobs().clone();
+    let rx = jobs.subscribe();
+    let current = jobs.get(&id)?;
+    let first = JobEvent {
+        kind: "job",
+        job_id: Some(id.clone()),
+        data: current.into(),
+    };
+    let done = is_final(&first);
+    let first = futures::stream::iter([sse_event(&first)]);
+    let rest = futures::stream::unfold((rx, id, done), |(mut rx, id, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            match rx.recv().await {
+                Ok(event) if event.job_id.as_deref() == Some(id.as_str()) => {
+                    let done = is_final(&event);
+                    return Some((sse_event(&event), (rx, id, done)));
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(sse(first.chain(rest)))
+}
+
+/// A job event after which nothing more will happen (final state or removed).
+fn is_final(event: &JobEvent) -> bool {
+    event.kind == "job"
+        && (event.data.get("removed").is_some()
+            || event
+                .data
+                .get("state")
+                .and_then(Value::as_str)
+                .and_then(JobState::parse)
+                .is_some_and(JobState::is_terminal))
+}
+
+/// `GET /events`: SSE of every job, task and worker change.
+pub async fn events(State(state): State<AppState>) -> Response {
+    let rx = state.hub.jobs().subscribe();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(event) => return Some((sse_event(&event), rx)),
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    sse(stream)
+}
+
+// ---- workers -------------------------------------------------------------
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Register {
+    name: Option<String>,
+    slots: Option<usize>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// `POST /workers`: register a remote worker → 201.
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: Register = read_json(&headers, body).await?;
+    let name = request
+        .name
+        .ok_or_else(|| ApiError::BadRequest("missing worker name".into()))?;
+    let worker = state
+        .hub
+        .jobs()
+        .register(&name, request.slots.unwrap_or(1), request.tags)?;
+    Ok((StatusCode::CREATED, Json(worker)).into_response())
+}
+
+/// `GET /workers`
+pub async fn workers(State(state): State<AppState>) -> Json<Value> {
+    Json(Value::Array(state.hub.jobs().workers()))
+}
+
+/// `GET /workers/:id`
+pub async fn worker(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.hub.jobs().worker(&id)?))
+}
+
+#[derive(Default, Deserialize)]
+pub struct PatchWorker {
+    status: Option<String>,
+}
+
+/// `PATCH /workers/:id` `{"status": "enabled" | "disabled" | "draining"}`
+pub async fn patch_worker(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let patch: PatchWorker = read_json(&headers, body).await?;
+    let status = match patch.status.as_deref() {
+        Some("enabled" | "enable") => WorkerStatus::Enabled,
+        Some("disabled" | "disable") => WorkerStatus::Disabled,
+        Some("draining" | "drain") => WorkerStatus::Draining,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "status {other:?}: use enabled, disabled or draining"
+            )));
+        }
+    };
+    Ok(Json(state.hub.jobs().set_worker_status(&id, status)?))
+}
+
+/// `DELETE /workers/:id`: sign off; its tasks are requeued.
+pub async fn delete_worker(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.hub.jobs().remove_worker(&id)?;
+    Ok(Json(json!({ "id": id, "removed": true })))
+}
+
+/// `POST /workers/:id/pickup`: 200 task lease, 204 nothing to do.
+pub async fn pickup(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let jobs = state.hub.jobs();
+    match jobs.pickup(&id) {
+        Ok(Some(lease)) => Ok(Json(json!({
+            "taskId": lease.task_id,
+            "jobId": lease.job_id,
+            "attempt": lease.attempt,
+            "frameStart": lease.frame_start,
+            "frameEnd": lease.frame_end,
+            "settings": serde_json::from_str::<Value>(&lease.settings).unwrap_or_default(),
+            "timeoutMs": lease.timeout.as_millis() as u64,
+            "package": {
+                "digest": lease.digest,
+                "url": format!("/api/v1/packages/{}", lease.digest),
+            },
+            "leaseMs": jobs.config().lease.as_millis() as u64,
+            "heartbeatMs": jobs.config().heartbeat.as_millis() as u64,
+        }))
+        .into_response()),
+        Ok(None) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(PickupError::Unknown(m)) => Err(ApiError::NotFound(m)),
+        Err(PickupError::Refused(m)) => Err(ApiError::Locked(m)),
+        Err(PickupError::Storage(e)) => Err(e.into()),
+    }
+}
+
+#[derive(Default, Deserialize)]
+pub struct Heartbeat {
+    #[serde(default)]
+    tasks: Vec<TaskReport>,
+}
+
+/// `POST /workers/:id/heartbeat` → `{"cancel": [...], "drain": bool}`
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let beat: Heartbeat = read_json(&headers, body).await?;
+    let reply = state.hub.jobs().heartbeat(&id, beat.tasks)?;
+    Ok(Json(json!(reply)))
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    attempt: u32,
+    frame: i64,
+    worker: Option<String>,
+}
+
+/// `PUT /tasks/:id/artifacts/:name?attempt=N&frame=F`: one artifact of a
+/// running attempt.
+pub async fn upload_artifact(
+    State(state): State<AppState>,
+    Path((task_id, name)): Path<(String, String)>,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    if media_type.len() > 127 || media_type.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+        return Err(ApiError::BadRequest(
+            "content-type: at most 127 printable ASCII characters".into(),
+        ));
+    }
+    let data = axum::body::to_bytes(body, MAX_ARTIFACT_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!(
+                "artifacts are limited to {} MiB",
+                MAX_ARTIFACT_BYTES >> 20
+            ))
+        })?;
+    state
+        .hub
+        .jobs()
+        .stage_artifact(
+            &task_id,
+            query.worker.as_deref(),
+            query.attempt,
+            query.frame,
+            &name,
+            &media_type,
+            &data,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": name, "size": data.len() })),
+    )
+        .into_response())
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskResult {
+    #[serde(alias = "worker_id")]
+    worker_id: Option<String>,
+    attempt: Option<u32>,
+    error: Option<String>,
+}
+
+fn result_fields(result: &TaskResult) -> Result<(&str, u32), ApiError> {
+    let worker = result
+        .worker_id
+        .as_deref()
+        .ok_or_else(|| ApiError::BadRequest("missing workerId".into()))?;
+    let attempt = result
+        .attempt
+        .ok_or_else(|| ApiError::BadRequest("missing attempt".into()))?;
+    Ok((worker, attempt))
+}
+
+/// `POST /tasks/:id/complete` `{"workerId", "attempt"}`
+pub async fn complete(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let result: TaskResult = read_json(&headers, body).await?;
+    let (worker, attempt) = result_fields(&result)?;
+    state.hub.jobs().complete(&task_id, worker, attempt)?;
+    Ok(Json(json!({ "id": task_id, "completed": true })))
+}
+
+/// `POST /tasks/:id/fail` `{"workerId", "attempt", "error"}`
+pub async fn fail(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let result: TaskResult = read_json(&headers, body).await?;
+    let (worker, attempt) = result_fields(&result)?;
+    let error = result
+        .error
+        .as_deref()
+        .unwrap_or("the worker gave no reason");
+    state.hub.jobs().fail(&task_id, worker, attempt, error)?;
+    Ok(Json(json!({ "id": task_id, "failed": true })))
+}
+
+/// `GET /packages/:digest`: the component a task lease names.
+pub async fn package(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no job uses a package with digest {digest}"));
+    let id = state
+        .hub
+        .jobs()
+        .package_for_digest(&digest)
+        .ok_or_else(not_found)?;
+    let sequence = state.hub.sequence(&id).map_err(|_| not_found())?;
+    if sequence.program.digest != digest {
+        return Err(not_found());
+    }
+    let path = sequence.package.component_path.clone();
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::Internal(format!("component {}: {e}", path.display())))?;
+    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/wasm".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+    )
+        .into_response())
+}

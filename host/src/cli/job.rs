@@ -1,0 +1,539 @@
+//! `weir job …`: submit render jobs to a hub, follow them, act on them and
+//! fetch what they made (`docs/render-jobs.md`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{Map, Value, json};
+
+use super::hub::size;
+use super::job_watch as watch;
+use super::remote::{self, Remote};
+use super::{PackArgs, pack};
+use crate::client::{ArtifactInfo, Job, JobPatch, JobSubmit, Task};
+
+/// How many artifacts `artifacts --download` fetches at once.
+const PARALLEL_DOWNLOADS: usize = 4;
+
+/// The `weir job` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum JobCommand {
+    /// Submit a render job and print its id.
+    Submit(SubmitArgs),
+    /// List the jobs on the hub, oldest first.
+    #[command(alias = "ls")]
+    List {
+        /// Only jobs in this state: queued, active, paused, completed, failed, canceled.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show a job.
+    Info {
+        /// The job id.
+        id: String,
+    },
+    /// Follow a job's progress until it ends; exit 0 if it completed, 1 if not.
+    Watch {
+        /// The job id.
+        id: String,
+    },
+    /// Cancel a job: its running tasks stop.
+    Cancel {
+        /// The job id.
+        id: String,
+    },
+    /// Pause a job: no new tasks start, running ones are requeued.
+    Pause {
+        /// The job id.
+        id: String,
+    },
+    /// Queue a paused job again.
+    Resume {
+        /// The job id.
+        id: String,
+    },
+    /// Run a job's failed and canceled tasks (all of them, once it has ended) again.
+    Requeue {
+        /// The job id.
+        id: String,
+    },
+    /// Change a job's priority or tags.
+    Update {
+        /// The job id.
+        id: String,
+        /// The new priority.
+        #[arg(long, allow_negative_numbers = true)]
+        priority: Option<i64>,
+        /// The new tags (replacing the old ones; repeat for more).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Option<Vec<String>>,
+    },
+    /// Delete a job with its artifacts; its running tasks stop.
+    #[command(alias = "rm")]
+    Delete {
+        /// The job id.
+        id: String,
+    },
+    /// List a job's tasks.
+    Tasks {
+        /// The job id.
+        id: String,
+    },
+    /// List a job's artifacts, or download them all.
+    Artifacts {
+        /// The job id.
+        id: String,
+        /// Download every artifact into this directory.
+        #[arg(long, value_name = "DIR")]
+        download: Option<PathBuf>,
+    },
+    /// Print a job's log, then follow it until the job ends.
+    Log {
+        /// The job id.
+        id: String,
+    },
+}
+
+/// What `weir job submit` sends.
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// The render package: a sequence id or name on the hub, or a plugin
+    /// directory or .tar.gz to upload first.
+    pub package: String,
+    /// The frames to render, e.g. 1-100 or 1-10,20,30-35.
+    #[arg(long)]
+    pub frames: String,
+    /// Frames per task.
+    #[arg(long, value_name = "N")]
+    pub chunk_size: Option<u64>,
+    /// Higher runs first (default 50).
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub priority: Option<i64>,
+    /// A tag (repeat for more): only workers with a shared tag, or none, take the job.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Settings as a JSON object, or @FILE holding one; overlaid on the package's `[config]`.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub settings: Option<String>,
+    /// One setting (repeat for more); VALUE is JSON if it parses, else a string.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// How often a task may fail before the job fails (default 3).
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u32>,
+    /// Seconds one task may run (default: the hub's).
+    #[arg(long, value_name = "S")]
+    pub task_timeout_secs: Option<u64>,
+    /// A name for the job.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Follow the job until it ends, as `weir job watch` does.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+impl SubmitArgs {
+    /// The body of `POST /jobs`, for the package `package`.
+    fn request(&self, package: String) -> anyhow::Result<JobSubmit> {
+        let mut settings = match self.settings.as_deref() {
+            None => None,
+            Some(text) => Some(settings(text)?),
+        };
+        for pair in &self.set {
+            let Some((key, value)) = pair.split_once('=') else {
+                bail!("--set {pair}: expected KEY=VALUE");
+            };
+            let value = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+            settings
+                .get_or_insert_with(Map::new)
+                .insert(key.trim().to_string(), value);
+        }
+        Ok(JobSubmit {
+            package,
+            frames: self.frames.clone(),
+            settings,
+            chunk_size: self.chunk_size,
+            priority: self.priority,
+            tags: self.tags.clone(),
+            name: self.name.clone(),
+            max_retries: self.max_retries,
+            task_timeout_ms: self.task_timeout_secs.map(|s| s.saturating_mul(1000)),
+        })
+    }
+}
+
+/// `--settings`: a JSON object, or `@FILE` holding one.
+fn settings(text: &str) -> anyhow::Result<Map<String, Value>> {
+    let (text, what) = match text.strip_prefix('@') {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+            (text, path.to_string())
+        }
+        None => (text.to_string(), "--settings".to_string()),
+    };
+    match serde_json::from_str(&text).with_context(|| format!("{what} is not valid JSON"))? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("{what} must be a JSON object, e.g. '{{\"width\": 640}}'"),
+    }
+}
+
+/// Runs a `weir job` subcommand; `watch` (and `submit --watch`) exit 1 when
+/// the job did not complete.
+pub(crate) fn run(command: JobCommand, remote: Remote) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(dispatch(command, &remote));
+    runtime.shutdown_background();
+    result
+}
+
+async fn dispatch(command: JobCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let client = &remote.client;
+    match command {
+        JobCommand::Submit(args) => return submit(remote, &args).await,
+        JobCommand::Watch { id } => return watch::watch(remote, &id).await,
+        JobCommand::List { state } => list(remote, state.as_deref()).await?,
+        JobCommand::Info { id } => remote.print(&client.job(&id).await?, describe)?,
+        JobCommand::Cancel { id } => acted(remote, client.cancel_job(&id).await?, "canceled")?,
+        JobCommand::Pause { id } => acted(remote, client.pause_job(&id).await?, "paused")?,
+        JobCommand::Resume { id } => acted(remote, client.resume_job(&id).await?, "resumed")?,
+        JobCommand::Requeue { id } => acted(remote, client.requeue_job(&id).await?, "requeued")?,
+        JobCommand::Update { id, priority, tags } => {
+            if priority.is_none() && tags.is_none() {
+                bail!("nothing to change: give --priority and/or --tag");
+            }
+            let job = client.patch_job(&id, &JobPatch { priority, tags }).await?;
+            acted(remote, job, "updated")?;
+        }
+        JobCommand::Delete { id } => {
+            let reply = client.delete_job(&id).await?;
+            remote.print(&reply, |_| format!("deleted {id}"))?;
+        }
+        JobCommand::Tasks { id } => tasks(remote, &id).await?,
+        JobCommand::Artifacts { id, download } => match download {
+            None => artifacts(remote, &id).await?,
+            Some(dir) => download_all(remote, &id, &dir).await?,
+        },
+        JobCommand::Log { id } => remote::copy_to_stdout(client.job_log(&id).await?).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Uploads the package first when it is a local file or directory.
+async fn submit(remote: &Remote, args: &SubmitArgs) -> anyhow::Result<ExitCode> {
+    let package = match local_package(Path::new(&args.package))? {
+        None => args.package.clone(),
+        Some((archive, _dir)) => {
+            let file = remote::open(Some(&archive)).await?;
+            remote.client.send_sequence(file).await?.id
+        }
+    };
+    let job = remote.client.submit_job(&args.request(package)?).await?;
+    if !args.watch {
+        remote.print(&job, |job| job.id.clone())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !remote.json {
+        remote::print_text(&format!("submitted job {}", job.id))?;
+    }
+    watch::watch(remote, &job.id).await
+}
+
+/// The archive to upload for `path` (a directory is packed into a temporary
+/// directory, returned with it), or `None` when `path` is no local file.
+fn local_package(path: &Path) -> anyhow::Result<Option<(PathBuf, Option<tempfile::TempDir>)>> {
+    if path.is_file() {
+        return Ok(Some((path.to_path_buf(), None)));
+    }
+    if !path.is_dir() {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let output = dir.path().join("package.tar.gz");
+    pack(&PackArgs {
+        dir: path.to_path_buf(),
+        output: Some(output.clone()),
+    })?;
+    Ok(Some((output, Some(dir))))
+}
+
+/// Prints the job an action returned: `VERB ID (STATE)`.
+fn acted(remote: &Remote, job: Job, verb: &str) -> anyhow::Result<()> {
+    remote.print(&job, |job| format!("{verb} {} ({})", job.id, job.state))
+}
+
+async fn list(remote: &Remote, state: Option<&str>) -> anyhow::Result<()> {
+    let jobs = remote.client.jobs(state).await?;
+    remote.print(&jobs, |jobs| {
+        let rows: Vec<Vec<String>> = jobs
+            .iter()
+            .map(|job| {
+                vec![
+                    job.id.clone(),
+                    job.name.clone(),
+                    job.package.name.clone(),
+                    job.state.clone(),
+                    format!("{}/{}", job.frames_done, job.frames_total),
+                    format!("{:.1}%", job.progress),
+                    job.priority.to_string(),
+                ]
+            })
+            .collect();
+        remote::table(
+            &[
+                "ID", "NAME", "PACKAGE", "STATE", "FRAMES", "PROGRESS", "PRIORITY",
+            ],
+            &rows,
+        )
+    })
+}
+
+fn describe(job: &Job) -> String {
+    let counts = &job.task_counts;
+    let tasks = format!(
+        "{} ({} queued, {} active, {} completed, {} failed, {} canceled)",
+        job.tasks_total,
+        counts.queued,
+        counts.active,
+        counts.completed,
+        counts.failed,
+        counts.canceled
+    );
+    let settings = if job.settings.is_empty() {
+        String::new()
+    } else {
+        Value::Object(job.settings.clone()).to_string()
+    };
+    let package = match job.package.name.as_str() {
+        "" => job.package.id.clone(),
+        name => format!("{name} ({})", job.package.id),
+    };
+    let mut pairs = vec![
+        ("id", job.id.clone()),
+        ("name", job.name.clone()),
+        ("package", package),
+        ("state", job.state.clone()),
+        ("progress", format!("{:.1}%", job.progress)),
+        (
+            "frames",
+            format!(
+                "{} ({} of {} done)",
+                remote::plain(&job.frames),
+                job.frames_done,
+                job.frames_total
+            ),
+        ),
+        ("chunk size", job.chunk_size.to_string()),
+        ("tasks", tasks),
+        ("priority", job.priority.to_string()),
+        ("tags", job.tags.join(", ")),
+        ("settings", settings),
+        ("max retries", job.max_retries.to_string()),
+        ("task timeout", format!("{} s", job.task_timeout_ms / 1000)),
+        ("created", job.created_at.clone().unwrap_or_default()),
+        ("started", job.started_at.clone().unwrap_or_default()),
+        ("finished", job.finished_at.clone().unwrap_or_default()),
+        ("blocklist", job.blocklist.join(", ")),
+    ];
+    for error in &job.errors {
+        pairs.push(("error", error.clone()));
+    }
+    remote::fields(&pairs)
+}
+
+async fn tasks(remote: &Remote, id: &str) -> anyhow::Result<()> {
+    let tasks = remote.client.job_tasks(id).await?;
+    remote.print(&tasks, |tasks| {
+        let rows: Vec<Vec<String>> = tasks.iter().map(task_row).collect();
+        remote::table(
+            &[
+                "INDEX", "FRAMES", "STATE", "ATTEMPT", "WORKER", "PROGRESS", "ERROR",
+            ],
+            &rows,
+        )
+    })
+}
+
+fn task_row(task: &Task) -> Vec<String> {
+    let frames = if task.frame_start == task.frame_end {
+        task.frame_start.to_string()
+    } else {
+        format!("{}-{}", task.frame_start, task.frame_end)
+    };
+    let error = task
+        .failures
+        .last()
+        .map(|failure| failure.error.clone())
+        .unwrap_or_default();
+    vec![
+        task.index.to_string(),
+        frames,
+        task.state.clone(),
+        task.attempt.to_string(),
+        task.worker.clone().unwrap_or_default(),
+        format!("{:.0}%", task.progress * 100.0),
+        error,
+    ]
+}
+
+async fn artifacts(remote: &Remote, id: &str) -> anyhow::Result<()> {
+    let artifacts = remote.client.job_artifacts(id).await?;
+    remote.print(&artifacts, |artifacts| {
+        let rows: Vec<Vec<String>> = artifacts
+            .iter()
+            .map(|a| {
+                vec![
+                    a.name.clone(),
+                    a.frame.map(|f| f.to_string()).unwrap_or_default(),
+                    size(a.size),
+                    a.media_type.clone(),
+                ]
+            })
+            .collect();
+        remote::table(&["NAME", "FRAME", "SIZE", "MEDIA-TYPE"], &rows)
+    })
+}
+
+/// Downloads every artifact of job `id` into `dir`, a few at a time.
+async fn download_all(remote: &Remote, id: &str, dir: &Path) -> anyhow::Result<()> {
+    let artifacts = remote.client.job_artifacts(id).await?;
+    for artifact in &artifacts {
+        check_name(&artifact.name)?;
+    }
+    tokio::fs::create_dir_all(dir)
+        .await
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let client = &remote.client;
+    let sizes: Vec<u64> = futures::stream::iter(&artifacts)
+        .map(|artifact: &ArtifactInfo| async move {
+            let path = dir.join(&artifact.name);
+            client.download_artifact(id, &artifact.name, &path).await
+        })
+        .buffered(PARALLEL_DOWNLOADS)
+        .try_collect()
+        .await?;
+    let total: u64 = sizes.iter().sum();
+    let files: Vec<Value> = artifacts
+        .iter()
+        .zip(&sizes)
+        .map(|(a, size)| json!({"name": a.name, "path": dir.join(&a.name), "size": size}))
+        .collect();
+    remote.print(&files, |files| {
+        format!(
+            "downloaded {} artifacts ({}) to {}",
+            files.len(),
+            size(total),
+            dir.display()
+        )
+    })
+}
+
+/// An artifact name the hub sent must stay a plain file name inside the
+/// download directory.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && Path::new(name).file_name() == Some(name.as_ref());
+    if !plain {
+        bail!("the hub sent an artifact name that is not a plain file name: {name:?}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Submit {
+        #[command(flatten)]
+        args: SubmitArgs,
+    }
+
+    fn submit(args: &[&str]) -> SubmitArgs {
+        let argv = std::iter::once("submit").chain(args.iter().copied());
+        Submit::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn submit_request_carries_every_option() {
+        let args = submit(&[
+            "mandelbrot",
+            "--frames",
+            "1-100",
+            "--chunk-size",
+            "10",
+            "--priority",
+            "-5",
+            "--tag",
+            "gpu",
+            "--tag",
+            "fast",
+            "--settings",
+            r#"{"width": 64, "zoom": 1}"#,
+            "--set",
+            "zoom=2.5",
+            "--set",
+            "palette=fire",
+            "--max-retries",
+            "1",
+            "--task-timeout-secs",
+            "30",
+            "--name",
+            "test",
+        ]);
+        let body = serde_json::to_value(args.request("mandelbrot".into()).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"package": "mandelbrot", "frames": "1-100",
+                   "settings": {"width": 64, "zoom": 2.5, "palette": "fire"},
+                   "chunkSize": 10, "priority": -5, "tags": ["gpu", "fast"], "name": "test",
+                   "maxRetries": 1, "taskTimeoutMs": 30000})
+        );
+    }
+
+    #[test]
+    fn submit_request_leaves_out_what_is_not_given() {
+        let body =
+            serde_json::to_value(submit(&["x", "--frames", "1"]).request("x".into()).unwrap())
+                .unwrap();
+        assert_eq!(body, json!({"package": "x", "frames": "1"}));
+    }
+
+    #[test]
+    fn settings_come_from_a_file_after_an_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.json");
+        std::fs::write(&file, r#"{"spin_ms": 300}"#).unwrap();
+        let at = format!("@{}", file.display());
+        let args = submit(&["x", "--frames", "1-2", "--settings", &at]);
+        let request = args.request("x".into()).unwrap();
+        assert_eq!(request.settings.unwrap()["spin_ms"], 300);
+    }
+
+    #[test]
+    fn bad_settings_say_what_is_wrong() {
+        let err = submit(&["x", "--frames", "1", "--settings", "[1]"])
+            .request("x".into())
+            .unwrap_err();
+        assert!(err.to_string().contains("must be a JSON object"), "{err}");
+        let err = submit(&["x", "--frames", "1", "--set", "novalue"])
+            .request("x".into())
+            .unwrap_err();
+        assert!(err.to_string().contains("expected KEY=VALUE"), "{err}");
+    }
+
+    #[test]
+    fn artifact_names_must_be_plain_file_names() {
+        assert!(check_name("frame-0001.png").is_ok());
+        for bad in ["", "..", ".hidden", "a/b", "../x", "a\\b"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

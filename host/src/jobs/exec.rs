@@ -1,0 +1,191 @@
+//! Running tasks: the frame loop shared by the hub's local slots and remote
+//! `weir worker` processes, and the local slots themselves.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{JobManager, LOCAL_WORKER, Lease, PickupError};
+use crate::hub::Hub;
+use crate::runtime::{Artifact, FrameRequest, Program, RenderError, RenderOptions, Runtime};
+
+/// What a worker needs to run one task.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    /// Job id (passed to the plugin).
+    pub job_id: String,
+    /// Attempt number (passed to the plugin).
+    pub attempt: u32,
+    /// First frame.
+    pub frame_start: i64,
+    /// Last frame (inclusive).
+    pub frame_end: i64,
+    /// Settings, JSON object text.
+    pub settings: String,
+    /// Time limit of the whole task.
+    pub timeout: Duration,
+}
+
+impl From<&Lease> for TaskSpec {
+    fn from(lease: &Lease) -> Self {
+        TaskSpec {
+            job_id: lease.job_id.clone(),
+            attempt: lease.attempt,
+            frame_start: lease.frame_start,
+            frame_end: lease.frame_end,
+            settings: lease.settings.clone(),
+            timeout: lease.timeout,
+        }
+    }
+}
+
+/// Renders the task's frames in order, handing each frame's artifacts to
+/// `sink` before the next frame starts (so at most one frame's artifacts are
+/// held). `on_progress` gets the task's progress (0.0–1.0). Stops with
+/// [`RenderError::Canceled`] when `cancel` fires and with
+/// [`RenderError::TimedOut`] past the task's time limit.
+pub async fn run_frames<F, Fut>(
+    runtime: &Runtime,
+    program: &Program,
+    spec: &TaskSpec,
+    cancel: CancellationToken,
+    on_progress: Arc<dyn Fn(f32) + Send + Sync>,
+    on_log: Option<Arc<dyn Fn(&str, &str) + Send + Sync>>,
+    mut sink: F,
+) -> Result<(), RenderError>
+where
+    F: FnMut(i64, Vec<Artifact>) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let started = Instant::now();
+    let count = (spec.frame_end - spec.frame_start + 1).max(1) as f32;
+    for (done, frame) in (spec.frame_start..=spec.frame_end).enumerate() {
+        let remaining = spec
+            .timeout
+            .checked_sub(started.elapsed())
+            .filter(|d| !d.is_zero())
+            .ok_or(RenderError::TimedOut(spec.timeout))?;
+        let base = done as f32;
+        let task_progress = on_progress.clone();
+        let options = RenderOptions {
+            cancel: Some(cancel.clone()),
+            timeout: Some(remaining),
+            on_progress: Some(Arc::new(move |p: f32| {
+                task_progress((base + p.clamp(0.0, 1.0)) / count)
+            })),
+            on_log: on_log.clone(),
+        };
+        let request = FrameRequest {
+            job_id: spec.job_id.clone(),
+            frame,
+            attempt: spec.attempt,
+            settings: spec.settings.clone(),
+        };
+        let artifacts = match runtime.render(program, request, &options).await {
+            Err(RenderError::TimedOut(_)) => return Err(RenderError::TimedOut(spec.timeout)),
+            other => other?,
+        };
+        sink(frame, artifacts).await.map_err(RenderError::Failed)?;
+        on_progress((base + 1.0) / count);
+    }
+    Ok(())
+}
+
+/// Starts the hub's local render slots (`JobsConfig::slots` of them). They
+/// hold the hub weakly and end when it is dropped.
+pub fn spawn_local_slots(hub: &Arc<Hub>) {
+    for slot in 0..hub.jobs().config().slots {
+        let weak = Arc::downgrade(hub);
+        tokio::spawn(async move {
+            tracing::debug!(slot, "render slot started");
+            loop {
+                let Some(hub) = weak.upgrade() else { break };
+                let jobs = hub.jobs().clone();
+                match jobs.pickup(LOCAL_WORKER) {
+                    Ok(Some(lease)) => {
+                        run_local(&hub, &jobs, lease).await;
+                        continue;
+                    }
+                    Ok(None) | Err(PickupError::Refused(_)) => {}
+                    Err(PickupError::Unknown(_)) => break,
+                    Err(PickupError::Storage(e)) => {
+                        tracing::error!(error = %e, "render slot cannot lease a task");
+                    }
+                }
+                drop(hub);
+                jobs.work_available().await;
+            }
+        });
+    }
+}
+
+async fn run_local(hub: &Arc<Hub>, jobs: &Arc<JobManager>, lease: Lease) {
+    let task_id = lease.task_id.clone();
+    let attempt = lease.attempt;
+    let program = match hub.sequence(&lease.package_id) {
+        Ok(sequence) if sequence.program.digest == lease.digest => sequence.program.clone(),
+        _ => {
+            let _ = jobs.fail(
+                &task_id,
+                LOCAL_WORKER,
+                attempt,
+                "the job's package was deleted or replaced",
+            );
+            return;
+        }
+    };
+    let progress_jobs = jobs.clone();
+    let progress_task = task_id.clone();
+    let on_progress: Arc<dyn Fn(f32) + Send + Sync> = Arc::new(move |p| {
+        progress_jobs.local_progress(&progress_task, attempt, p);
+    });
+    let log_jobs = jobs.clone();
+    let log_task = task_id.clone();
+    let on_log: Arc<dyn Fn(&str, &str) + Send + Sync> = Arc::new(move |level, message| {
+        log_jobs.local_log(&log_task, level, message);
+    });
+    let spec = TaskSpec::from(&lease);
+    let sink = |frame: i64, artifacts: Vec<Artifact>| {
+        let jobs = jobs.clone();
+        let task_id = task_id.clone();
+        async move {
+            for artifact in artifacts {
+                jobs.stage_artifact(
+                    &task_id,
+                    Some(LOCAL_WORKER),
+                    attempt,
+                    frame,
+                    &artifact.name,
+                    &artifact.media_type,
+                    &artifact.data,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+    };
+    let result = run_frames(
+        hub.runtime(),
+        &program,
+        &spec,
+        lease.cancel.clone(),
+        on_progress,
+        Some(on_log),
+        sink,
+    )
+    .await;
+    // A canceled task was already moved on by whoever canceled it; a
+    // report for an attempt the manager took back is refused (409) and
+    // ignored.
+    let report = match result {
+        Ok(()) => jobs.complete(&task_id, LOCAL_WORKER, attempt),
+        Err(RenderError::Canceled) => Ok(()),
+        Err(e) => jobs.fail(&task_id, LOCAL_WORKER, attempt, &e.to_string()),
+    };
+    if let Err(e) = report {
+        tracing::debug!(task = %task_id, error = %e, "task report not taken");
+    }
+}

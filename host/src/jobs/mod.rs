@@ -1,0 +1,1998 @@
+//! Render jobs: a queue of frame tasks, handed to worker slots with a lease.
+//!
+//! A job names a render package and a frame list; it is split into tasks of
+//! `chunk_size` consecutive frames. Workers — the hub's own slots and remote
+//! `weir worker` processes — lease one task at a time ([`JobManager::pickup`]),
+//! stage its artifacts, and complete or fail it. The manager keeps the whole
+//! queue in memory behind one mutex and writes every change through to SQLite
+//! before answering, so a crash loses nothing that was acknowledged: on
+//! start, tasks that were running go back to the queue.
+//!
+//! Failure ladder (after Flamenco): a failed task is retried — on another
+//! worker when one can take it — until it has failed `max_retries + 1`
+//! times, then the job fails; a worker that fails `blocklist_after` tasks of
+//! a job takes no more of that job's tasks. A worker that misses heartbeats
+//! for the lease time is lost and its tasks are requeued; a task running
+//! past its timeout fails. Cancel and pause stop running tasks at once
+//! (local slots through a cancellation token and epoch interruption, remote
+//! workers through the heartbeat answer).
+
+mod exec;
+mod frames;
+mod store;
+mod view;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+pub use exec::{TaskSpec, run_frames, spawn_local_slots};
+pub use frames::{FrameSpec, MAX_FRAMES};
+
+use crate::hub::{HubError, Sequence};
+use crate::package::Kind;
+
+/// Id of the hub's own worker (its local slots).
+pub const LOCAL_WORKER: &str = "local";
+/// Log lines kept per job for `GET /jobs/:id/log`.
+const LOG_LINES: usize = 10_000;
+/// Errors kept per job.
+const MAX_ERRORS: usize = 100;
+
+/// In which order jobs get their tasks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ordering {
+    /// Highest priority first; ties go to the oldest job.
+    Priority,
+    /// Oldest job first (FIFO).
+    OldestFirst,
+    /// Newest job first (LIFO).
+    NewestFirst,
+    /// A random job each time.
+    Random,
+}
+
+/// Settings of the job manager.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Render slots of the hub itself (0: a pure manager).
+    pub slots: usize,
+    /// Job ordering.
+    pub ordering: Ordering,
+    /// How long a remote worker may stay silent before it is lost.
+    pub lease: Duration,
+    /// How often remote workers heartbeat.
+    pub heartbeat: Duration,
+    /// Default time limit of one task.
+    pub task_timeout: Duration,
+    /// Default retries of a failed task.
+    pub max_retries: u32,
+    /// Failed tasks of one job after which a worker is blocklisted for it.
+    pub blocklist_after: u32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            slots: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ordering: Ordering::Priority,
+            lease: Duration::from_secs(15),
+            heartbeat: Duration::from_millis(500),
+            task_timeout: Duration::from_secs(600),
+            max_retries: 3,
+            blocklist_after: 3,
+        }
+    }
+}
+
+/// Job states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for its first task to start.
+    Queued,
+    /// Tasks are running or done.
+    Active,
+    /// No new tasks start.
+    Paused,
+    /// Every task completed.
+    Completed,
+    /// A task ran out of retries.
+    Failed,
+    /// Canceled by a user.
+    Canceled,
+}
+
+impl JobState {
+    /// Whether the job will not run again without a requeue.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Failed | JobState::Canceled
+        )
+    }
+
+    /// The state's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Active => "active",
+            JobState::Paused => "paused",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Canceled => "canceled",
+        }
+    }
+
+    /// Parses a state name.
+    pub fn parse(name: &str) -> Option<JobState> {
+        [
+            JobState::Queued,
+            JobState::Active,
+            JobState::Paused,
+            JobState::Completed,
+            JobState::Failed,
+            JobState::Canceled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+/// Task states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    /// Waiting for a worker.
+    Queued,
+    /// Leased to a worker.
+    Active,
+    /// Rendered; its artifacts are stored.
+    Completed,
+    /// Out of retries.
+    Failed,
+    /// Canceled with its job.
+    Canceled,
+}
+
+impl TaskState {
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// One failed attempt of a task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    /// Worker id.
+    pub worker: String,
+    /// Attempt number.
+    pub attempt: u32,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// An artifact's index entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactMeta {
+    /// File name (unique per job).
+    pub name: String,
+    /// Media type.
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes (hex).
+    pub sha256: String,
+    /// Frame that produced it.
+    pub frame: i64,
+    /// Task that produced it.
+    pub task_id: String,
+}
+
+/// A job (persisted without its tasks).
+#[derive(Serialize, Deserialize)]
+pub struct Job {
+    id: String,
+    seq: u64,
+    name: String,
+    package_id: String,
+    package_name: String,
+    digest: String,
+    settings: Value,
+    /// Package config overlaid with `settings`, as JSON text: what tasks get.
+    merged_settings: String,
+    frames: String,
+    chunk_size: usize,
+    frames_total: usize,
+    priority: i64,
+    tags: Vec<String>,
+    state: JobState,
+    max_retries: u32,
+    task_timeout_ms: u64,
+    errors: Vec<String>,
+    blocklist: Vec<String>,
+    worker_failures: BTreeMap<String, u32>,
+    created_ms: u64,
+    updated_ms: u64,
+    started_ms: Option<u64>,
+    finished_ms: Option<u64>,
+    #[serde(skip)]
+    tasks: Vec<Task>,
+    #[serde(skip)]
+    counts: [usize; 5],
+    #[serde(skip)]
+    frames_done: usize,
+    #[serde(skip)]
+    queued: BTreeSet<usize>,
+    #[serde(skip)]
+    active: BTreeSet<usize>,
+    #[serde(skip)]
+    artifacts: BTreeMap<String, ArtifactMeta>,
+    #[serde(skip)]
+    log: JobLog,
+    #[serde(skip)]
+    last_progress_event: Option<Instant>,
+}
+
+/// A task: a run of consecutive frames of one job.
+#[derive(Serialize, Deserialize)]
+pub struct Task {
+    id: String,
+    job_id: String,
+    index: usize,
+    frame_start: i64,
+    frame_end: i64,
+    state: TaskState,
+    attempt: u32,
+    worker: Option<String>,
+    progress: f32,
+    failures: Vec<Failure>,
+    started_ms: Option<u64>,
+    finished_ms: Option<u64>,
+    #[serde(skip)]
+    started_at: Option<Instant>,
+    #[serde(skip)]
+    cancel: Option<CancellationToken>,
+    #[serde(skip)]
+    staged: Vec<ArtifactMeta>,
+}
+
+impl Task {
+    fn frame_count(&self) -> usize {
+        (self.frame_end - self.frame_start + 1) as usize
+    }
+}
+
+/// Worker liveness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerState {
+    /// Heartbeating.
+    Online,
+    /// Missed its heartbeats; its tasks were requeued.
+    Lost,
+    /// Signed off.
+    Offline,
+}
+
+/// What a worker may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerStatus {
+    /// Takes tasks.
+    Enabled,
+    /// Takes no new tasks; running ones finish.
+    Disabled,
+    /// Finishes its running tasks, then exits.
+    Draining,
+}
+
+/// A worker: the hub's local slots or a remote `weir worker`.
+#[derive(Serialize, Deserialize)]
+pub struct Worker {
+    id: String,
+    name: String,
+    slots: usize,
+    tags: Vec<String>,
+    local: bool,
+    state: WorkerState,
+    status: WorkerStatus,
+    tasks_completed: u64,
+    tasks_failed: u64,
+    registered_ms: u64,
+    last_seen_ms: u64,
+    #[serde(skip)]
+    active: BTreeSet<String>,
+    #[serde(skip)]
+    seen: Option<Instant>,
+    #[serde(skip)]
+    cancel: BTreeSet<String>,
+}
+
+/// A job's log: recent lines and a live feed.
+struct JobLog {
+    lines: VecDeque<Arc<str>>,
+    live: broadcast::Sender<Arc<str>>,
+}
+
+impl Default for JobLog {
+    fn default() -> Self {
+        JobLog {
+            lines: VecDeque::new(),
+            live: broadcast::channel(1024).0,
+        }
+    }
+}
+
+/// A change for `/events` subscribers.
+#[derive(Debug, Clone)]
+pub struct JobEvent {
+    /// `job`, `task` or `worker`.
+    pub kind: &'static str,
+    /// The job it concerns (none for workers).
+    pub job_id: Option<String>,
+    /// The object, as the API shows it.
+    pub data: Arc<Value>,
+}
+
+/// What a worker gets from [`JobManager::pickup`].
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// Task id.
+    pub task_id: String,
+    /// Job id.
+    pub job_id: String,
+    /// Attempt number (the lease token: reports name it).
+    pub attempt: u32,
+    /// First frame.
+    pub frame_start: i64,
+    /// Last frame.
+    pub frame_end: i64,
+    /// The settings the plugin gets (JSON object text).
+    pub settings: String,
+    /// Time limit of the task.
+    pub timeout: Duration,
+    /// Sequence id of the package.
+    pub package_id: String,
+    /// SHA-256 of the component.
+    pub digest: String,
+    /// Cancelled when the task must stop (local slots).
+    pub cancel: CancellationToken,
+}
+
+/// Why a worker gets no task.
+#[derive(Debug)]
+pub enum PickupError {
+    /// Unknown or lost worker: register again (404).
+    Unknown(String),
+    /// Disabled or draining (423).
+    Refused(String),
+    /// Storage failed (500).
+    Storage(HubError),
+}
+
+/// A job submission, as parsed from `POST /jobs`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubmitJob {
+    /// Sequence id or name of a render package.
+    pub package: Option<String>,
+    /// Job name (default: the package name).
+    pub name: Option<String>,
+    /// Settings overlaid on the package's `[config]`.
+    #[serde(default)]
+    pub settings: Option<Value>,
+    /// Frames.
+    pub frames: Option<FrameSpec>,
+    /// Frames per task.
+    #[serde(alias = "chunk_size")]
+    pub chunk_size: Option<usize>,
+    /// Priority (higher first).
+    pub priority: Option<i64>,
+    /// Tags: routes the job to workers with a matching tag.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Retries of a failed task.
+    #[serde(alias = "max_retries")]
+    pub max_retries: Option<u32>,
+    /// Time limit per task, in milliseconds.
+    #[serde(alias = "task_timeout_ms")]
+    pub task_timeout_ms: Option<u64>,
+}
+
+/// `PATCH /jobs/:id`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchJob {
+    /// New priority.
+    pub priority: Option<i64>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+}
+
+/// A heartbeat's report of one task.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskReport {
+    /// Task id.
+    #[serde(alias = "task_id")]
+    pub task_id: String,
+    /// Attempt the worker runs.
+    #[serde(default)]
+    pub attempt: u32,
+    /// Progress 0.0–1.0 of the whole task.
+    pub progress: Option<f32>,
+    /// Plugin log lines since the last heartbeat.
+    #[serde(default)]
+    pub log: Vec<String>,
+}
+
+/// The answer to a heartbeat.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeartbeatReply {
+    /// Tasks to stop now.
+    pub cancel: Vec<String>,
+    /// Finish running tasks and exit.
+    pub drain: bool,
+}
+
+struct State {
+    store: store::Store,
+    jobs: HashMap<String, Job>,
+    tasks: HashMap<String, (String, usize)>,
+    workers: BTreeMap<String, Worker>,
+    next_seq: u64,
+}
+
+/// The job manager. Shared behind an `Arc`.
+pub struct JobManager {
+    state: Mutex<State>,
+    config: JobsConfig,
+    events: broadcast::Sender<JobEvent>,
+    work: Notify,
+    artifacts_dir: PathBuf,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn storage(e: impl std::fmt::Display) -> HubError {
+    HubError::Io(std::io::Error::other(format!("job store: {e}")))
+}
+
+fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 64
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+fn check_tags(tags: &[String]) -> Result<(), HubError> {
+    if tags.len() > 32 {
+        return Err(HubError::BadRequest("at most 32 tags".into()));
+    }
+    if let Some(bad) = tags.iter().find(|t| !valid_tag(t)) {
+        return Err(HubError::BadRequest(format!(
+            "tag {bad:?}: use 1-64 letters, digits, '-', '_' or '.'"
+        )));
+    }
+    Ok(())
+}
+
+/// Artifact names are plain file names: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`.
+pub fn valid_artifact_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Whether a worker with `worker_tags` may take a job tagged `job_tags`.
+fn tags_match(worker_tags: &[String], job_tags: &[String]) -> bool {
+    worker_tags.is_empty() || worker_tags.iter().any(|t| job_tags.contains(t))
+}
+
+impl JobManager {
+    /// Opens the job store in `data_dir` and recovers its state: jobs and
+    /// their completed frames are kept; tasks that were running are queued
+    /// again; remote workers must register again.
+    pub fn open(data_dir: &Path, config: JobsConfig) -> Result<Arc<JobManager>, HubError> {
+        let artifacts_dir = data_dir.join("artifacts");
+        std::fs::create_dir_all(&artifacts_dir)?;
+        let store = store::Store::open(&data_dir.join("jobs.sqlite")).map_err(storage)?;
+        let loaded = store.load().map_err(storage)?;
+        let mut state = State {
+            store,
+            jobs: HashMap::new(),
+            tasks: HashMap::new(),
+            workers: BTreeMap::new(),
+            next_seq: 1,
+        };
+        for job in loaded.jobs {
+            state.next_seq = state.next_seq.max(job.seq + 1);
+            state.jobs.insert(job.id.clone(), job);
+        }
+        let mut requeued = Vec::new();
+        for mut task in loaded.tasks {
+            let Some(job) = state.jobs.get_mut(&task.job_id) else {
+                continue;
+            };
+            if task.state == TaskState::Active {
+                task.state = TaskState::Queued;
+                task.worker = None;
+                task.progress = 0.0;
+                requeued.push(task.id.clone());
+            }
+            if task.index != job.tasks.len() {
+                tracing::warn!(job = %job.id, "job store: task {} out of order", task.id);
+                task.index = job.tasks.len();
+            }
+            state
+                .tasks
+                .insert(task.id.clone(), (job.id.clone(), task.index));
+            job.tasks.push(task);
+        }
+        for (job_id, artifact) in loaded.artifacts {
+            if let Some(job) = state.jobs.get_mut(&job_id) {
+                job.artifacts.insert(artifact.name.clone(), artifact);
+            }
+        }
+        for job in state.jobs.values_mut() {
+            job.rebuild_indexes();
+            if !job.state.is_terminal() && job.state != JobState::Paused {
+                job.state = job.derived_state();
+            }
+        }
+        for mut worker in loaded.workers {
+            if worker.local {
+                continue;
+            }
+            if worker.state == WorkerState::Online {
+                worker.state = WorkerState::Lost;
+            }
+            state.workers.insert(worker.id.clone(), worker);
+        }
+        if config.slots > 0 {
+            let now = now_ms();
+            state.workers.insert(
+                LOCAL_WORKER.into(),
+                Worker {
+                    id: LOCAL_WORKER.into(),
+                    name: "local".into(),
+                    slots: config.slots,
+                    tags: Vec::new(),
+                    local: true,
+                    state: WorkerState::Online,
+                    status: WorkerStatus::Enabled,
+                    tasks_completed: 0,
+                    tasks_failed: 0,
+                    registered_ms: now,
+                    last_seen_ms: now,
+                    active: BTreeSet::new(),
+                    seen: Some(Instant::now()),
+                    cancel: BTreeSet::new(),
+                },
+            );
+        }
+        {
+            let State {
+                store, jobs, tasks, ..
+            } = &mut state;
+            store
+                .write(|tx| {
+                    for id in &requeued {
+                        if let Some((job, idx)) = tasks.get(id)
+                            && let Some(job) = jobs.get(job)
+                        {
+                            tx.task(&job.tasks[*idx])?;
+                            tx.job(job)?;
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(storage)?;
+        }
+        for job in state.jobs.values_mut() {
+            if !requeued.is_empty() && !job.state.is_terminal() {
+                job.log_line("info", "manager restarted; running tasks were queued again");
+            }
+        }
+        if !requeued.is_empty() {
+            tracing::info!(
+                tasks = requeued.len(),
+                "requeued tasks that were running before the restart"
+            );
+        }
+        Ok(Arc::new(JobManager {
+            state: Mutex::new(state),
+            config,
+            events: broadcast::channel(4096).0,
+            work: Notify::new(),
+            artifacts_dir,
+        }))
+    }
+
+    /// The manager's settings.
+    pub fn config(&self) -> &JobsConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Subscribes to job, task and worker changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.events.subscribe()
+    }
+
+    /// Waits until a task may have become available (or a second passes).
+    pub async fn work_available(&self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.work.notified()).await;
+    }
+
+    fn emit_job(&self, job: &Job) {
+        let _ = self.events.send(JobEvent {
+            kind: "job",
+            job_id: Some(job.id.clone()),
+            data: Arc::new(view::job(job)),
+        });
+    }
+
+    fn emit_task(&self, task: &Task) {
+        let _ = self.events.send(JobEvent {
+            kind: "task",
+            job_id: Some(task.job_id.clone()),
+            data: Arc::new(view::task(task)),
+        });
+    }
+
+    fn emit_worker(&self, worker: &Worker) {
+        let _ = self.events.send(JobEvent {
+            kind: "worker",
+            job_id: None,
+            data: Arc::new(view::worker(worker)),
+        });
+    }
+
+    /// Directory holding a job's artifacts.
+    pub fn artifact_dir(&self, job_id: &str) -> PathBuf {
+        self.artifacts_dir.join(job_id)
+    }
+
+    // ---- jobs ------------------------------------------------------------
+
+    /// Queues a job for `sequence` (a render package).
+    pub fn submit(&self, sequence: &Sequence, request: SubmitJob) -> Result<Value, HubError> {
+        let manifest = &sequence.package.manifest;
+        if manifest.kind != Kind::Render || sequence.program.entry_kind() != "render" {
+            return Err(HubError::Invalid(format!(
+                "package {} is a {} package; jobs need a render package (kind = \"render\", exporting the render world)",
+                manifest.name,
+                sequence.program.entry_kind()
+            )));
+        }
+        let frames = request
+            .frames
+            .ok_or_else(|| HubError::BadRequest("missing frames, e.g. \"1-100\"".into()))?;
+        let (frames, frames_text) = frames.resolve().map_err(HubError::BadRequest)?;
+        let chunk_size = request.chunk_size.unwrap_or(1);
+        if chunk_size == 0 || chunk_size > MAX_FRAMES {
+            return Err(HubError::BadRequest(format!(
+                "chunkSize must be 1..={MAX_FRAMES}"
+            )));
+        }
+        let settings = match request.settings {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(Value::Object(map)) => Value::Object(map),
+            Some(_) => {
+                return Err(HubError::BadRequest(
+                    "settings must be a JSON object".into(),
+                ));
+            }
+        };
+        let mut merged = manifest.config.clone();
+        if let Value::Object(map) = &settings {
+            merged.extend(map.clone());
+        }
+        check_tags(&request.tags)?;
+        let max_retries = request.max_retries.unwrap_or(self.config.max_retries);
+        if max_retries > 100 {
+            return Err(HubError::BadRequest(
+                "maxRetries must be at most 100".into(),
+            ));
+        }
+        let task_timeout_ms = request
+            .task_timeout_ms
+            .unwrap_or(self.config.task_timeout.as_millis() as u64);
+        if task_timeout_ms == 0 {
+            return Err(HubError::BadRequest(
+                "taskTimeoutMs must be positive".into(),
+            ));
+        }
+        let name = request.name.unwrap_or_else(|| manifest.name.clone());
+        if name.len() > 256 {
+            return Err(HubError::BadRequest("name: at most 256 bytes".into()));
+        }
+        let now = now_ms();
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut state = self.lock();
+        let seq = state.next_seq;
+        let mut job = Job {
+            id: id.clone(),
+            seq,
+            name,
+            package_id: sequence.id.clone(),
+            package_name: manifest.name.clone(),
+            digest: sequence.program.digest.clone(),
+            settings,
+            merged_settings: Value::Object(merged).to_string(),
+            frames: frames_text,
+            chunk_size,
+            frames_total: frames.len(),
+            priority: request.priority.unwrap_or(50),
+            tags: request.tags,
+            state: JobState::Queued,
+            max_retries,
+            task_timeout_ms,
+            errors: Vec::new(),
+            blocklist: Vec::new(),
+            worker_failures: BTreeMap::new(),
+            created_ms: now,
+            updated_ms: now,
+            started_ms: None,
+            finished_ms: None,
+            tasks: Vec::new(),
+            counts: [0; 5],
+            frames_done: 0,
+            queued: BTreeSet::new(),
+            active: BTreeSet::new(),
+            artifacts: BTreeMap::new(),
+            log: JobLog::default(),
+            last_progress_event: None,
+        };
+        for (index, (start, end)) in frames::ranges(&frames, chunk_size).into_iter().enumerate() {
+            job.tasks.push(Task {
+                id: uuid::Uuid::new_v4().to_string(),
+                job_id: id.clone(),
+                index,
+                frame_start: start,
+                frame_end: end,
+                state: TaskState::Queued,
+                attempt: 0,
+                worker: None,
+                progress: 0.0,
+                failures: Vec::new(),
+                started_ms: None,
+                finished_ms: None,
+                started_at: None,
+                cancel: None,
+                staged: Vec::new(),
+            });
+        }
+        job.rebuild_indexes();
+        state
+            .store
+            .write(|tx| {
+                tx.job(&job)?;
+                for task in &job.tasks {
+                    tx.task(task)?;
+                }
+                Ok(())
+            })
+            .map_err(storage)?;
+        state.next_seq += 1;
+        job.log_line(
+            "info",
+            &format!(
+                "queued: {} frames ({}) in {} tasks, package {} ({})",
+                job.frames_total,
+                job.frames,
+                job.tasks.len(),
+                job.package_name,
+                &job.digest[..12.min(job.digest.len())]
+            ),
+        );
+        for task in &job.tasks {
+            state
+                .tasks
+                .insert(task.id.clone(), (id.clone(), task.index));
+        }
+        let body = view::job(&job);
+        self.emit_job(&job);
+        state.jobs.insert(id, job);
+        drop(state);
+        self.work.notify_waiters();
+        Ok(body)
+    }
+
+    /// Every job, oldest first, optionally only those in `filter`.
+    pub fn list(&self, filter: Option<JobState>) -> Vec<Value> {
+        let state = self.lock();
+        let mut jobs: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|j| filter.is_none_or(|s| j.state == s))
+            .collect();
+        jobs.sort_by_key(|j| j.seq);
+        jobs.into_iter().map(view::job).collect()
+    }
+
+    fn not_found(id: &str) -> HubError {
+        HubError::NotFound(format!("Job {id} not found"))
+    }
+
+    /// One job.
+    pub fn get(&self, id: &str) -> Result<Value, HubError> {
+        let state = self.lock();
+        state
+            .jobs
+            .get(id)
+            .map(view::job)
+            .ok_or_else(|| Self::not_found(id))
+    }
+
+    /// The state of one job, if it exists.
+    pub fn job_state(&self, id: &str) -> Option<JobState> {
+        self.lock().jobs.get(id).map(|j| j.state)
+    }
+
+    /// A job's tasks.
+    pub fn tasks(&self, id: &str) -> Result<Vec<Value>, HubError> {
+        let state = self.lock();
+        let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
+        Ok(job.tasks.iter().map(view::task).collect())
+    }
+
+    /// A job's artifact index.
+    pub fn artifacts(&self, id: &str) -> Result<Vec<Value>, HubError> {
+        let state = self.lock();
+        let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
+        Ok(job
+            .artifacts
+            .values()
+            .map(|a| view::artifact(&job.id, a))
+            .collect())
+    }
+
+    /// One artifact's index entry and file path.
+    pub fn artifact(&self, id: &str, name: &str) -> Result<(ArtifactMeta, PathBuf), HubError> {
+        let state = self.lock();
+        let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
+        let meta = job
+            .artifacts
+            .get(name)
+            .cloned()
+            .ok_or_else(|| HubError::NotFound(format!("Job {id} has no artifact {name:?}")))?;
+        Ok((meta, self.artifact_dir(id).join(name)))
+    }
+
+    /// The job's log so far and a live feed of what follows.
+    pub fn log(
+        &self,
+        id: &str,
+    ) -> Result<(Vec<Arc<str>>, broadcast::Receiver<Arc<str>>), HubError> {
+        let state = self.lock();
+        let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
+        Ok((
+            job.log.lines.iter().cloned().collect(),
+            job.log.live.subscribe(),
+        ))
+    }
+
+    /// Changes priority and tags.
+    pub fn patch(&self, id: &str, patch: PatchJob) -> Result<Value, HubError> {
+        if let Some(tags) = &patch.tags {
+            check_tags(tags)?;
+        }
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let job = state.jobs.get_mut(id).ok_or_else(|| Self::not_found(id))?;
+        if let Some(p) = patch.priority {
+            job.priority = p;
+        }
+        if let Some(tags) = patch.tags {
+            job.tags = tags;
+        }
+        job.updated_ms = now_ms();
+        state.store.write(|tx| tx.job(job)).map_err(storage)?;
+        job.log_line(
+            "info",
+            &format!("priority {}, tags {:?}", job.priority, job.tags),
+        );
+        self.emit_job(job);
+        let body = view::job(job);
+        drop(guard);
+        self.work.notify_waiters();
+        Ok(body)
+    }
+
+    /// Cancels, pauses, resumes or requeues a job.
+    pub fn control(&self, id: &str, action: &str) -> Result<Value, HubError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let job = state.jobs.get_mut(id).ok_or_else(|| Self::not_found(id))?;
+        let from = job.state;
+        let refuse = |what: &str| {
+            Err(HubError::Conflict(format!(
+                "cannot {action} job {id}: it is {} ({what})",
+                from.as_str()
+            )))
+        };
+        let mut changed_tasks = Vec::new();
+        match action {
+            "cancel" => {
+                if from.is_terminal() {
+                    return refuse("only queued, active or paused jobs can be canceled");
+                }
+                changed_tasks = job.stop_tasks(TaskState::Canceled, &mut state.workers);
+                job.state = JobState::Canceled;
+                job.finished_ms = Some(now_ms());
+            }
+            "pause" => {
+                if !matches!(from, JobState::Queued | JobState::Active) {
+                    return refuse("only queued or active jobs can be paused");
+                }
+                changed_tasks = job.stop_active_tasks_to_queue(&mut state.workers);
+                job.state = JobState::Paused;
+            }
+            "resume" => {
+                if from != JobState::Paused {
+                    return refuse("only paused jobs can be resumed");
+                }
+                job.state = job.derived_state();
+            }
+            "requeue" => {
+                if !from.is_terminal() {
+                    return refuse("only completed, failed or canceled jobs can be requeued");
+                }
+                let all = from == JobState::Completed;
+                for task in &mut job.tasks {
+                    if all || task.state != TaskState::Completed {
+                        task.state = TaskState::Queued;
+                        task.failures.clear();
+                        task.progress = 0.0;
+                        task.worker = None;
+                        task.finished_ms = None;
+                        changed_tasks.push(task.index);
+                    }
+                }
+                job.blocklist.clear();
+                job.worker_failures.clear();
+                job.errors.clear();
+                job.finished_ms = None;
+                job.rebuild_indexes();
+                job.state = job.derived_state();
+            }
+            other => {
+                return Err(HubError::NotFound(format!("unknown job action {other:?}")));
+            }
+        }
+        job.updated_ms = now_ms();
+        state
+            .store
+            .write(|tx| {
+                tx.job(job)?;
+                for &i in &changed_tasks {
+                    tx.task(&job.tasks[i])?;
+                }
+                Ok(())
+            })
+            .map_err(storage)?;
+        job.log_line(
+            "info",
+            &format!("{action}: {} → {}", from.as_str(), job.state.as_str()),
+        );
+        for &i in &changed_tasks {
+            self.emit_task(&job.tasks[i]);
+        }
+        self.emit_job(job);
+        let body = view::job(job);
+        drop(guard);
+        self.work.notify_waiters();
+        Ok(body)
+    }
+
+    /// Deletes a job: stops its tasks, forgets it and removes its artifacts.
+    pub async fn delete(&self, id: &str) -> Result<(), HubError> {
+        {
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            let job = state.jobs.get_mut(id).ok_or_else(|| Self::not_found(id))?;
+            job.stop_tasks(TaskState::Canceled, &mut state.workers);
+            state.store.write(|tx| tx.delete_job(id)).map_err(storage)?;
+            if let Some(job) = state.jobs.remove(id) {
+                for task in &job.tasks {
+                    state.tasks.remove(&task.id);
+                }
+                let _ = self.events.send(JobEvent {
+                    kind: "job",
+                    job_id: Some(id.to_string()),
+                    data: Arc::new(serde_json::json!({"id": id, "removed": true})),
+                });
+            }
+        }
+        match tokio::fs::remove_dir_all(self.artifact_dir(id)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Counts of jobs per state and workers per state, for `/status`.
+    pub fn counts(&self) -> Value {
+        let state = self.lock();
+        let mut jobs = serde_json::json!({
+            "queued": 0, "active": 0, "paused": 0, "completed": 0, "failed": 0, "canceled": 0
+        });
+        for job in state.jobs.values() {
+            if let Some(n) = jobs.get_mut(job.state.as_str()) {
+                *n = (n.as_u64().unwrap_or(0) + 1).into();
+            }
+        }
+        let mut workers = serde_json::json!({"online": 0, "lost": 0, "offline": 0});
+        let mut slots = 0;
+        let mut busy = 0;
+        for w in state.workers.values() {
+            let key = view::worker_state(w.state);
+            if let Some(n) = workers.get_mut(key) {
+                *n = (n.as_u64().unwrap_or(0) + 1).into();
+            }
+            if w.state == WorkerState::Online {
+                slots += w.slots;
+                busy += w.active.len();
+            }
+        }
+        serde_json::json!({"jobs": jobs, "workers": workers, "slots": slots, "busySlots": busy})
+    }
+
+    // ---- workers ---------------------------------------------------------
+
+    /// Registers a remote worker.
+    pub fn register(&self, name: &str, slots: usize, tags: Vec<String>) -> Result<Value, HubError> {
+        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+            return Err(HubError::BadRequest(
+                "worker name: 1-128 printable characters".into(),
+            ));
+        }
+        if slots == 0 || slots > 1024 {
+            return Err(HubError::BadRequest("slots must be 1..=1024".into()));
+        }
+        check_tags(&tags)?;
+        let now = now_ms();
+        let worker = Worker {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            slots,
+            tags,
+            local: false,
+            state: WorkerState::Online,
+            status: WorkerStatus::Enabled,
+            tasks_completed: 0,
+            tasks_failed: 0,
+            registered_ms: now,
+            last_seen_ms: now,
+            active: BTreeSet::new(),
+            seen: Some(Instant::now()),
+            cancel: BTreeSet::new(),
+        };
+        let mut state = self.lock();
+        state
+            .store
+            .write(|tx| tx.worker(&worker))
+            .map_err(storage)?;
+        let mut body = view::worker(&worker);
+        body["leaseMs"] = (self.config.lease.as_millis() as u64).into();
+        body["heartbeatMs"] = (self.config.heartbeat.as_millis() as u64).into();
+        self.emit_worker(&worker);
+        tracing::info!(worker = %worker.id, name = %worker.name, slots, "worker registered");
+        state.workers.insert(worker.id.clone(), worker);
+        drop(state);
+        self.work.notify_waiters();
+        Ok(body)
+    }
+
+    /// Every worker.
+    pub fn workers(&self) -> Vec<Value> {
+        self.lock().workers.values().map(view::worker).collect()
+    }
+
+    /// One worker.
+    pub fn worker(&self, id: &str) -> Result<Value, HubError> {
+        self.lock()
+            .workers
+            .get(id)
+            .map(view::worker)
+            .ok_or_else(|| HubError::NotFound(format!("Worker {id} not found")))
+    }
+
+    /// Enables, disables or drains a worker.
+    pub fn set_worker_status(&self, id: &str, status: WorkerStatus) -> Result<Value, HubError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let worker = state
+            .workers
+            .get_mut(id)
+            .ok_or_else(|| HubError::NotFound(format!("Worker {id} not found")))?;
+        worker.status = status;
+        state.store.write(|tx| tx.worker(worker)).map_err(storage)?;
+        self.emit_worker(worker);
+        let body = view::worker(worker);
+        drop(guard);
+        self.work.notify_waiters();
+        Ok(body)
+    }
+
+    /// Signs a worker off: its running tasks go back to the queue.
+    pub fn remove_worker(&self, id: &str) -> Result<(), HubError> {
+        if id == LOCAL_WORKER {
+            return Err(HubError::Conflict(
+                "the hub's own slots cannot be removed; start it with --slots 0".into(),
+            ));
+        }
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mut worker = state
+            .workers
+            .remove(id)
+            .ok_or_else(|| HubError::NotFound(format!("Worker {id} not found")))?;
+        let active: Vec<String> = worker.active.iter().cloned().collect();
+        let mut touched = Vec::new();
+        for task_id in active {
+            if let Some((job_id, idx)) = state.tasks.get(&task_id).cloned()
+                && let Some(job) = state.jobs.get_mut(&job_id)
+            {
+                job.requeue_task(idx, &mut worker);
+                job.log_line(
+                    "info",
+                    &format!(
+                        "frames {} requeued: worker {} signed off",
+                        job.tasks[idx].frames_label(),
+                        worker.name
+                    ),
+                );
+                touched.push((job_id, idx));
+            }
+        }
+        worker.state = WorkerState::Offline;
+        state
+            .store
+            .write(|tx| {
+                tx.delete_worker(id)?;
+                for (job_id, idx) in &touched {
+                    if let Some(job) = state.jobs.get(job_id) {
+                        tx.task(&job.tasks[*idx])?;
+                        tx.job(job)?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(storage)?;
+        self.emit_worker(&worker);
+        drop(guard);
+        self.work.notify_waiters();
+        Ok(())
+    }
+
+    /// Records a heartbeat: extends the worker's lease, takes progress and
+    /// log lines, and answers which tasks must stop.
+    pub fn heartbeat(
+        &self,
+        id: &str,
+        reports: Vec<TaskReport>,
+    ) -> Result<HeartbeatReply, HubError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let worker = state
+            .workers
+            .get_mut(id)
+            .filter(|w| w.state == WorkerState::Online)
+            .ok_or_else(|| {
+                HubError::NotFound(format!(
+                    "Worker {id} is not registered (or was lost); register again"
+                ))
+            })?;
+        worker.seen = Some(Instant::now());
+        worker.last_seen_ms = now_ms();
+        let mut cancel: Vec<String> = std::mem::take(&mut worker.cancel).into_iter().collect();
+        let drain = worker.status == WorkerStatus::Draining;
+        for report in reports {
+            let held = state.tasks.get(&report.task_id).and_then(|(job_id, idx)| {
+                let job = state.jobs.get_mut(job_id)?;
+                let task = &job.tasks[*idx];
+                (task.state == TaskState::Active
+                    && task.attempt == report.attempt
+                    && task.worker.as_deref() == Some(id))
+                .then_some((job, *idx))
+            });
+            match held {
+                Some((job, idx)) => {
+                    if let Some(p) = report.progress {
+                        job.tasks[idx].progress = p.clamp(0.0, 1.0);
+                    }
+                    for line in report.log.iter().take(1000) {
+                        let line: String = line.chars().take(4096).collect();
+                        job.log_line(
+                            "plugin",
+                            &format!("[{}] {line}", job.tasks[idx].frames_label()),
+                        );
+                    }
+                    if report.progress.is_some() {
+                        self.progress_event(job);
+                    }
+                }
+                None => {
+                    if !cancel.contains(&report.task_id) {
+                        cancel.push(report.task_id);
+                    }
+                }
+            }
+        }
+        Ok(HeartbeatReply { cancel, drain })
+    }
+
+    fn progress_event(&self, job: &mut Job) {
+        let due = job
+            .last_progress_event
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(100));
+        if due {
+            job.last_progress_event = Some(Instant::now());
+            self.emit_job(job);
+        }
+    }
+
+    /// Progress of a task run by the local slots (0.0–1.0).
+    pub fn local_progress(&self, task_id: &str, attempt: u32, progress: f32) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if let Some((job_id, idx)) = state.tasks.get(task_id)
+            && let Some(job) = state.jobs.get_mut(job_id)
+        {
+            let task = &mut job.tasks[*idx];
+            if task.state == TaskState::Active && task.attempt == attempt {
+                task.progress = progress.clamp(0.0, 1.0);
+                self.progress_event(job);
+            }
+        }
+    }
+
+    /// A plugin log line of a task run by the local slots.
+    pub fn local_log(&self, task_id: &str, level: &str, message: &str) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if let Some((job_id, idx)) = state.tasks.get(task_id)
+            && let Some(job) = state.jobs.get_mut(job_id)
+        {
+            let label = job.tasks[*idx].frames_label();
+            job.log_line("plugin", &format!("[{label}] {level}: {message}"));
+        }
+    }
+
+    /// Leases the next task to worker `id`, by the configured ordering.
+    pub fn pickup(&self, id: &str) -> Result<Option<Lease>, PickupError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let worker = state
+            .workers
+            .get_mut(id)
+            .filter(|w| w.state == WorkerState::Online)
+            .ok_or_else(|| {
+                PickupError::Unknown(format!(
+                    "Worker {id} is not registered (or was lost); register again"
+                ))
+            })?;
+        worker.seen = Some(Instant::now());
+        worker.last_seen_ms = now_ms();
+        match worker.status {
+            WorkerStatus::Enabled => {}
+            WorkerStatus::Disabled => {
+                return Err(PickupError::Refused(format!(
+                    "worker {} is disabled",
+                    worker.name
+                )));
+            }
+            WorkerStatus::Draining => {
+                return Err(PickupError::Refused(format!(
+                    "worker {} is draining",
+                    worker.name
+                )));
+            }
+        }
+        if worker.active.len() >= worker.slots {
+            return Ok(None);
+        }
+        let worker_tags = worker.tags.clone();
+        let mut candidates: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|j| {
+                matches!(j.state, JobState::Queued | JobState::Active)
+                    && !j.queued.is_empty()
+                    && !j.blocklist.iter().any(|b| b == id)
+                    && tags_match(&worker_tags, &j.tags)
+            })
+            .collect();
+        match self.config.ordering {
+            Ordering::Priority => {
+                candidates.sort_by_key(|j| (std::cmp::Reverse(j.priority), j.seq));
+            }
+            Ordering::OldestFirst => candidates.sort_by_key(|j| j.seq),
+            Ordering::NewestFirst => candidates.sort_by_key(|j| std::cmp::Reverse(j.seq)),
+            Ordering::Random => candidates.shuffle(&mut rand::rng()),
+        }
+        let mut chosen = None;
+        for job in candidates {
+            // A task that failed on this worker goes to another one when some
+            // other online worker could take it.
+            let pick = job.queued.iter().take(64).copied().find(|&idx| {
+                let task = &job.tasks[idx];
+                !task.failures.iter().any(|f| f.worker == id)
+                    || !state.workers.values().any(|w| {
+                        w.id != id
+                            && w.state == WorkerState::Online
+                            && w.status == WorkerStatus::Enabled
+                            && !job.blocklist.contains(&w.id)
+                            && tags_match(&w.tags, &job.tags)
+                            && !task.failures.iter().any(|f| f.worker == w.id)
+                    })
+            });
+            if let Some(idx) = pick {
+                chosen = Some((job.id.clone(), idx));
+                break;
+            }
+        }
+        let Some((job_id, idx)) = chosen else {
+            return Ok(None);
+        };
+        let (Some(job), Some(worker)) = (state.jobs.get_mut(&job_id), state.workers.get_mut(id))
+        else {
+            return Ok(None);
+        };
+        let cancel = CancellationToken::new();
+        let from = job.state;
+        job.set_task_state(idx, TaskState::Active);
+        let task = &mut job.tasks[idx];
+        task.attempt += 1;
+        task.worker = Some(id.to_string());
+        task.progress = 0.0;
+        task.started_ms = Some(now_ms());
+        task.finished_ms = None;
+        task.started_at = Some(Instant::now());
+        task.cancel = Some(cancel.clone());
+        task.staged.clear();
+        worker.active.insert(task.id.clone());
+        let lease = Lease {
+            task_id: task.id.clone(),
+            job_id: job.id.clone(),
+            attempt: task.attempt,
+            frame_start: task.frame_start,
+            frame_end: task.frame_end,
+            settings: job.merged_settings.clone(),
+            timeout: Duration::from_millis(job.task_timeout_ms),
+            package_id: job.package_id.clone(),
+            digest: job.digest.clone(),
+            cancel,
+        };
+        job.state = JobState::Active;
+        if job.started_ms.is_none() {
+            job.started_ms = Some(now_ms());
+        }
+        job.updated_ms = now_ms();
+        let worker_name = worker.name.clone();
+        let job = &*job;
+        state
+            .store
+            .write(|tx| {
+                tx.task(&job.tasks[idx])?;
+                if from != job.state || job.tasks[idx].attempt == 1 {
+                    tx.job(job)?;
+                }
+                Ok(())
+            })
+            .map_err(|e| PickupError::Storage(storage(e)))?;
+        let job = state
+            .jobs
+            .get_mut(&job_id)
+            .ok_or_else(|| PickupError::Storage(HubError::NotFound("job vanished".into())))?;
+        job.log_line(
+            "info",
+            &format!(
+                "frames {} started on worker {worker_name} (attempt {})",
+                job.tasks[idx].frames_label(),
+                lease.attempt
+            ),
+        );
+        self.emit_task(&job.tasks[idx]);
+        if from != job.state {
+            self.emit_job(job);
+        }
+        Ok(Some(lease))
+    }
+
+    /// Checks that `worker` still holds attempt `attempt` of `task_id`.
+    fn held<'a>(
+        state: &'a mut State,
+        task_id: &str,
+        worker: Option<&str>,
+        attempt: u32,
+    ) -> Result<(&'a mut Job, usize), HubError> {
+        let (job_id, idx) = state
+            .tasks
+            .get(task_id)
+            .cloned()
+            .ok_or_else(|| HubError::NotFound(format!("Task {task_id} not found")))?;
+        let job = state
+            .jobs
+            .get_mut(&job_id)
+            .ok_or_else(|| HubError::NotFound(format!("Task {task_id} not found")))?;
+        let task = &job.tasks[idx];
+        if task.state != TaskState::Active
+            || task.attempt != attempt
+            || worker.is_some_and(|w| task.worker.as_deref() != Some(w))
+        {
+            return Err(HubError::Conflict(format!(
+                "task {task_id} attempt {attempt} is no longer held by worker {} (it is {:?}, attempt {})",
+                worker.or(task.worker.as_deref()).unwrap_or("-"),
+                task.state,
+                task.attempt
+            )));
+        }
+        Ok((job, idx))
+    }
+
+    /// Where an attempt's artifacts are staged until it completes.
+    fn staging_dir(&self, job_id: &str, task_id: &str, attempt: u32) -> PathBuf {
+        self.artifact_dir(job_id)
+            .join(".staging")
+            .join(format!("{task_id}-{attempt}"))
+    }
+
+    /// Stores one artifact of a running attempt (kept apart until the
+    /// attempt completes). `worker`, when given, must hold the attempt.
+    pub async fn stage_artifact(
+        &self,
+        task_id: &str,
+        worker: Option<&str>,
+        attempt: u32,
+        frame: i64,
+        name: &str,
+        media_type: &str,
+        data: &[u8],
+    ) -> Result<(), HubError> {
+        if !valid_artifact_name(name) {
+            return Err(HubError::BadRequest(format!(
+                "artifact name {name:?}: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'"
+            )));
+        }
+        let dir = {
+            let mut guard = self.lock();
+            let (job, idx) = Self::held(&mut guard, task_id, worker, attempt)?;
+            let task = &job.tasks[idx];
+            if frame < task.frame_start || frame > task.frame_end {
+                return Err(HubError::BadRequest(format!(
+                    "frame {frame} is not part of task {task_id} (frames {})",
+                    task.frames_label()
+                )));
+            }
+            self.staging_dir(&job.id, task_id, attempt)
+        };
+        tokio::fs::create_dir_all(&dir).await?;
+        let tmp = dir.join(format!(".{name}.part"));
+        tokio::fs::write(&tmp, data).await?;
+        tokio::fs::rename(&tmp, dir.join(name)).await?;
+        let meta = ArtifactMeta {
+            name: name.to_string(),
+            media_type: media_type.to_string(),
+            size: data.len() as u64,
+            sha256: {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(data))
+            },
+            frame,
+            task_id: task_id.to_string(),
+        };
+        let mut guard = self.lock();
+        let (job, idx) = Self::held(&mut guard, task_id, worker, attempt)?;
+        let staged = &mut job.tasks[idx].staged;
+        staged.retain(|a| a.name != meta.name);
+        staged.push(meta);
+        Ok(())
+    }
+
+    /// Completes an attempt: its staged artifacts become the job's.
+    pub fn complete(&self, task_id: &str, worker_id: &str, attempt: u32) -> Result<(), HubError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let (job, idx) = Self::held(state, task_id, Some(worker_id), attempt)?;
+        let staged = std::mem::take(&mut job.tasks[idx].staged);
+        if let Some(clash) = staged.iter().find(|a| {
+            job.artifacts
+                .get(&a.name)
+                .is_some_and(|old| old.task_id != a.task_id)
+        }) {
+            let error = format!(
+                "artifact {:?} was already produced by another task of this job; artifact names must be unique per job (e.g. include the frame number)",
+                clash.name
+            );
+            drop(guard);
+            return self.fail(task_id, worker_id, attempt, &error);
+        }
+        let staging = self.staging_dir(&job.id, task_id, attempt);
+        let dest = self.artifact_dir(&job.id);
+        for artifact in &staged {
+            std::fs::rename(staging.join(&artifact.name), dest.join(&artifact.name))?;
+        }
+        let _ = std::fs::remove_dir(&staging);
+        let job_id = job.id.clone();
+        let job = state
+            .jobs
+            .get_mut(&job_id)
+            .ok_or_else(|| HubError::NotFound("job vanished".into()))?;
+        job.set_task_state(idx, TaskState::Completed);
+        let task = &mut job.tasks[idx];
+        task.progress = 1.0;
+        task.finished_ms = Some(now_ms());
+        task.cancel = None;
+        let label = task.frames_label();
+        for artifact in staged {
+            job.artifacts.insert(artifact.name.clone(), artifact);
+        }
+        let mut worker_name = worker_id.to_string();
+        if let Some(worker) = state.workers.get_mut(worker_id) {
+            worker.active.remove(task_id);
+            worker.tasks_completed += 1;
+            worker_name = worker.name.clone();
+        }
+        job.state = job.derived_state();
+        job.updated_ms = now_ms();
+        if job.state == JobState::Completed {
+            job.finished_ms = Some(now_ms());
+        }
+        let job = &*job;
+        state
+            .store
+            .write(|tx| {
+                tx.task(&job.tasks[idx])?;
+                tx.job(job)?;
+                for artifact in job.artifacts.values().filter(|a| a.task_id == task_id) {
+                    tx.artifact(&job.id, artifact)?;
+                }
+                Ok(())
+            })
+            .map_err(storage)?;
+        let job = state
+            .jobs
+            .get_mut(&job_id)
+            .ok_or_else(|| HubError::NotFound("job vanished".into()))?;
+        job.log_line(
+            "info",
+            &format!("frames {label} completed on worker {worker_name}"),
+        );
+        if job.state == JobState::Completed {
+            job.log_line("info", "job completed");
+        }
+        self.emit_task(&job.tasks[idx]);
+        self.emit_job(job);
+        Ok(())
+    }
+
+    /// Fails an attempt: the task is retried or, out of retries, fails its job.
+    pub fn fail(
+        &self,
+        task_id: &str,
+        worker_id: &str,
+        attempt: u32,
+        error: &str,
+    ) -> Result<(), HubError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let (job, idx) = Self::held(state, task_id, Some(worker_id), attempt)?;
+        let job_id = job.id.clone();
+        let error: String = error.chars().take(4096).collect();
+        self.task_failed(state, &job_id, idx, &error)
+    }
+
+    /// Records a failure of the running task `idx` of `job_id`.
+    fn task_failed(
+        &self,
+        state: &mut State,
+        job_id: &str,
+        idx: usize,
+        error: &str,
+    ) -> Result<(), HubError> {
+        let State {
+            store,
+            jobs,
+            workers,
+            ..
+        } = state;
+        let Some(job) = jobs.get_mut(job_id) else {
+            return Ok(());
+        };
+        let task = &mut job.tasks[idx];
+        let worker_id = task.worker.clone().unwrap_or_default();
+        if let Some(cancel) = task.cancel.take() {
+            cancel.cancel();
+        }
+        task.failures.push(Failure {
+            worker: worker_id.clone(),
+            attempt: task.attempt,
+            error: error.to_string(),
+        });
+        task.staged.clear();
+        let _ = std::fs::remove_dir_all(self.staging_dir(job_id, &task.id, task.attempt));
+        let failures = task.failures.len();
+        let label = task.frames_label();
+        let task_id = task.id.clone();
+        let worker_name = match workers.get_mut(&worker_id) {
+            Some(w) => {
+                w.active.remove(&task_id);
+                w.tasks_failed += 1;
+                w.name.clone()
+            }
+            None => worker_id.clone(),
+        };
+        let message = format!(
+            "frames {label} failed on worker {worker_name} (attempt {}): {error}",
+            job.tasks[idx].attempt
+        );
+        job.push_error(message.clone());
+        job.log_line("error", &message);
+        let count = {
+            let count = job.worker_failures.entry(worker_id.clone()).or_insert(0);
+            *count += 1;
+            *count
+        };
+        if count >= self.config.blocklist_after && !job.blocklist.contains(&worker_id) {
+            job.blocklist.push(worker_id.clone());
+            job.log_line(
+                "warn",
+                &format!(
+                    "worker {worker_name} blocklisted for this job after {count} failed tasks"
+                ),
+            );
+        }
+        let mut touched = vec![idx];
+        if failures > job.max_retries as usize {
+            job.set_task_state(idx, TaskState::Failed);
+            job.tasks[idx].finished_ms = Some(now_ms());
+            job.tasks[idx].worker = None;
+            let reason = format!(
+                "frames {label} failed {failures} times (maxRetries {}); last error: {error}",
+                job.max_retries
+            );
+            touched.extend(job.fail_job(&reason, workers));
+        } else {
+            job.set_task_state(idx, TaskState::Queued);
+            job.tasks[idx].worker = None;
+            job.tasks[idx].progress = 0.0;
+            // Nobody left who may run it: fail now instead of waiting forever.
+            let runnable = workers.values().any(|w| {
+                w.state == WorkerState::Online
+                    && !job.blocklist.contains(&w.id)
+                    && tags_match(&w.tags, &job.tags)
+            });
+            if !runnable && !job.blocklist.is_empty() {
+                let reason = format!(
+                    "no worker may run frames {label}: every worker that can take this job is blocklisted (last error: {error})"
+                );
+                touched.extend(job.fail_job(&reason, workers));
+            } else if job.state != JobState::Paused {
+                job.state = job.derived_state();
+            }
+        }
+        job.updated_ms = now_ms();
+        let job = &*job;
+        store
+            .write(|tx| {
+                tx.job(job)?;
+                for &i in &touched {
+                    tx.task(&job.tasks[i])?;
+                }
+                Ok(())
+            })
+            .map_err(storage)?;
+        for &i in &touched {
+            self.emit_task(&job.tasks[i]);
+        }
+        self.emit_job(job);
+        self.work.notify_waiters();
+        Ok(())
+    }
+
+    /// Marks silent workers lost and fails tasks past their timeout; the
+    /// hub calls it a few times a second.
+    pub fn sweep(&self) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let now = Instant::now();
+        let lease = self.config.lease;
+        let mut failed: Vec<(String, usize, String)> = Vec::new();
+        let mut lost = Vec::new();
+        for worker in state.workers.values_mut() {
+            if worker.local || worker.state != WorkerState::Online {
+                continue;
+            }
+            if worker.seen.is_none_or(|t| now.duration_since(t) > lease) {
+                worker.state = WorkerState::Lost;
+                lost.push(worker.id.clone());
+                for task_id in &worker.active {
+                    if let Some((job_id, idx)) = state.tasks.get(task_id) {
+                        failed.push((
+                            job_id.clone(),
+                            *idx,
+                            format!(
+                                "worker {} lost: no heartbeat for {} ms",
+                                worker.name,
+                                lease.as_millis()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for job in state.jobs.values() {
+            for &idx in &job.active {
+                let task = &job.tasks[idx];
+                let limit = Duration::from_millis(job.task_timeout_ms);
+                if task
+                    .started_at
+                    .is_some_and(|t| now.duration_since(t) > limit)
+                    && !failed.iter().any(|(j, i, _)| *j == job.id && *i == idx)
+                {
+                    failed.push((
+                        job.id.clone(),
+                        idx,
+                        format!("timed out after {} ms", job.task_timeout_ms),
+                    ));
+                }
+            }
+        }
+        for (job_id, idx, error) in failed {
+            // Tell a remote worker to stop a task it may still be running.
+            if let Some(job) = state.jobs.get(&job_id)
+                && let Some(w) = job.tasks[idx].worker.clone()
+                && let Some(worker) = state.workers.get_mut(&w)
+            {
+                worker.cancel.insert(job.tasks[idx].id.clone());
+            }
+            if let Err(e) = self.task_failed(state, &job_id, idx, &error) {
+                tracing::error!(error = %e, "cannot record a task failure");
+            }
+        }
+        for id in lost {
+            if let Some(worker) = state.workers.get(&id) {
+                tracing::warn!(worker = %id, name = %worker.name, "worker lost");
+                if let Err(e) = state.store.write(|tx| tx.worker(worker)) {
+                    tracing::error!(error = %e, "job store");
+                }
+                self.emit_worker(worker);
+            }
+        }
+    }
+
+    /// Starts the sweeper (lost workers, task timeouts).
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(jobs) = weak.upgrade() else { break };
+                jobs.sweep();
+            }
+        });
+    }
+
+    /// The package digest → sequence id map entry of a live job, for
+    /// `GET /packages/:digest` (only packages some job uses are served).
+    pub fn package_for_digest(&self, digest: &str) -> Option<String> {
+        self.lock()
+            .jobs
+            .values()
+            .find(|j| j.digest == digest)
+            .map(|j| j.package_id.clone())
+    }
+
+    /// Whether any unfinished job uses sequence `id`.
+    pub fn uses_package(&self, id: &str) -> bool {
+        self.lock()
+            .jobs
+            .values()
+            .any(|j| j.package_id == id && !j.state.is_terminal())
+    }
+}
+
+impl Job {
+    fn rebuild_indexes(&mut self) {
+        self.counts = [0; 5];
+        self.frames_done = 0;
+        self.queued.clear();
+        self.active.clear();
+        for task in &self.tasks {
+            self.counts[task.state.slot()] += 1;
+            match task.state {
+                TaskState::Queued => {
+                    self.queued.insert(task.index);
+                }
+                TaskState::Active => {
+                    self.active.insert(task.index);
+                }
+                TaskState::Completed => self.frames_done += task.frame_count(),
+                _ => {}
+            }
+        }
+    }
+
+    fn set_task_state(&mut self, idx: usize, to: TaskState) {
+        let task = &mut self.tasks[idx];
+        let from = task.state;
+        if from == to {
+            return;
+        }
+        self.counts[from.slot()] -= 1;
+        self.counts[to.slot()] += 1;
+        match from {
+            TaskState::Queued => {
+                self.queued.remove(&idx);
+            }
+            TaskState::Active => {
+                self.active.remove(&idx);
+            }
+            TaskState::Completed => self.frames_done -= task.frame_count(),
+            _ => {}
+        }
+        match to {
+            TaskState::Queued => {
+                self.queued.insert(idx);
+            }
+            TaskState::Active => {
+                self.active.insert(idx);
+            }
+            TaskState::Completed => self.frames_done += task.frame_count(),
+            _ => {}
+        }
+        task.state = to;
+    }
+
+    /// Queued while nothing ran, active once something did, completed when all did.
+    fn derived_state(&self) -> JobState {
+        let completed = self.counts[TaskState::Completed.slot()];
+        if completed == self.tasks.len() {
+            JobState::Completed
+        } else if completed > 0 || !self.active.is_empty() {
+            JobState::Active
+        } else {
+            JobState::Queued
+        }
+    }
+
+    /// Stops running tasks (signalling their workers) and moves them and the
+    /// queued ones to `to`; returns the indexes changed.
+    fn stop_tasks(&mut self, to: TaskState, workers: &mut BTreeMap<String, Worker>) -> Vec<usize> {
+        let mut changed: Vec<usize> = self
+            .active
+            .iter()
+            .chain(self.queued.iter())
+            .copied()
+            .collect();
+        changed.sort_unstable();
+        for &idx in &changed {
+            self.signal_stop(idx, workers);
+            self.set_task_state(idx, to);
+            self.tasks[idx].finished_ms = Some(now_ms());
+        }
+        changed
+    }
+
+    /// Stops running tasks and puts them back in the queue (no failure).
+    fn stop_active_tasks_to_queue(&mut self, workers: &mut BTreeMap<String, Worker>) -> Vec<usize> {
+        let active: Vec<usize> = self.active.iter().copied().collect();
+        for &idx in &active {
+            self.signal_stop(idx, workers);
+            self.set_task_state(idx, TaskState::Queued);
+            self.tasks[idx].progress = 0.0;
+        }
+        active
+    }
+
+    fn requeue_task(&mut self, idx: usize, worker: &mut Worker) {
+        let task = &mut self.tasks[idx];
+        if let Some(cancel) = task.cancel.take() {
+            cancel.cancel();
+        }
+        worker.active.remove(&task.id);
+        task.worker = None;
+        task.progress = 0.0;
+        task.staged.clear();
+        self.set_task_state(idx, TaskState::Queued);
+        if self.state != JobState::Paused && !self.state.is_terminal() {
+            self.state = self.derived_state();
+        }
+    }
+
+    /// Cancels a running task's execution wherever it runs.
+    fn signal_stop(&mut self, idx: usize, workers: &mut BTreeMap<String, Worker>) {
+        let task = &mut self.tasks[idx];
+        if task.state != TaskState::Active {
+            return;
+        }
+        if let Some(cancel) = task.cancel.take() {
+            cancel.cancel();
+        }
+        task.staged.clear();
+        if let Some(w) = task.worker.take()
+            && let Some(worker) = workers.get_mut(&w)
+        {
+            worker.active.remove(&task.id);
+            if !worker.local {
+                worker.cancel.insert(task.id.clone());
+            }
+        }
+    }
+
+    /// Fails the job: every other queued or running task is canceled.
+    fn fail_job(&mut self, reason: &str, workers: &mut BTreeMap<String, Worker>) -> Vec<usize> {
+        let changed = self.stop_tasks(TaskState::Canceled, workers);
+        self.state = JobState::Failed;
+        self.finished_ms = Some(now_ms());
+        self.push_error(reason.to_string());
+        self.log_line("error", &format!("job failed: {reason}"));
+        changed
+    }
+
+    fn push_error(&mut self, error: String) {
+        if self.errors.len() >= MAX_ERRORS {
+            self.errors.remove(0);
+        }
+        self.errors.push(error);
+    }
+
+    fn log_line(&mut self, level: &str, message: &str) {
+        let line: Arc<str> = format!("{} {level} {message}", crate::api::iso_now()).into();
+        if self.log.lines.len() >= LOG_LINES {
+            self.log.lines.pop_front();
+        }
+        self.log.lines.push_back(line.clone());
+        let _ = self.log.live.send(line);
+    }
+
+    /// Progress in percent, counting running tasks' partial progress.
+    fn progress(&self) -> f64 {
+        if self.frames_total == 0 {
+            return 100.0;
+        }
+        let partial: f64 = self
+            .active
+            .iter()
+            .map(|&i| f64::from(self.tasks[i].progress) * self.tasks[i].frame_count() as f64)
+            .sum();
+        ((self.frames_done as f64 + partial) / self.frames_total as f64 * 100.0).min(100.0)
+    }
+}
+
+impl Task {
+    fn frames_label(&self) -> String {
+        if self.frame_start == self.frame_end {
+            self.frame_start.to_string()
+        } else {
+            format!("{}-{}", self.frame_start, self.frame_end)
+        }
+    }
+}

@@ -1,0 +1,696 @@
+//! Render jobs from the command line (`weir job`, `weir worker`), run as the
+//! real binary against a real `weir serve` (docs/render-jobs.md).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use weir::client::{HubClient, Worker};
+
+use crate::support::{pack, scratch, weir};
+
+/// How long any one command, or any one wait, may take. Generous: the tests
+/// run side by side on few cores, and each starts a hub and workers.
+const WAIT: Duration = Duration::from_secs(120);
+
+/// A `weir serve` (the job manager) on a free port with its own data dir,
+/// killed when dropped, with the `weir worker`s started for it.
+struct Manager {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+    workers: Vec<Child>,
+}
+
+impl Manager {
+    /// Starts `weir serve … SERVE_ARGS`.
+    fn start(serve_args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let mut child = weir()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(serve_args)
+            .env_remove("WEIR_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            lines.for_each(drop);
+        });
+        let mut manager = Manager {
+            child,
+            url: String::new(),
+            dir,
+            workers: Vec::new(),
+        };
+        let line = rx
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("weir serve did not start:\n{}", manager.logs()));
+        manager.url = line
+            .strip_prefix("weir listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from weir serve: {line:?}"))
+            .to_string();
+        manager
+    }
+
+    /// The server's log and every worker's, for failure messages.
+    fn logs(&self) -> String {
+        let mut logs = String::new();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            logs += &format!("--- {}\n{text}", file.display());
+        }
+        logs
+    }
+
+    /// `weir --hub URL ARGS`.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = weir();
+        cmd.arg("--hub")
+            .arg(&self.url)
+            .args(args)
+            .env("WEIR_CONFIG_DIR", self.dir.path().join("config"))
+            .env_remove("WEIR_HUB")
+            .env_remove("WEIR_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs `weir ARGS` to the end.
+    fn run(&self, args: &[&str]) -> Output {
+        finish(self.command(args).spawn().unwrap())
+    }
+
+    /// stdout of a successful `weir ARGS`.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "weir {args:?} failed ({}): {}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            self.logs()
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// What `weir --json ARGS` prints.
+    fn json(&self, args: &[&str]) -> Value {
+        let args: Vec<&str> = std::iter::once("--json")
+            .chain(args.iter().copied())
+            .collect();
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    /// stderr of `weir ARGS`, which must fail with exit code 2.
+    fn refused(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert_eq!(output.status.code(), Some(2), "weir {args:?}: {output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    }
+
+    /// Packs the plugin at `dir` and sends it; returns the sequence id.
+    fn send(&self, dir: &str) -> String {
+        let package = pack(dir);
+        self.ok(&["seq", "send", package.to_str().unwrap()])
+            .trim()
+            .to_string()
+    }
+
+    /// `weir job submit ARGS`; returns the job id.
+    fn submit(&self, args: &[&str]) -> String {
+        let args: Vec<&str> = ["job", "submit"].iter().chain(args).copied().collect();
+        self.ok(&args).trim().to_string()
+    }
+
+    /// Starts `weir worker --manager URL --name NAME --slots 1`, logging to
+    /// `worker-NAME.log`; returns its index in `self.workers`.
+    fn worker(&mut self, name: &str) -> usize {
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("worker-{name}.log"))).unwrap();
+        let child = weir()
+            .args([
+                "worker",
+                "--manager",
+                &self.url,
+                "--name",
+                name,
+                "--slots",
+                "1",
+            ])
+            .arg("--cache-dir")
+            .arg(scratch().join("worker-cache"))
+            .env_remove("WEIR_TOKEN")
+            .env("WEIR_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.workers.push(child);
+        self.workers.len() - 1
+    }
+
+    /// Runs `call` with a client of this manager, within [`WAIT`].
+    fn api<T, F>(&self, call: impl FnOnce(HubClient) -> F) -> T
+    where
+        F: Future<Output = Result<T, weir::client::ClientError>>,
+    {
+        let client = HubClient::new(&self.url, None).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(tokio::time::timeout(WAIT, call(client)))
+            .expect("the manager answered in time")
+            .unwrap()
+    }
+
+    /// The remote workers (`GET /workers` without the hub's own).
+    fn remote_workers(&self) -> Vec<Worker> {
+        let workers = self.api(|client| async move { client.workers().await });
+        workers.into_iter().filter(|w| !w.local).collect()
+    }
+
+    /// Waits until `check` holds for the remote workers; returns them.
+    fn wait_for_workers(&self, what: &str, check: impl Fn(&[Worker]) -> bool) -> Vec<Worker> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let workers = self.remote_workers();
+            if check(&workers) {
+                return workers;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {workers:#?}\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The remote worker named `name`, once it is online and holds a task.
+    fn busy_worker(&self, name: &str) -> Worker {
+        let workers = self.wait_for_workers(&format!("{name} holds no task"), |workers| {
+            workers
+                .iter()
+                .any(|w| w.name == name && w.state == "online" && !w.active_tasks.is_empty())
+        });
+        workers.into_iter().find(|w| w.name == name).unwrap()
+    }
+
+    /// Waits for worker `index` to exit and returns its exit status.
+    fn wait_worker(&mut self, index: usize) -> std::process::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.workers[index].try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker {index} did not exit\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM to worker `index`.
+    fn terminate(&self, index: usize) {
+        let pid = self.workers[index].id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// `weir job watch ID`: exit code and stdout.
+    fn watch(&self, id: &str) -> (Option<i32>, String) {
+        let output = self.run(&["job", "watch", id]);
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+        )
+    }
+
+    /// Waits until job `id` has completed.
+    fn completes(&self, id: &str) {
+        let (code, stdout) = self.watch(id);
+        assert_eq!(code, Some(0), "{stdout}\n{}", self.logs());
+        assert!(
+            stdout
+                .lines()
+                .last()
+                .unwrap()
+                .starts_with(&format!("job {id} completed: ")),
+            "{stdout}"
+        );
+    }
+
+    /// Every artifact name of job `id`, with how often it is listed.
+    fn artifact_names(&self, id: &str) -> BTreeMap<String, usize> {
+        let mut names = BTreeMap::new();
+        for artifact in self.json(&["job", "artifacts", id]).as_array().unwrap() {
+            let name = artifact["name"].as_str().unwrap().to_string();
+            *names.entry(name).or_insert(0) += 1;
+        }
+        names
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        for worker in &mut self.workers {
+            let _ = worker.kill();
+            let _ = worker.wait();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `child` to exit (killing it after [`WAIT`]) and collects its output.
+fn finish(mut child: Child) -> Output {
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+            panic!("weir did not finish within {WAIT:?}; stderr: {stderr}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut data = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut data);
+        }
+        data
+    })
+}
+
+/// `frame-000001.EXT` … for `frames`, each once.
+fn frame_names(frames: std::ops::RangeInclusive<i64>, ext: &str) -> BTreeMap<String, usize> {
+    frames.map(|n| (format!("frame-{n:06}.{ext}"), 1)).collect()
+}
+
+/// The width and height of the PNG at `path`.
+fn png_size(path: &Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(path).unwrap()));
+    let reader = decoder.read_info().unwrap();
+    let info = reader.info();
+    (info.width, info.height)
+}
+
+#[test]
+fn submit_watch_renders_mandelbrot_and_artifacts_download_writes_the_pngs() {
+    let manager = Manager::start(&["--slots", "2"]);
+    // A package file is uploaded first.
+    let package = pack(weir_tests::MANDELBROT_DIR);
+    let output = manager.run(&[
+        "job",
+        "submit",
+        package.to_str().unwrap(),
+        "--frames",
+        "1-6",
+        "--chunk-size",
+        "2",
+        "--set",
+        "width=48",
+        "--set",
+        "height=32",
+        "--name",
+        "zoom",
+        "--watch",
+    ]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        manager.logs()
+    );
+    let id = stdout
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("submitted job "))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_string();
+    // Not a terminal: plain progress lines, then the summary.
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!("job {id} completed: 6/6 frames in ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("job {id} ")), "{stdout}");
+
+    let listed = manager.ok(&["job", "artifacts", &id]);
+    assert!(listed.starts_with("NAME "), "{listed}");
+    assert!(listed.contains("frame-000006.png  6 "), "{listed}");
+
+    let download = manager.dir.path().join("frames");
+    let said = manager.ok(&[
+        "job",
+        "artifacts",
+        &id,
+        "--download",
+        download.to_str().unwrap(),
+    ]);
+    assert!(said.starts_with("downloaded 6 artifacts ("), "{said}");
+    let mut files: Vec<String> = std::fs::read_dir(&download)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    let expected: Vec<String> = frame_names(1..=6, "png").into_keys().collect();
+    assert_eq!(files, expected);
+    for file in &files {
+        assert_eq!(png_size(&download.join(file)), (48, 32), "{file}");
+    }
+    let job = manager.json(&["job", "info", &id]);
+    assert_eq!(job["state"], "completed");
+    assert_eq!(job["name"], "zoom");
+    assert_eq!(job["framesDone"], 6);
+}
+
+#[test]
+fn job_commands_list_show_pause_resume_update_cancel_and_delete() {
+    // No slots and no workers: the job stays queued until it is acted on.
+    let manager = Manager::start(&["--slots", "0"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    let id = manager.submit(&[
+        "render-test",
+        "--frames",
+        "1-10",
+        "--name",
+        "held",
+        "--priority",
+        "70",
+        "--tag",
+        "t1",
+        "--settings",
+        r#"{"spin_ms": 10}"#,
+    ]);
+
+    let list = manager.ok(&["job", "list"]);
+    assert!(list.starts_with("ID "), "{list}");
+    let row = list.lines().find(|line| line.starts_with(&id)).unwrap();
+    assert!(
+        row.contains(" held ") && row.contains(" queued ") && row.contains(" 0/10 "),
+        "{row}"
+    );
+    assert_eq!(
+        manager.json(&["job", "list", "--state", "queued"])[0]["id"],
+        id.as_str()
+    );
+    assert_eq!(
+        manager.json(&["job", "list", "--state", "completed"]),
+        Value::Array(vec![])
+    );
+
+    let info = manager.ok(&["job", "info", &id]);
+    for expected in [
+        "state ",
+        "queued",
+        "priority ",
+        "70",
+        "t1",
+        "render-test",
+        "\"spin_ms\":10",
+    ] {
+        assert!(info.contains(expected), "{expected:?} in {info}");
+    }
+
+    assert_eq!(
+        manager.ok(&["job", "pause", &id]),
+        format!("paused {id} (paused)\n")
+    );
+    let refused = manager.refused(&["job", "pause", &id]);
+    assert!(refused.starts_with("error: "), "{refused}");
+    assert_eq!(
+        manager.ok(&["job", "resume", &id]),
+        format!("resumed {id} (queued)\n")
+    );
+
+    let updated = manager.json(&["job", "update", &id, "--priority", "10", "--tag", "t2"]);
+    assert_eq!(updated["priority"], 10);
+    assert_eq!(updated["tags"], serde_json::json!(["t2"]));
+
+    let tasks = manager.ok(&["job", "tasks", &id]);
+    assert_eq!(tasks.lines().count(), 11, "{tasks}");
+    assert!(
+        tasks.lines().nth(1).unwrap().starts_with("0      1 "),
+        "{tasks}"
+    );
+
+    assert_eq!(
+        manager.ok(&["job", "cancel", &id]),
+        format!("canceled {id} (canceled)\n")
+    );
+    let (code, stdout) = manager.watch(&id);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(stdout, format!("job {id} canceled: 0/10 frames done\n"));
+    // The log of an ended job is replayed and ends.
+    manager.ok(&["job", "log", &id]);
+
+    let requeued = manager.json(&["job", "requeue", &id]);
+    assert_eq!(requeued["state"], "queued");
+    assert_eq!(
+        manager.ok(&["job", "delete", &id]),
+        format!("deleted {id}\n")
+    );
+    let refused = manager.refused(&["job", "info", &id]);
+    assert!(
+        refused.starts_with("error: ") && refused.contains(&id),
+        "{refused}"
+    );
+}
+
+#[test]
+fn watch_exits_1_with_the_error_when_the_job_fails() {
+    let manager = Manager::start(&["--slots", "1"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    let output = manager.run(&[
+        "job",
+        "submit",
+        "render-test",
+        "--frames",
+        "1-3",
+        "--set",
+        "fail_frames=[2]",
+        "--max-retries",
+        "0",
+        "--watch",
+    ]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    assert!(last.contains(" failed: "), "{stdout}");
+    assert!(last.contains("frame 2 fails on purpose"), "{stdout}");
+}
+
+#[test]
+fn two_workers_render_every_frame_exactly_once() {
+    let mut manager = Manager::start(&["--slots", "0"]);
+    manager.send(weir_tests::MANDELBROT_DIR);
+    let first = manager.worker("w1");
+    let second = manager.worker("w2");
+    manager.wait_for_workers("the workers did not register", |w| w.len() == 2);
+
+    let id = manager.submit(&[
+        "mandelbrot",
+        "--frames",
+        "1-24",
+        "--chunk-size",
+        "2",
+        "--settings",
+        r#"{"width": 64, "height": 48, "max_iter": 400}"#,
+    ]);
+    manager.completes(&id);
+    assert_eq!(manager.artifact_names(&id), frame_names(1..=24, "png"));
+
+    let workers: BTreeMap<String, String> = manager
+        .remote_workers()
+        .into_iter()
+        .map(|w| (w.id, w.name))
+        .collect();
+    let tasks = manager.json(&["job", "tasks", &id]);
+    let mut used = BTreeSet::new();
+    for task in tasks.as_array().unwrap() {
+        assert_eq!(task["state"], "completed", "{task}");
+        let worker = task["worker"].as_str().unwrap();
+        used.insert(
+            workers
+                .get(worker)
+                .cloned()
+                .unwrap_or_else(|| panic!("{task}")),
+        );
+    }
+    assert_eq!(used.len(), 2, "both workers rendered: {used:?}");
+
+    // SIGTERM: the workers sign off and exit 0.
+    manager.terminate(first);
+    manager.terminate(second);
+    assert!(manager.wait_worker(first).success());
+    assert!(manager.wait_worker(second).success());
+    manager.wait_for_workers("the workers did not sign off", |w| {
+        w.iter().all(|w| w.state != "online")
+    });
+}
+
+/// A render-test job whose frames take about 300 ms each.
+fn slow_job(manager: &Manager, frames: &str) -> String {
+    manager.submit(&["render-test", "--frames", frames, "--set", "spin_ms=300"])
+}
+
+#[test]
+fn a_killed_workers_task_is_requeued_and_every_frame_is_stored_once() {
+    let mut manager = Manager::start(&["--slots", "0", "--lease-secs", "2"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    let doomed = manager.worker("doomed");
+    manager.worker("survivor");
+    let id = slow_job(&manager, "1-12");
+
+    let victim = manager.busy_worker("doomed");
+    let held = victim.active_tasks[0].clone();
+    manager.workers[doomed].kill().unwrap();
+    manager.workers[doomed].wait().unwrap();
+
+    manager.completes(&id);
+    assert_eq!(manager.artifact_names(&id), frame_names(1..=12, "txt"));
+    let tasks = manager.json(&["job", "tasks", &id]);
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 12);
+    for task in tasks {
+        assert_eq!(task["state"], "completed", "{task}");
+    }
+    let artifacts = manager.json(&["job", "artifacts", &id]);
+    let task_of_frame: BTreeSet<(i64, &str)> = artifacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["frame"].as_i64().unwrap(), a["taskId"].as_str().unwrap()))
+        .collect();
+    assert_eq!(task_of_frame.len(), 12, "{artifacts}");
+    // The task the killed worker held failed once there (lease lost), then
+    // completed elsewhere.
+    let retried = tasks.iter().find(|t| t["id"] == held.as_str()).unwrap();
+    assert_eq!(
+        retried["failures"][0]["worker"],
+        victim.id.as_str(),
+        "{retried}"
+    );
+    assert_ne!(retried["worker"], victim.id.as_str(), "{retried}");
+    let lost = manager.remote_workers();
+    let lost = lost.iter().find(|w| w.id == victim.id).unwrap();
+    assert_eq!(lost.state, "lost");
+}
+
+#[test]
+fn a_terminated_worker_reports_its_task_failed_and_signs_off() {
+    let mut manager = Manager::start(&["--slots", "0"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    let index = manager.worker("leaving");
+    let id = manager.submit(&["render-test", "--frames", "1", "--set", "spin_ms=20000"]);
+    let worker = manager.busy_worker("leaving");
+
+    manager.terminate(index);
+    assert!(manager.wait_worker(index).success());
+    let tasks = manager.json(&["job", "tasks", &id]);
+    let task = &tasks[0];
+    assert_eq!(
+        task["failures"][0]["error"], "worker shutting down",
+        "{task}"
+    );
+    assert_eq!(task["failures"][0]["worker"], worker.id.as_str(), "{task}");
+    assert_eq!(task["state"], "queued", "{task}");
+    let left = manager.remote_workers();
+    assert!(
+        left.iter()
+            .all(|w| w.id != worker.id || w.state != "online"),
+        "{left:?}"
+    );
+    let log = std::fs::read_to_string(manager.dir.path().join("worker-leaving.log")).unwrap();
+    assert!(
+        log.contains(&format!("worker {} signed off", worker.id)),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_drained_worker_finishes_its_task_and_exits() {
+    let mut manager = Manager::start(&["--slots", "0"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    let index = manager.worker("drained");
+    let id = slow_job(&manager, "1-2");
+    let worker = manager.busy_worker("drained");
+    let held = worker.active_tasks[0].clone();
+
+    let worker_id = worker.id.clone();
+    manager.api(|client| async move { client.patch_worker(&worker_id, "draining").await });
+    assert!(manager.wait_worker(index).success());
+    let tasks = manager.json(&["job", "tasks", &id]);
+    let task = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == held.as_str())
+        .unwrap();
+    assert_eq!(task["state"], "completed", "{task}");
+    let after = manager.json(&["job", "info", &id]);
+    assert_eq!(after["framesDone"], 1, "{after}");
+}
+
+#[test]
+fn a_worker_the_manager_forgot_registers_again_and_the_job_completes() {
+    let mut manager = Manager::start(&["--slots", "0"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    manager.worker("forgotten");
+    let id = slow_job(&manager, "1-4");
+    let old = manager.busy_worker("forgotten");
+
+    let old_id = old.id.clone();
+    manager.api(|client| async move { client.delete_worker(&old_id).await });
+    manager.wait_for_workers("the worker did not register again", |workers| {
+        workers
+            .iter()
+            .any(|w| w.name == "forgotten" && w.id != old.id && w.state == "online")
+    });
+    manager.completes(&id);
+    assert_eq!(manager.artifact_names(&id), frame_names(1..=4, "txt"));
+}
