@@ -73,7 +73,7 @@
 //! # Layout
 //!
 //! - [`sequence`]: the attribute that exports a function as the plugin's `run`.
-//! - [`render()`]: the attribute that exports a function as a render plugin's `render`;
+//! - [`render`](macro@render): the attribute that exports a function as a render plugin's `render`;
 //!   [`render`](mod@render) holds its [`Frame`](render::Frame) and
 //!   [`Artifact`](render::Artifact).
 //! - [`Context`]: the running instance — [`Input`] (`Read`/`BufRead`, lines, ndjson

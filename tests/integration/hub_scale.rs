@@ -12,14 +12,14 @@ use serde_json::json;
 use crate::hub_support::{TestHub, WAIT, json_of};
 
 /// A `weir serve` child process on a free port; killed on drop.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     _dir: tempfile::TempDir,
 }
 
 impl ServerProcess {
-    fn start(extra: &[&str]) -> ServerProcess {
+    pub(crate) fn start(extra: &[&str]) -> ServerProcess {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])

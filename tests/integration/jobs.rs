@@ -309,6 +309,24 @@ async fn submissions_are_checked_with_clear_errors() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let (_, none) = json_of(hub.get("/jobs?state=active").await).await;
     assert_eq!(none, json!([]));
+
+    // The package of an unfinished job stays until the job is done with it.
+    let delete = hub
+        .client
+        .delete(hub.url("/sequence/mandelbrot"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(delete, StatusCode::CONFLICT, "unfinished render jobs").await;
+    let (status, _) = post(&hub, &format!("/jobs/{id}/cancel")).await;
+    assert_eq!(status, StatusCode::OK);
+    let delete = hub
+        .client
+        .delete(hub.url("/sequence/mandelbrot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::OK);
 }
 
 /// Runs three one-frame jobs (priorities 10, 90, 50) queued behind a

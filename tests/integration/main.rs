@@ -3,16 +3,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cli;
+mod grants;
+mod hostile;
 mod hub_instances;
 mod hub_scale;
 mod hub_sequences;
 mod hub_support;
 mod jobs;
 mod jobs_cli;
+mod limits;
 mod packages;
 mod plugins;
 mod render;
 mod runtime;
+mod soak;
 mod streaming;
 mod support;
 mod topics;

@@ -76,6 +76,13 @@ pub async fn config(State(state): State<AppState>) -> Json<Value> {
         "maxUploadBytes": config.max_upload_bytes,
         "instanceRetentionMs": config.instance_retention.as_millis() as u64,
         "instanceMemoryBytes": config.max_memory_bytes,
+        "instanceTimeoutMs": config.instance_timeout.map(|d| d.as_millis() as u64),
+        "instanceCpuMs": config.instance_cpu.map(|d| d.as_millis() as u64),
+        "compile": {
+            "inChildProcess": config.compiler.is_some(),
+            "timeoutMs": config.compile_timeout.as_millis() as u64,
+            "memoryBytes": config.compile_memory_bytes,
+        },
         "auth": state.token.is_some(),
         "unpack": {
             "maxEntries": config.unpack.max_entries,

@@ -19,7 +19,9 @@ use tokio::sync::broadcast::error::RecvError;
 use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
-use crate::jobs::{JobEvent, JobState, PatchJob, PickupError, SubmitJob, TaskReport, WorkerStatus};
+use crate::jobs::{
+    JobEvent, JobState, PatchJob, PickupError, SubmitJob, TaskReport, Upload, WorkerStatus,
+};
 use crate::runtime::MAX_ARTIFACT_BYTES;
 
 /// `POST /jobs`: queue a render job → 201 job.
@@ -417,10 +419,12 @@ pub async fn upload_artifact(
         .hub
         .jobs()
         .stage_artifact(
-            &task_id,
-            query.worker.as_deref(),
-            query.attempt,
-            query.frame,
+            Upload {
+                task_id: &task_id,
+                worker: query.worker.as_deref(),
+                attempt: query.attempt,
+                frame: query.frame,
+            },
             &name,
             &media_type,
             &data,

@@ -94,6 +94,8 @@ pub fn sequence_config(sequence: &Sequence) -> Value {
         "config": manifest.config,
         "topics": manifest.topics,
         "limits": manifest.limits,
+        // Names only: env values are the hub's and may be secrets.
+        "grants": manifest.grants,
     });
     if let Value::Object(map) = &mut config {
         for (key, value) in &manifest.extra {

@@ -3,12 +3,13 @@
 //! none. A terminal gets a progress bar, anything else a line per change;
 //! either way the last line is a summary.
 
+use std::fmt;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use super::remote::{self, Remote};
 use crate::client::{Job, JobEvent, JobEventStream};
@@ -18,7 +19,7 @@ const POLL: Duration = Duration::from_millis(500);
 /// How often a job is read even while events arrive, in case one was missed.
 const REFRESH: Duration = Duration::from_secs(2);
 const BAR_TEMPLATE: &str = "{spinner} [{elapsed_precise}] [{wide_bar}] {pos}/{len} frames \
-                            {percent}% {per_sec} ETA {eta} {msg}";
+                            {percent}% {rate} ETA {eta} {msg}";
 
 /// Follows job `id` until it ends; the exit code is 0 when it completed and
 /// 1 when it failed or was canceled.
@@ -165,7 +166,13 @@ impl View {
 fn new_bar(frames: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(frames), ProgressDrawTarget::stdout());
     if let Ok(style) = ProgressStyle::with_template(BAR_TEMPLATE) {
-        bar.set_style(style.progress_chars("=> "));
+        let style = style.progress_chars("=> ").with_key(
+            "rate",
+            |state: &ProgressState, out: &mut dyn fmt::Write| {
+                let _ = write!(out, "{:.1} frames/s", state.per_sec());
+            },
+        );
+        bar.set_style(style);
     }
     bar.enable_steady_tick(Duration::from_millis(200));
     bar

@@ -1,6 +1,8 @@
 //! The `weir` command line: one module per subcommand.
 
+mod compile;
 mod demo;
+mod grants;
 mod hub;
 mod inst;
 mod job;
@@ -18,6 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use grants::GrantArgs;
 pub use hub::HubCommand;
 pub use inst::{EventCommand, InstCommand};
 pub use job::{JobCommand, SubmitArgs};
@@ -77,6 +80,10 @@ enum Command {
     Job(JobCommand),
     /// Render tasks for a job manager (a `weir serve`) until interrupted.
     Worker(WorkerArgs),
+    /// Compile one component under memory and CPU limits (started by the
+    /// hub for each upload; not for people).
+    #[command(hide = true)]
+    CompileComponent(compile::CompileArgs),
 }
 
 /// Parses the command line, runs the command and turns errors into a message
@@ -109,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Job(command) => remote::Remote::new(&cli.hub, cli.token, cli.json)
             .and_then(|remote| job::run(command, remote)),
         Command::Worker(args) => worker::worker(args, &cli.hub, cli.token),
+        Command::CompileComponent(args) => compile::compile(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

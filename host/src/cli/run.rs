@@ -11,6 +11,8 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::GrantArgs;
+use crate::hub::package_limits;
 use crate::package::{Package, UnpackLimits};
 use crate::runtime::{Instance, Runtime, RuntimeConfig, StartOptions};
 use crate::streams::Pipe;
@@ -29,6 +31,9 @@ pub struct RunArgs {
     /// Where compiled components are cached (default: the user cache dir).
     #[arg(long, env = "WEIR_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// What the package may be granted when its manifest asks for it.
+    #[command(flatten)]
+    pub grants: GrantArgs,
     /// Arguments passed to the plugin (after `--`).
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -47,22 +52,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         &UnpackLimits::default(),
     )
     .with_context(|| format!("{} is not a valid package", args.package.display()))?;
+    let grants = args
+        .grants
+        .policy()
+        .grant(&package.manifest.grants)
+        .with_context(|| format!("{} cannot run", args.package.display()))?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
         max_memory_bytes: args.memory_mb << 20,
+        // Compile in a child process with a time and memory limit.
+        compiler: std::env::current_exe().ok(),
         ..RuntimeConfig::default()
     })?;
     let program = runtime
         .load(&package.component_path)
-        .with_context(|| format!("{} cannot run", args.package.display()))?;
+        .with_context(|| format!("{} cannot run", args.package.display()))?
+        .with_grants(grants, &package.dir)
+        .with_limits(package_limits(&package.manifest.limits));
     let mut config = package.manifest.config.clone();
     config.extend(overrides);
     let options = StartOptions {
         id: uuid::Uuid::new_v4().to_string(),
         config,
         args: args.args.into_iter().map(Value::String).collect(),
-        max_memory_bytes: None,
-        topics: None,
+        ..StartOptions::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use super::GrantArgs;
 use crate::api::{self, AppState};
 use crate::hub::{Hub, HubConfig};
 use crate::jobs::Ordering;
@@ -22,12 +23,30 @@ pub struct ServeArgs {
     /// Directory for packages, compiled components and state.
     #[arg(long, env = "WEIR_DATA_DIR", default_value = "./weir-data")]
     pub data_dir: PathBuf,
-    /// Most instances alive at once; more answer 503.
-    #[arg(long, env = "WEIR_MAX_INSTANCES", default_value_t = 1000)]
-    pub max_instances: usize,
+    /// Most instances alive at once; more answer 503. Default: total RAM /
+    /// 16 MiB (a small instance's memory, stacks and stream buffers with room
+    /// to spare), at least 16 and at most 10,000 (each instance maps about six
+    /// memory areas; Linux allows 65,530 per process). The instance pool is
+    /// sized to it.
+    #[arg(long, env = "WEIR_MAX_INSTANCES")]
+    pub max_instances: Option<usize>,
     /// Memory limit per instance, in MiB.
     #[arg(long, default_value_t = 256)]
     pub instance_memory_mb: usize,
+    /// Wall-clock limit per instance, in seconds (default: none). A package's
+    /// `timeout_ms` and a start request's `limits.timeoutMs` may only lower it.
+    #[arg(long, value_name = "SECS")]
+    pub instance_timeout_secs: Option<f64>,
+    /// CPU-time limit per instance, in seconds (default: none). A package's
+    /// `cpu_ms` and a start request's `limits.cpuMs` may only lower it.
+    #[arg(long, value_name = "SECS")]
+    pub instance_cpu_secs: Option<f64>,
+    /// Longest one upload's component may take to compile, in seconds.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub compile_timeout_secs: f64,
+    /// Memory (address space) the compiler process may use, in MiB.
+    #[arg(long, default_value_t = 2048, value_name = "MIB")]
+    pub compile_memory_mb: usize,
     /// Largest package upload, in MiB.
     #[arg(long, default_value_t = 256)]
     pub max_upload_mb: u64,
@@ -56,6 +75,9 @@ pub struct ServeArgs {
     /// Failed tasks of one job after which a worker is blocklisted for it.
     #[arg(long, default_value_t = 3)]
     pub blocklist_after: u32,
+    /// What packages may be granted when their manifest asks for it.
+    #[command(flatten)]
+    pub grants: GrantArgs,
 }
 
 /// How long open requests may run on after Ctrl-C or SIGTERM.
@@ -65,11 +87,23 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
     init_tracing();
     let mut config = HubConfig::new(&args.data_dir);
-    config.max_instances = args.max_instances;
+    if let Some(max_instances) = args.max_instances {
+        anyhow::ensure!(max_instances > 0, "--max-instances must be at least 1");
+        config.max_instances = max_instances;
+    }
+    config.instance_timeout = positive_secs("--instance-timeout-secs", args.instance_timeout_secs)?;
+    config.instance_cpu = positive_secs("--instance-cpu-secs", args.instance_cpu_secs)?;
+    config.compile_timeout =
+        positive_secs("--compile-timeout-secs", Some(args.compile_timeout_secs))?
+            .unwrap_or(config.compile_timeout);
+    config.compile_memory_bytes = args.compile_memory_mb << 20;
+    // Uploads compile in a child process (this binary) with those limits.
+    config.compiler = Some(std::env::current_exe().context("cannot find the weir binary")?);
     config.max_memory_bytes = args.instance_memory_mb << 20;
     config.max_upload_bytes = args.max_upload_mb << 20;
     config.instance_retention = Duration::from_secs(args.instance_retention_secs);
     config.topic_capacity = args.topic_buffer_kib.max(1) << 10;
+    config.grants = args.grants.policy();
     if let Some(slots) = args.slots {
         config.jobs.slots = slots;
     }
@@ -133,6 +167,18 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         hub.log_line("info", "shutting down");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A positive, finite number of seconds from flag `name`.
+fn positive_secs(name: &str, secs: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    let Some(secs) = secs else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        secs > 0.0 && secs.is_finite() && secs < 1e9,
+        "{name} must be a positive number of seconds"
+    );
+    Ok(Some(Duration::from_secs_f64(secs)))
 }
 
 /// Registers the Ctrl-C and SIGTERM handlers now (before the hub says it

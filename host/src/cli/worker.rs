@@ -10,30 +10,25 @@
 //! what it held under its old id. SIGINT or SIGTERM stops it: running tasks
 //! are reported failed and the worker signs off.
 
-use std::collections::{HashMap, VecDeque};
-use std::future::Future;
+mod packages;
+mod task;
+
+use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use bytes::Bytes;
-use futures::StreamExt;
 use reqwest::StatusCode;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::client::{
-    ClientError, Heartbeat, HeartbeatReply, HubClient, TaskBeat, TaskLease, WorkerRegistration,
-};
-use crate::jobs::{TaskSpec, run_frames};
-use crate::runtime::{Artifact, Program, RenderError, Runtime, RuntimeConfig};
+use crate::client::{Heartbeat, HeartbeatReply, HubClient, WorkerRegistration};
+use crate::runtime::{Program, Runtime, RuntimeConfig};
+use task::{Running, Stop};
 
 /// How long a slot waits when the manager has nothing to do.
 const IDLE_POLL: Duration = Duration::from_millis(200);
@@ -41,12 +36,6 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 const REFUSED_WAIT: Duration = Duration::from_secs(1);
 /// Heartbeat interval until the manager names one.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(500);
-/// Time limit of a task whose lease names none.
-const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-/// How often an upload or report is tried when the manager is unreachable.
-const TRIES: u32 = 4;
-/// Plugin log lines kept per task between heartbeats; older ones are dropped.
-const MAX_PENDING_LOG: usize = 1000;
 
 /// Arguments of `weir worker`.
 #[derive(Debug, clap::Args)]
@@ -93,6 +82,8 @@ pub fn worker(args: WorkerArgs, hub: &str, token: Option<String>) -> anyhow::Res
         let render = Runtime::new(RuntimeConfig {
             cache_dir: Some(cache.join("compiled")),
             max_memory_bytes: args.memory_mb << 20,
+            // Compile downloaded components in a child process with limits.
+            compiler: std::env::current_exe().ok(),
             ..RuntimeConfig::default()
         })?;
         let registration = WorkerRegistration {
@@ -104,85 +95,6 @@ pub fn worker(args: WorkerArgs, hub: &str, token: Option<String>) -> anyhow::Res
         let idle = args.exit_when_idle.map(Duration::from_secs);
         worker.run(idle).await
     })
-}
-
-/// Why a running task was stopped before it ended by itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// The manager named it in a heartbeat's `cancel`: it no longer wants it.
-    Canceled,
-    /// The manager refused an upload (409): this attempt lost the task.
-    LeaseLost,
-    /// The worker registered again; the task belonged to its old id.
-    Abandoned,
-    /// The worker is shutting down: report it failed.
-    Shutdown,
-}
-
-/// A task a slot is running.
-struct Running {
-    lease: TaskLease,
-    /// The worker id it was leased to.
-    worker_id: String,
-    cancel: CancellationToken,
-    state: Mutex<RunningState>,
-}
-
-#[derive(Default)]
-struct RunningState {
-    progress: Option<f64>,
-    log: VecDeque<String>,
-    stop: Option<Stop>,
-}
-
-impl Running {
-    fn state(&self) -> MutexGuard<'_, RunningState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Stops the task for `why` (the first reason given sticks).
-    fn stop(&self, why: Stop) {
-        self.state().stop.get_or_insert(why);
-        self.cancel.cancel();
-    }
-
-    fn stopped(&self) -> Option<Stop> {
-        self.state().stop
-    }
-
-    fn push_log(&self, line: String) {
-        let mut state = self.state();
-        if state.log.len() >= MAX_PENDING_LOG {
-            state.log.pop_front();
-        }
-        state.log.push_back(line);
-    }
-
-    /// What the next heartbeat says about this task; its log lines are taken.
-    fn beat(&self) -> TaskBeat {
-        let mut state = self.state();
-        TaskBeat {
-            task_id: self.lease.task_id.clone(),
-            attempt: self.lease.attempt,
-            progress: state.progress,
-            log: state.log.drain(..).collect(),
-        }
-    }
-
-    /// Puts back log lines a failed heartbeat did not deliver.
-    fn unsent(&self, lines: Vec<String>) {
-        let mut state = self.state();
-        for line in lines.into_iter().rev() {
-            state.log.push_front(line);
-        }
-        while state.log.len() > MAX_PENDING_LOG {
-            state.log.pop_front();
-        }
-    }
-
-    fn frames(&self) -> String {
-        frames_label(self.lease.frame_start, self.lease.frame_end)
-    }
 }
 
 /// The worker's identity on the manager.
@@ -381,226 +293,6 @@ impl Worker {
         }
     }
 
-    /// Runs a leased task to its end and reports how it ended.
-    async fn run_task(&self, lease: TaskLease, worker_id: String) {
-        let running = Arc::new(Running {
-            lease,
-            worker_id,
-            cancel: CancellationToken::new(),
-            state: Mutex::default(),
-        });
-        let task_id = running.lease.task_id.clone();
-        self.running().insert(task_id.clone(), running.clone());
-        self.touch();
-        if self.shutdown.is_cancelled() {
-            running.stop(Stop::Shutdown);
-        }
-        info!(
-            "task {task_id} started: job {}, frames {}, attempt {}",
-            running.lease.job_id,
-            running.frames(),
-            running.lease.attempt
-        );
-        let started = Instant::now();
-        let result = self.render(&running).await;
-        // Deliver the last log lines while the manager still counts the task as held.
-        let unsent_log = !running.state().log.is_empty();
-        if unsent_log && running.stopped().is_none() {
-            self.beat().await;
-        }
-        self.report(&running, result, started.elapsed()).await;
-        self.running().remove(&task_id);
-        self.touch();
-    }
-
-    /// Renders every frame of the task, uploading each frame's artifacts.
-    async fn render(&self, running: &Arc<Running>) -> Result<(), String> {
-        let lease = &running.lease;
-        let program = self.program(&lease.package.digest).await?;
-        let timeout = match lease.timeout_ms {
-            0 => DEFAULT_TASK_TIMEOUT,
-            ms => Duration::from_millis(ms),
-        };
-        let spec = TaskSpec {
-            job_id: lease.job_id.clone(),
-            attempt: lease.attempt,
-            frame_start: lease.frame_start,
-            frame_end: lease.frame_end,
-            settings: serde_json::Value::Object(lease.settings.clone()).to_string(),
-            timeout,
-        };
-        let progress = running.clone();
-        let on_progress = Arc::new(move |p: f32| progress.state().progress = Some(f64::from(p)));
-        let log = running.clone();
-        let on_log =
-            Arc::new(move |level: &str, line: &str| log.push_log(format!("{level}: {line}")));
-        let sink = |frame: i64, artifacts: Vec<Artifact>| self.upload(running, frame, artifacts);
-        let rendered = run_frames(
-            &self.runtime,
-            &program,
-            &spec,
-            running.cancel.clone(),
-            on_progress,
-            Some(on_log),
-            sink,
-        )
-        .await;
-        rendered.map_err(|e| match e {
-            RenderError::Failed(message) => message,
-            other => other.to_string(),
-        })
-    }
-
-    /// Uploads one frame's artifacts; a 409 means the lease is lost.
-    fn upload(
-        &self,
-        running: &Arc<Running>,
-        frame: i64,
-        artifacts: Vec<Artifact>,
-    ) -> impl Future<Output = Result<(), String>> + use<> {
-        let client = self.client.clone();
-        let running = running.clone();
-        async move {
-            let lease = &running.lease;
-            for artifact in artifacts {
-                let data = Bytes::from(artifact.data);
-                let what = format!("uploading {}", artifact.name);
-                let uploaded = retry(&what, || {
-                    client.upload_artifact(
-                        &lease.task_id,
-                        lease.attempt,
-                        frame,
-                        &artifact.name,
-                        &artifact.media_type,
-                        data.clone(),
-                    )
-                })
-                .await;
-                if let Err(e) = uploaded {
-                    if e.status() == Some(StatusCode::CONFLICT) {
-                        running.stop(Stop::LeaseLost);
-                    }
-                    return Err(format!("cannot upload {}: {e}", artifact.name));
-                }
-            }
-            Ok(())
-        }
-    }
-
-    /// Tells the manager how the task ended, unless it has moved on already.
-    async fn report(&self, running: &Running, result: Result<(), String>, took: Duration) {
-        let lease = &running.lease;
-        let (task, frames) = (&lease.task_id, running.frames());
-        let error = match (result, running.stopped()) {
-            (_, Some(Stop::Canceled)) => {
-                return info!("task {task} (frames {frames}) canceled by the manager");
-            }
-            (_, Some(Stop::Abandoned)) => {
-                return info!(
-                    "task {task} (frames {frames}) abandoned: it was leased to an old id"
-                );
-            }
-            (_, Some(Stop::LeaseLost)) => {
-                return warn!("task {task} (frames {frames}) lost its lease; dropped");
-            }
-            (Ok(()), _) => None,
-            (Err(_), Some(Stop::Shutdown)) => Some("worker shutting down".to_string()),
-            (Err(e), None) => Some(e),
-        };
-        let id = &running.worker_id;
-        let attempt = lease.attempt;
-        let reported = match &error {
-            None => {
-                retry("completing", || {
-                    self.client.complete_task(task, id, attempt)
-                })
-                .await
-            }
-            Some(e) => retry("failing", || self.client.fail_task(task, id, attempt, e)).await,
-        };
-        let secs = took.as_secs_f64();
-        match (error, reported) {
-            (None, Ok(())) => info!("task {task} (frames {frames}) completed in {secs:.1}s"),
-            (Some(e), Ok(())) => {
-                warn!("task {task} (frames {frames}) failed after {secs:.1}s: {e}")
-            }
-            (_, Err(e)) => warn!("task {task} (frames {frames}): the manager took no report: {e}"),
-        }
-    }
-
-    /// The compiled component with `digest`: loaded once per process, from
-    /// the disk cache or downloaded from the manager.
-    async fn program(&self, digest: &str) -> Result<Program, String> {
-        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "the lease names an invalid package digest {digest:?}"
-            ));
-        }
-        let cell = self
-            .programs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(digest.to_ascii_lowercase())
-            .or_default()
-            .clone();
-        let program = cell
-            .get_or_try_init(|| self.load(digest))
-            .await
-            .map_err(|e| format!("cannot load package {digest}: {e:#}"))?;
-        Ok(program.clone())
-    }
-
-    async fn load(&self, digest: &str) -> anyhow::Result<Program> {
-        let digest = digest.to_ascii_lowercase();
-        let path = self.cache.join("packages").join(format!("{digest}.wasm"));
-        if let Ok(program) = self.compile(&path, &digest).await {
-            return Ok(program);
-        }
-        info!("downloading package {digest}");
-        self.download(&digest, &path).await?;
-        self.compile(&path, &digest).await
-    }
-
-    /// Compiles (or loads compiled) the component at `path`, which must
-    /// hash to `digest`.
-    async fn compile(&self, path: &Path, digest: &str) -> anyhow::Result<Program> {
-        let runtime = self.runtime.clone();
-        let file = path.to_path_buf();
-        let program = tokio::task::spawn_blocking(move || runtime.load(&file)).await??;
-        anyhow::ensure!(
-            program.digest == digest,
-            "{} does not hash to its name",
-            path.display()
-        );
-        Ok(program)
-    }
-
-    /// Downloads the component `digest` to `path` (atomically), checking
-    /// that it hashes to `digest`.
-    async fn download(&self, digest: &str, path: &Path) -> anyhow::Result<()> {
-        let dir = path.parent().context("the package path has no directory")?;
-        tokio::fs::create_dir_all(dir)
-            .await
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let partial = tempfile::NamedTempFile::new_in(dir)?.into_temp_path();
-        let mut file = tokio::fs::File::create(&partial).await?;
-        let mut body = self.client.package(digest).await?;
-        let mut hash = Sha256::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            hash.update(&chunk);
-            file.write_all(&chunk).await?;
-        }
-        file.sync_all().await?;
-        let got = hex::encode(hash.finalize());
-        anyhow::ensure!(
-            got == digest,
-            "the manager sent a package hashing to {got}, not {digest}"
-        );
-        partial.persist(path)?;
-        Ok(())
-    }
-
     /// Heartbeats every `heartbeatMs` until `done`.
     async fn heartbeats(self: Arc<Self>, done: CancellationToken) {
         loop {
@@ -669,45 +361,6 @@ impl Worker {
     }
 }
 
-/// Calls `call` until it works, fails for good, or has been tried [`TRIES`]
-/// times; only an unreachable or failing (5xx) manager is tried again.
-async fn retry<T, F, Fut>(what: &str, mut call: F) -> Result<T, ClientError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ClientError>>,
-{
-    let mut delay = Duration::from_millis(250);
-    let mut tries = 1;
-    loop {
-        match call().await {
-            Err(e) if tries < TRIES && is_transient(&e) => {
-                warn!("{what} failed ({e}); trying again");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                tries += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
-fn is_transient(e: &ClientError) -> bool {
-    match e {
-        ClientError::Transport { .. } => true,
-        ClientError::Hub { status, .. } => status.is_server_error(),
-        _ => false,
-    }
-}
-
-/// `7` or `1-10`.
-fn frames_label(start: i64, end: i64) -> String {
-    if start == end {
-        start.to_string()
-    } else {
-        format!("{start}-{end}")
-    }
-}
-
 /// SIGINT and SIGTERM, registered once.
 struct Signals {
     interrupt: tokio::signal::unix::Signal,
@@ -748,60 +401,4 @@ fn init_tracing() {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn running() -> Running {
-        Running {
-            lease: TaskLease {
-                task_id: "t".into(),
-                attempt: 2,
-                frame_start: 1,
-                frame_end: 10,
-                ..TaskLease::default()
-            },
-            worker_id: "w".into(),
-            cancel: CancellationToken::new(),
-            state: Mutex::default(),
-        }
-    }
-
-    #[test]
-    fn a_beat_takes_the_log_and_a_failed_one_puts_it_back() {
-        let task = running();
-        task.push_log("info: one".into());
-        task.state().progress = Some(0.5);
-        let beat = task.beat();
-        assert_eq!(beat.log, vec!["info: one".to_string()]);
-        assert_eq!((beat.attempt, beat.progress), (2, Some(0.5)));
-        task.push_log("info: two".into());
-        task.unsent(beat.log);
-        assert_eq!(task.beat().log, vec!["info: one", "info: two"]);
-        assert!(task.beat().log.is_empty());
-    }
-
-    #[test]
-    fn the_first_stop_reason_sticks() {
-        let task = running();
-        assert_eq!(task.stopped(), None);
-        task.stop(Stop::Canceled);
-        task.stop(Stop::Shutdown);
-        assert_eq!(task.stopped(), Some(Stop::Canceled));
-        assert!(task.cancel.is_cancelled());
-        assert_eq!(task.frames(), "1-10");
-    }
-
-    #[test]
-    fn only_an_unreachable_or_failing_manager_is_tried_again() {
-        let hub = |status| ClientError::Hub {
-            status,
-            message: String::new(),
-        };
-        assert!(is_transient(&hub(StatusCode::BAD_GATEWAY)));
-        assert!(!is_transient(&hub(StatusCode::CONFLICT)));
-        assert!(!is_transient(&hub(StatusCode::NOT_FOUND)));
-    }
 }

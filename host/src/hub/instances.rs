@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Hub, HubError, Sequence, Topic};
+use super::{Hub, HubError, Sequence, StartLimits, Topic};
 use crate::package::Kind;
 use crate::runtime::{Instance, InstanceStatus, StartOptions};
 
@@ -28,16 +28,10 @@ pub struct StartRequest {
     pub input_topic: Option<String>,
     /// Topic fed by the output, overriding the package's `provides`.
     pub output_topic: Option<String>,
-    /// Limits for this instance: `{"memory": MiB}`; may only tighten.
+    /// Limits for this instance: `{"memory": MiB, "timeoutMs": ms, "cpuMs":
+    /// ms}`; each may only tighten the hub's (more is refused with 422).
     #[serde(default)]
     pub limits: Option<StartLimits>,
-}
-
-/// Per-start limits.
-#[derive(Debug, Default, Deserialize)]
-pub struct StartLimits {
-    /// Memory in MiB.
-    pub memory: Option<u64>,
 }
 
 /// A started instance and what it was started with.
@@ -163,18 +157,9 @@ impl Hub {
             .as_deref()
             .map(|t| self.topic_for(t, content_type, false))
             .transpose()?;
-        let memory_mb = [
-            request.limits.and_then(|l| l.memory),
-            manifest.limits.memory_mb,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        if memory_mb == Some(0) {
-            return Err(HubError::BadRequest(
-                "limits.memory must be at least 1 (MiB)".into(),
-            ));
-        }
+        let limits = self
+            .config
+            .start_limits(&manifest.limits, request.limits.as_ref())?;
         let record = {
             let mut all = self.instances.lock();
             let id = match request.instance_id {
@@ -210,8 +195,9 @@ impl Hub {
                 config: app_config.clone(),
                 args: args.clone(),
                 topics: Some(Arc::new(super::topics::HubTopics(Arc::downgrade(self)))),
-                max_memory_bytes: memory_mb
-                    .map(|mb| usize::try_from(mb << 20).unwrap_or(usize::MAX)),
+                max_memory_bytes: limits.memory_bytes,
+                max_wall_time: limits.wall_time,
+                max_cpu_time: limits.cpu_time,
             };
             let instance = self.runtime.start(&sequence.program, options);
             let record = Arc::new(InstanceRecord {

@@ -2,6 +2,7 @@
 //! The HTTP layer (`api`) calls these; nothing here knows about HTTP.
 
 mod instances;
+mod limits;
 mod sequences;
 pub mod topics;
 
@@ -10,11 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use instances::{InstanceRecord, StartRequest};
+pub use limits::{StartLimits, check_package_limits, default_max_instances, package_limits};
 pub use sequences::Sequence;
 pub use topics::{Topic, TopicInfo};
 
 use crate::jobs::{JobManager, JobsConfig};
-use crate::package::{PackageError, UnpackLimits};
+use crate::package::{GrantPolicy, PackageError, UnpackLimits};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use crate::streams::{Overflow, Pipe};
 
@@ -23,7 +25,8 @@ use crate::streams::{Overflow, Pipe};
 pub struct HubConfig {
     /// Where packages, compiled components and state live.
     pub data_dir: PathBuf,
-    /// Most instances alive at once; starting more answers 503.
+    /// Most instances alive at once; starting more answers 503 (default
+    /// [`default_max_instances`]: sized to the machine's memory).
     pub max_instances: usize,
     /// Largest package upload, in bytes.
     pub max_upload_bytes: u64,
@@ -31,6 +34,17 @@ pub struct HubConfig {
     pub instance_retention: Duration,
     /// Memory limit per instance, in bytes.
     pub max_memory_bytes: usize,
+    /// Wall-clock limit per instance (default: none).
+    pub instance_timeout: Option<Duration>,
+    /// CPU-time limit per instance (default: none).
+    pub instance_cpu: Option<Duration>,
+    /// The `weir` binary that compiles uploads in a child process (see
+    /// `RuntimeConfig::compiler`); `None` compiles in the hub's process.
+    pub compiler: Option<PathBuf>,
+    /// Wall-clock time one compilation may take (default 60 s).
+    pub compile_timeout: Duration,
+    /// Address space the compiler process may use, in bytes (default 2 GiB).
+    pub compile_memory_bytes: usize,
     /// Limits applied while unpacking uploads.
     pub unpack: UnpackLimits,
     /// Where compiled components are cached (default `<data_dir>/cache`).
@@ -39,6 +53,9 @@ pub struct HubConfig {
     pub topic_capacity: usize,
     /// Render-job manager settings (slots, ordering, leases, retries).
     pub jobs: JobsConfig,
+    /// Capabilities packages may be granted (default: none). A package
+    /// asking for more is refused at upload.
+    pub grants: GrantPolicy,
 }
 
 impl HubConfig {
@@ -46,14 +63,20 @@ impl HubConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         HubConfig {
             data_dir: data_dir.into(),
-            max_instances: 1000,
+            max_instances: default_max_instances(),
             max_upload_bytes: 256 << 20,
             instance_retention: Duration::from_secs(180),
             max_memory_bytes: 256 << 20,
+            instance_timeout: None,
+            instance_cpu: None,
+            compiler: None,
+            compile_timeout: Duration::from_secs(60),
+            compile_memory_bytes: 2048 << 20,
             unpack: UnpackLimits::default(),
             cache_dir: None,
             topic_capacity: 1 << 20,
             jobs: JobsConfig::default(),
+            grants: GrantPolicy::default(),
         }
     }
 }
@@ -93,6 +116,18 @@ pub enum HubError {
     Io(#[from] std::io::Error),
 }
 
+/// `<data_dir>/scratch`, emptied of what a previous run left behind:
+/// instances' scratch directories live there while they run.
+fn scratch_dir(data_dir: &std::path::Path) -> std::io::Result<PathBuf> {
+    let dir = data_dir.join("scratch");
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 /// The hub: runtime, sequences, instances and the hub log. Cheap to share
 /// behind an `Arc`.
 pub struct Hub {
@@ -119,10 +154,17 @@ impl Hub {
                     .unwrap_or_else(|| config.data_dir.join("cache")),
             ),
             max_memory_bytes: config.max_memory_bytes,
+            max_wall_time: config.instance_timeout,
+            max_cpu_time: config.instance_cpu,
+            compiler: config.compiler.clone(),
+            compile_timeout: config.compile_timeout,
+            compile_memory_bytes: config.compile_memory_bytes,
+            scratch_dir: Some(scratch_dir(&config.data_dir)?),
             ..RuntimeConfig::default()
         })?;
         let log = Pipe::new(4 << 20, Overflow::DropOldest);
-        let sequences = sequences::SequenceStore::open(&config.data_dir, &runtime, &log)?;
+        let sequences =
+            sequences::SequenceStore::open(&config.data_dir, &runtime, &config.grants, &log)?;
         let jobs = JobManager::open(&config.data_dir, config.jobs.clone())?;
         let hub = Arc::new(Hub {
             instances: instances::InstanceRegistry::default(),

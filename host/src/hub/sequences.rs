@@ -16,8 +16,8 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{Hub, HubError};
-use crate::package::{Package, PackageError};
+use super::{Hub, HubError, check_package_limits, package_limits};
+use crate::package::{GrantPolicy, Package, PackageError};
 use crate::runtime::{Program, Runtime};
 use crate::streams::Pipe;
 
@@ -50,7 +50,12 @@ pub(super) struct SequenceStore {
 
 impl SequenceStore {
     /// Loads every stored sequence (compiled components come from the cache).
-    pub(super) fn open(data_dir: &Path, runtime: &Runtime, log: &Pipe) -> Result<Self, HubError> {
+    pub(super) fn open(
+        data_dir: &Path,
+        runtime: &Runtime,
+        grants: &GrantPolicy,
+        log: &Pipe,
+    ) -> Result<Self, HubError> {
         let root = data_dir.join("sequences");
         let staging = data_dir.join("staging");
         fs::create_dir_all(&root)?;
@@ -59,7 +64,7 @@ impl SequenceStore {
         let mut by_id = HashMap::new();
         for entry in fs::read_dir(&root)? {
             let dir = entry?.path();
-            match load_stored(&dir, runtime) {
+            match load_stored(&dir, runtime, grants) {
                 Ok(sequence) => {
                     by_id.insert(sequence.id.clone(), Arc::new(sequence));
                 }
@@ -82,11 +87,17 @@ impl SequenceStore {
     }
 }
 
-fn load_stored(dir: &Path, runtime: &Runtime) -> Result<Sequence, HubError> {
+/// Loads a stored sequence; one whose grants this hub no longer allows is
+/// skipped (and kept on disk for a hub started with them).
+fn load_stored(dir: &Path, runtime: &Runtime, policy: &GrantPolicy) -> Result<Sequence, HubError> {
     let meta: SequenceMeta = serde_json::from_slice(&fs::read(dir.join("sequence.json"))?)
         .map_err(|e| HubError::Invalid(format!("bad sequence.json: {e}")))?;
     let package = Package::open(&dir.join("package"))?;
-    let program = runtime.load(&package.component_path)?;
+    let grants = policy.grant(&package.manifest.grants)?;
+    let program = runtime
+        .load(&package.component_path)?
+        .with_grants(grants, &package.dir);
+    let program = program.with_limits(package_limits(&package.manifest.limits));
     Ok(Sequence {
         id: meta.id,
         package,
@@ -123,6 +134,13 @@ impl Hub {
         body: impl Stream<Item = Result<Bytes, E>> + Unpin,
         replace: Option<&str>,
     ) -> Result<Arc<Sequence>, HubError> {
+        if let Some(id) = replace
+            && self.jobs().uses_package(id)
+        {
+            return Err(HubError::Conflict(format!(
+                "sequence {id} is the package of unfinished render jobs; cancel or delete them before replacing it"
+            )));
+        }
         let id = match replace {
             Some(id) => id.to_string(),
             None => uuid::Uuid::new_v4().to_string(),
@@ -208,11 +226,20 @@ impl Hub {
         }
         let runtime = self.runtime.clone();
         let limits = self.config.unpack.clone();
+        let hub_limits = self.config.instance_limits();
+        let policy = self.config.grants.clone();
         let (work, id) = (work.to_path_buf(), id.to_string());
         tokio::task::spawn_blocking(move || -> Result<Sequence, HubError> {
             let archive = fs::File::open(&archive_path)?;
             let package = Package::unpack(archive, &work.join("package"), &limits)?;
-            let program = runtime.load(&package.component_path)?;
+            check_package_limits(&hub_limits, &package.manifest)?;
+            // Refused before compiling; `relocate` points the grants at
+            // the package's final directory.
+            let grants = policy.grant(&package.manifest.grants)?;
+            let program = runtime
+                .load(&package.component_path)?
+                .with_grants(grants, &package.dir);
+            let program = program.with_limits(package_limits(&package.manifest.limits));
             let created = SystemTime::now();
             let meta = SequenceMeta {
                 id: id.clone(),
@@ -250,6 +277,12 @@ impl Hub {
         if !alive.is_empty() && !force {
             return Err(HubError::Conflict("Can't remove- Sequence in use".into()));
         }
+        if self.jobs().uses_package(&sequence.id) {
+            return Err(HubError::Conflict(format!(
+                "sequence {} is the package of unfinished render jobs; cancel or delete them first",
+                sequence.id
+            )));
+        }
         for record in alive {
             self.kill_instance(&record, true);
         }
@@ -274,7 +307,9 @@ fn relocate(sequence: Sequence, dir: &Path) -> Sequence {
         .strip_prefix(&sequence.package.dir)
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    let grants = sequence.program.grants().clone();
     Sequence {
+        program: sequence.program.with_grants(grants, &package_dir),
         package: Package {
             component_path: package_dir.join(rel),
             dir: package_dir,

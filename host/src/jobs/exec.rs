@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{JobManager, LOCAL_WORKER, Lease, PickupError};
+use super::{JobManager, LOCAL_WORKER, Lease, PickupError, Upload};
 use crate::hub::Hub;
-use crate::runtime::{Artifact, FrameRequest, Program, RenderError, RenderOptions, Runtime};
+use crate::runtime::{
+    Artifact, FrameRequest, LogHook, Program, ProgressHook, RenderError, RenderOptions, Runtime,
+};
 
 /// What a worker needs to run one task.
 #[derive(Debug, Clone)]
@@ -51,8 +53,8 @@ pub async fn run_frames<F, Fut>(
     program: &Program,
     spec: &TaskSpec,
     cancel: CancellationToken,
-    on_progress: Arc<dyn Fn(f32) + Send + Sync>,
-    on_log: Option<Arc<dyn Fn(&str, &str) + Send + Sync>>,
+    on_progress: ProgressHook,
+    on_log: Option<LogHook>,
     mut sink: F,
 ) -> Result<(), RenderError>
 where
@@ -138,12 +140,12 @@ async fn run_local(hub: &Arc<Hub>, jobs: &Arc<JobManager>, lease: Lease) {
     };
     let progress_jobs = jobs.clone();
     let progress_task = task_id.clone();
-    let on_progress: Arc<dyn Fn(f32) + Send + Sync> = Arc::new(move |p| {
+    let on_progress: ProgressHook = Arc::new(move |p| {
         progress_jobs.local_progress(&progress_task, attempt, p);
     });
     let log_jobs = jobs.clone();
     let log_task = task_id.clone();
-    let on_log: Arc<dyn Fn(&str, &str) + Send + Sync> = Arc::new(move |level, message| {
+    let on_log: LogHook = Arc::new(move |level, message| {
         log_jobs.local_log(&log_task, level, message);
     });
     let spec = TaskSpec::from(&lease);
@@ -153,10 +155,12 @@ async fn run_local(hub: &Arc<Hub>, jobs: &Arc<JobManager>, lease: Lease) {
         async move {
             for artifact in artifacts {
                 jobs.stage_artifact(
-                    &task_id,
-                    Some(LOCAL_WORKER),
-                    attempt,
-                    frame,
+                    Upload {
+                        task_id: &task_id,
+                        worker: Some(LOCAL_WORKER),
+                        attempt,
+                        frame,
+                    },
                     &artifact.name,
                     &artifact.media_type,
                     &artifact.data,

@@ -332,6 +332,22 @@ impl Default for JobLog {
     }
 }
 
+/// A job log so far and the live feed of what follows.
+pub type LogFeed = (Vec<Arc<str>>, broadcast::Receiver<Arc<str>>);
+
+/// Who uploads an artifact of which attempt, for which frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Upload<'a> {
+    /// Task id.
+    pub task_id: &'a str,
+    /// The worker, which must hold the attempt when given.
+    pub worker: Option<&'a str>,
+    /// The attempt (the lease token).
+    pub attempt: u32,
+    /// The frame the artifact belongs to.
+    pub frame: i64,
+}
+
 /// A change for `/events` subscribers.
 #[derive(Debug, Clone)]
 pub struct JobEvent {
@@ -491,17 +507,6 @@ fn check_tags(tags: &[String]) -> Result<(), HubError> {
     Ok(())
 }
 
-/// Artifact names are plain file names: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`.
-pub fn valid_artifact_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 /// Whether a worker with `worker_tags` may take a job tagged `job_tags`.
 fn tags_match(worker_tags: &[String], job_tags: &[String]) -> bool {
     worker_tags.is_empty() || worker_tags.iter().any(|t| job_tags.contains(t))
@@ -550,6 +555,19 @@ impl JobManager {
         for (job_id, artifact) in loaded.artifacts {
             if let Some(job) = state.jobs.get_mut(&job_id) {
                 job.artifacts.insert(artifact.name.clone(), artifact);
+            }
+        }
+        // Staged artifacts of attempts that never completed.
+        if let Ok(dirs) = std::fs::read_dir(&artifacts_dir) {
+            for file in dirs
+                .flatten()
+                .filter_map(|d| std::fs::read_dir(d.path()).ok())
+                .flatten()
+                .flatten()
+            {
+                if file.file_name().to_string_lossy().starts_with('.') {
+                    let _ = std::fs::remove_file(file.path());
+                }
             }
         }
         for job in state.jobs.values_mut() {
@@ -647,6 +665,9 @@ impl JobManager {
     }
 
     fn emit_job(&self, job: &Job) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
         let _ = self.events.send(JobEvent {
             kind: "job",
             job_id: Some(job.id.clone()),
@@ -655,6 +676,9 @@ impl JobManager {
     }
 
     fn emit_task(&self, task: &Task) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
         let _ = self.events.send(JobEvent {
             kind: "task",
             job_id: Some(task.job_id.clone()),
@@ -725,6 +749,8 @@ impl JobManager {
                 "taskTimeoutMs must be positive".into(),
             ));
         }
+        // The package's `timeout_ms` bounds each task; it only tightens.
+        let task_timeout_ms = task_timeout_ms.min(manifest.limits.timeout_ms.unwrap_or(u64::MAX));
         let name = request.name.unwrap_or_else(|| manifest.name.clone());
         if name.len() > 256 {
             return Err(HubError::BadRequest("name: at most 256 bytes".into()));
@@ -883,10 +909,7 @@ impl JobManager {
     }
 
     /// The job's log so far and a live feed of what follows.
-    pub fn log(
-        &self,
-        id: &str,
-    ) -> Result<(Vec<Arc<str>>, broadcast::Receiver<Arc<str>>), HubError> {
+    pub fn log(&self, id: &str) -> Result<LogFeed, HubError> {
         let state = self.lock();
         let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
         Ok((
@@ -1399,7 +1422,7 @@ impl JobManager {
             .store
             .write(|tx| {
                 tx.task(&job.tasks[idx])?;
-                if from != job.state || job.tasks[idx].attempt == 1 {
+                if from != job.state {
                     tx.job(job)?;
                 }
                 Ok(())
@@ -1455,26 +1478,29 @@ impl JobManager {
         Ok((job, idx))
     }
 
-    /// Where an attempt's artifacts are staged until it completes.
-    fn staging_dir(&self, job_id: &str, task_id: &str, attempt: u32) -> PathBuf {
+    /// Where an attempt's artifact is staged until the attempt completes
+    /// (a hidden file beside the artifacts: completing is one rename).
+    fn staged_path(&self, job_id: &str, task_id: &str, attempt: u32, name: &str) -> PathBuf {
         self.artifact_dir(job_id)
-            .join(".staging")
-            .join(format!("{task_id}-{attempt}"))
+            .join(format!(".{task_id}-{attempt}-{name}"))
     }
 
     /// Stores one artifact of a running attempt (kept apart until the
     /// attempt completes). `worker`, when given, must hold the attempt.
     pub async fn stage_artifact(
         &self,
-        task_id: &str,
-        worker: Option<&str>,
-        attempt: u32,
-        frame: i64,
+        upload: Upload<'_>,
         name: &str,
         media_type: &str,
         data: &[u8],
     ) -> Result<(), HubError> {
-        if !valid_artifact_name(name) {
+        let Upload {
+            task_id,
+            worker,
+            attempt,
+            frame,
+        } = upload;
+        if !crate::runtime::is_valid_artifact_name(name) {
             return Err(HubError::BadRequest(format!(
                 "artifact name {name:?}: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'"
             )));
@@ -1489,12 +1515,19 @@ impl JobManager {
                     task.frames_label()
                 )));
             }
-            self.staging_dir(&job.id, task_id, attempt)
+            self.staged_path(&job.id, task_id, attempt, name)
         };
-        tokio::fs::create_dir_all(&dir).await?;
-        let tmp = dir.join(format!(".{name}.part"));
-        tokio::fs::write(&tmp, data).await?;
-        tokio::fs::rename(&tmp, dir.join(name)).await?;
+        // One blocking call for the directory and the write (no fsync: the
+        // index entry is committed only when the attempt completes).
+        let bytes = data.to_vec();
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = dir.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&dir, bytes)
+        })
+        .await
+        .map_err(|e| HubError::Io(std::io::Error::other(e)))??;
         let meta = ArtifactMeta {
             name: name.to_string(),
             media_type: media_type.to_string(),
@@ -1532,12 +1565,11 @@ impl JobManager {
             drop(guard);
             return self.fail(task_id, worker_id, attempt, &error);
         }
-        let staging = self.staging_dir(&job.id, task_id, attempt);
         let dest = self.artifact_dir(&job.id);
         for artifact in &staged {
-            std::fs::rename(staging.join(&artifact.name), dest.join(&artifact.name))?;
+            let from = self.staged_path(&job.id, task_id, attempt, &artifact.name);
+            std::fs::rename(from, dest.join(&artifact.name))?;
         }
-        let _ = std::fs::remove_dir(&staging);
         let job_id = job.id.clone();
         let job = state
             .jobs
@@ -1549,6 +1581,7 @@ impl JobManager {
         task.finished_ms = Some(now_ms());
         task.cancel = None;
         let label = task.frames_label();
+        let staged_names: Vec<String> = staged.iter().map(|a| a.name.clone()).collect();
         for artifact in staged {
             job.artifacts.insert(artifact.name.clone(), artifact);
         }
@@ -1568,9 +1601,15 @@ impl JobManager {
             .store
             .write(|tx| {
                 tx.task(&job.tasks[idx])?;
-                tx.job(job)?;
-                for artifact in job.artifacts.values().filter(|a| a.task_id == task_id) {
-                    tx.artifact(&job.id, artifact)?;
+                // Counts and progress are derived from the tasks on load;
+                // the job row changes only with the job's state.
+                if job.state == JobState::Completed {
+                    tx.job(job)?;
+                }
+                for artifact in &staged_names {
+                    if let Some(artifact) = job.artifacts.get(artifact) {
+                        tx.artifact(&job.id, artifact)?;
+                    }
                 }
                 Ok(())
             })
@@ -1634,8 +1673,14 @@ impl JobManager {
             attempt: task.attempt,
             error: error.to_string(),
         });
-        task.staged.clear();
-        let _ = std::fs::remove_dir_all(self.staging_dir(job_id, &task.id, task.attempt));
+        for staged in std::mem::take(&mut task.staged) {
+            let _ = std::fs::remove_file(self.staged_path(
+                job_id,
+                &task.id,
+                task.attempt,
+                &staged.name,
+            ));
+        }
         let failures = task.failures.len();
         let label = task.frames_label();
         let task_id = task.id.clone();

@@ -53,6 +53,11 @@ impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> rusqlite::Result<Store> {
         let conn = Connection::open(path)?;
+        // One hub per data directory: the hub holds the database lock for
+        // its lifetime (a second `weir serve` on the same directory fails
+        // to open it instead of corrupting the queue), and commits skip
+        // the per-transaction file locking.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL in WAL mode: a commit survives a crash of the process (the
         // WAL is written before the call returns); only an OS crash or power
@@ -109,7 +114,10 @@ impl Tx<'_> {
     /// Inserts or replaces a job.
     pub fn job(&self, job: &Job) -> rusqlite::Result<()> {
         self.tx
-            .prepare_cached("INSERT OR REPLACE INTO jobs (id, seq, body) VALUES (?1, ?2, ?3)")?
+            .prepare_cached(
+                "INSERT INTO jobs (id, seq, body) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            )?
             .execute(params![job.id, job.seq as i64, to_json(job)?])?;
         Ok(())
     }
@@ -118,7 +126,8 @@ impl Tx<'_> {
     pub fn task(&self, task: &Task) -> rusqlite::Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO tasks (id, job_id, idx, body) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO tasks (id, job_id, idx, body) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
             )?
             .execute(params![
                 task.id,

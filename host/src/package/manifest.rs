@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::PackageError;
+use super::{ManifestGrants, PackageError};
 
 /// File name of the native manifest.
 pub const WEIR_TOML: &str = "weir.toml";
@@ -31,6 +31,8 @@ pub struct ManifestLimits {
     pub memory_mb: Option<u64>,
     /// Wall-clock time per instance (or render task), in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// CPU time per instance (or render frame), in milliseconds.
+    pub cpu_ms: Option<u64>,
 }
 
 /// Topics the sequence reads from and writes to.
@@ -62,6 +64,8 @@ pub struct Manifest {
     pub limits: ManifestLimits,
     /// Topic wiring.
     pub topics: ManifestTopics,
+    /// Capabilities the package asks for (none by default).
+    pub grants: ManifestGrants,
     /// Default configuration, overlaid by the start request's `appConfig`.
     pub config: Map<String, Value>,
     /// Fields of a `package.json` echoed back to Scramjet clients.
@@ -82,6 +86,8 @@ struct WeirToml {
     limits: ManifestLimits,
     #[serde(default)]
     topics: ManifestTopics,
+    #[serde(default)]
+    grants: ManifestGrants,
     #[serde(default)]
     config: toml::Table,
 }
@@ -114,6 +120,7 @@ impl Manifest {
             description: raw.description,
             limits: raw.limits,
             topics: raw.topics,
+            grants: raw.grants,
             config: match config {
                 Value::Object(map) => map,
                 _ => Map::new(),
@@ -162,6 +169,7 @@ impl Manifest {
             description: text_field("description"),
             limits: ManifestLimits::default(),
             topics: ManifestTopics::default(),
+            grants: ManifestGrants::default(),
             config: Map::new(),
             extra,
         };
@@ -181,6 +189,8 @@ impl Manifest {
             description: &'a Option<String>,
             limits: &'a ManifestLimits,
             topics: &'a ManifestTopics,
+            #[serde(skip_serializing_if = "ManifestGrants::is_empty")]
+            grants: &'a ManifestGrants,
             config: &'a Map<String, Value>,
         }
         toml::to_string(&Out {
@@ -191,6 +201,7 @@ impl Manifest {
             description: &self.description,
             limits: &self.limits,
             topics: &self.topics,
+            grants: &self.grants,
             config: &self.config,
         })
         .map_err(|e| PackageError::InvalidManifest(format!("cannot write {WEIR_TOML}: {e}")))
@@ -209,11 +220,20 @@ impl Manifest {
                 self.name
             )));
         }
-        if self.limits.memory_mb == Some(0) {
-            return Err(PackageError::InvalidManifest(
-                "[limits] memory_mb must be at least 1".into(),
-            ));
+        for (name, value) in [
+            ("memory_mb", self.limits.memory_mb),
+            ("timeout_ms", self.limits.timeout_ms),
+            ("cpu_ms", self.limits.cpu_ms),
+        ] {
+            if value == Some(0) {
+                return Err(PackageError::InvalidManifest(format!(
+                    "[limits] {name} must be at least 1"
+                )));
+            }
         }
+        self.grants
+            .validate()
+            .map_err(PackageError::InvalidManifest)?;
         Ok(())
     }
 }
@@ -233,6 +253,8 @@ mod tests {
             description = "counts"
             [limits]
             memory_mb = 64
+            timeout_ms = 30000
+            cpu_ms = 5000
             [config]
             interval_ms = 100
             "#,
@@ -242,6 +264,8 @@ mod tests {
         assert_eq!(m.name, "counter");
         assert_eq!(m.kind, Kind::Sequence);
         assert_eq!(m.limits.memory_mb, Some(64));
+        assert_eq!(m.limits.timeout_ms, Some(30000));
+        assert_eq!(m.limits.cpu_ms, Some(5000));
         assert_eq!(m.config["interval_ms"], 100);
     }
 
@@ -280,6 +304,55 @@ mod tests {
             Manifest::from_package_json(r#"{"name":"@s/a","main":"a.wasm","args":[1]}"#).unwrap();
         assert_eq!(m.component, "a.wasm");
         assert_eq!(m.extra["args"], serde_json::json!([1]));
+    }
+
+    #[test]
+    fn grants_parse_and_survive_writing_back() {
+        let m = Manifest::from_toml(
+            r#"
+            name = "probe"
+            component = "probe.wasm"
+            [grants]
+            files = true
+            scratch_mb = 64
+            env = ["API_URL"]
+            hosts = ["example.com:443", "10.0.0.5:8080"]
+            "#,
+            None,
+        )
+        .unwrap();
+        assert!(m.grants.files);
+        assert_eq!(m.grants.scratch_mb, 64);
+        assert_eq!(m.grants.env, ["API_URL"]);
+        assert_eq!(m.grants.hosts, ["example.com:443", "10.0.0.5:8080"]);
+        let again = Manifest::from_toml(&m.to_toml().unwrap(), None).unwrap();
+        assert_eq!(again.grants, m.grants);
+        let none = Manifest::from_toml("name='x'\ncomponent='x.wasm'", None).unwrap();
+        assert!(none.grants.is_empty());
+        assert!(!none.to_toml().unwrap().contains("grants"));
+    }
+
+    #[test]
+    fn malformed_grants_are_refused_naming_the_entry() {
+        for (grants, needle) in [
+            (
+                "hosts = ['example.com']",
+                "[grants] hosts: \"example.com\" has no port",
+            ),
+            ("hosts = ['example.com:0']", "port from 1 to 65535"),
+            (
+                "env = ['API-URL']",
+                "[grants] env: \"API-URL\" is not an environment variable name",
+            ),
+            ("env = ['']", "[grants] env: \"\""),
+            ("scratch_mb = -1", "weir.toml"),
+            ("files = 'yes'", "weir.toml"),
+            ("network = true", "unknown field `network`"),
+        ] {
+            let text = format!("name='x'\ncomponent='x.wasm'\n[grants]\n{grants}");
+            let err = Manifest::from_toml(&text, None).unwrap_err().to_string();
+            assert!(err.contains(needle), "{grants}: {err}");
+        }
     }
 
     #[test]

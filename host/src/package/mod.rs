@@ -6,6 +6,7 @@
 //! archive into a fresh directory under the hostile-input rules of
 //! [`unpack`]; [`Package::open`] reads and checks an unpacked one.
 
+mod grants;
 mod manifest;
 pub mod unpack;
 
@@ -13,6 +14,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+pub use grants::{GrantPolicy, Grants, HostPort, MAX_GRANT_ENTRIES, ManifestGrants, is_env_name};
 pub use manifest::{
     Kind, MAX_MANIFEST_BYTES, Manifest, ManifestLimits, ManifestTopics, PACKAGE_JSON, WEIR_TOML,
 };
@@ -77,6 +79,9 @@ pub enum PackageError {
     /// The manifest does not parse or breaks a rule.
     #[error("invalid manifest: {0}")]
     InvalidManifest(String),
+    /// The manifest's `[grants]` asks for capabilities the hub does not allow.
+    #[error("the package asks for capabilities that are not allowed here: {0}")]
+    GrantRefused(String),
     /// The manifest names a component file that is not in the package.
     #[error("the manifest names component {0:?}, which is not a file in the package")]
     MissingComponent(String),

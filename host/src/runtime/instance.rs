@@ -18,12 +18,14 @@ use super::host::{
     EventBus, InstanceState, KeepAlive, Limiter, Signal, StopRequest, WitEvent, log_line,
 };
 use super::io::{ChannelReader, pump_into};
+use super::limits::{Hit, Limits, arm_epoch, metered, wall_clock};
 use super::{Entry, Program, Runtime, TopicBus};
 use crate::streams::{Overflow, Pipe};
 
 /// Exit code of an instance that finished by itself.
 pub const EXIT_COMPLETED: i32 = 0;
-/// Exit code of an instance killed without a prior stop.
+/// Exit code of an instance killed without a prior stop, or past its
+/// wall-clock limit (then it ends `errored`, with the limit as the reason).
 pub const EXIT_KILLED: i32 = 137;
 /// Exit code of an instance that ended after a stop request.
 pub const EXIT_STOPPED: i32 = 138;
@@ -31,7 +33,8 @@ pub const EXIT_STOPPED: i32 = 138;
 pub const EXIT_START_FAILED: i32 = 22;
 /// Exit code of an instance whose `run` returned an error.
 pub const EXIT_FAILED: i32 = 23;
-/// Exit code of an instance that trapped (panic, limit, unreachable).
+/// Exit code of an instance that trapped (panic, unreachable, stack
+/// overflow, or its memory or CPU-time limit).
 pub const EXIT_TRAPPED: i32 = 101;
 
 /// Chunks buffered in an instance's input channel.
@@ -89,6 +92,12 @@ pub struct StartOptions {
     pub args: Vec<Value>,
     /// Memory limit for this instance, if tighter than the runtime's.
     pub max_memory_bytes: Option<usize>,
+    /// Wall-clock limit for this instance, if tighter than the runtime's and
+    /// the package's; past it the instance is killed (137, errored).
+    pub max_wall_time: Option<Duration>,
+    /// CPU-time limit for this instance, if tighter than the runtime's and
+    /// the package's; past it the instance traps (101).
+    pub max_cpu_time: Option<Duration>,
     /// The hub's topics, for plugins that publish or subscribe at run time.
     pub topics: Option<Arc<dyn TopicBus>>,
 }
@@ -212,10 +221,30 @@ async fn drive(
         .stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w))
         .stderr(AsyncStdoutStream::new(STDIO_BUDGET, stderr_w))
         .args(&[options.id.as_str()]);
-    let memory_bytes = options
-        .max_memory_bytes
-        .unwrap_or(usize::MAX)
-        .min(runtime.config().max_memory_bytes);
+    // Granted files, scratch, env and hosts; an error fails the start.
+    let (sandbox, sandbox_error) = match program
+        .sandbox
+        .apply(&mut wasi, &runtime.scratch_root())
+        .await
+    {
+        Ok((guard, warnings)) => {
+            for warning in warnings {
+                log_line(&shared.log, "warn", "hub", &warning);
+            }
+            (Some(guard), None)
+        }
+        Err(e) => (None, Some(e)),
+    };
+    let limits = runtime
+        .config()
+        .instance_limits()
+        .tightest(program.limits())
+        .tightest(Limits {
+            memory_bytes: options.max_memory_bytes,
+            wall_time: options.max_wall_time,
+            cpu_time: options.max_cpu_time,
+        });
+    let memory_bytes = limits.memory_bytes.unwrap_or(usize::MAX);
     let state = InstanceState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
@@ -240,21 +269,40 @@ async fn drive(
     };
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|state| &mut state.limiter);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_async_yield_and_update(1);
+    let meter = arm_epoch(&mut store, &limits);
 
     instance.set_status(InstanceStatus::Starting);
     let mut kill_rx = shared.kill.subscribe();
     let outcome = {
-        let run = run_entry(&program.entry, &mut store, &instance);
+        let run = async {
+            if let Some(e) = &sandbox_error {
+                return Err(RunError::Start(wasmtime::format_err!("{e}")));
+            }
+            run_entry(&program.entry, &mut store, &instance).await
+        };
+        let run = metered(run, meter.clone());
         tokio::select! {
             result = run => Outcome::Finished(result),
             code = wait_for_kill(&mut kill_rx) => Outcome::Killed(code),
+            limit = wall_clock(limits.wall_time) => Outcome::TimedOut(limit),
         }
     };
-    let memory_exceeded = store.data().limiter.memory_exceeded;
+    let hit = meter.and_then(|meter| meter.hit());
+    let outcome = match (outcome, hit) {
+        // Trapped by the meter at its wall-clock limit while running.
+        (Outcome::Finished(Err(RunError::Trap(_))), Some(Hit::Wall(limit))) => {
+            Outcome::TimedOut(limit)
+        }
+        (outcome, _) => outcome,
+    };
+    let exceeded = match hit {
+        _ if store.data().limiter.memory_exceeded => Exceeded::Memory(memory_bytes),
+        Some(Hit::Cpu(limit)) => Exceeded::Cpu(limit),
+        _ => Exceeded::Nothing,
+    };
     let publishers = std::mem::take(&mut store.data_mut().publishers);
     drop(store); // closes the guest's stdio so the pumps drain and end
+    drop(sandbox); // removes the scratch directory
     for (_, publisher) in publishers {
         publisher.finish().await;
     }
@@ -264,7 +312,9 @@ async fn drive(
     // A command's stdout pipe is its output; the unused one must end too.
     shared.output.close();
     shared.stdout.close();
-    let terminated = instance.classify(outcome, memory_exceeded, memory_bytes);
+    // A limit ends the instance errored, even with the killed exit code.
+    let by_limit = matches!(outcome, Outcome::TimedOut(_));
+    let terminated = instance.classify(outcome, exceeded);
     log_line(
         &shared.log,
         if terminated.exitcode == 0 {
@@ -282,6 +332,7 @@ async fn drive(
     shared.stderr.close();
     shared.events.close();
     let status = match terminated.exitcode {
+        _ if by_limit => InstanceStatus::Errored,
         EXIT_COMPLETED | EXIT_KILLED | EXIT_STOPPED => InstanceStatus::Completed,
         _ => InstanceStatus::Errored,
     };
@@ -295,6 +346,15 @@ async fn drive(
 enum Outcome {
     Finished(Result<Result<(), String>, RunError>),
     Killed(i32),
+    /// Ran past its wall-clock limit.
+    TimedOut(Duration),
+}
+
+/// The limit that made the guest trap, if any.
+enum Exceeded {
+    Nothing,
+    Memory(usize),
+    Cpu(Duration),
 }
 
 enum RunError {
@@ -532,11 +592,18 @@ impl Instance {
         });
     }
 
-    fn classify(&self, outcome: Outcome, memory_exceeded: bool, memory_bytes: usize) -> Terminated {
+    fn classify(&self, outcome: Outcome, exceeded: Exceeded) -> Terminated {
         let stopped = lock(&self.shared.stop_requested).is_some();
         let (exitcode, reason) = match outcome {
             Outcome::Killed(EXIT_STOPPED) => (EXIT_STOPPED, "Instance stopped".to_string()),
             Outcome::Killed(code) => (code, "Instance killed".to_string()),
+            Outcome::TimedOut(limit) => (
+                EXIT_KILLED,
+                format!(
+                    "Instance killed: time limit of {} ms exceeded",
+                    limit.as_millis()
+                ),
+            ),
             Outcome::Finished(Ok(Ok(()))) if stopped => {
                 (EXIT_STOPPED, "Instance stopped".to_string())
             }
@@ -556,19 +623,17 @@ impl Instance {
                         0 => (EXIT_COMPLETED, "Instance completed".to_string()),
                         code => (code, format!("the command exited with code {code}")),
                     }
-                } else if memory_exceeded {
-                    (
-                        EXIT_TRAPPED,
-                        format!(
-                            "Sequence trapped: memory limit of {} MiB exceeded",
-                            memory_bytes >> 20
-                        ),
-                    )
                 } else {
-                    (
-                        EXIT_TRAPPED,
-                        format!("Sequence trapped: {}", trap_message(&e)),
-                    )
+                    let why = match exceeded {
+                        Exceeded::Memory(bytes) => {
+                            format!("memory limit of {} MiB exceeded", bytes >> 20)
+                        }
+                        Exceeded::Cpu(limit) => {
+                            format!("CPU time limit of {} ms exceeded", limit.as_millis())
+                        }
+                        Exceeded::Nothing => trap_message(&e),
+                    };
+                    (EXIT_TRAPPED, format!("Sequence trapped: {why}"))
                 }
             }
         };

@@ -6,14 +6,20 @@
 //! second upload of the same bytes loads in about a millisecond. Instances
 //! start from an `InstancePre` (with the pooling allocator when configured),
 //! run on tokio with epoch interruption so no guest can hold a core, and talk
-//! to the rest of the hub only over bounded channels and [`Pipe`]s.
+//! to the rest of the hub only over bounded channels and [`Pipe`]s. A render
+//! component is not started as an instance: [`Runtime::render`] renders each
+//! frame in a fresh one. Instances and frames reach nothing of the host but
+//! what their program's [`Grants`] allow ([`Program::with_grants`]).
 //!
 //! [`Pipe`]: crate::streams::Pipe
 
+mod compile;
 mod host;
 mod instance;
 mod io;
+mod limits;
 mod render;
+mod sandbox;
 mod topics;
 
 use std::fs;
@@ -27,16 +33,21 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
+use crate::package::Grants;
+pub use compile::{EXIT_COMPILE_ERROR, compile_component};
+
 pub use host::{EmittedEvent, EventBus, EventStream, MemoryLimitExceeded};
 pub use instance::{
     EXIT_COMPLETED, EXIT_FAILED, EXIT_KILLED, EXIT_START_FAILED, EXIT_STOPPED, EXIT_TRAPPED,
     Instance, InstanceStatus, SendError, StartOptions, Terminated,
 };
 pub use io::ChannelReader;
+pub use limits::{CpuLimitExceeded, Limits, TimeLimitExceeded};
 pub use render::{
     Artifact, FrameRequest, LogHook, MAX_ARTIFACT_BYTES, ProgressHook, RenderError, RenderOptions,
     is_valid_artifact_name,
 };
+pub use sandbox::{PACKAGE_DIR, SCRATCH_DIR};
 pub use topics::{BoxFuture, TopicBus, TopicPublisher, TopicSubscriber};
 
 pub(crate) use host::log_line;
@@ -54,10 +65,36 @@ pub struct RuntimeConfig {
     pub pool_instances: Option<u32>,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
-    /// Linear memory allowed per instance, in bytes (default 256 MiB).
+    /// Linear memory allowed per instance and render frame, in bytes (default 256 MiB).
     pub max_memory_bytes: usize,
+    /// Wall-clock time an instance may run (default: no limit). Render
+    /// frames have their own timeouts ([`RenderOptions::timeout`]).
+    pub max_wall_time: Option<Duration>,
+    /// CPU time an instance may use (default: no limit); see [`Limits::cpu_time`].
+    pub max_cpu_time: Option<Duration>,
+    /// The `weir` binary that compiles components in a child process with
+    /// the limits below; `None` compiles in this process, unbounded.
+    pub compiler: Option<PathBuf>,
+    /// Wall-clock time one compilation may take (default 60 s).
+    pub compile_timeout: Duration,
+    /// Address space the compiler process may use, in bytes (default 2 GiB).
+    pub compile_memory_bytes: usize,
     /// Bytes buffered per instance stream before the writer waits (default 1 MiB).
     pub pipe_capacity: usize,
+    /// Where granted scratch directories are made (default: the system's
+    /// temporary directory).
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl RuntimeConfig {
+    /// The runtime's own limits for an instance.
+    pub fn instance_limits(&self) -> Limits {
+        Limits {
+            memory_bytes: Some(self.max_memory_bytes),
+            wall_time: self.max_wall_time,
+            cpu_time: self.max_cpu_time,
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -66,7 +103,13 @@ impl Default for RuntimeConfig {
             pool_instances: None,
             cache_dir: None,
             max_memory_bytes: 256 << 20,
+            max_wall_time: None,
+            max_cpu_time: None,
+            compiler: None,
+            compile_timeout: Duration::from_secs(60),
+            compile_memory_bytes: 2048 << 20,
             pipe_capacity: 1 << 20,
+            scratch_dir: None,
         }
     }
 }
@@ -127,15 +170,31 @@ pub(crate) enum Entry {
     Render(RenderPre<InstanceState>),
 }
 
-/// A compiled component, ready to instantiate any number of times.
+/// A compiled component, ready to instantiate any number of times, and the
+/// capabilities its instances get (none unless [`Program::with_grants`]).
 #[derive(Clone)]
 pub struct Program {
     pub(crate) entry: Entry,
     /// SHA-256 of the component bytes (hex).
     pub digest: String,
+    pub(crate) sandbox: Arc<sandbox::Sandbox>,
+    /// The package's own limits, applied to every instance and frame.
+    limits: Limits,
 }
 
 impl Program {
+    /// The same program with the package's limits (`[limits]` in its
+    /// manifest). They tighten the runtime's and the start options' limits
+    /// for every instance and render frame; they never loosen them.
+    pub fn with_limits(self, limits: Limits) -> Program {
+        Program { limits, ..self }
+    }
+
+    /// The package's limits (see [`Program::with_limits`]).
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// `"sequence"` for the weir sequence world, `"render"` for the render
     /// world, `"command"` for a WASI command.
     pub fn entry_kind(&self) -> &'static str {
@@ -149,6 +208,24 @@ impl Program {
     /// Whether this is a render component (see [`Runtime::render`]).
     pub fn is_render(&self) -> bool {
         matches!(self.entry, Entry::Render(_))
+    }
+
+    /// The same program with `grants` for every instance and frame;
+    /// `package_dir` is what a `files` grant shows at [`PACKAGE_DIR`].
+    pub fn with_grants(self, grants: Grants, package_dir: &Path) -> Program {
+        let sandbox = sandbox::Sandbox {
+            grants,
+            package_dir: Some(package_dir.to_path_buf()),
+        };
+        Program {
+            sandbox: Arc::new(sandbox),
+            ..self
+        }
+    }
+
+    /// What this program's instances are granted.
+    pub fn grants(&self) -> &Grants {
+        &self.sandbox.grants
     }
 }
 
@@ -203,14 +280,26 @@ impl Runtime {
         } else {
             return Err(RuntimeError::NoEntryPoint);
         };
-        Ok(Program { entry, digest })
+        Ok(Program {
+            entry,
+            digest,
+            sandbox: Arc::default(),
+            limits: Limits::default(),
+        })
     }
 
     fn compile_cached(&self, wasm: &[u8], digest: &str) -> Result<Component, RuntimeError> {
         let engine = &self.inner.engine;
         let Some(dir) = &self.inner.config.cache_dir else {
-            return Component::new(engine, wasm)
-                .map_err(|e| RuntimeError::Compile(format!("{e:#}")));
+            return match self.compiler() {
+                Some(compiler) => {
+                    let scratch = compile::scratch_artifact()?;
+                    compiler.compile(wasm, scratch.path())?;
+                    load_compiled(engine, scratch.path())
+                }
+                None => Component::new(engine, wasm)
+                    .map_err(|e| RuntimeError::Compile(format!("{e:#}"))),
+            };
         };
         let path = dir.join(format!("{digest}-{}.cwasm", self.inner.engine_key));
         if path.is_file() {
@@ -222,19 +311,53 @@ impl Runtime {
                 }
             }
         }
-        let artifact = engine
-            .precompile_component(wasm)
-            .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
         fs::create_dir_all(dir)?;
         let tmp = tempfile::NamedTempFile::new_in(dir)?;
-        fs::write(tmp.path(), &artifact)?;
+        match self.compiler() {
+            Some(compiler) => compiler.compile(wasm, tmp.path())?,
+            None => {
+                let artifact = engine
+                    .precompile_component(wasm)
+                    .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+                fs::write(tmp.path(), &artifact)?;
+            }
+        }
+        // Loaded before it enters the cache: an artifact that does not load
+        // (a compiler from another build) never gets there.
+        let component = load_compiled(engine, tmp.path())?;
         tmp.persist(&path).map_err(|e| RuntimeError::Io(e.error))?;
-        load_artifact(engine, &path).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
+        Ok(component)
+    }
+
+    /// The child-process compiler, when configured.
+    fn compiler(&self) -> Option<compile::Compiler<'_>> {
+        let config = &self.inner.config;
+        Some(compile::Compiler {
+            program: config.compiler.as_deref()?,
+            timeout: config.compile_timeout,
+            memory_bytes: config.compile_memory_bytes,
+            engine_key: &self.inner.engine_key,
+        })
     }
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.inner.engine
     }
+
+    /// Where scratch directories are made.
+    pub(crate) fn scratch_root(&self) -> PathBuf {
+        self.inner
+            .config
+            .scratch_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+    }
+}
+
+/// Loads an artifact just compiled for this engine.
+fn load_compiled(engine: &Engine, path: &Path) -> Result<Component, RuntimeError> {
+    load_artifact(engine, path)
+        .map_err(|e| RuntimeError::Engine(format!("the compiled component does not load: {e:#}")))
 }
 
 /// Loads a precompiled component that this runtime wrote into its own cache.
@@ -242,18 +365,18 @@ impl Runtime {
 fn load_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // SAFETY: `deserialize_file` trusts its input to be a wasmtime artifact.
     // The cache directory is written only by `compile_cached` (atomically,
-    // via rename) from components this engine compiled itself; artifacts are
-    // never taken from uploads. Files from another wasmtime version or
-    // configuration are keyed differently and also rejected by wasmtime's
-    // header check.
+    // via rename) from components that this engine, or `weir
+    // compile-component` (this same binary, started by `compile_cached` with
+    // the same code settings), compiled; artifacts are never taken from
+    // uploads. Files from another wasmtime version or configuration are
+    // keyed differently and also rejected by wasmtime's header check.
     unsafe { Component::deserialize_file(engine, path) }
 }
 
 fn engine_config(config: &RuntimeConfig) -> Config {
-    let mut cfg = Config::new();
-    cfg.epoch_interruption(true);
-    cfg.wasm_memory64(false);
-    cfg.max_wasm_stack(512 * 1024);
+    // The pool does not change generated code, so the compiler child (which
+    // has no pool) makes artifacts this engine loads.
+    let mut cfg = compile::code_config();
     if let Some(n) = config.pool_instances {
         let mut pool = PoolingAllocationConfig::default();
         // A Rust wasm32-wasip2 component needs one memory, two tables and a

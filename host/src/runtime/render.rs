@@ -2,10 +2,14 @@
 //! frame in a fresh instance and returns the frame's artifacts.
 //!
 //! A frame gets the same memory limit and limiter as a sequence instance and
-//! a WASI context that grants nothing (no files, environment, arguments or
-//! network); its stdout and stderr become log lines. Epoch interruption makes
+//! a WASI context with no arguments that grants only its package's grants
+//! (see [`sandbox`](super::sandbox); nothing by default); its stdout and
+//! stderr become log lines. Epoch interruption makes
 //! a busy guest yield every [`EPOCH_TICK`](super::EPOCH_TICK), so cancellation
 //! and the wall-clock timeout stop it within a tick by dropping its store.
+//! The package's limits ([`Program::with_limits`]) apply to each frame: its
+//! memory, its CPU time (a trap) and its `timeout_ms` (tightening
+//! [`RenderOptions::timeout`]).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -17,11 +21,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::cli::AsyncStdoutStream;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use super::host::{EventBus, InstanceState, Limiter};
 use super::instance::trap_message;
+use super::limits::{CpuLimitExceeded, Hit, Limits, arm_epoch, metered, wall_clock};
 use super::{Entry, Program, Runtime};
 use crate::streams::{Overflow, Pipe};
 
@@ -89,7 +94,8 @@ pub struct Artifact {
 pub struct RenderOptions {
     /// Cancelling it stops the guest within one epoch tick ([`RenderError::Canceled`]).
     pub cancel: Option<CancellationToken>,
-    /// Wall-clock limit for this frame, instantiation included ([`RenderError::TimedOut`]).
+    /// Wall-clock limit for this frame, instantiation included
+    /// ([`RenderError::TimedOut`]); the package's `timeout_ms` may tighten it.
     pub timeout: Option<Duration>,
     /// Receives every `report-progress` (clamped to 0.0–1.0; NaN is ignored).
     pub on_progress: Option<ProgressHook>,
@@ -104,7 +110,7 @@ pub enum RenderError {
     /// The plugin returned an error; this is its message.
     #[error("{0}")]
     Failed(String),
-    /// The guest trapped: a panic, a stack overflow or the memory limit.
+    /// The guest trapped: a panic, a stack overflow, or the memory or CPU-time limit.
     #[error("the plugin trapped: {0}")]
     Trapped(String),
     /// The cancellation token was cancelled.
@@ -175,12 +181,28 @@ impl Runtime {
         if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             return Err(RenderError::Canceled);
         }
-        let memory_bytes = self.config().max_memory_bytes;
-        let (wasi, pumps) = sandbox(options.on_log.clone());
-        let mut store = Store::new(self.engine(), render_state(wasi, memory_bytes, options));
+        // The package's limits tighten the runtime's memory and the caller's timeout.
+        let limits = program.limits().tightest(Limits {
+            memory_bytes: Some(self.config().max_memory_bytes),
+            wall_time: options.timeout,
+            cpu_time: None,
+        });
+        let memory_bytes = limits.memory_bytes.unwrap_or(usize::MAX);
+        let (mut wasi, pumps) = wasi_stdio(options.on_log.clone());
+        let (sandbox, warnings) = program
+            .sandbox
+            .apply(&mut wasi, &self.scratch_root())
+            .await
+            .map_err(|e| RenderError::Failed(format!("the frame could not start: {e}")))?;
+        if let Some(on_log) = &options.on_log {
+            warnings.iter().for_each(|warning| on_log("warn", warning));
+        }
+        let mut store = Store::new(
+            self.engine(),
+            render_state(wasi.build(), memory_bytes, options),
+        );
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        let meter = arm_epoch(&mut store, &limits);
         let request = frames::FrameRequest {
             job_id: request.job_id,
             frame: request.frame,
@@ -192,15 +214,18 @@ impl Runtime {
                 let bindings = pre.instantiate_async(&mut store).await?;
                 bindings.call_render(&mut store, &request).await
             };
+            let call = metered(call, meter.clone());
             tokio::select! {
                 biased;
                 () = cancelled(options.cancel.as_ref()) => Outcome::Canceled,
-                limit = deadline(options.timeout) => Outcome::TimedOut(limit),
+                limit = wall_clock(limits.wall_time) => Outcome::TimedOut(limit),
                 result = call => Outcome::Finished(result),
             }
         };
         let memory_exceeded = store.data().limiter.memory_exceeded;
+        let hit = meter.and_then(|meter| meter.hit());
         drop(store); // closes the guest's stdio so the pumps drain and end
+        drop(sandbox); // removes the scratch directory
         let stderr_tail = pumps.finish().await;
         match outcome {
             Outcome::Canceled => Err(RenderError::Canceled),
@@ -210,9 +235,15 @@ impl Runtime {
                 "memory limit of {} MiB exceeded",
                 memory_bytes >> 20
             ))),
-            Outcome::Finished(Err(e)) => Err(RenderError::Trapped(
-                panic_message(&stderr_tail).unwrap_or_else(|| trap_message(&e)),
-            )),
+            Outcome::Finished(Err(e)) => match hit {
+                Some(Hit::Wall(limit)) => Err(RenderError::TimedOut(limit)),
+                Some(Hit::Cpu(limit)) => {
+                    Err(RenderError::Trapped(CpuLimitExceeded(limit).to_string()))
+                }
+                None => Err(RenderError::Trapped(
+                    panic_message(&stderr_tail).unwrap_or_else(|| trap_message(&e)),
+                )),
+            },
             Outcome::Finished(Ok(Ok(artifacts))) => {
                 let artifacts = artifacts
                     .into_iter()
@@ -232,16 +263,6 @@ impl Runtime {
 async fn cancelled(token: Option<&CancellationToken>) {
     match token {
         Some(token) => token.cancelled().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn deadline(timeout: Option<Duration>) -> Duration {
-    match timeout {
-        Some(limit) => {
-            tokio::time::sleep(limit).await;
-            limit
-        }
         None => std::future::pending().await,
     }
 }
@@ -293,14 +314,11 @@ impl StdioPumps {
     }
 }
 
-/// A WASI context that grants nothing: no preopens, environment, arguments,
-/// stdin or network. Stderr is always read (its tail explains panics);
-/// stdout only when someone takes the log.
-fn sandbox(on_log: Option<LogHook>) -> (WasiCtx, StdioPumps) {
+/// A WASI context with no stdin and no arguments, whose stdout and stderr
+/// become log lines; the grants are added by the caller. Stderr is always
+/// read (its tail explains panics); stdout only when someone takes the log.
+fn wasi_stdio(on_log: Option<LogHook>) -> (WasiCtxBuilder, StdioPumps) {
     let mut wasi = WasiCtx::builder();
-    wasi.allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
     let (stderr_w, stderr_r) = tokio::io::duplex(STDIO_BUDGET);
     wasi.stderr(AsyncStdoutStream::new(STDIO_BUDGET, stderr_w));
     let stderr = pump_lines(stderr_r, "warn", on_log.clone());
@@ -309,7 +327,7 @@ fn sandbox(on_log: Option<LogHook>) -> (WasiCtx, StdioPumps) {
         wasi.stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w));
         pump_lines(stdout_r, "info", Some(on_log))
     });
-    (wasi.build(), StdioPumps { stdout, stderr })
+    (wasi, StdioPumps { stdout, stderr })
 }
 
 /// Splits what `reader` yields into lines for `on_log` (at most

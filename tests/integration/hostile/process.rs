@@ -1,0 +1,243 @@
+//! A real `weir serve` child process, for tests that watch the hub's own memory and CPU
+//! or its environment, and helpers to package fixtures and check streamed patterns.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use flate2::{Compression, write::GzEncoder};
+use futures::StreamExt;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+
+use crate::hub_support::{WAIT, json_of};
+
+/// A `weir serve` child on a free port with its own data dir; killed on drop.
+pub struct HubProcess {
+    child: Child,
+    pub base: String,
+    pub client: Client,
+    _dir: tempfile::TempDir,
+}
+
+impl HubProcess {
+    /// Starts `weir serve` with `extra` flags and `env` added to this process's environment.
+    pub fn start(extra: &[&str], env: &[(&str, &str)]) -> HubProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .envs(env.iter().copied())
+            .env("WEIR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        // Keep draining, so a later print can neither block nor fail the hub.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let line = String::from_utf8(line).unwrap();
+        let addr = line
+            .strip_prefix("weir listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from weir serve: {line:?}"));
+        HubProcess {
+            child,
+            base: format!("{addr}/api/v1"),
+            client: Client::builder().timeout(WAIT).build().unwrap(),
+            _dir: dir,
+        }
+    }
+
+    /// Resident memory of the hub now, in bytes (`VmRSS`).
+    pub fn rss(&self) -> u64 {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// The most memory the hub has ever had resident, in bytes (`VmHWM`).
+    pub fn peak_rss(&self) -> u64 {
+        self.status_bytes("VmHWM:")
+    }
+
+    fn status_bytes(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    }
+
+    /// CPU time (user + system) the hub has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name; utime and stime are the 12th and 13th, in
+        // USER_HZ (100 per second on Linux).
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads the component at `wasm` as package `name` → sequence id.
+    pub async fn upload(&self, name: &str, wasm: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/sequence"))
+            .header("content-type", "application/octet-stream")
+            .body(fixture_package(name, wasm))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(response).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Starts an instance → instance id.
+    pub async fn start_instance(&self, sequence: &str, body: Value) -> String {
+        let response = self
+            .post_json(&format!("/sequence/{sequence}/start"), body)
+            .await;
+        let (status, reply) = json_of(response).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        reply["id"].as_str().unwrap().to_string()
+    }
+
+    /// Polls the instance until it has ended and returns its info.
+    pub async fn wait_ended(&self, instance: &str) -> Value {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let (status, info) =
+                    json_of(self.get(&format!("/instance/{instance}")).await).await;
+                // With a short --instance-retention-secs a slow poll could miss the end.
+                assert_eq!(status, StatusCode::OK, "instance {instance}: {info}");
+                if info.get("terminated").is_some() {
+                    return info;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("instance {instance} did not end within {WAIT:?}"))
+    }
+
+    /// Kills the instance and returns how long it took to end, with its info.
+    pub async fn kill(&self, instance: &str) -> (Duration, Value) {
+        let asked = std::time::Instant::now();
+        let response = self
+            .post_json(
+                &format!("/instance/{instance}/_kill"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let info = self.wait_ended(instance).await;
+        (asked.elapsed(), info)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A package (`.tar.gz` bytes) holding the fixture component at `wasm` as `name`, built in
+/// memory so concurrent tests never share a file.
+pub fn fixture_package(name: &str, wasm: &str) -> Vec<u8> {
+    let component = std::fs::read(wasm).unwrap();
+    let manifest = format!("name = '{name}'\ncomponent = '{name}.wasm'\n");
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    let component_name = format!("{name}.wasm");
+    for (file, data) in [
+        ("weir.toml", manifest.as_bytes()),
+        (component_name.as_str(), component.as_slice()),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, file, data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// The byte at `offset` of the test pattern: lower-case letters in a cycle of 26 and a
+/// period of 251, so a lost, repeated or reordered chunk shows.
+pub fn pattern_byte(offset: u64) -> u8 {
+    b'a' + ((offset % 251) % 26) as u8
+}
+
+/// `len` bytes of the pattern from `offset`.
+pub fn pattern(offset: u64, len: usize) -> Vec<u8> {
+    (offset..offset + len as u64).map(pattern_byte).collect()
+}
+
+/// Streams `total` bytes of the pattern through the running instance `id` (input posted
+/// in 256 KiB blocks, `pace` apart, while the output is read) and checks every output byte
+/// against the pattern, upper-cased if `upper`.
+pub async fn stream_through(hub: &HubProcess, id: &str, total: u64, upper: bool, pace: Duration) {
+    const BLOCK: u64 = 256 << 10;
+    let output = hub.get(&format!("/instance/{id}/output")).await;
+    assert_eq!(output.status(), StatusCode::OK);
+    let blocks = (0..total.div_ceil(BLOCK)).map(move |i| {
+        let len = BLOCK.min(total - i * BLOCK) as usize;
+        Ok::<_, std::io::Error>(bytes::Bytes::from(pattern(i * BLOCK, len)))
+    });
+    let input = hub
+        .client
+        .post(hub.url(&format!("/instance/{id}/input")))
+        .header("content-type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(
+            futures::stream::iter(blocks).then(move |block| async move {
+                tokio::time::sleep(pace).await;
+                block
+            }),
+        ))
+        .send();
+    let check = async {
+        let mut stream = output.bytes_stream();
+        let mut offset = 0u64;
+        while let Some(chunk) = stream.next().await {
+            for &byte in chunk.unwrap().iter() {
+                let mut expected = pattern_byte(offset);
+                if upper {
+                    expected = expected.to_ascii_uppercase();
+                }
+                assert_eq!(
+                    byte, expected,
+                    "instance {id}: wrong byte at offset {offset}"
+                );
+                offset += 1;
+            }
+        }
+        offset
+    };
+    let (sent, received) = tokio::time::timeout(WAIT * 2, async { tokio::join!(input, check) })
+        .await
+        .unwrap_or_else(|_| panic!("instance {id}: streaming {total} bytes took too long"));
+    assert_eq!(sent.unwrap().status(), StatusCode::OK);
+    assert_eq!(received, total, "instance {id}: every byte arrives");
+}

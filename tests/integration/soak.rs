@@ -1,0 +1,181 @@
+//! A bounded soak: well-behaved instances keep streaming through a real `weir serve` while
+//! hostile ones are started over and over, hit their limits or get killed, and die. The
+//! well-behaved outputs are complete and correct and the hub's memory returns to its
+//! baseline once the hostile instances are gone.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::hostile::process::{HubProcess, stream_through};
+
+const MIB: u64 = 1 << 20;
+/// How long hostile instances keep being started.
+const HOSTILE_PHASE: Duration = Duration::from_secs(12);
+/// Growth of the hub's RSS over its warmed-up baseline still counted as "returned".
+const RSS_SLACK: u64 = 48 * MIB;
+
+/// Sequence ids of the packages the soak uses.
+struct Sequences {
+    passthrough: String,
+    uppercase: String,
+    memory_hog: String,
+    busy_loop: String,
+    deep_recursion: String,
+    panic: String,
+    output_flood: String,
+}
+
+impl Sequences {
+    async fn upload(hub: &HubProcess) -> Sequences {
+        Sequences {
+            passthrough: hub.upload("passthrough", weir_tests::PASSTHROUGH).await,
+            uppercase: hub.upload("uppercase", weir_tests::UPPERCASE).await,
+            memory_hog: hub.upload("memory-hog", weir_tests::MEMORY_HOG).await,
+            busy_loop: hub.upload("busy-loop", weir_tests::BUSY_LOOP).await,
+            deep_recursion: hub
+                .upload("deep-recursion", weir_tests::DEEP_RECURSION)
+                .await,
+            panic: hub.upload("panic", weir_tests::PANIC).await,
+            output_flood: hub.upload("output-flood", weir_tests::OUTPUT_FLOOD).await,
+        }
+    }
+}
+
+/// Streams `total` bytes through each of 8 fresh instances (4 `passthrough`, 4
+/// `uppercase`) at once, checking every byte.
+async fn well_behaved(hub: &HubProcess, seqs: &Sequences, total: u64, pace: Duration) {
+    let mut streams = Vec::new();
+    for i in 0..8 {
+        let (seq, upper) = if i % 2 == 0 {
+            (&seqs.passthrough, false)
+        } else {
+            (&seqs.uppercase, true)
+        };
+        let id = hub.start_instance(seq, json!({})).await;
+        streams.push(async move {
+            stream_through(hub, &id, total, upper, pace).await;
+            let info = hub.wait_ended(&id).await;
+            assert_eq!(info["terminated"]["exitcode"], 0, "{info}");
+        });
+    }
+    futures::future::join_all(streams).await;
+}
+
+/// Asserts the instance ended with `exitcode` and a reason containing `needle`.
+fn assert_ended(info: &Value, exitcode: i64, needle: &str) {
+    let reason = info["terminated"]["reason"].as_str().unwrap_or_default();
+    assert_eq!(info["terminated"]["exitcode"], exitcode, "{info}");
+    assert!(reason.contains(needle), "{reason:?} lacks {needle:?}");
+}
+
+/// Starts one of each hostile instance at once and checks how each ends.
+async fn hostile_round(hub: &HubProcess, seqs: &Sequences) {
+    let killed = |seq: &str| {
+        let seq = seq.to_string();
+        async move {
+            let id = hub.start_instance(&seq, json!({})).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let (took, info) = hub.kill(&id).await;
+            assert_ended(&info, 137, "Instance killed");
+            assert!(
+                took < Duration::from_secs(1),
+                "{seq}: killed after {took:?}"
+            );
+        }
+    };
+    let trapped = |seq: &str, input: Option<&'static str>, needle: &'static str| {
+        let seq = seq.to_string();
+        async move {
+            let id = hub.start_instance(&seq, json!({})).await;
+            if let Some(line) = input {
+                let url = hub.url(&format!("/instance/{id}/input"));
+                let sent = hub.client.post(url).header("content-type", "text/plain");
+                assert!(sent.body(line).send().await.unwrap().status().is_success());
+            }
+            assert_ended(&hub.wait_ended(&id).await, 101, needle);
+        }
+    };
+    tokio::join!(
+        trapped(&seqs.memory_hog, None, "memory limit of 256 MiB exceeded"),
+        trapped(&seqs.deep_recursion, None, "stack"),
+        trapped(&seqs.panic, Some("line\n"), "unreachable"),
+        killed(&seqs.busy_loop),
+        killed(&seqs.output_flood),
+    );
+}
+
+/// Polls until no instance is listed (all ended and reaped).
+async fn wait_all_reaped(hub: &HubProcess) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list: Value = hub.get("/instances").await.json().await.unwrap();
+        if list.as_array().is_some_and(Vec::is_empty) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "instances never reaped: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls the hub's RSS for a few seconds until it is within `limit`; returns the last value.
+async fn settled_rss(hub: &HubProcess, limit: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let rss = hub.rss();
+        if rss <= limit || Instant::now() > deadline {
+            return rss;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn well_behaved_instances_stream_correctly_while_hostile_ones_die() {
+    let began = Instant::now();
+    let hub = HubProcess::start(&["--instance-retention-secs", "1"], &[]);
+    let seqs = Sequences::upload(&hub).await;
+    // Warm-up: every path used once, so one-time allocations are in the baseline.
+    tokio::join!(
+        well_behaved(&hub, &seqs, MIB, Duration::ZERO),
+        hostile_round(&hub, &seqs)
+    );
+    wait_all_reaped(&hub).await;
+    let baseline = hub.rss();
+    let warm = began.elapsed();
+
+    // 8 streams of 6 MiB in 24 paced blocks, while hostile rounds run for HOSTILE_PHASE.
+    let streams = well_behaved(&hub, &seqs, 6 * MIB, HOSTILE_PHASE / 24);
+    let hostile = async {
+        let (start, mut rounds) = (Instant::now(), 0);
+        while start.elapsed() < HOSTILE_PHASE {
+            hostile_round(&hub, &seqs).await;
+            rounds += 1;
+        }
+        rounds
+    };
+    let ((), rounds) = tokio::join!(streams, hostile);
+    assert!(rounds >= 3, "only {rounds} hostile rounds ran");
+
+    wait_all_reaped(&hub).await;
+    let peak = hub.peak_rss();
+    assert!(
+        peak > baseline + 128 * MIB,
+        "the memory hogs really used memory: peak {} MiB",
+        peak >> 20
+    );
+    let rss = settled_rss(&hub, baseline + RSS_SLACK).await;
+    assert!(
+        rss <= baseline + RSS_SLACK,
+        "hub RSS {} MiB after the soak, baseline {} MiB",
+        rss >> 20,
+        baseline >> 20
+    );
+    eprintln!(
+        "soak: warm-up {warm:?}, {rounds} hostile rounds, RSS {} → {} (peak {}) MiB, {:?}",
+        baseline >> 20,
+        rss >> 20,
+        peak >> 20,
+        began.elapsed()
+    );
+}
