@@ -397,8 +397,9 @@ fn unreachable_hub_is_named_in_the_error() {
 }
 
 #[test]
-fn demo_runs_hello_end_to_end_through_a_real_hub() {
+fn demo_runs_hello_and_a_render_job_end_to_end_through_a_real_hub() {
     let data = tempfile::tempdir().unwrap();
+    let frames = tempfile::tempdir().unwrap();
     let output = crate::support::weir()
         .args([
             "demo",
@@ -407,22 +408,34 @@ fn demo_runs_hello_end_to_end_through_a_real_hub() {
             "--exit",
             "--plugin",
             weir_tests::HELLO_DIR,
+            "--render-plugin",
+            weir_tests::MANDELBROT_DIR,
         ])
         .arg("--data-dir")
         .arg(data.path())
+        .arg("--frames-dir")
+        .arg(frames.path())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
+    let names: Vec<String> = (1..=8).map(|f| format!("frame-{f:06}.png")).collect();
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "Hello world!\nHello weir!\n"
+        format!(
+            "Hello world!\nHello weir!\nrendered 8 frames: {}\n",
+            names.join(" ")
+        )
     );
     assert!(stderr.contains("\"exitcode\":0"), "{stderr}");
     assert!(
-        data.path().join("sequences").read_dir().unwrap().count() == 1,
-        "the package was stored"
+        data.path().join("sequences").read_dir().unwrap().count() == 2,
+        "both packages were stored"
     );
+    for name in &names {
+        let png = std::fs::read(frames.path().join(name)).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n"), "{name} is a PNG");
+    }
 }
 
 /// The entry `weir --json topic list` prints for topic `name`, if any.

@@ -1,6 +1,7 @@
-//! `weir demo`: start a hub and run a real example end to end through its
+//! `weir demo`: start a hub and run real examples end to end through its
 //! HTTP API — pack `plugins/hello`, upload it, start an instance, send input,
-//! read the output — then keep the hub running to explore.
+//! read the output; then render a `plugins/mandelbrot` job on the hub's own
+//! slots and download its frames — then keep the hub running to explore.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use tokio::net::TcpListener;
 
 use super::pack::{PackArgs, pack};
 use crate::api::{self, AppState};
-use crate::client::{HubClient, InstanceStream, StartRequest};
+use crate::client::{HubClient, InstanceStream, JobSubmit, StartRequest};
 use crate::hub::{Hub, HubConfig};
 
 /// Arguments of `weir demo`.
@@ -31,6 +32,12 @@ pub struct DemoArgs {
     /// Input lines to send.
     #[arg(long, default_value = "world\nweir\n")]
     pub input: String,
+    /// The render plugin of the job example (a plugin directory).
+    #[arg(long, default_value = "plugins/mandelbrot")]
+    pub render_plugin: PathBuf,
+    /// Where the job example's frames are written.
+    #[arg(long, default_value = "./weir-demo-frames")]
+    pub frames_dir: PathBuf,
     /// Stop the hub after the example instead of serving on.
     #[arg(long)]
     pub exit: bool,
@@ -47,6 +54,12 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     pack(&PackArgs {
         dir: args.plugin.clone(),
         output: Some(package.clone()),
+    })?;
+    let render_package = work.path().join("render.tar.gz");
+    eprintln!("   weir pack {}", args.render_plugin.display());
+    pack(&PackArgs {
+        dir: args.render_plugin.clone(),
+        output: Some(render_package.clone()),
     })?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -81,14 +94,82 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         if let Some(end) = &info.terminated {
             eprintln!("7. the instance ended: {}", serde_json::to_string(end)?);
         }
+        render_example(&client, &render_package, &args.frames_dir).await?;
         if args.exit {
             let _ = stop_tx.send(());
         } else {
-            eprintln!("\nThe hub keeps running: try `weir seq list` or `curl http://{addr}/api/v1/help`. Ctrl-C stops it.");
+            eprintln!("\nThe hub keeps running: try `weir seq list`, `weir job list` or `curl http://{addr}/api/v1/help`. Ctrl-C stops it.");
             tokio::signal::ctrl_c().await?;
             let _ = stop_tx.send(());
         }
         server.await??;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Uploads the render package, renders 8 small frames on the hub's own
+/// slots and downloads them.
+async fn render_example(
+    client: &HubClient,
+    package: &std::path::Path,
+    frames_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let sequence = client
+        .send_sequence(tokio::fs::File::open(package).await?)
+        .await?;
+    let settings = serde_json::json!({"width": 160, "height": 120});
+    let job = client
+        .submit_job(&JobSubmit {
+            package: sequence.id.clone(),
+            frames: "1-8".into(),
+            settings: settings.as_object().cloned(),
+            chunk_size: Some(2),
+            ..JobSubmit::default()
+        })
+        .await?;
+    eprintln!(
+        "8. POST /api/v1/jobs {{package: {}, frames: \"1-8\", chunkSize: 2}} → job {} ({} tasks)",
+        job.package.name, job.id, job.tasks_total
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let job = loop {
+        let job = client.job(&job.id).await?;
+        if matches!(job.state.as_str(), "completed" | "failed" | "canceled") {
+            break job;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the render job did not finish in 2 minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    anyhow::ensure!(
+        job.state == "completed",
+        "the render job ended {}: {:?}",
+        job.state,
+        job.errors
+    );
+    tokio::fs::create_dir_all(frames_dir).await?;
+    let artifacts = client.job_artifacts(&job.id).await?;
+    for artifact in &artifacts {
+        client
+            .download_artifact(&job.id, &artifact.name, &frames_dir.join(&artifact.name))
+            .await?;
+    }
+    eprintln!(
+        "9. GET /api/v1/jobs/{}/artifacts/… → {} PNG frames in {}",
+        job.id,
+        artifacts.len(),
+        frames_dir.display()
+    );
+    println!(
+        "rendered {} frames: {}",
+        artifacts.len(),
+        artifacts
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    Ok(())
 }

@@ -53,11 +53,6 @@ impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> rusqlite::Result<Store> {
         let conn = Connection::open(path)?;
-        // One hub per data directory: the hub holds the database lock for
-        // its lifetime (a second `weir serve` on the same directory fails
-        // to open it instead of corrupting the queue), and commits skip
-        // the per-transaction file locking.
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL in WAL mode: a commit survives a crash of the process (the
         // WAL is written before the call returns); only an OS crash or power

@@ -184,15 +184,50 @@ pub fn fixture_package(name: &str, wasm: &str) -> Vec<u8> {
     builder.into_inner().unwrap().finish().unwrap()
 }
 
-/// The byte at `offset` of the test pattern: lower-case letters in a cycle of 26 and a
-/// period of 251, so a lost, repeated or reordered chunk shows.
-pub fn pattern_byte(offset: u64) -> u8 {
-    b'a' + ((offset % 251) % 26) as u8
+/// Period of the test pattern: lower-case letters, cycling every 26 bytes and restarting
+/// every 251, so a lost, repeated or reordered chunk shows.
+const PERIOD: usize = 251;
+
+/// Two periods of the pattern (upper-cased if `upper`), so any slice of up to one period
+/// starting within the first can be compared in one go.
+fn cycle(upper: bool) -> Vec<u8> {
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    let one = (0..PERIOD).map(|i| letters[i % 26]);
+    let mut two: Vec<u8> = one.clone().chain(one).collect();
+    if upper {
+        two.make_ascii_uppercase();
+    }
+    two
 }
 
 /// `len` bytes of the pattern from `offset`.
 pub fn pattern(offset: u64, len: usize) -> Vec<u8> {
-    (offset..offset + len as u64).map(pattern_byte).collect()
+    let cycle = cycle(false);
+    let mut out = Vec::with_capacity(len);
+    let mut at = (offset % PERIOD as u64) as usize;
+    while out.len() < len {
+        let n = PERIOD.min(len - out.len());
+        out.extend_from_slice(&cycle[at..at + n]);
+        at = (at + n) % PERIOD;
+    }
+    out
+}
+
+/// Checks that `chunk` is the pattern from `offset` (upper-cased in `cycle`); returns the
+/// offset of the first wrong byte.
+fn first_mismatch(cycle: &[u8], offset: u64, chunk: &[u8]) -> Option<u64> {
+    let mut done = 0;
+    while done < chunk.len() {
+        let at = ((offset + done as u64) % PERIOD as u64) as usize;
+        let n = PERIOD.min(chunk.len() - done);
+        let (got, want) = (&chunk[done..done + n], &cycle[at..at + n]);
+        if got != want {
+            let wrong = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(0);
+            return Some(offset + (done + wrong) as u64);
+        }
+        done += n;
+    }
+    None
 }
 
 /// Streams `total` bytes of the pattern through the running instance `id` (input posted
@@ -218,20 +253,15 @@ pub async fn stream_through(hub: &HubProcess, id: &str, total: u64, upper: bool,
         ))
         .send();
     let check = async {
+        let cycle = cycle(upper);
         let mut stream = output.bytes_stream();
         let mut offset = 0u64;
         while let Some(chunk) = stream.next().await {
-            for &byte in chunk.unwrap().iter() {
-                let mut expected = pattern_byte(offset);
-                if upper {
-                    expected = expected.to_ascii_uppercase();
-                }
-                assert_eq!(
-                    byte, expected,
-                    "instance {id}: wrong byte at offset {offset}"
-                );
-                offset += 1;
+            let chunk = chunk.unwrap();
+            if let Some(wrong) = first_mismatch(&cycle, offset, &chunk) {
+                panic!("instance {id}: wrong byte at offset {wrong}");
             }
+            offset += chunk.len() as u64;
         }
         offset
     };
@@ -240,4 +270,24 @@ pub async fn stream_through(hub: &HubProcess, id: &str, total: u64, upper: bool,
         .unwrap_or_else(|_| panic!("instance {id}: streaming {total} bytes took too long"));
     assert_eq!(sent.unwrap().status(), StatusCode::OK);
     assert_eq!(received, total, "instance {id}: every byte arrives");
+}
+
+#[test]
+fn the_pattern_check_finds_lost_and_wrong_bytes() {
+    let (lower, upper) = (cycle(false), cycle(true));
+    let data = pattern(1000, 5000);
+    assert_eq!(first_mismatch(&lower, 1000, &data), None);
+    assert_eq!(
+        first_mismatch(&upper, 1000, &data.to_ascii_uppercase()),
+        None
+    );
+    assert_eq!(first_mismatch(&upper, 1000, &data), Some(1000));
+    assert_eq!(
+        first_mismatch(&lower, 1001, &data),
+        Some(1001),
+        "one byte lost"
+    );
+    let mut wrong = data.clone();
+    wrong[3000] ^= 1;
+    assert_eq!(first_mismatch(&lower, 1000, &wrong), Some(4000));
 }
