@@ -1120,3 +1120,71 @@ async fn a_manager_killed_with_sigkill_finishes_every_accepted_job_after_restart
         assert_eq!(names, expected);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_of_packages_with_grants_run_only_on_the_hubs_own_slots() {
+    let wasm = std::fs::read(weir_tests::RENDER_TEST).unwrap();
+    let manifest = b"name = \"granted-render\"\nkind = \"render\"\ncomponent = \"render.wasm\"\n[grants]\nfiles = true\n";
+    let package = crate::support::archive(
+        "granted-render",
+        &[("weir.toml", manifest), ("render.wasm", &wasm)],
+    );
+    let allow_files = |c: &mut HubConfig| c.grants.files = true;
+
+    // A pure manager cannot run them at all: refused up front.
+    let manager = hub_with(0, allow_files).await;
+    manager.upload_file(&package).await;
+    let refused = manager
+        .post_json("/jobs", json!({"package": "granted-render", "frames": "1"}))
+        .await;
+    assert_error(
+        refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "only the hub's own render slots",
+    )
+    .await;
+
+    // With local slots, a remote worker is never offered the task.
+    let hub = hub_with(1, allow_files).await;
+    hub.upload_file(&package).await;
+    let remote = register(&hub, "remote").await;
+    let job = submit(
+        &hub,
+        json!({"package": "granted-render", "frames": "1-4", "settings": {"spin_ms": 20}}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap();
+    while get_job(&hub, id).await["state"] != "completed" {
+        let (status, lease) = pickup(&hub, &remote).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{lease}");
+        let _ = hub
+            .post_json(&format!("/workers/{remote}/heartbeat"), json!({}))
+            .await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(tasks(&hub, id).await.iter().all(|t| t["worker"] == "local"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_carries_the_packages_limits_to_remote_workers() {
+    let wasm = std::fs::read(weir_tests::RENDER_TEST).unwrap();
+    let manifest = b"name = \"limited-render\"\nkind = \"render\"\ncomponent = \"render.wasm\"\n[limits]\nmemory_mb = 32\ncpu_ms = 500\ntimeout_ms = 4000\n";
+    let package = crate::support::archive(
+        "limited-render",
+        &[("weir.toml", manifest), ("render.wasm", &wasm)],
+    );
+    let hub = hub_with(0, |_| {}).await;
+    hub.upload_file(&package).await;
+    let worker = register(&hub, "remote").await;
+    let job = submit(&hub, json!({"package": "limited-render", "frames": "1"})).await;
+    assert_eq!(
+        job["taskTimeoutMs"], 4000,
+        "the package's timeout caps the task's"
+    );
+    let (status, lease) = pickup(&hub, &worker).await;
+    assert_eq!(status, StatusCode::OK, "{lease}");
+    assert_eq!(
+        lease["limits"],
+        json!({"memoryBytes": 32 << 20, "wallTimeMs": 4000, "cpuTimeMs": 500})
+    );
+}

@@ -340,22 +340,36 @@ pub async fn pickup(
 ) -> Result<Response, ApiError> {
     let jobs = state.hub.jobs();
     match jobs.pickup(&id) {
-        Ok(Some(lease)) => Ok(Json(json!({
-            "taskId": lease.task_id,
-            "jobId": lease.job_id,
-            "attempt": lease.attempt,
-            "frameStart": lease.frame_start,
-            "frameEnd": lease.frame_end,
-            "settings": serde_json::from_str::<Value>(&lease.settings).unwrap_or_default(),
-            "timeoutMs": lease.timeout.as_millis() as u64,
-            "package": {
-                "digest": lease.digest,
-                "url": format!("/api/v1/packages/{}", lease.digest),
-            },
-            "leaseMs": jobs.config().lease.as_millis() as u64,
-            "heartbeatMs": jobs.config().heartbeat.as_millis() as u64,
-        }))
-        .into_response()),
+        Ok(Some(lease)) => {
+            // The package's own limits travel with the lease: a remote
+            // worker has only the component, not its manifest.
+            let limits = state
+                .hub
+                .sequence(&lease.package_id)
+                .map(|s| s.program.limits())
+                .unwrap_or_default();
+            Ok(Json(json!({
+                "taskId": lease.task_id,
+                "jobId": lease.job_id,
+                "attempt": lease.attempt,
+                "frameStart": lease.frame_start,
+                "frameEnd": lease.frame_end,
+                "settings": serde_json::from_str::<Value>(&lease.settings).unwrap_or_default(),
+                "timeoutMs": lease.timeout.as_millis() as u64,
+                "package": {
+                    "digest": lease.digest,
+                    "url": format!("/api/v1/packages/{}", lease.digest),
+                },
+                "limits": {
+                    "memoryBytes": limits.memory_bytes,
+                    "wallTimeMs": limits.wall_time.map(|d| d.as_millis() as u64),
+                    "cpuTimeMs": limits.cpu_time.map(|d| d.as_millis() as u64),
+                },
+                "leaseMs": jobs.config().lease.as_millis() as u64,
+                "heartbeatMs": jobs.config().heartbeat.as_millis() as u64,
+            }))
+            .into_response())
+        }
         Ok(None) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(PickupError::Unknown(m)) => Err(ApiError::NotFound(m)),
         Err(PickupError::Refused(m)) => Err(ApiError::Locked(m)),

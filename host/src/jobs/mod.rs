@@ -209,6 +209,10 @@ pub struct Job {
     settings: Value,
     /// Package config overlaid with `settings`, as JSON text: what tasks get.
     merged_settings: String,
+    /// The package asks for grants (files, scratch, env, hosts), which only
+    /// the hub's own slots provide: remote workers get only the component.
+    #[serde(default)]
+    local_only: bool,
     frames: String,
     chunk_size: usize,
     frames_total: usize,
@@ -711,6 +715,12 @@ impl JobManager {
                 sequence.program.entry_kind()
             )));
         }
+        if !manifest.grants.is_empty() && self.config.slots == 0 {
+            return Err(HubError::Invalid(format!(
+                "package {} asks for [grants], which only the hub's own render slots provide (remote workers get only the component), and this hub has --slots 0",
+                manifest.name
+            )));
+        }
         let frames = request
             .frames
             .ok_or_else(|| HubError::BadRequest("missing frames, e.g. \"1-100\"".into()))?;
@@ -768,6 +778,7 @@ impl JobManager {
             digest: sequence.program.digest.clone(),
             settings,
             merged_settings: Value::Object(merged).to_string(),
+            local_only: !manifest.grants.is_empty(),
             frames: frames_text,
             chunk_size,
             frames_total: frames.len(),
@@ -1340,6 +1351,7 @@ impl JobManager {
             return Ok(None);
         }
         let worker_tags = worker.tags.clone();
+        let is_local = worker.local;
         let mut candidates: Vec<&Job> = state
             .jobs
             .values()
@@ -1348,6 +1360,7 @@ impl JobManager {
                     && !j.queued.is_empty()
                     && !j.blocklist.iter().any(|b| b == id)
                     && tags_match(&worker_tags, &j.tags)
+                    && (is_local || !j.local_only)
             })
             .collect();
         match self.config.ordering {

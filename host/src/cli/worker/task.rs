@@ -155,7 +155,10 @@ impl Worker {
     /// Renders every frame of the task, uploading each frame's artifacts.
     async fn render(&self, running: &Arc<Running>) -> Result<(), String> {
         let lease = &running.lease;
-        let program = self.program(&lease.package.digest).await?;
+        let program = self
+            .program(&lease.package.digest)
+            .await?
+            .with_limits(lease_limits(&lease.extra));
         let timeout = match lease.timeout_ms {
             0 => DEFAULT_TASK_TIMEOUT,
             ms => Duration::from_millis(ms),
@@ -355,5 +358,20 @@ mod tests {
         assert!(is_transient(&hub(StatusCode::BAD_GATEWAY)));
         assert!(!is_transient(&hub(StatusCode::CONFLICT)));
         assert!(!is_transient(&hub(StatusCode::NOT_FOUND)));
+    }
+}
+
+/// The package limits a lease carries (`limits` in the pickup answer).
+fn lease_limits(extra: &serde_json::Map<String, serde_json::Value>) -> crate::runtime::Limits {
+    let limits = extra.get("limits");
+    let field = |name: &str| {
+        limits
+            .and_then(|l| l.get(name))
+            .and_then(serde_json::Value::as_u64)
+    };
+    crate::runtime::Limits {
+        memory_bytes: field("memoryBytes").map(|b| b as usize),
+        wall_time: field("wallTimeMs").map(Duration::from_millis),
+        cpu_time: field("cpuTimeMs").map(Duration::from_millis),
     }
 }
