@@ -1188,3 +1188,42 @@ async fn a_lease_carries_the_packages_limits_to_remote_workers() {
         json!({"memoryBytes": 32 << 20, "wallTimeMs": 4000, "cpuTimeMs": 500})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_event_stream_reports_jobs_workers_and_instances() {
+    let hub = hub_with(1, |_| {}).await;
+    hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    let hello = hub.upload(weir_tests::HELLO_DIR).await;
+    let response = hub.get("/events").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.bytes_stream();
+    let worker = register(&hub, "dashboard-test").await;
+    let job = submit(&hub, json!({"package": "render-test", "frames": "1"})).await;
+    let instance = hub.start_instance(&hello, json!({})).await;
+    hub.input(&instance, "x\n").await;
+    let mut text = String::new();
+    let wanted = |text: &str| {
+        text.contains(&format!("\"id\":\"{worker}\""))
+            && text.contains("\"state\":\"completed\"")
+            && text.contains(&format!(
+                "\"id\":\"{instance}\",\"sequence\":\"{hello}\",\"status\":\"running\""
+            ))
+            && text.contains("\"exitcode\":0")
+    };
+    tokio::time::timeout(WAIT, async {
+        while !wanted(&text) {
+            let chunk = body.next().await.unwrap().unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("missing events in:\n{text}"));
+    assert!(
+        text.contains("event: worker\n") && text.contains("event: instance\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\"id\":\"{}\"", job["id"].as_str().unwrap())),
+        "{text}"
+    );
+}

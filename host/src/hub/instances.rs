@@ -236,6 +236,14 @@ impl Hub {
                 sequence.id
             ),
         );
+        self.jobs().publish(
+            "instance",
+            serde_json::json!({
+                "id": record.instance.id(),
+                "sequence": sequence.id,
+                "status": record.instance.status(),
+            }),
+        );
         Ok(record)
     }
 
@@ -255,6 +263,16 @@ impl Hub {
                         end.exitcode
                     ),
                 );
+                hub.jobs().publish(
+                    "instance",
+                    serde_json::json!({
+                        "id": record.instance.id(),
+                        "sequence": record.sequence.id,
+                        "status": record.instance.status(),
+                        "exitcode": end.exitcode,
+                        "reason": end.reason,
+                    }),
+                );
             }
             if !record.remove_on_exit.load(Ordering::Relaxed) {
                 // `notify_one` keeps a permit, so a kill that asked for
@@ -266,6 +284,10 @@ impl Hub {
             }
             if let Some(hub) = hub.upgrade() {
                 hub.instances.lock().remove(record.instance.id());
+                hub.jobs().publish(
+                    "instance",
+                    serde_json::json!({"id": record.instance.id(), "removed": true}),
+                );
             }
         });
     }

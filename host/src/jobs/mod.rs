@@ -355,7 +355,7 @@ pub struct Upload<'a> {
 /// A change for `/events` subscribers.
 #[derive(Debug, Clone)]
 pub struct JobEvent {
-    /// `job`, `task` or `worker`.
+    /// `job`, `task`, `worker` or `instance`.
     pub kind: &'static str,
     /// The job it concerns (none for workers).
     pub job_id: Option<String>,
@@ -666,6 +666,18 @@ impl JobManager {
     /// Waits until a task may have become available (or a second passes).
     pub async fn work_available(&self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.work.notified()).await;
+    }
+
+    /// Publishes a change that is not a job's, task's or worker's (the hub
+    /// sends instance state changes) to `GET /events` subscribers.
+    pub fn publish(&self, kind: &'static str, data: Value) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(JobEvent {
+                kind,
+                job_id: None,
+                data: Arc::new(data),
+            });
+        }
     }
 
     fn emit_job(&self, job: &Job) {
