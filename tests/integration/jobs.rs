@@ -180,6 +180,10 @@ async fn a_100_frame_mandelbrot_job_renders_100_correct_deterministic_pngs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submissions_are_checked_with_clear_errors() {
     let hub = hub_with(0, |_| {}).await;
+    let (_, config) = json_of(hub.get("/config").await).await;
+    assert_eq!(config["render"]["slots"], 0);
+    assert_eq!(config["render"]["ordering"], "priority");
+    assert_eq!(config["render"]["maxRetries"], 3);
     hub.upload(weir_tests::MANDELBROT_DIR).await;
     hub.upload(weir_tests::HELLO_DIR).await;
     let cases = [

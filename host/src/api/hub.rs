@@ -84,6 +84,15 @@ pub async fn config(State(state): State<AppState>) -> Json<Value> {
             "memoryBytes": config.compile_memory_bytes,
         },
         "auth": state.token.is_some(),
+        "render": {
+            "slots": config.jobs.slots,
+            "ordering": config.jobs.ordering,
+            "leaseMs": config.jobs.lease.as_millis() as u64,
+            "heartbeatMs": config.jobs.heartbeat.as_millis() as u64,
+            "taskTimeoutMs": config.jobs.task_timeout.as_millis() as u64,
+            "maxRetries": config.jobs.max_retries,
+            "blocklistAfter": config.jobs.blocklist_after,
+        },
         "unpack": {
             "maxEntries": config.unpack.max_entries,
             "maxUnpackedBytes": config.unpack.max_unpacked_bytes,

@@ -3,12 +3,12 @@
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flate2::{Compression, write::GzEncoder};
 use futures::StreamExt;
 use reqwest::{Client, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::hub_support::{WAIT, json_of};
 
@@ -142,18 +142,30 @@ impl HubProcess {
         .unwrap_or_else(|_| panic!("instance {instance} did not end within {WAIT:?}"))
     }
 
-    /// Kills the instance and returns how long it took to end, with its info.
+    /// Kills the instance and returns its info and how long it took to end: from sending
+    /// `_kill` to the time the hub stamped on the log line of the end, so this test's own
+    /// polling does not count.
     pub async fn kill(&self, instance: &str) -> (Duration, Value) {
-        let asked = std::time::Instant::now();
+        let asked = SystemTime::now();
         let response = self
-            .post_json(
-                &format!("/instance/{instance}/_kill"),
-                serde_json::json!({}),
-            )
+            .post_json(&format!("/instance/{instance}/_kill"), json!({}))
             .await;
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         let info = self.wait_ended(instance).await;
-        (asked.elapsed(), info)
+        let log = self.get(&format!("/instance/{instance}/log")).await;
+        let log = log.text().await.unwrap();
+        let end = log
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| {
+                line["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("instance ended: "))
+            })
+            .unwrap_or_else(|| panic!("no end line in the log: {log}"));
+        let ended = UNIX_EPOCH + Duration::from_millis(end["ts"].as_u64().unwrap());
+        let took = ended.duration_since(asked).unwrap_or_default();
+        (took, info)
     }
 }
 
