@@ -36,7 +36,12 @@ pub async fn submit(
         .clone()
         .ok_or_else(|| ApiError::BadRequest("missing package (a sequence id or name)".into()))?;
     let sequence = state.hub.sequence(&package)?;
-    let job = state.hub.jobs().submit(&sequence, request)?;
+    // A big job is one SQLite transaction of up to 100,000 rows: off the
+    // async workers.
+    let jobs = state.hub.jobs().clone();
+    let job = tokio::task::spawn_blocking(move || jobs.submit(&sequence, request))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok((StatusCode::CREATED, Json(job)).into_response())
 }
 

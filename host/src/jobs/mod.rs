@@ -41,6 +41,9 @@ use crate::package::Kind;
 
 /// Id of the hub's own worker (its local slots).
 pub const LOCAL_WORKER: &str = "local";
+/// Most tasks one job may have (frames ÷ chunk size): bounds the memory and
+/// the submit transaction of one request.
+pub const MAX_TASKS: usize = 100_000;
 /// Log lines kept per job for `GET /jobs/:id/log`.
 const LOG_LINES: usize = 10_000;
 /// Errors kept per job.
@@ -777,6 +780,14 @@ impl JobManager {
         if name.len() > 256 {
             return Err(HubError::BadRequest("name: at most 256 bytes".into()));
         }
+        let ranges = frames::ranges(&frames, chunk_size);
+        if ranges.len() > MAX_TASKS {
+            return Err(HubError::BadRequest(format!(
+                "{} frames in chunks of {chunk_size} make {} tasks; a job may have at most {MAX_TASKS} tasks: raise chunkSize",
+                frames.len(),
+                ranges.len()
+            )));
+        }
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
         let mut state = self.lock();
@@ -815,7 +826,7 @@ impl JobManager {
             log: JobLog::default(),
             last_progress_event: None,
         };
-        for (index, (start, end)) in frames::ranges(&frames, chunk_size).into_iter().enumerate() {
+        for (index, (start, end)) in ranges.into_iter().enumerate() {
             job.tasks.push(Task {
                 id: uuid::Uuid::new_v4().to_string(),
                 job_id: id.clone(),
