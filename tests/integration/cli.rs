@@ -546,3 +546,34 @@ fn topic_content_type_mismatch_fails_with_the_hubs_message() {
         );
     }
 }
+
+#[test]
+fn run_stops_the_plugin_when_its_stdout_reader_goes_away() {
+    use std::io::Read;
+    let package = crate::support::pack(weir_tests::OUTPUT_FLOOD_DIR);
+    let mut child = crate::support::weir()
+        .arg("run")
+        .arg(&package)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `weir run … | head -c 4096`: read a little, then close the pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 4096];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("weir run kept running after its reader went away");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}

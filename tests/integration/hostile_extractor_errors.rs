@@ -43,5 +43,9 @@ async fn a_plain_get_on_the_websocket_route_gets_a_json_error() {
 async fn a_missing_query_parameter_gets_a_json_400() {
     let hub = TestHub::start().await;
     let reply = raw(&hub, "PUT", b"/api/v1/tasks/x/artifacts/a.png", &[], b"x").await;
-    assert_json_error(&reply, 400, "PUT /tasks/x/artifacts/a.png without ?attempt&frame");
+    assert_json_error(
+        &reply,
+        400,
+        "PUT /tasks/x/artifacts/a.png without ?attempt&frame",
+    );
 }

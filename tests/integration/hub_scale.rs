@@ -15,15 +15,22 @@ use crate::hub_support::{TestHub, WAIT, json_of};
 pub(crate) struct ServerProcess {
     child: Child,
     pub(crate) base: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl ServerProcess {
     pub(crate) fn start(extra: &[&str]) -> ServerProcess {
         let dir = tempfile::tempdir().unwrap();
+        let mut server = ServerProcess::on(dir.path(), extra);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on `data_dir`, which outlives it (for restart tests).
+    pub(crate) fn on(data_dir: &std::path::Path, extra: &[&str]) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
+            .arg(data_dir)
             .args(extra)
             .env("WEIR_LOG", "warn")
             .stdout(Stdio::piped())
@@ -43,8 +50,20 @@ impl ServerProcess {
         ServerProcess {
             child,
             base: format!("{addr}/api/v1"),
-            _dir: dir,
+            _dir: None,
         }
+    }
+
+    /// The exit status, if the process exits within `within` (blocking).
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     fn peak_rss(&self) -> u64 {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +33,9 @@ pub async fn submit(
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: SubmitJob = read_json(&headers, body).await?;
+    if state.hub.is_shutting_down() {
+        return Err(ApiError::Unavailable("the hub is shutting down".into()));
+    }
     let package = request
         .package
         .clone()

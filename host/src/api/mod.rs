@@ -4,13 +4,16 @@
 //! the response. Every error is JSON `{"error": "..."}` ([`ApiError`]).
 
 mod error;
+mod extract;
 mod hub;
 mod instances;
 mod jobs;
 mod json;
+mod ops;
 mod sequences;
 mod streams;
 mod topics;
+mod uploads;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -63,9 +66,40 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/help", "this list"),
     (
         "POST",
+        "/shutdown",
+        "{timeout}: stop instances (default 5000 ms, then killed), exit",
+    ),
+    (
+        "POST",
+        "/gc",
+        "remove unused compiled components; memory before/after",
+    ),
+    (
+        "POST",
         "/sequence",
         "upload a package (raw .tar.gz body) → {id}",
     ),
+    (
+        "POST",
+        "/uploads",
+        "start a chunked package upload {size, sha256, replace}",
+    ),
+    (
+        "PUT",
+        "/uploads/{id}/chunks/{offset}",
+        "append a chunk (raw body) at offset = bytes received",
+    ),
+    (
+        "GET",
+        "/uploads/{id}",
+        "a chunked upload's size and bytes received",
+    ),
+    (
+        "POST",
+        "/uploads/{id}/complete",
+        "check size and sha256, store the package → {id}",
+    ),
+    ("DELETE", "/uploads/{id}", "discard a chunked upload"),
     ("GET", "/sequences", "list sequences"),
     (
         "GET",
@@ -264,7 +298,16 @@ pub fn router(state: AppState) -> Router {
         .route("/log", get(hub::log))
         .route("/health", get(hub::health))
         .route("/help", get(hub::help))
+        .route("/shutdown", post(ops::shutdown))
+        .route("/gc", post(ops::gc))
         .route("/sequence", post(sequences::create))
+        .route("/uploads", post(uploads::create))
+        .route("/uploads/{id}", get(uploads::get).delete(uploads::delete))
+        .route(
+            "/uploads/{id}/chunks/{offset}",
+            axum::routing::put(uploads::chunk),
+        )
+        .route("/uploads/{id}/complete", post(uploads::complete))
         .route("/sequences", get(sequences::list))
         .route(
             "/sequence/{id}",

@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::extract::Path;
 use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
 
@@ -21,7 +23,7 @@ pub(super) fn info_of(state: &AppState, sequence: &Sequence) -> Value {
 }
 
 /// Packages arrive as a raw body: `application/octet-stream` (or `application/gzip`, or none).
-fn check_package_type(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn check_package_type(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or_default())
@@ -67,20 +69,7 @@ pub async fn replace(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     check_package_type(&headers)?;
-    let existing = state
-        .hub
-        .sequence(&id)
-        .map_err(|_| ApiError::NotFound(format!("Sequence with id: {id} not found")))?;
-    if state
-        .hub
-        .instances_of(&existing.id)
-        .iter()
-        .any(|r| !r.instance.status().is_terminal())
-    {
-        return Err(ApiError::Conflict(
-            "Can't update sequence with instances".into(),
-        ));
-    }
+    let existing = state.hub.replaceable_sequence(&id)?;
     let sequence = state
         .hub
         .add_sequence(body.into_data_stream(), Some(&existing.id))

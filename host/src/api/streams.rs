@@ -4,8 +4,11 @@
 use std::convert::Infallible;
 
 use axum::body::Body;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+
+use super::extract::Path;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -209,9 +212,15 @@ pub async fn inout(
 pub async fn ws(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let record = state.hub.instance(&id)?;
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::BadRequest(format!(
+            "{}: open this route as a WebSocket (GET with Upgrade: websocket)",
+            rejection.body_text()
+        ))
+    })?;
     let sender = record
         .instance
         .input()

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use super::pack::{PackArgs, pack};
 use crate::api::{self, AppState};
 use crate::client::{HubClient, InstanceStream, JobSubmit, StartRequest};
-use crate::hub::{Hub, HubConfig};
+use crate::hub::{DEFAULT_SHUTDOWN_TIMEOUT, Hub, HubConfig};
 
 /// Arguments of `weir demo`.
 #[derive(Debug, clap::Args)]
@@ -69,7 +69,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {} (is a hub already running? try --listen 127.0.0.1:0)", args.listen))?;
         let addr = listener.local_addr()?;
-        let state = AppState { hub, token: None, listen: addr.to_string() };
+        let state = AppState { hub: hub.clone(), token: None, listen: addr.to_string() };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(api::serve(listener, state, async move {
             let _ = stop_rx.await;
@@ -98,8 +98,15 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         if args.exit {
             let _ = stop_tx.send(());
         } else {
-            eprintln!("\nThe hub keeps running: try `weir seq list`, `weir job list` or `curl http://{addr}/api/v1/help`. Ctrl-C stops it.");
-            tokio::signal::ctrl_c().await?;
+            eprintln!("\nThe hub keeps running: try `weir seq list`, `weir job list` or `curl http://{addr}/api/v1/help`. Ctrl-C or `weir hub shutdown` stops it.");
+            let deadline = tokio::select! {
+                interrupted = tokio::signal::ctrl_c() => {
+                    interrupted?;
+                    DEFAULT_SHUTDOWN_TIMEOUT
+                }
+                deadline = hub.shutdown_requested() => deadline,
+            };
+            hub.stop_instances(deadline).await;
             let _ = stop_tx.send(());
         }
         server.await??;

@@ -1,7 +1,7 @@
-//! `weir hub …`: ask a hub about itself.
+//! `weir hub …`: ask a hub about itself, stop it, or have it collect garbage.
 
 use super::remote::{self, Remote};
-use crate::client::LoadCheck;
+use crate::client::{GcReply, LoadCheck, Memory};
 
 /// The `weir hub` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -13,6 +13,14 @@ pub enum HubCommand {
     /// Print the hub's own log as it comes, until interrupted.
     #[command(alias = "logs")]
     Log,
+    /// Stop the hub: its instances get the timeout to stop, then it exits.
+    Shutdown {
+        /// Milliseconds instances get before they are killed (hub default 5000).
+        #[arg(long, value_name = "MS")]
+        timeout: Option<u64>,
+    },
+    /// Remove compiled components no sequence uses; show memory before and after.
+    Gc,
 }
 
 /// Runs a `weir hub` subcommand.
@@ -33,6 +41,15 @@ pub(crate) fn run(command: HubCommand, remote: Remote) -> anyhow::Result<()> {
                 remote.print(&load, describe_load)
             }
             HubCommand::Log => remote::copy_to_stdout(remote.client.hub_log().await?).await,
+            HubCommand::Shutdown { timeout } => {
+                let timeout = timeout.map(std::time::Duration::from_millis);
+                let reply = remote.client.shutdown(timeout).await?;
+                remote.print(&reply, |r| r.message.clone())
+            }
+            HubCommand::Gc => {
+                let reply = remote.client.gc().await?;
+                remote.print(&reply, describe_gc)
+            }
         }
     })
 }
@@ -56,6 +73,31 @@ fn describe_load(load: &LoadCheck) -> String {
         pairs.push(("disk", text));
     }
     remote::fields(&pairs)
+}
+
+fn describe_gc(gc: &GcReply) -> String {
+    let rss = |m: &Memory| size(u64::try_from(m.rss).unwrap_or(0));
+    let delta = gc.delta.rss;
+    let change = if delta < 0 {
+        format!("-{}", size(delta.unsigned_abs()))
+    } else {
+        format!("+{}", size(delta.unsigned_abs()))
+    };
+    remote::fields(&[
+        ("memory before", rss(&gc.pre_gc_memory)),
+        (
+            "memory after",
+            format!("{} ({change})", rss(&gc.post_gc_memory)),
+        ),
+        (
+            "cache",
+            format!(
+                "{} compiled components removed, {} freed",
+                gc.cache_files_removed,
+                size(gc.cache_bytes_freed)
+            ),
+        ),
+    ])
 }
 
 /// `bytes` in the largest binary unit that keeps it at 1 or more.

@@ -101,12 +101,24 @@ async fn attach(instance: Instance) -> ExitCode {
         copy_pipe(instance.stdout().clone(), tokio::io::stderr()),
     );
     let events = tokio::spawn(print_events(instance.clone()));
-    let (_, _) = tokio::join!(
-        copy_pipe(instance.output().clone(), tokio::io::stdout()),
+    let (delivered, _) = tokio::join!(
+        async {
+            let delivered = copy_pipe(instance.output().clone(), tokio::io::stdout()).await;
+            if !delivered {
+                // Whoever read our stdout is gone (`weir run … | head`):
+                // nothing can take the output any more, so stop the
+                // plugin instead of letting it wait on a full buffer.
+                instance.kill();
+            }
+            delivered
+        },
         side
     );
     let terminated = instance.wait().await;
     events.abort();
+    if !delivered {
+        return ExitCode::SUCCESS;
+    }
     if terminated.exitcode == 0 {
         return ExitCode::SUCCESS;
     }
@@ -136,14 +148,16 @@ async fn feed_stdin(instance: Instance) {
     }
 }
 
-async fn copy_pipe(pipe: Pipe, mut out: impl AsyncWrite + Unpin) {
+/// Copies the pipe to `out` until it ends; `false` when `out` stopped
+/// taking data (a closed pipe).
+async fn copy_pipe(pipe: Pipe, mut out: impl AsyncWrite + Unpin) -> bool {
     let mut reader = pipe.reader();
     while let Some(chunk) = reader.next().await {
         if out.write_all(&chunk).await.is_err() {
-            return;
+            return false;
         }
     }
-    let _ = out.flush().await;
+    out.flush().await.is_ok()
 }
 
 /// Prints the plugin's own log lines as `[level] message`; the hub's

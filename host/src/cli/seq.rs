@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::remote::{self, Remote, Upload};
 use super::{PackArgs, pack};
-use crate::client::{SequenceInfo, StartRequest};
+use crate::client::{SequenceId, SequenceInfo, StartRequest};
 
 /// The `weir seq` subcommands. A sequence id of `-` means the last one used.
 #[derive(Debug, clap::Subcommand)]
@@ -16,6 +16,13 @@ pub enum SeqCommand {
     Send {
         /// A .tar.gz, a plugin directory (packed first), or `-` for stdin.
         package: PathBuf,
+        /// Send it in chunks, each checked in, the whole checked against its
+        /// SHA-256 (the default for packages over 64 MiB).
+        #[arg(long)]
+        chunked: bool,
+        /// Chunk size in MiB (the hub may take less).
+        #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+        chunk_mb: u64,
     },
     /// Start an instance of a sequence and print its id.
     Start {
@@ -117,9 +124,14 @@ impl StartArgs {
 /// Runs a `weir seq` subcommand.
 pub(crate) fn run(command: SeqCommand, mut remote: Remote) -> anyhow::Result<()> {
     match command {
-        SeqCommand::Send { package } => {
+        SeqCommand::Send {
+            package,
+            chunked,
+            chunk_mb,
+        } => {
             let package = Package::prepare(&package)?;
-            remote::block_on(send(&mut remote, package))
+            let chunks = (chunked || package.len() > AUTO_CHUNKED_BYTES).then_some(chunk_mb << 20);
+            remote::block_on(send(&mut remote, package, chunks))
         }
         SeqCommand::Start { id, options } => {
             let request = options.request()?;
@@ -143,8 +155,31 @@ pub(crate) fn run(command: SeqCommand, mut remote: Remote) -> anyhow::Result<()>
     }
 }
 
-async fn send(remote: &mut Remote, package: Package) -> anyhow::Result<()> {
-    let reply = remote.client.send_sequence(package.open().await?).await?;
+/// Packages larger than this are sent in chunks even without `--chunked`.
+const AUTO_CHUNKED_BYTES: u64 = 64 << 20;
+/// The chunk size `weir seq deploy` sends a large package in.
+const DEFAULT_CHUNK_BYTES: u64 = 8 << 20;
+
+/// Sends `package` in one request, or in chunks of `chunks` bytes.
+async fn upload(
+    remote: &Remote,
+    package: &Package,
+    chunks: Option<u64>,
+) -> anyhow::Result<SequenceId> {
+    Ok(match chunks {
+        None => remote.client.send_sequence(package.open().await?).await?,
+        Some(chunk) => {
+            let file = package.file().await?;
+            remote
+                .client
+                .send_sequence_chunked(file.path(), chunk)
+                .await?
+        }
+    })
+}
+
+async fn send(remote: &mut Remote, package: Package, chunks: Option<u64>) -> anyhow::Result<()> {
+    let reply = upload(remote, &package, chunks).await?;
     remote.session.use_sequence(&reply.id);
     remote.print(&reply, |reply| reply.id.clone())
 }
@@ -163,7 +198,8 @@ async fn deploy(
     package: Package,
     request: &StartRequest,
 ) -> anyhow::Result<()> {
-    let sequence = remote.client.send_sequence(package.open().await?).await?;
+    let chunks = (package.len() > AUTO_CHUNKED_BYTES).then_some(DEFAULT_CHUNK_BYTES);
+    let sequence = upload(remote, &package, chunks).await?;
     remote.session.use_sequence(&sequence.id);
     let instance = remote.client.start(&sequence.id, request).await?;
     remote.session.use_instance(&instance.id);
@@ -258,10 +294,51 @@ impl Package {
         })
     }
 
+    /// Its size in bytes (0 for stdin: unknown).
+    fn len(&self) -> u64 {
+        match self {
+            Self::Stdin => 0,
+            Self::File(path) | Self::Packed { path, .. } => {
+                std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+            }
+        }
+    }
+
+    /// A file holding it: stdin is copied into a temporary file first.
+    async fn file(&self) -> anyhow::Result<PackageFile> {
+        match self {
+            Self::File(path) | Self::Packed { path, .. } => Ok(PackageFile::Path(path.clone())),
+            Self::Stdin => {
+                let spool = tempfile::NamedTempFile::new()
+                    .context("cannot create a temporary file for stdin")?;
+                let mut file = tokio::fs::File::create(spool.path()).await?;
+                tokio::io::copy(&mut tokio::io::stdin(), &mut file)
+                    .await
+                    .context("cannot read the package from stdin")?;
+                Ok(PackageFile::Spooled(spool))
+            }
+        }
+    }
+
     async fn open(&self) -> anyhow::Result<Upload> {
         match self {
             Self::Stdin => remote::open(None).await,
             Self::File(path) | Self::Packed { path, .. } => remote::open(Some(path)).await,
+        }
+    }
+}
+
+/// A package as a file: its own, or stdin copied into a temporary one.
+enum PackageFile {
+    Path(PathBuf),
+    Spooled(tempfile::NamedTempFile),
+}
+
+impl PackageFile {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Path(path) => path,
+            Self::Spooled(file) => file.path(),
         }
     }
 }

@@ -80,10 +80,11 @@ pub struct ServeArgs {
     pub grants: GrantArgs,
 }
 
-/// How long open requests may run on after Ctrl-C or SIGTERM.
+/// How long instances get to stop after Ctrl-C or SIGTERM, and how long open
+/// requests may run on once they have.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs the hub until Ctrl-C or SIGTERM.
+/// Runs the hub until Ctrl-C, SIGTERM or `POST /api/v1/shutdown`.
 pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
     init_tracing();
     let mut config = HubConfig::new(&args.data_dir);
@@ -145,14 +146,24 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         );
         let received = shutdown_signal()?;
         println!("weir listening on http://{addr}");
-        // Open streams (a producer held back by a full topic, a reader of a
-        // never-ending topic) must not keep the hub alive after a signal:
-        // they get a grace period, then the process exits.
+        // A signal or `POST /shutdown`: instances are asked to stop (and
+        // killed past the deadline), then the server stops. Open streams (a
+        // producer held back by a full topic, a reader of a never-ending
+        // topic) must not keep the hub alive: they get a grace period, then
+        // the process exits. Render tasks still running are requeued when
+        // the hub next starts.
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = {
-            let stopping = stopping.clone();
+            let (stopping, hub) = (stopping.clone(), hub.clone());
             async move {
-                received.await;
+                let deadline = tokio::select! {
+                    () = received => {
+                        hub.request_shutdown(SHUTDOWN_GRACE);
+                        hub.shutdown_requested().await
+                    }
+                    deadline = hub.shutdown_requested() => deadline,
+                };
+                hub.stop_instances(deadline).await;
                 stopping.notify_waiters();
             }
         };

@@ -40,6 +40,14 @@ pub enum ClientError {
         /// Why it could not be decoded.
         cause: serde_json::Error,
     },
+    /// A local file to upload could not be read.
+    #[error("cannot read {}: {cause}", .path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
     /// A body downloaded from the hub could not be written to a file.
     #[error("cannot write {}: {cause}", .path.display())]
     Write {

@@ -26,6 +26,7 @@
 
 mod error;
 mod jobs;
+mod ops;
 mod stream;
 mod types;
 
@@ -41,6 +42,7 @@ use tokio_util::io::ReaderStream;
 
 pub use error::ClientError;
 pub use jobs::JobEventStream;
+pub use ops::{GcReply, Memory, ShutdownReply, UploadInfo};
 pub use stream::{ByteStream, JsonStream, SseEvent, SseStream};
 pub use types::{
     ArtifactInfo, FsSize, Heartbeat, HeartbeatReply, HubVersion, InstanceInfo, Job, JobEvent,

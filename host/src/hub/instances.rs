@@ -180,6 +180,11 @@ impl Hub {
                 Some(id) => id,
                 None => uuid::Uuid::new_v4().to_string(),
             };
+            // Checked under the registry's lock: an instance is either
+            // refused here or seen by the shutdown's `stop_instances`.
+            if self.is_shutting_down() {
+                return Err(HubError::Capacity("the hub is shutting down".into()));
+            }
             let alive = all
                 .values()
                 .filter(|r| !r.instance.status().is_terminal())

@@ -1,10 +1,13 @@
-//! The hub's services: stored sequences, running instances and the hub log.
-//! The HTTP layer (`api`) calls these; nothing here knows about HTTP.
+//! The hub's services: stored sequences, chunked uploads, running instances,
+//! the hub log, and the hub's shutdown and gc. The HTTP layer (`api`) calls
+//! these; nothing here knows about HTTP.
 
 mod instances;
 mod limits;
+mod ops;
 mod sequences;
 pub mod topics;
+mod uploads;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,8 +15,10 @@ use std::time::{Duration, Instant};
 
 pub use instances::{InstanceRecord, StartRequest};
 pub use limits::{StartLimits, check_package_limits, default_max_instances, package_limits};
+pub use ops::{DEFAULT_SHUTDOWN_TIMEOUT, GcReport, resident_bytes};
 pub use sequences::Sequence;
 pub use topics::{Topic, TopicInfo};
+pub use uploads::{UploadInfo, UploadRequest};
 
 use crate::jobs::{JobManager, JobsConfig};
 use crate::package::{GrantPolicy, PackageError, UnpackLimits};
@@ -30,6 +35,13 @@ pub struct HubConfig {
     pub max_instances: usize,
     /// Largest package upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Largest chunk of a chunked upload, in bytes (default 16 MiB).
+    pub upload_chunk_bytes: u64,
+    /// Most chunked uploads in flight at once; more answer 503 (default 16).
+    pub max_uploads: usize,
+    /// How long a chunked upload may sit idle before it is discarded
+    /// (default 1 hour).
+    pub upload_idle: Duration,
     /// How long an ended instance stays readable.
     pub instance_retention: Duration,
     /// Memory limit per instance, in bytes.
@@ -65,6 +77,9 @@ impl HubConfig {
             data_dir: data_dir.into(),
             max_instances: default_max_instances(),
             max_upload_bytes: 256 << 20,
+            upload_chunk_bytes: 16 << 20,
+            max_uploads: 16,
+            upload_idle: Duration::from_secs(3600),
             instance_retention: Duration::from_secs(180),
             max_memory_bytes: 256 << 20,
             instance_timeout: None,
@@ -102,7 +117,8 @@ pub enum HubError {
     /// The upload is larger than allowed (413).
     #[error("{0}")]
     TooLarge(String),
-    /// The hub is at capacity (503).
+    /// The hub takes no more of this work now: it is at capacity or
+    /// shutting down (503).
     #[error("{0}")]
     Capacity(String),
     /// A package was refused (422) or could not be stored (500).
@@ -137,6 +153,11 @@ pub struct Hub {
     instances: instances::InstanceRegistry,
     topics: topics::TopicRegistry,
     jobs: Arc<JobManager>,
+    uploads: uploads::UploadStore,
+    /// Held (read) by uploads from staging to commit, (write) by `gc`.
+    staging_gate: tokio::sync::RwLock<()>,
+    /// The instances' stop deadline, once a shutdown was asked for.
+    shutdown: tokio::sync::watch::Sender<Option<Duration>>,
     log: Pipe,
     started: Instant,
 }
@@ -166,6 +187,7 @@ impl Hub {
         let sequences =
             sequences::SequenceStore::open(&config.data_dir, &runtime, &config.grants, &log)?;
         let jobs = JobManager::open(&config.data_dir, config.jobs.clone())?;
+        let uploads = uploads::UploadStore::open(&config.data_dir)?;
         let hub = Arc::new(Hub {
             instances: instances::InstanceRegistry::default(),
             topics: topics::TopicRegistry::default(),
@@ -173,6 +195,9 @@ impl Hub {
             runtime,
             config,
             jobs,
+            uploads,
+            staging_gate: tokio::sync::RwLock::new(()),
+            shutdown: tokio::sync::watch::Sender::new(None),
             log,
             started: Instant::now(),
         });
@@ -182,6 +207,7 @@ impl Hub {
         if tokio::runtime::Handle::try_current().is_ok() {
             hub.jobs.spawn_sweeper();
             crate::jobs::spawn_local_slots(&hub);
+            hub.spawn_upload_sweeper();
         }
         Ok(hub)
     }

@@ -128,6 +128,24 @@ impl Hub {
             .ok_or_else(|| HubError::NotFound(format!("Sequence {id_or_name} not found")))
     }
 
+    /// The sequence `id_or_name` names, when its package may be replaced:
+    /// 404 when there is none, 409 while instances of it run.
+    pub fn replaceable_sequence(&self, id_or_name: &str) -> Result<Arc<Sequence>, HubError> {
+        let sequence = self
+            .sequence(id_or_name)
+            .map_err(|_| HubError::NotFound(format!("Sequence with id: {id_or_name} not found")))?;
+        if self
+            .instances_of(&sequence.id)
+            .iter()
+            .any(|r| !r.instance.status().is_terminal())
+        {
+            return Err(HubError::Conflict(
+                "Can't update sequence with instances".into(),
+            ));
+        }
+        Ok(sequence)
+    }
+
     /// Stores an uploaded package as a new sequence (or replaces `replace`).
     pub async fn add_sequence<E: std::fmt::Display>(
         &self,
@@ -145,6 +163,9 @@ impl Hub {
             Some(id) => id.to_string(),
             None => uuid::Uuid::new_v4().to_string(),
         };
+        // Until it is committed, the component this compiles into the cache
+        // is no sequence's: `gc` waits.
+        let _compiling = self.staging_gate.read().await;
         let work = self
             .sequences
             .staging

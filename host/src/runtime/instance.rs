@@ -644,6 +644,9 @@ impl Instance {
 /// The trap's own words without wasmtime's backtrace noise.
 pub(super) fn trap_message(e: &wasmtime::Error) -> String {
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        if *trap == wasmtime::Trap::StackOverflow {
+            return format!("stack overflow: {trap}");
+        }
         return trap.to_string();
     }
     format!("{e:#}")

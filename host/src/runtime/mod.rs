@@ -13,6 +13,7 @@
 //!
 //! [`Pipe`]: crate::streams::Pipe
 
+mod cache;
 mod compile;
 mod host;
 mod instance;
@@ -34,6 +35,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::p2::bindings::CommandPre;
 
 use crate::package::Grants;
+pub use cache::CachePrune;
 pub use compile::{EXIT_COMPILE_ERROR, compile_component};
 
 pub use host::{EmittedEvent, EventBus, EventStream, MemoryLimitExceeded};

@@ -180,7 +180,8 @@ async fn header_values_with_odd_bytes_get_exact_statuses() {
         (400, 0),
         "{refused:?}"
     );
-    // Content types that are not text are refused with 415 where a type is checked.
+    // Where a content type is checked, one that is not valid text is refused with 415
+    // (the message shows it as "").
     let start = format!("/api/v1/sequence/{seq}/start");
     let odd_json = [("content-type", &b"application/\xffjson"[..])];
     let reply = raw(&hub, "POST", start.as_bytes(), &odd_json, b"{}").await;
@@ -199,6 +200,7 @@ async fn header_values_with_odd_bytes_get_exact_statuses() {
 #[tokio::test]
 async fn an_odd_authorization_header_is_refused_with_401() {
     let hub = TestHub::with(|_| {}, Some("s3cret")).await;
+    // A token that is not valid text counts as no token.
     let bearer = [("authorization", &b"Bearer \xffs3cret"[..])];
     let reply = raw(&hub, "GET", b"/api/v1/version", &bearer, b"").await;
     assert_json_error(&reply, 401, "missing bearer token");

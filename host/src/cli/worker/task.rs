@@ -305,6 +305,21 @@ fn frames_label(start: i64, end: i64) -> String {
     }
 }
 
+/// The package limits a lease carries (`limits` in the pickup answer).
+fn lease_limits(extra: &serde_json::Map<String, serde_json::Value>) -> crate::runtime::Limits {
+    let limits = extra.get("limits");
+    let field = |name: &str| {
+        limits
+            .and_then(|l| l.get(name))
+            .and_then(serde_json::Value::as_u64)
+    };
+    crate::runtime::Limits {
+        memory_bytes: field("memoryBytes").map(|b| b as usize),
+        wall_time: field("wallTimeMs").map(Duration::from_millis),
+        cpu_time: field("cpuTimeMs").map(Duration::from_millis),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,20 +373,5 @@ mod tests {
         assert!(is_transient(&hub(StatusCode::BAD_GATEWAY)));
         assert!(!is_transient(&hub(StatusCode::CONFLICT)));
         assert!(!is_transient(&hub(StatusCode::NOT_FOUND)));
-    }
-}
-
-/// The package limits a lease carries (`limits` in the pickup answer).
-fn lease_limits(extra: &serde_json::Map<String, serde_json::Value>) -> crate::runtime::Limits {
-    let limits = extra.get("limits");
-    let field = |name: &str| {
-        limits
-            .and_then(|l| l.get(name))
-            .and_then(serde_json::Value::as_u64)
-    };
-    crate::runtime::Limits {
-        memory_bytes: field("memoryBytes").map(|b| b as usize),
-        wall_time: field("wallTimeMs").map(Duration::from_millis),
-        cpu_time: field("cpuTimeMs").map(Duration::from_millis),
     }
 }
