@@ -2,6 +2,7 @@
 //! running real components built from `plugins/` and `tests/fixtures/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod auth;
 mod cli;
 mod grants;
 mod hostile;

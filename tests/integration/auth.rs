@@ -1,0 +1,96 @@
+//! The bearer token never shows up in what the hub writes: its stderr log
+//! (at debug level) and its `/log` stream, after requests with the right and
+//! a wrong token.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use reqwest::StatusCode;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_appears_in_the_hub_logs() {
+    let token = "tok-7f3a9c-correct-horse";
+    let wrong = "tok-wrong-battery-staple";
+    let dir = tempfile::tempdir().unwrap();
+    let stderr_path = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--slots",
+            "0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("WEIR_TOKEN", token)
+        .env("WEIR_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let base = format!(
+        "{}/api/v1",
+        String::from_utf8(line)
+            .unwrap()
+            .strip_prefix("weir listening on ")
+            .unwrap()
+    );
+    let client = reqwest::Client::new();
+    let get = |path: &str, bearer: Option<&str>| {
+        let mut request = client.get(format!("{base}{path}"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send()
+    };
+    assert_eq!(
+        get("/version", None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get("/version", Some(wrong)).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get("/version", Some(token)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let wrong_job = client
+        .post(format!("{base}/jobs"))
+        .bearer_auth(wrong)
+        .json(&serde_json::json!({"package": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_job.status(), StatusCode::FORBIDDEN);
+    // The hub log, replayed: read what is there, then stop.
+    let mut hub_log = get("/log", Some(token)).await.unwrap();
+    let mut log = Vec::new();
+    while let Ok(Some(chunk)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), hub_log.chunk())
+            .await
+            .unwrap_or(Ok(None))
+    {
+        log.extend_from_slice(&chunk);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = String::from_utf8_lossy(&log);
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(log.contains("listening on"), "{log}");
+    assert!(
+        stderr.contains("/api/v1/version"),
+        "debug logging is on: {stderr}"
+    );
+    for secret in [token, wrong] {
+        assert!(!log.contains(secret), "the hub log shows a token:\n{log}");
+        assert!(!stderr.contains(secret), "stderr shows a token:\n{stderr}");
+    }
+}
