@@ -24,3 +24,4 @@ mod streaming;
 mod support;
 mod topics;
 mod wasm_bombs;
+mod wasm_start;

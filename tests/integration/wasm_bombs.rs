@@ -196,7 +196,8 @@ async fn a_component_that_traps_in_its_start_fails_to_start_and_the_hub_keeps_se
             .await,
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // The package is at fault, not the request: 422.
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let reason = body["error"].as_str().unwrap();
     assert!(
         reason.starts_with("Sequence failed on start: ")
@@ -234,7 +235,6 @@ async fn a_component_that_loops_in_its_start_is_killed_within_a_second() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let info = hub.wait_ended(id).await;
     let took = killed.elapsed();
-    eprintln!("KILL {took:?}");
     assert_eq!(info["status"], "completed", "{info}");
     assert_eq!(
         info["terminated"],
@@ -265,30 +265,35 @@ async fn a_component_that_loops_in_its_start_ends_at_its_cpu_or_time_limit() {
         (
             "1",
             json!({ "cpuMs": 200 }),
+            200,
             "CPU time limit of 200 ms exceeded",
         ),
         (
             "2",
             json!({ "timeoutMs": 300 }),
+            300,
             "time limit of 300 ms exceeded",
         ),
     ];
-    for (n, limits, why) in cases {
+    for (n, limits, ms, why) in cases {
         let id = format!("5747a1c0-0000-4000-8000-00000000200{n}");
         let started = Instant::now();
-        let start = start_in_background(&hub, &seq, json!({ "instanceId": id, "limits": limits }));
-        tokio::time::timeout(Duration::from_secs(5), start)
-            .await
-            .unwrap_or_else(|_| panic!("{limits}: the start request hangs"))
-            .unwrap();
+        let body = json!({ "instanceId": id, "limits": limits });
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            start_in_background(&hub, &seq, body),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{limits}: the start request hangs"))
+        .unwrap();
         let info = hub.wait_ended(&id).await;
         let took = started.elapsed();
-        eprintln!("LIMIT {took:?}");
         assert_eq!(info["status"], "errored", "{info}");
         let reason = info["terminated"]["reason"].as_str().unwrap();
         assert!(reason.ends_with(why), "{limits}: {reason}");
+        let limit = Duration::from_millis(ms);
         assert!(
-            took < Duration::from_secs(2),
+            took >= limit && took < limit + Duration::from_millis(1500),
             "{limits}: ended after {took:?}"
         );
     }
@@ -306,7 +311,6 @@ async fn compiling_100_000_nested_blocks_is_stopped_at_the_time_limit() {
     let started = Instant::now();
     let (status, body) = upload(&client, &server.base, &path).await;
     let took = started.elapsed();
-    eprintln!("TIME {took:?}");
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(
         body["error"],
@@ -340,7 +344,6 @@ async fn compiling_a_million_functions_is_stopped_at_the_memory_limit() {
     let started = Instant::now();
     let (status, body) = upload(&client, &server.base, &path).await;
     let took = started.elapsed();
-    eprintln!("MEM {took:?}");
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(
         body["error"],

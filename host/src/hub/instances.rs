@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -12,6 +13,9 @@ use super::{Hub, HubError, Sequence, StartLimits, Topic};
 use crate::package::Kind;
 use crate::runtime::{Instance, InstanceStatus, StartOptions};
 
+/// How long a start request waits for the instance to run before it
+/// answers with the instance still `starting`.
+const START_WAIT: Duration = Duration::from_secs(2);
 /// The body of `POST /sequence/:id/start` (Scramjet's `StartSequencePayload`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -226,12 +230,18 @@ impl Hub {
         if let Some(topic) = output_topic {
             spawn_output_to_topic(record.instance.clone(), topic);
         }
-        let status = record.instance.wait_started().await;
+        // A start function that never returns must not hold the request:
+        // past the wait the reply says `starting` (the instance can be
+        // killed, and its limits still apply).
+        let status = match tokio::time::timeout(START_WAIT, record.instance.wait_started()).await {
+            Ok(status) => status,
+            Err(_) => record.instance.status(),
+        };
         if status == InstanceStatus::Errored
             && let Some(end) = record.instance.terminated()
             && end.exitcode == crate::runtime::EXIT_START_FAILED
         {
-            return Err(HubError::BadRequest(end.reason));
+            return Err(HubError::Invalid(end.reason));
         }
         self.log_line(
             "info",

@@ -33,12 +33,15 @@ const SIGKILL: i32 = 9;
 const SIGXCPU: i32 = 24;
 /// What a child that ran out of its address space says on stderr: Rust's
 /// allocation failure, an `ENOMEM`, or a thread that could not get a stack.
-const OUT_OF_MEMORY: [&str; 5] = [
+const OUT_OF_MEMORY: [&str; 7] = [
     "memory allocation of",
     "Cannot allocate memory",
     "os error 12",
     "out of memory",
     "failed to spawn thread",
+    // rayon's pool cannot map its thread stacks (EAGAIN under RLIMIT_AS).
+    "ThreadPoolBuildError",
+    "Resource temporarily unavailable",
 ];
 
 /// Every engine setting that affects generated code, and so the artifact's
@@ -246,6 +249,15 @@ mod tests {
         let e = compiler.failure(
             ExitStatus::from_raw(6),
             "memory allocation of 1048576 bytes failed\n",
+        );
+        assert_eq!(
+            e.to_string(),
+            "the component does not compile: compiling needed more than 2048 MiB"
+        );
+        // rayon cannot map its thread stacks under the address-space limit.
+        let e = compiler.failure(
+            exit(101),
+            "thread 'main' panicked: The global thread pool has not been initialized.: ThreadPoolBuildError { kind: IOError(Os { code: 11, kind: WouldBlock, message: \"Resource temporarily unavailable\" }) }\n",
         );
         assert_eq!(
             e.to_string(),

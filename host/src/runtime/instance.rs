@@ -289,9 +289,18 @@ async fn drive(
     };
     let hit = meter.and_then(|meter| meter.hit());
     let outcome = match (outcome, hit) {
-        // Trapped by the meter at its wall-clock limit while running.
-        (Outcome::Finished(Err(RunError::Trap(_))), Some(Hit::Wall(limit))) => {
-            Outcome::TimedOut(limit)
+        // Trapped by the meter at its wall-clock limit while running (or
+        // while its start function ran).
+        (
+            Outcome::Finished(Err(RunError::Trap(_) | RunError::Start(_))),
+            Some(Hit::Wall(limit)),
+        ) => Outcome::TimedOut(limit),
+        // A limit hit in the start function ends the instance as in `run`.
+        (Outcome::Finished(Err(RunError::Start(e))), Some(Hit::Cpu(_))) => {
+            Outcome::Finished(Err(RunError::Trap(e)))
+        }
+        (Outcome::Finished(Err(RunError::Start(e))), _) if store.data().limiter.memory_exceeded => {
+            Outcome::Finished(Err(RunError::Trap(e)))
         }
         (outcome, _) => outcome,
     };
@@ -614,7 +623,7 @@ impl Instance {
             ),
             Outcome::Finished(Err(RunError::Start(e))) => (
                 EXIT_START_FAILED,
-                format!("Sequence failed on start: {e:#}"),
+                format!("Sequence failed on start: {}", trap_message(&e)),
             ),
             Outcome::Finished(Err(RunError::Trap(e))) => {
                 if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
