@@ -100,10 +100,14 @@ pub async fn stop(
         option_field(&body, "canCallKeepalive", "Invalid canCallKeepalive format")?
             .unwrap_or(false);
     ensure_running(&record)?;
+    // The reply describes the instance as this request leaves it: stopping.
+    // (A guest on its own threads may finish before the reply is written.)
+    let mut info = instance_info(&record);
     record
         .instance
         .stop(Duration::from_millis(timeout), keepalive);
-    Ok((StatusCode::ACCEPTED, Json(instance_info(&record))).into_response())
+    info["status"] = "stopping".into();
+    Ok((StatusCode::ACCEPTED, Json(info)).into_response())
 }
 
 /// `POST /instance/:id/_kill` `{removeImmediately}`: ends it now (137).

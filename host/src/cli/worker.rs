@@ -84,6 +84,8 @@ pub fn worker(args: WorkerArgs, hub: &str, token: Option<String>) -> anyhow::Res
             max_memory_bytes: args.memory_mb << 20,
             // Compile downloaded components in a child process with limits.
             compiler: std::env::current_exe().ok(),
+            // Renders on their own threads: heartbeats stay on time.
+            guest_threads: Some(slots.max(1) as usize),
             ..RuntimeConfig::default()
         })?;
         let registration = WorkerRegistration {

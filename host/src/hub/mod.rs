@@ -57,6 +57,10 @@ pub struct HubConfig {
     pub compile_timeout: Duration,
     /// Address space the compiler process may use, in bytes (default 2 GiB).
     pub compile_memory_bytes: usize,
+    /// Threads of the guests' own tokio runtime (default: one per core),
+    /// which keeps the API responsive while guests are busy; `None` runs
+    /// guests on the API's runtime.
+    pub guest_threads: Option<usize>,
     /// Limits applied while unpacking uploads.
     pub unpack: UnpackLimits,
     /// Where compiled components are cached (default `<data_dir>/cache`).
@@ -87,6 +91,7 @@ impl HubConfig {
             compiler: None,
             compile_timeout: Duration::from_secs(60),
             compile_memory_bytes: 2048 << 20,
+            guest_threads: Some(std::thread::available_parallelism().map_or(1, |n| n.get())),
             unpack: UnpackLimits::default(),
             cache_dir: None,
             topic_capacity: 1 << 20,
@@ -181,6 +186,7 @@ impl Hub {
             compile_timeout: config.compile_timeout,
             compile_memory_bytes: config.compile_memory_bytes,
             scratch_dir: Some(scratch_dir(&config.data_dir)?),
+            guest_threads: config.guest_threads,
             ..RuntimeConfig::default()
         })?;
         let log = Pipe::new(4 << 20, Overflow::DropOldest);

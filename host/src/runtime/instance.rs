@@ -172,7 +172,7 @@ impl Runtime {
         let runtime = self.clone();
         let program = program.clone();
         let task_instance = instance.clone();
-        tokio::spawn(async move {
+        self.spawn_guest(async move {
             drive(
                 runtime,
                 program,

@@ -86,6 +86,11 @@ pub struct RuntimeConfig {
     /// Where granted scratch directories are made (default: the system's
     /// temporary directory).
     pub scratch_dir: Option<PathBuf>,
+    /// Run guests on their own tokio runtime with this many threads, so the
+    /// caller's runtime (the HTTP API) stays responsive however busy the
+    /// guests are: the OS, not tokio, shares the cores between them. `None`
+    /// runs guests on the caller's runtime.
+    pub guest_threads: Option<usize>,
 }
 
 impl RuntimeConfig {
@@ -112,6 +117,7 @@ impl Default for RuntimeConfig {
             compile_memory_bytes: 2048 << 20,
             pipe_capacity: 1 << 20,
             scratch_dir: None,
+            guest_threads: None,
         }
     }
 }
@@ -159,6 +165,46 @@ struct RuntimeInner {
     linker: Linker<InstanceState>,
     config: RuntimeConfig,
     engine_key: String,
+    guests: GuestRuntime,
+}
+
+/// The tokio runtime guests run on, when they have their own.
+struct GuestRuntime(Option<tokio::runtime::Runtime>);
+
+impl GuestRuntime {
+    fn new(threads: Option<usize>) -> Result<GuestRuntime, RuntimeError> {
+        let Some(threads) = threads else {
+            return Ok(GuestRuntime(None));
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("weir-guest")
+            .enable_all()
+            .build()
+            .map_err(|e| RuntimeError::Engine(format!("cannot start the guest threads: {e}")))?;
+        Ok(GuestRuntime(Some(runtime)))
+    }
+
+    /// Spawns `task` where guests run.
+    fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.0 {
+            Some(runtime) => runtime.spawn(task),
+            None => tokio::spawn(task),
+        }
+    }
+}
+
+impl Drop for GuestRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which panics inside another runtime.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// How a program is entered.
@@ -246,14 +292,25 @@ impl Runtime {
         render::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let engine_key = engine_key(&engine);
         spawn_epoch_ticker(&engine);
+        let guests = GuestRuntime::new(config.guest_threads)?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
                 linker,
                 config,
                 engine_key,
+                guests,
             }),
         })
+    }
+
+    /// Spawns a task on the guests' runtime (see [`RuntimeConfig::guest_threads`]).
+    pub(crate) fn spawn_guest<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.guests.spawn(task)
     }
 
     /// The settings this runtime was built with.

@@ -157,6 +157,15 @@ impl frames::Host for InstanceState {
     }
 }
 
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 enum Outcome {
     Finished(wasmtime::Result<Result<Vec<frames::Artifact>, String>>),
     Canceled,
@@ -170,6 +179,25 @@ impl Runtime {
     /// [`is_valid_artifact_name`]); [`RenderError::NotRender`] for a sequence
     /// or command. Must be called inside a tokio runtime.
     pub async fn render(
+        &self,
+        program: &Program,
+        request: FrameRequest,
+        options: &RenderOptions,
+    ) -> Result<Vec<Artifact>, RenderError> {
+        // The frame runs where guests run; dropping this future stops it.
+        let runtime = self.clone();
+        let program = program.clone();
+        let options = options.clone();
+        let task =
+            self.spawn_guest(async move { runtime.render_here(&program, request, &options).await });
+        let _stop_on_drop = AbortOnDrop(task.abort_handle());
+        match task.await {
+            Ok(result) => result,
+            Err(e) => Err(RenderError::Trapped(format!("the frame's task ended: {e}"))),
+        }
+    }
+
+    async fn render_here(
         &self,
         program: &Program,
         request: FrameRequest,
