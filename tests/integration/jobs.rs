@@ -979,6 +979,9 @@ async fn accepted_jobs_survive_a_restart_and_running_tasks_are_requeued() {
     );
     let log = hub.read_to_end(&format!("/jobs/{id}/log")).await;
     assert!(log.contains("running tasks were queued again"), "{log}");
+    // The log written before the restart is still there.
+    assert!(log.contains("queued: 4 frames (1-4) in 2 tasks"), "{log}");
+    assert!(log.contains("frames 1-2 started on worker doomed"), "{log}");
 }
 
 /// A `weir serve` child on a data directory that outlives it.

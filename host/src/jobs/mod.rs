@@ -328,6 +328,9 @@ pub struct Worker {
 struct JobLog {
     lines: VecDeque<Arc<str>>,
     live: broadcast::Sender<Arc<str>>,
+    /// `<data-dir>/joblogs/<job id>.log`, appended line by line, so the log
+    /// survives a restart.
+    file: Option<std::fs::File>,
 }
 
 impl Default for JobLog {
@@ -335,7 +338,27 @@ impl Default for JobLog {
         JobLog {
             lines: VecDeque::new(),
             live: broadcast::channel(1024).0,
+            file: None,
         }
+    }
+}
+
+impl JobLog {
+    /// Opens (creating) the log file at `path`, keeping its last lines.
+    fn open(path: &Path) -> JobLog {
+        let mut log = JobLog::default();
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let lines: Vec<&str> = text.lines().collect();
+            let skip = lines.len().saturating_sub(LOG_LINES);
+            log.lines = lines[skip..].iter().map(|&l| Arc::from(l)).collect();
+        }
+        log.file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| tracing::warn!(path = %path.display(), error = %e, "job log file"))
+            .ok();
+        log
     }
 }
 
@@ -482,6 +505,7 @@ pub struct JobManager {
     events: broadcast::Sender<JobEvent>,
     work: Notify,
     artifacts_dir: PathBuf,
+    logs_dir: PathBuf,
 }
 
 fn now_ms() -> u64 {
@@ -577,7 +601,10 @@ impl JobManager {
                 }
             }
         }
+        let logs_dir = data_dir.join("joblogs");
+        std::fs::create_dir_all(&logs_dir)?;
         for job in state.jobs.values_mut() {
+            job.log = JobLog::open(&logs_dir.join(format!("{}.log", job.id)));
             job.rebuild_indexes();
             if !job.state.is_terminal() && job.state != JobState::Paused {
                 job.state = job.derived_state();
@@ -649,6 +676,7 @@ impl JobManager {
             events: broadcast::channel(4096).0,
             work: Notify::new(),
             artifacts_dir,
+            logs_dir,
         }))
     }
 
@@ -823,7 +851,7 @@ impl JobManager {
             queued: BTreeSet::new(),
             active: BTreeSet::new(),
             artifacts: BTreeMap::new(),
-            log: JobLog::default(),
+            log: JobLog::open(&self.logs_dir.join(format!("{id}.log"))),
             last_progress_event: None,
         };
         for (index, (start, end)) in ranges.into_iter().enumerate() {
@@ -1084,6 +1112,7 @@ impl JobManager {
                 });
             }
         }
+        let _ = tokio::fs::remove_file(self.logs_dir.join(format!("{id}.log"))).await;
         match tokio::fs::remove_dir_all(self.artifact_dir(id)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -2051,6 +2080,10 @@ impl Job {
             self.log.lines.pop_front();
         }
         self.log.lines.push_back(line.clone());
+        if let Some(file) = &mut self.log.file {
+            use std::io::Write;
+            let _ = writeln!(file, "{line}");
+        }
         let _ = self.log.live.send(line);
     }
 
