@@ -1234,3 +1234,45 @@ async fn the_hub_event_stream_reports_jobs_workers_and_instances() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_task_can_be_rendered_again() {
+    let hub = hub_with(1, |c| c.jobs.blocklist_after = 100).await;
+    hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    // Frame 2 fails every time: the job fails and frame 3's task is canceled.
+    let job = submit(&hub, json!({"package": "render-test", "frames": "1-3", "maxRetries": 0, "settings": {"fail_frames": [2]}})).await;
+    let id = job["id"].as_str().unwrap();
+    wait_state(&hub, id, "failed").await;
+    let all = tasks(&hub, id).await;
+    let states: Vec<&str> = all.iter().map(|t| t["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["completed", "failed", "canceled"]);
+    // Requeue the canceled one: it runs, and the job ends failed again
+    // (frame 2 is still failed), not stuck active.
+    let third = all[2]["id"].as_str().unwrap();
+    let (status, task) = post(&hub, &format!("/tasks/{third}/requeue")).await;
+    assert_eq!(status, StatusCode::OK, "{task}");
+    assert_eq!(task["state"], "queued");
+    let done = wait_for(&hub, id, "frame 3", |j| j["taskCounts"]["completed"] == 2).await;
+    let done = if done["state"] == "failed" {
+        done
+    } else {
+        wait_state(&hub, id, "failed").await
+    };
+    assert_eq!(done["framesDone"], 2);
+    // Requeue a completed task: its frame is rendered again.
+    let first = all[0]["id"].as_str().unwrap();
+    let (status, _) = post(&hub, &format!("/tasks/{first}/requeue")).await;
+    assert_eq!(status, StatusCode::OK);
+    wait_for(&hub, id, "frame 1 again", |j| {
+        j["taskCounts"]["completed"] == 2 && j["state"] == "failed"
+    })
+    .await;
+    let first_task = tasks(&hub, id).await.remove(0);
+    assert_eq!(first_task["attempt"], 2);
+    assert_error(
+        hub.post_json("/tasks/nope/requeue", json!({})).await,
+        StatusCode::NOT_FOUND,
+        "not found",
+    )
+    .await;
+}

@@ -511,6 +511,14 @@ pub async fn fail(
     Ok(Json(json!({ "id": task_id, "failed": true })))
 }
 
+/// `POST /tasks/:id/requeue`: render one task's frames again.
+pub async fn requeue_task(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.hub.jobs().requeue_task(&task_id)?))
+}
+
 /// `GET /packages/:digest`: the component a task lease names.
 pub async fn package(
     State(state): State<AppState>,

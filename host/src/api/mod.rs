@@ -281,6 +281,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "fail an attempt {workerId, attempt, error}",
     ),
     (
+        "POST",
+        "/tasks/{id}/requeue",
+        "render one task's frames again (completed, failed or canceled)",
+    ),
+    (
         "GET",
         "/packages/{digest}",
         "a job's component, by SHA-256, for workers",
@@ -364,6 +369,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tasks/{id}/complete", post(jobs::complete))
         .route("/tasks/{id}/fail", post(jobs::fail))
+        .route("/tasks/{id}/requeue", post(jobs::requeue_task))
         .route("/packages/{digest}", get(jobs::package))
         .route("/topics", get(topics::list).post(topics::create))
         .route("/topics/{name}", axum::routing::delete(topics::delete))

@@ -58,6 +58,9 @@ pub enum JobCommand {
     Requeue {
         /// The job id.
         id: String,
+        /// Only this task (its id, from `weir job tasks`): render its frames again.
+        #[arg(long)]
+        task: Option<String>,
     },
     /// Change a job's priority or tags.
     Update {
@@ -201,7 +204,26 @@ async fn dispatch(command: JobCommand, remote: &Remote) -> anyhow::Result<ExitCo
         JobCommand::Cancel { id } => acted(remote, client.cancel_job(&id).await?, "canceled")?,
         JobCommand::Pause { id } => acted(remote, client.pause_job(&id).await?, "paused")?,
         JobCommand::Resume { id } => acted(remote, client.resume_job(&id).await?, "resumed")?,
-        JobCommand::Requeue { id } => acted(remote, client.requeue_job(&id).await?, "requeued")?,
+        JobCommand::Requeue { id, task: None } => {
+            acted(remote, client.requeue_job(&id).await?, "requeued")?
+        }
+        JobCommand::Requeue {
+            id,
+            task: Some(task),
+        } => {
+            let tasks = client.job_tasks(&id).await?;
+            anyhow::ensure!(
+                tasks.iter().any(|t| t.id == task),
+                "job {id} has no task {task} (see `weir job tasks {id}`)"
+            );
+            let requeued = client.requeue_task(&task).await?;
+            remote.print(&requeued, |t| {
+                format!(
+                    "requeued frames {}-{} of job {id}",
+                    t.frame_start, t.frame_end
+                )
+            })?;
+        }
         JobCommand::Update { id, priority, tags } => {
             if priority.is_none() && tags.is_none() {
                 bail!("nothing to change: give --priority and/or --tag");

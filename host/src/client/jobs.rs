@@ -70,6 +70,12 @@ impl HubClient {
         self.job_action(id, "requeue").await
     }
 
+    /// `POST /tasks/{id}/requeue`: renders one task's frames again.
+    pub async fn requeue_task(&self, task: &str) -> Result<Task, ClientError> {
+        self.post_json(&["tasks", task, "requeue"], &json!({}))
+            .await
+    }
+
     async fn job_action(&self, id: &str, action: &str) -> Result<Job, ClientError> {
         self.post_json(&["jobs", id, action], &json!({})).await
     }

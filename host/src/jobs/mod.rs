@@ -1093,6 +1093,64 @@ impl JobManager {
         Ok(body)
     }
 
+    /// Queues one task again (to re-render its frames): a completed, failed
+    /// or canceled task gets fresh retries; its job runs again.
+    pub fn requeue_task(&self, task_id: &str) -> Result<Value, HubError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let (job_id, idx) = state
+            .tasks
+            .get(task_id)
+            .cloned()
+            .ok_or_else(|| HubError::NotFound(format!("Task {task_id} not found")))?;
+        let job = state
+            .jobs
+            .get_mut(&job_id)
+            .ok_or_else(|| HubError::NotFound(format!("Task {task_id} not found")))?;
+        let from = job.tasks[idx].state;
+        if matches!(from, TaskState::Queued | TaskState::Active) {
+            return Err(HubError::Conflict(format!(
+                "task {task_id} is {} already",
+                if from == TaskState::Queued {
+                    "queued"
+                } else {
+                    "running"
+                }
+            )));
+        }
+        job.set_task_state(idx, TaskState::Queued);
+        let task = &mut job.tasks[idx];
+        task.failures.clear();
+        task.progress = 0.0;
+        task.worker = None;
+        task.finished_ms = None;
+        let label = task.frames_label();
+        if job.state != JobState::Paused {
+            job.state = job.derived_state();
+        }
+        job.finished_ms = None;
+        job.updated_ms = now_ms();
+        let job_ref = &*job;
+        state
+            .store
+            .write(|tx| {
+                tx.task(&job_ref.tasks[idx])?;
+                tx.job(job_ref)
+            })
+            .map_err(storage)?;
+        let job = state
+            .jobs
+            .get_mut(&job_id)
+            .ok_or_else(|| HubError::NotFound("job vanished".into()))?;
+        job.log_line("info", &format!("frames {label} queued again"));
+        self.emit_task(&job.tasks[idx]);
+        self.emit_job(job);
+        let body = view::task(&job.tasks[idx]);
+        drop(guard);
+        self.work.notify_waiters();
+        Ok(body)
+    }
+
     /// Deletes a job: stops its tasks, forgets it and removes its artifacts.
     pub async fn delete(&self, id: &str) -> Result<(), HubError> {
         {
@@ -1986,6 +2044,14 @@ impl Job {
         let completed = self.counts[TaskState::Completed.slot()];
         if completed == self.tasks.len() {
             JobState::Completed
+        } else if self.queued.is_empty() && self.active.is_empty() {
+            // Nothing left to run and not all completed (after a single
+            // task was requeued on a failed or canceled job).
+            if self.counts[TaskState::Failed.slot()] > 0 {
+                JobState::Failed
+            } else {
+                JobState::Canceled
+            }
         } else if completed > 0 || !self.active.is_empty() {
             JobState::Active
         } else {
