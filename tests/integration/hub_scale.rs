@@ -13,7 +13,7 @@ use crate::hub_support::{TestHub, WAIT, json_of};
 
 /// A `weir serve` child process on a free port; killed on drop.
 pub(crate) struct ServerProcess {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) base: String,
     _dir: Option<tempfile::TempDir>,
 }

@@ -4,8 +4,6 @@
 //! restart or a SIGKILL of the manager.
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -15,6 +13,7 @@ use sha2::{Digest, Sha256};
 use weir::hub::HubConfig;
 use weir::jobs::Ordering;
 
+use crate::hub_scale::ServerProcess;
 use crate::hub_support::{TestHub, WAIT, assert_error, json_of};
 
 async fn hub_with(slots: usize, tweak: impl FnOnce(&mut HubConfig)) -> TestHub {
@@ -984,47 +983,6 @@ async fn accepted_jobs_survive_a_restart_and_running_tasks_are_requeued() {
     assert!(log.contains("frames 1-2 started on worker doomed"), "{log}");
 }
 
-/// A `weir serve` child on a data directory that outlives it.
-struct Manager {
-    child: Child,
-    base: String,
-}
-
-impl Manager {
-    fn start(dir: &std::path::Path, extra: &[&str]) -> Manager {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .args(extra)
-            .env("WEIR_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-            line.push(byte[0]);
-        }
-        let line = String::from_utf8(line).unwrap();
-        let addr = line
-            .strip_prefix("weir listening on ")
-            .unwrap_or_else(|| panic!("unexpected: {line}"));
-        Manager {
-            child,
-            base: format!("{addr}/api/v1"),
-        }
-    }
-}
-
-impl Drop for Manager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_killed_with_sigkill_finishes_every_accepted_job_after_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -1032,7 +990,7 @@ async fn a_manager_killed_with_sigkill_finishes_every_accepted_job_after_restart
     let package = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::RENDER_TEST_DIR))
         .await
         .unwrap();
-    let mut manager = Manager::start(dir.path(), &["--slots", "2"]);
+    let mut manager = ServerProcess::on(dir.path(), &["--slots", "2"]);
     let response = client
         .post(format!("{}/sequence", manager.base))
         .header("content-type", "application/octet-stream")
@@ -1075,7 +1033,7 @@ async fn a_manager_killed_with_sigkill_finishes_every_accepted_job_after_restart
     manager.child.kill().unwrap(); // SIGKILL
     manager.child.wait().unwrap();
     let before: u64 = {
-        let restarted = Manager::start(dir.path(), &["--slots", "0"]);
+        let restarted = ServerProcess::on(dir.path(), &["--slots", "0"]);
         let (_, job) = json_of(
             client
                 .get(format!("{}/jobs/{}", restarted.base, ids[0]))
@@ -1091,7 +1049,7 @@ async fn a_manager_killed_with_sigkill_finishes_every_accepted_job_after_restart
         job["framesDone"].as_u64().unwrap()
     };
     assert!(before >= 4, "completed frames are kept: {before}");
-    let manager = Manager::start(dir.path(), &["--slots", "2"]);
+    let manager = ServerProcess::on(dir.path(), &["--slots", "2"]);
     for id in &ids {
         let deadline = Instant::now() + WAIT;
         loop {

@@ -538,6 +538,20 @@ fn check_tags(tags: &[String]) -> Result<(), HubError> {
     Ok(())
 }
 
+/// The online worker `id`, marked as seen now (a pickup or heartbeat).
+fn seen_worker<'a>(workers: &'a mut BTreeMap<String, Worker>, id: &str) -> Option<&'a mut Worker> {
+    let worker = workers
+        .get_mut(id)
+        .filter(|w| w.state == WorkerState::Online)?;
+    worker.seen = Some(Instant::now());
+    worker.last_seen_ms = now_ms();
+    Some(worker)
+}
+
+fn unknown_worker(id: &str) -> String {
+    format!("Worker {id} is not registered (or was lost); register again")
+}
+
 /// Whether a worker with `worker_tags` may take a job tagged `job_tags`.
 fn tags_match(worker_tags: &[String], job_tags: &[String]) -> bool {
     worker_tags.is_empty() || worker_tags.iter().any(|t| job_tags.contains(t))
@@ -1342,17 +1356,8 @@ impl JobManager {
     ) -> Result<HeartbeatReply, HubError> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let worker = state
-            .workers
-            .get_mut(id)
-            .filter(|w| w.state == WorkerState::Online)
-            .ok_or_else(|| {
-                HubError::NotFound(format!(
-                    "Worker {id} is not registered (or was lost); register again"
-                ))
-            })?;
-        worker.seen = Some(Instant::now());
-        worker.last_seen_ms = now_ms();
+        let worker = seen_worker(&mut state.workers, id)
+            .ok_or_else(|| HubError::NotFound(unknown_worker(id)))?;
         let mut cancel: Vec<String> = std::mem::take(&mut worker.cancel).into_iter().collect();
         let drain = worker.status == WorkerStatus::Draining;
         for report in reports {
@@ -1431,17 +1436,8 @@ impl JobManager {
     pub fn pickup(&self, id: &str) -> Result<Option<Lease>, PickupError> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let worker = state
-            .workers
-            .get_mut(id)
-            .filter(|w| w.state == WorkerState::Online)
-            .ok_or_else(|| {
-                PickupError::Unknown(format!(
-                    "Worker {id} is not registered (or was lost); register again"
-                ))
-            })?;
-        worker.seen = Some(Instant::now());
-        worker.last_seen_ms = now_ms();
+        let worker = seen_worker(&mut state.workers, id)
+            .ok_or_else(|| PickupError::Unknown(unknown_worker(id)))?;
         match worker.status {
             WorkerStatus::Enabled => {}
             WorkerStatus::Disabled => {
