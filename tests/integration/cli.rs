@@ -1,7 +1,7 @@
 //! The hub client commands (`weir seq`, `weir inst`, `weir topic`, `weir hub`),
 //! run as the real binary against a real `weir serve`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -100,7 +100,7 @@ impl Hub {
 
     /// Runs `weir ARGS` with `stdin` to the end.
     fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        finish(self.spawn(args, stdin))
+        crate::support::finish(self.spawn(args, stdin), WAIT)
     }
 
     /// stdout of a successful `weir ARGS`.
@@ -152,40 +152,6 @@ impl Drop for Hub {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Waits for `child` to exit (killing it after [`WAIT`]) and collects its output.
-fn finish(mut child: Child) -> Output {
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
-            panic!("weir did not finish within {WAIT:?}; stderr: {stderr}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut data = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut data);
-        }
-        data
-    })
 }
 
 /// The lines a child prints, as they come.
@@ -273,7 +239,7 @@ fn event_on_next_prints_the_reply_to_an_emitted_event() {
         assert!(Instant::now() < deadline, "event on --next got nothing");
         thread::sleep(Duration::from_millis(200));
     }
-    let output = finish(waiter);
+    let output = crate::support::finish(waiter, WAIT);
     assert!(
         output.status.success(),
         "{}",
@@ -301,7 +267,7 @@ fn stop_ends_counter_with_stopped_and_exit_code_138() {
     assert!(reply.starts_with(&id), "{reply}");
     let rest = lines.rest();
     assert_eq!(rest.last().map(String::as_str), Some("stopped"), "{rest:?}");
-    assert!(finish(reader).status.success());
+    assert!(crate::support::finish(reader, WAIT).status.success());
     assert_eq!(hub.exit_code(&id), 138);
     assert!(
         hub.ok(&["inst", "info", &id])
@@ -319,7 +285,7 @@ fn kill_ends_counter_with_exit_code_137() {
 
     hub.ok(&["inst", "kill", "-"]);
     lines.rest();
-    assert!(finish(reader).status.success());
+    assert!(crate::support::finish(reader, WAIT).status.success());
     assert_eq!(hub.exit_code(&id), 137);
 }
 
@@ -496,7 +462,7 @@ fn topic_get_receives_exactly_what_topic_send_publishes() {
     // Deleting the topic ends the reader's stream.
     assert_eq!(hub.ok(&["topic", "delete", "records"]), "deleted records\n");
     assert_eq!(lines.rest(), Vec::<String>::new());
-    assert!(finish(reader).status.success());
+    assert!(crate::support::finish(reader, WAIT).status.success());
 
     // From stdin, before anyone reads: the first reader gets what was kept.
     hub.ok_with(&["topic", "send", "notes", "-t", "text/plain"], b"one\ntwo");
@@ -506,7 +472,7 @@ fn topic_get_receives_exactly_what_topic_send_publishes() {
     assert_eq!(lines.next().as_deref(), Some("two"));
     hub.ok(&["topic", "rm", "notes"]);
     assert_eq!(lines.rest(), Vec::<String>::new());
-    assert!(finish(reader).status.success());
+    assert!(crate::support::finish(reader, WAIT).status.success());
     assert_eq!(hub.ok(&["--json", "topic", "list"]).trim(), "[]");
 }
 

@@ -1,7 +1,7 @@
 //! A `weir serve` job manager and `weir worker`s for the job CLI tests.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -101,7 +101,7 @@ impl Manager {
 
     /// Runs `weir ARGS` to the end.
     pub fn run(&self, args: &[&str]) -> Output {
-        finish(self.command(args).spawn().unwrap())
+        crate::support::finish(self.command(args).spawn().unwrap(), WAIT)
     }
 
     /// stdout of a successful `weir ARGS`.
@@ -295,38 +295,4 @@ impl Drop for Manager {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Waits for `child` to exit (killing it after [`WAIT`]) and collects its output.
-fn finish(mut child: Child) -> Output {
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
-            panic!("weir did not finish within {WAIT:?}; stderr: {stderr}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut data = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut data);
-        }
-        data
-    })
 }
