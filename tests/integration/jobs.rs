@@ -1234,3 +1234,40 @@ async fn one_task_can_be_rendered_again() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tagged_workers_take_only_jobs_that_share_a_tag() {
+    let hub = hub_with(0, |_| {}).await;
+    hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    let (status, gpu) = json_of(
+        hub.post_json(
+            "/workers",
+            json!({"name": "gpu-box", "tags": ["gpu", "big"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{gpu}");
+    let gpu = gpu["id"].as_str().unwrap().to_string();
+    let any = register(&hub, "any-box").await;
+    let plain = submit(&hub, json!({"package": "render-test", "frames": "1"})).await;
+    let tagged = submit(
+        &hub,
+        json!({"package": "render-test", "frames": "1", "tags": ["gpu"]}),
+    )
+    .await;
+    // The tagged worker skips the untagged (older) job and takes the gpu one.
+    let (status, lease) = pickup(&hub, &gpu).await;
+    assert_eq!(status, StatusCode::OK, "{lease}");
+    assert_eq!(lease["jobId"], tagged["id"]);
+    let (status, _) = pickup(&hub, &gpu).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "nothing else shares a tag");
+    // A worker without tags takes any job.
+    let (status, lease) = pickup(&hub, &any).await;
+    assert_eq!(status, StatusCode::OK, "{lease}");
+    assert_eq!(lease["jobId"], plain["id"]);
+    let bad = hub
+        .post_json("/workers", json!({"name": "x", "tags": ["no spaces"]}))
+        .await;
+    assert_error(bad, StatusCode::BAD_REQUEST, "tag \"no spaces\"").await;
+}
