@@ -131,6 +131,8 @@ fn job_commands_list_show_pause_resume_update_cancel_and_delete() {
         Value::Array(vec![])
     );
 
+    // `-` is the job submitted last.
+    assert_eq!(manager.json(&["job", "info", "-"])["id"], id.as_str());
     let info = manager.ok(&["job", "info", &id]);
     for expected in [
         "state ",

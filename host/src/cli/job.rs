@@ -185,19 +185,48 @@ fn settings(text: &str) -> anyhow::Result<Map<String, Value>> {
 
 /// Runs a `weir job` subcommand; `watch` (and `submit --watch`) exit 1 when
 /// the job did not complete.
-pub(crate) fn run(command: JobCommand, remote: Remote) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(mut command: JobCommand, mut remote: Remote) -> anyhow::Result<ExitCode> {
+    // `-` is the last job used; the job named becomes the last one.
+    if let Some(id) = command.job_id_mut() {
+        *id = remote.session.job(id)?;
+        remote.session.use_job(id);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(dispatch(command, &remote));
+    let result = runtime.block_on(dispatch(command, &mut remote));
     runtime.shutdown_background();
     result
 }
 
-async fn dispatch(command: JobCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+impl JobCommand {
+    /// The job id the command names, if any.
+    fn job_id_mut(&mut self) -> Option<&mut String> {
+        match self {
+            JobCommand::Submit(_) | JobCommand::List { .. } => None,
+            JobCommand::Watch { id }
+            | JobCommand::Info { id }
+            | JobCommand::Cancel { id }
+            | JobCommand::Pause { id }
+            | JobCommand::Resume { id }
+            | JobCommand::Requeue { id, .. }
+            | JobCommand::Update { id, .. }
+            | JobCommand::Delete { id }
+            | JobCommand::Tasks { id }
+            | JobCommand::Artifacts { id, .. }
+            | JobCommand::Log { id } => Some(id),
+        }
+    }
+}
+
+async fn dispatch(command: JobCommand, remote: &mut Remote) -> anyhow::Result<ExitCode> {
+    if let JobCommand::Submit(args) = &command {
+        return submit(remote, args).await;
+    }
+    let remote = &*remote;
     let client = &remote.client;
     match command {
-        JobCommand::Submit(args) => return submit(remote, &args).await,
+        JobCommand::Submit(_) => unreachable!("handled above"),
         JobCommand::Watch { id } => return watch::watch(remote, &id).await,
         JobCommand::List { state } => list(remote, state.as_deref()).await?,
         JobCommand::Info { id } => remote.print(&client.job(&id).await?, describe)?,
@@ -246,7 +275,7 @@ async fn dispatch(command: JobCommand, remote: &Remote) -> anyhow::Result<ExitCo
 }
 
 /// Uploads the package first when it is a local file or directory.
-async fn submit(remote: &Remote, args: &SubmitArgs) -> anyhow::Result<ExitCode> {
+async fn submit(remote: &mut Remote, args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     let package = match local_package(Path::new(&args.package))? {
         None => args.package.clone(),
         Some((archive, _dir)) => {
@@ -255,6 +284,8 @@ async fn submit(remote: &Remote, args: &SubmitArgs) -> anyhow::Result<ExitCode> 
         }
     };
     let job = remote.client.submit_job(&args.request(package)?).await?;
+    remote.session.use_job(&job.id);
+    let remote = &*remote;
     if !args.watch {
         remote.print(&job, |job| job.id.clone())?;
         return Ok(ExitCode::SUCCESS);

@@ -1,4 +1,4 @@
-//! The last sequence and instance used, so `-` can stand for them.
+//! The last sequence, instance and job used, so `-` can stand for them.
 //!
 //! Kept per user in `session.json` under `$WEIR_CONFIG_DIR`, or the user
 //! config directory (`~/.config/weir` on Linux).
@@ -23,6 +23,7 @@ pub(crate) struct Session {
 struct SessionState {
     last_sequence_id: Option<String>,
     last_instance_id: Option<String>,
+    last_job_id: Option<String>,
 }
 
 impl Session {
@@ -49,6 +50,19 @@ impl Session {
     /// `id`, or the last instance used when `id` is `-`.
     pub(crate) fn instance(&self, id: &str) -> anyhow::Result<String> {
         resolve(id, self.state.last_instance_id.as_deref(), "instance")
+    }
+
+    /// `id`, or the last job used when `id` is `-`.
+    pub(crate) fn job(&self, id: &str) -> anyhow::Result<String> {
+        resolve(id, self.state.last_job_id.as_deref(), "job")
+    }
+
+    /// Remembers `id` as the last job used.
+    pub(crate) fn use_job(&mut self, id: &str) {
+        if self.state.last_job_id.as_deref() != Some(id) {
+            self.state.last_job_id = Some(id.to_string());
+            self.save();
+        }
     }
 
     /// Remembers `id` as the last sequence used.
