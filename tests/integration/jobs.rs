@@ -964,13 +964,41 @@ async fn accepted_jobs_survive_a_restart_and_running_tasks_are_requeued() {
     )
     .await;
     let id = job["id"].as_str().unwrap().to_string();
-    // One task is running (leased) when the hub goes away.
-    let (status, _) = pickup(&hub, &worker).await;
+    // One task is running (leased), with a staged artifact, when the hub
+    // goes away.
+    let (status, lease) = pickup(&hub, &worker).await;
     assert_eq!(status, StatusCode::OK);
+    let task = lease["taskId"].as_str().unwrap();
+    let staged = hub
+        .client
+        .put(hub.url(&format!(
+            "/tasks/{task}/artifacts/frame-000001.txt?attempt=1&frame=1"
+        )))
+        .body("half-done")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(staged.status(), StatusCode::CREATED);
+    let staging = hub.dir.path().join("artifacts").join(".staging");
+    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 1);
     let dir = hub.stop();
     let hub = TestHub::on(dir, |c| c.jobs.slots = 2, None).await;
+    assert_eq!(
+        std::fs::read_dir(&staging).unwrap().count(),
+        0,
+        "staged files of dead attempts are gone"
+    );
     let done = wait_state(&hub, &id, "completed").await;
     assert_eq!(done["framesDone"], 4);
+    let (_, body) = bytes(
+        &hub,
+        &format!("/api/v1/jobs/{id}/artifacts/frame-000001.txt"),
+    )
+    .await;
+    assert_eq!(
+        body, b"frame 1\n",
+        "the artifact comes from the attempt that completed"
+    );
     let (_, worker) = json_of(hub.get(&format!("/workers/{worker}")).await).await;
     assert_eq!(
         worker["state"], "lost",

@@ -360,12 +360,12 @@ pub async fn pickup(
                 .unwrap_or_default();
             Ok(Json(json!({
                 "taskId": lease.task_id,
-                "jobId": lease.job_id,
-                "attempt": lease.attempt,
-                "frameStart": lease.frame_start,
-                "frameEnd": lease.frame_end,
-                "settings": serde_json::from_str::<Value>(&lease.settings).unwrap_or_default(),
-                "timeoutMs": lease.timeout.as_millis() as u64,
+                "jobId": lease.spec.job_id,
+                "attempt": lease.spec.attempt,
+                "frameStart": lease.spec.frame_start,
+                "frameEnd": lease.spec.frame_end,
+                "settings": serde_json::from_str::<Value>(&lease.spec.settings).unwrap_or_default(),
+                "timeoutMs": lease.spec.timeout.as_millis() as u64,
                 "package": {
                     "digest": lease.digest,
                     "url": format!("/api/v1/packages/{}", lease.digest),
@@ -439,6 +439,7 @@ pub async fn upload_artifact(
                 MAX_ARTIFACT_BYTES >> 20
             ))
         })?;
+    let size = data.len();
     state
         .hub
         .jobs()
@@ -451,12 +452,12 @@ pub async fn upload_artifact(
             },
             &name,
             &media_type,
-            &data,
+            data,
         )
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "name": name, "size": data.len() })),
+        Json(json!({ "name": name, "size": size })),
     )
         .into_response())
 }

@@ -30,19 +30,6 @@ pub struct TaskSpec {
     pub timeout: Duration,
 }
 
-impl From<&Lease> for TaskSpec {
-    fn from(lease: &Lease) -> Self {
-        TaskSpec {
-            job_id: lease.job_id.clone(),
-            attempt: lease.attempt,
-            frame_start: lease.frame_start,
-            frame_end: lease.frame_end,
-            settings: lease.settings.clone(),
-            timeout: lease.timeout,
-        }
-    }
-}
-
 /// Renders the task's frames in order, handing each frame's artifacts to
 /// `sink` before the next frame starts (so at most one frame's artifacts are
 /// held). `on_progress` gets the task's progress (0.0–1.0). Stops with
@@ -125,7 +112,7 @@ pub fn spawn_local_slots(hub: &Arc<Hub>) {
 
 async fn run_local(hub: &Arc<Hub>, jobs: &Arc<JobManager>, lease: Lease) {
     let task_id = lease.task_id.clone();
-    let attempt = lease.attempt;
+    let attempt = lease.spec.attempt;
     let program = match hub.sequence(&lease.package_id) {
         Ok(sequence) if sequence.program.digest == lease.digest => sequence.program.clone(),
         _ => {
@@ -148,12 +135,12 @@ async fn run_local(hub: &Arc<Hub>, jobs: &Arc<JobManager>, lease: Lease) {
     let on_log: LogHook = Arc::new(move |level, message| {
         log_jobs.local_log(&log_task, level, message);
     });
-    let spec = TaskSpec::from(&lease);
     let sink = |frame: i64, artifacts: Vec<Artifact>| {
         let jobs = jobs.clone();
         let task_id = task_id.clone();
         async move {
             for artifact in artifacts {
+                let data = bytes::Bytes::from(artifact.data);
                 jobs.stage_artifact(
                     Upload {
                         task_id: &task_id,
@@ -163,7 +150,7 @@ async fn run_local(hub: &Arc<Hub>, jobs: &Arc<JobManager>, lease: Lease) {
                     },
                     &artifact.name,
                     &artifact.media_type,
-                    &artifact.data,
+                    data,
                 )
                 .await
                 .map_err(|e| e.to_string())?;
@@ -174,7 +161,7 @@ async fn run_local(hub: &Arc<Hub>, jobs: &Arc<JobManager>, lease: Lease) {
     let result = run_frames(
         hub.runtime(),
         &program,
-        &spec,
+        &lease.spec,
         lease.cancel.clone(),
         on_progress,
         Some(on_log),

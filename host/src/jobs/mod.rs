@@ -394,18 +394,9 @@ pub struct JobEvent {
 pub struct Lease {
     /// Task id.
     pub task_id: String,
-    /// Job id.
-    pub job_id: String,
-    /// Attempt number (the lease token: reports name it).
-    pub attempt: u32,
-    /// First frame.
-    pub frame_start: i64,
-    /// Last frame.
-    pub frame_end: i64,
-    /// The settings the plugin gets (JSON object text).
-    pub settings: String,
-    /// Time limit of the task.
-    pub timeout: Duration,
+    /// What to render: job, attempt (the lease token reports name),
+    /// frames, settings and time limit.
+    pub spec: TaskSpec,
     /// Sequence id of the package.
     pub package_id: String,
     /// SHA-256 of the component.
@@ -505,6 +496,7 @@ pub struct JobManager {
     events: broadcast::Sender<JobEvent>,
     work: Notify,
     artifacts_dir: PathBuf,
+    staging_dir: PathBuf,
     logs_dir: PathBuf,
 }
 
@@ -603,17 +595,10 @@ impl JobManager {
             }
         }
         // Staged artifacts of attempts that never completed.
-        if let Ok(dirs) = std::fs::read_dir(&artifacts_dir) {
-            for file in dirs
-                .flatten()
-                .filter_map(|d| std::fs::read_dir(d.path()).ok())
-                .flatten()
-                .flatten()
-            {
-                if file.file_name().to_string_lossy().starts_with('.') {
-                    let _ = std::fs::remove_file(file.path());
-                }
-            }
+        let staging_dir = artifacts_dir.join(".staging");
+        match std::fs::remove_dir_all(&staging_dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => std::fs::create_dir(&staging_dir)?,
         }
         let logs_dir = data_dir.join("joblogs");
         std::fs::create_dir_all(&logs_dir)?;
@@ -690,6 +675,7 @@ impl JobManager {
             events: broadcast::channel(4096).0,
             work: Notify::new(),
             artifacts_dir,
+            staging_dir,
             logs_dir,
         }))
     }
@@ -713,46 +699,34 @@ impl JobManager {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.work.notified()).await;
     }
 
-    /// Publishes a change that is not a job's, task's or worker's (the hub
-    /// sends instance state changes) to `GET /events` subscribers.
-    pub fn publish(&self, kind: &'static str, data: Value) {
+    /// Sends a change to `/events` subscribers; `data` is built only when
+    /// someone listens.
+    fn emit(&self, kind: &'static str, job_id: Option<&str>, data: impl FnOnce() -> Value) {
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(JobEvent {
                 kind,
-                job_id: None,
-                data: Arc::new(data),
+                job_id: job_id.map(str::to_string),
+                data: Arc::new(data()),
             });
         }
     }
 
+    /// Publishes a change that is not a job's, task's or worker's (the hub
+    /// sends instance state changes) to `GET /events` subscribers.
+    pub fn publish(&self, kind: &'static str, data: Value) {
+        self.emit(kind, None, || data);
+    }
+
     fn emit_job(&self, job: &Job) {
-        if self.events.receiver_count() == 0 {
-            return;
-        }
-        let _ = self.events.send(JobEvent {
-            kind: "job",
-            job_id: Some(job.id.clone()),
-            data: Arc::new(view::job(job)),
-        });
+        self.emit("job", Some(&job.id), || view::job(job));
     }
 
     fn emit_task(&self, task: &Task) {
-        if self.events.receiver_count() == 0 {
-            return;
-        }
-        let _ = self.events.send(JobEvent {
-            kind: "task",
-            job_id: Some(task.job_id.clone()),
-            data: Arc::new(view::task(task)),
-        });
+        self.emit("task", Some(&task.job_id), || view::task(task));
     }
 
     fn emit_worker(&self, worker: &Worker) {
-        let _ = self.events.send(JobEvent {
-            kind: "worker",
-            job_id: None,
-            data: Arc::new(view::worker(worker)),
-        });
+        self.emit("worker", None, || view::worker(worker));
     }
 
     /// Directory holding a job's artifacts.
@@ -888,6 +862,7 @@ impl JobManager {
             });
         }
         job.rebuild_indexes();
+        std::fs::create_dir_all(self.artifact_dir(&id))?;
         state
             .store
             .write(|tx| {
@@ -1520,12 +1495,14 @@ impl JobManager {
         worker.active.insert(task.id.clone());
         let lease = Lease {
             task_id: task.id.clone(),
-            job_id: job.id.clone(),
-            attempt: task.attempt,
-            frame_start: task.frame_start,
-            frame_end: task.frame_end,
-            settings: job.merged_settings.clone(),
-            timeout: Duration::from_millis(job.task_timeout_ms),
+            spec: TaskSpec {
+                job_id: job.id.clone(),
+                attempt: task.attempt,
+                frame_start: task.frame_start,
+                frame_end: task.frame_end,
+                settings: job.merged_settings.clone(),
+                timeout: Duration::from_millis(job.task_timeout_ms),
+            },
             package_id: job.package_id.clone(),
             digest: job.digest.clone(),
             cancel,
@@ -1556,7 +1533,7 @@ impl JobManager {
             &format!(
                 "frames {} started on worker {worker_name} (attempt {})",
                 job.tasks[idx].frames_label(),
-                lease.attempt
+                lease.spec.attempt
             ),
         );
         self.emit_task(&job.tasks[idx]);
@@ -1598,10 +1575,10 @@ impl JobManager {
     }
 
     /// Where an attempt's artifact is staged until the attempt completes
-    /// (a hidden file beside the artifacts: completing is one rename).
-    fn staged_path(&self, job_id: &str, task_id: &str, attempt: u32, name: &str) -> PathBuf {
-        self.artifact_dir(job_id)
-            .join(format!(".{task_id}-{attempt}-{name}"))
+    /// (`artifacts/.staging`, emptied at start; on the artifacts' file
+    /// system, so completing is one rename).
+    fn staged_path(&self, task_id: &str, attempt: u32, name: &str) -> PathBuf {
+        self.staging_dir.join(format!("{task_id}-{attempt}-{name}"))
     }
 
     /// Stores one artifact of a running attempt (kept apart until the
@@ -1611,7 +1588,7 @@ impl JobManager {
         upload: Upload<'_>,
         name: &str,
         media_type: &str,
-        data: &[u8],
+        data: bytes::Bytes,
     ) -> Result<(), HubError> {
         let Upload {
             task_id,
@@ -1634,27 +1611,23 @@ impl JobManager {
                     task.frames_label()
                 )));
             }
-            self.staged_path(&job.id, task_id, attempt, name)
+            self.staged_path(task_id, attempt, name)
         };
-        // One blocking call for the directory and the write (no fsync: the
-        // index entry is committed only when the attempt completes).
-        let bytes = data.to_vec();
-        tokio::task::spawn_blocking(move || {
-            if let Some(parent) = dir.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&dir, bytes)
-        })
-        .await
-        .map_err(|e| HubError::Io(std::io::Error::other(e)))??;
+        // No fsync: the index entry is committed only when the attempt
+        // completes.
+        let size = data.len() as u64;
+        let sha256 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&data))
+        };
+        tokio::task::spawn_blocking(move || std::fs::write(&dir, data))
+            .await
+            .map_err(|e| HubError::Io(std::io::Error::other(e)))??;
         let meta = ArtifactMeta {
             name: name.to_string(),
             media_type: media_type.to_string(),
-            size: data.len() as u64,
-            sha256: {
-                use sha2::Digest;
-                hex::encode(sha2::Sha256::digest(data))
-            },
+            size,
+            sha256,
             frame,
             task_id: task_id.to_string(),
         };
@@ -1686,7 +1659,7 @@ impl JobManager {
         }
         let dest = self.artifact_dir(&job.id);
         for artifact in &staged {
-            let from = self.staged_path(&job.id, task_id, attempt, &artifact.name);
+            let from = self.staged_path(task_id, attempt, &artifact.name);
             std::fs::rename(from, dest.join(&artifact.name))?;
         }
         let job_id = job.id.clone();
@@ -1793,12 +1766,7 @@ impl JobManager {
             error: error.to_string(),
         });
         for staged in std::mem::take(&mut task.staged) {
-            let _ = std::fs::remove_file(self.staged_path(
-                job_id,
-                &task.id,
-                task.attempt,
-                &staged.name,
-            ));
+            let _ = std::fs::remove_file(self.staged_path(&task.id, task.attempt, &staged.name));
         }
         let failures = task.failures.len();
         let label = task.frames_label();
