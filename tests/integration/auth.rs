@@ -2,9 +2,6 @@
 //! (at debug level) and its `/log` stream, after requests with the right and
 //! a wrong token.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,35 +10,16 @@ async fn the_token_never_appears_in_the_hub_logs() {
     let wrong = "tok-wrong-battery-staple";
     let dir = tempfile::tempdir().unwrap();
     let stderr_path = dir.path().join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--slots",
-            "0",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .env("WEIR_TOKEN", token)
-        .env("WEIR_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        line.push(byte[0]);
-    }
-    let base = format!(
-        "{}/api/v1",
-        String::from_utf8(line)
-            .unwrap()
-            .strip_prefix("weir listening on ")
-            .unwrap()
-    );
+    let stderr = std::fs::File::create(&stderr_path).unwrap();
+    let (mut child, url) = crate::support::serve(Some(&stderr_path), |command| {
+        command
+            .args(["--slots", "0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env("WEIR_TOKEN", token)
+            .env("WEIR_LOG", "debug")
+            .stderr(stderr);
+    });
+    let base = format!("{url}/api/v1");
     let client = reqwest::Client::new();
     let get = |path: &str, bearer: Option<&str>| {
         let mut request = client.get(format!("{base}{path}"));

@@ -27,42 +27,21 @@ impl Hub {
         Self::start_with(&[])
     }
 
-    /// Starts `weir ARGS serve …`.
+    /// Starts `weir serve … ARGS`.
     fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let mut child = weir()
-            .args(args)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .env_remove("WEIR_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut hub = Hub {
-            child,
-            url: String::new(),
-            dir,
-        };
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            // Keep reading so the server never blocks writing to stdout.
-            lines.for_each(drop);
+        let log_path = dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let (child, url) = crate::support::serve(Some(&log_path), |command| {
+            command
+                .args(args)
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .env_remove("WEIR_TOKEN")
+                .env_remove("WEIR_LOG")
+                .stderr(log);
         });
-        let line = rx
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("weir serve did not start:\n{}", hub.server_log()));
-        hub.url = line
-            .strip_prefix("weir listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from weir serve: {line:?}"))
-            .to_string();
-        hub
+        Hub { child, url, dir }
     }
 
     fn server_log(&self) -> String {

@@ -1,8 +1,7 @@
 //! Scale over HTTP: a gigabyte through `passthrough` with the hub's memory
 //! bounded, and a thousand instances alive at once.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -28,28 +27,12 @@ impl ServerProcess {
 
     /// A server on `data_dir`, which outlives it (for restart tests).
     pub(crate) fn on(data_dir: &std::path::Path, extra: &[&str]) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("WEIR_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-            line.push(byte[0]);
-        }
-        let line = String::from_utf8(line).unwrap();
-        let addr = line
-            .strip_prefix("weir listening on ")
-            .unwrap_or_else(|| panic!("unexpected: {line}"));
+        let (child, url) = crate::support::serve(None, |command| {
+            command.arg("--data-dir").arg(data_dir).args(extra);
+        });
         ServerProcess {
             child,
-            base: format!("{addr}/api/v1"),
+            base: format!("{url}/api/v1"),
             _dir: None,
         }
     }

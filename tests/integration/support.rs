@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -139,4 +139,39 @@ pub fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec
         }
         data
     })
+}
+
+/// Starts `weir serve --listen 127.0.0.1:0` with what `configure` adds (data
+/// dir, flags, environment, stderr) and waits for its "weir listening on"
+/// line → the child and its URL (`http://ADDR`). Later stdout is drained, so
+/// the hub can neither block nor fail printing. `log` is where `configure`
+/// sent stderr, shown if the hub does not start.
+pub fn serve(log: Option<&Path>, configure: impl FnOnce(&mut Command)) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("WEIR_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    configure(&mut command);
+    let mut child = command.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        lines.for_each(drop);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|_| {
+            let log = log.and_then(|log| std::fs::read_to_string(log).ok());
+            panic!("weir serve did not start:\n{}", log.unwrap_or_default())
+        });
+    let url = line
+        .strip_prefix("weir listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from weir serve: {line:?}"));
+    (child, url.to_string())
 }

@@ -1,8 +1,7 @@
 //! A real `weir serve` child process, for tests that watch the hub's own memory and CPU
 //! or its environment, and helpers to package fixtures and check streamed patterns.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flate2::{Compression, write::GzEncoder};
@@ -24,31 +23,16 @@ impl HubProcess {
     /// Starts `weir serve` with `extra` flags and `env` added to this process's environment.
     pub fn start(extra: &[&str], env: &[(&str, &str)]) -> HubProcess {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(extra)
-            .envs(env.iter().copied())
-            .env("WEIR_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-            line.push(byte[0]);
-        }
-        // Keep draining, so a later print can neither block nor fail the hub.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let line = String::from_utf8(line).unwrap();
-        let addr = line
-            .strip_prefix("weir listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from weir serve: {line:?}"));
+        let (child, url) = crate::support::serve(None, |command| {
+            command
+                .arg("--data-dir")
+                .arg(dir.path())
+                .args(extra)
+                .envs(env.iter().copied());
+        });
         HubProcess {
             child,
-            base: format!("{addr}/api/v1"),
+            base: format!("{url}/api/v1"),
             client: Client::builder().timeout(WAIT).build().unwrap(),
             _dir: dir,
         }

@@ -1,10 +1,8 @@
 //! A `weir serve` job manager and `weir worker`s for the job CLI tests.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,39 +30,23 @@ impl Manager {
     /// Starts `weir serve … SERVE_ARGS`.
     pub fn start(serve_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let mut child = weir()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(serve_args)
-            .env_remove("WEIR_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            lines.for_each(drop);
+        let log_path = dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let (child, url) = crate::support::serve(Some(&log_path), |command| {
+            command
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .args(serve_args)
+                .env_remove("WEIR_TOKEN")
+                .env_remove("WEIR_LOG")
+                .stderr(log);
         });
-        let mut manager = Manager {
+        Manager {
             child,
-            url: String::new(),
+            url,
             dir,
             workers: Vec::new(),
-        };
-        let line = rx
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("weir serve did not start:\n{}", manager.logs()));
-        manager.url = line
-            .strip_prefix("weir listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from weir serve: {line:?}"))
-            .to_string();
-        manager
+        }
     }
 
     /// The server's log and every worker's, for failure messages.
