@@ -22,7 +22,7 @@ use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
 use crate::jobs::{
-    JobEvent, JobState, PatchJob, PickupError, SubmitJob, TaskReport, Upload, WorkerStatus,
+    JobEvent, JobState, LogFeed, PatchJob, PickupError, SubmitJob, TaskReport, Upload, WorkerStatus,
 };
 use crate::runtime::MAX_ARTIFACT_BYTES;
 
@@ -155,8 +155,17 @@ pub async fn log(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let jobs = state.hub.jobs().clone();
-    let (lines, live) = jobs.log(&id)?;
-    let replay = futures::stream::iter(lines.into_iter().map(|l| Bytes::from(format!("{l}\n"))));
+    let LogFeed { path, len, live } = jobs.log(&id)?;
+    // The file up to where the live feed starts, then the feed.
+    let replay = match tokio::fs::File::open(&path).await {
+        Ok(file) => {
+            use tokio::io::AsyncReadExt;
+            tokio_util::io::ReaderStream::new(file.take(len))
+                .filter_map(|chunk| async move { chunk.ok() })
+                .boxed()
+        }
+        Err(_) => futures::stream::empty().boxed(),
+    };
     let follow = futures::stream::unfold(
         (live, jobs, id, false),
         |(mut live, jobs, id, done)| async move {

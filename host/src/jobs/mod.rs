@@ -22,7 +22,7 @@ mod frames;
 mod store;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -44,8 +44,6 @@ pub const LOCAL_WORKER: &str = "local";
 /// Most tasks one job may have (frames ÷ chunk size): bounds the memory and
 /// the submit transaction of one request.
 pub const MAX_TASKS: usize = 100_000;
-/// Log lines kept per job for `GET /jobs/:id/log`.
-const LOG_LINES: usize = 10_000;
 /// Errors kept per job.
 const MAX_ERRORS: usize = 100;
 
@@ -326,44 +324,57 @@ pub struct Worker {
 
 /// A job's log: recent lines and a live feed.
 struct JobLog {
-    lines: VecDeque<Arc<str>>,
     live: broadcast::Sender<Arc<str>>,
-    /// `<data-dir>/joblogs/<job id>.log`, appended line by line, so the log
-    /// survives a restart.
+    /// `<data-dir>/joblogs/<job id>.log`: the log is kept only there, so it
+    /// survives a restart and costs no memory.
+    path: PathBuf,
+    /// Opened at the first line written; closed again when the job ends.
     file: Option<std::fs::File>,
 }
 
 impl Default for JobLog {
+    /// A log without a file yet (a loaded job's is set when the manager opens).
     fn default() -> Self {
-        JobLog {
-            lines: VecDeque::new(),
-            live: broadcast::channel(1024).0,
-            file: None,
-        }
+        JobLog::new(PathBuf::new())
     }
 }
 
 impl JobLog {
-    /// Opens (creating) the log file at `path`, keeping its last lines.
-    fn open(path: &Path) -> JobLog {
-        let mut log = JobLog::default();
-        if let Ok(text) = std::fs::read_to_string(path) {
-            let lines: Vec<&str> = text.lines().collect();
-            let skip = lines.len().saturating_sub(LOG_LINES);
-            log.lines = lines[skip..].iter().map(|&l| Arc::from(l)).collect();
+    fn new(path: PathBuf) -> JobLog {
+        JobLog {
+            live: broadcast::channel(1024).0,
+            path,
+            file: None,
         }
-        log.file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| tracing::warn!(path = %path.display(), error = %e, "job log file"))
-            .ok();
-        log
+    }
+
+    fn write(&mut self, line: &str) {
+        if self.file.is_none() {
+            self.file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| tracing::warn!(path = %self.path.display(), error = %e, "job log"))
+                .ok();
+        }
+        if let Some(file) = &mut self.file {
+            use std::io::Write;
+            let _ = writeln!(file, "{line}");
+        }
     }
 }
 
-/// A job log so far and the live feed of what follows.
-pub type LogFeed = (Vec<Arc<str>>, broadcast::Receiver<Arc<str>>);
+/// Where a job log is and how much of it existed when the live feed was
+/// joined: replaying the file up to `len` and then the feed gives every
+/// line once.
+pub struct LogFeed {
+    /// The log file.
+    pub path: PathBuf,
+    /// Its length, in bytes, when `live` was subscribed.
+    pub len: u64,
+    /// The lines written after that.
+    pub live: broadcast::Receiver<Arc<str>>,
+}
 
 /// Who uploads an artifact of which attempt, for which frame.
 #[derive(Debug, Clone, Copy)]
@@ -603,7 +614,7 @@ impl JobManager {
         let logs_dir = data_dir.join("joblogs");
         std::fs::create_dir_all(&logs_dir)?;
         for job in state.jobs.values_mut() {
-            job.log = JobLog::open(&logs_dir.join(format!("{}.log", job.id)));
+            job.log = JobLog::new(logs_dir.join(format!("{}.log", job.id)));
             job.rebuild_indexes();
             if !job.state.is_terminal() && job.state != JobState::Paused {
                 job.state = job.derived_state();
@@ -839,7 +850,7 @@ impl JobManager {
             queued: BTreeSet::new(),
             active: BTreeSet::new(),
             artifacts: BTreeMap::new(),
-            log: JobLog::open(&self.logs_dir.join(format!("{id}.log"))),
+            log: JobLog::new(self.logs_dir.join(format!("{id}.log"))),
             last_progress_event: None,
         };
         for (index, (start, end)) in ranges.into_iter().enumerate() {
@@ -963,10 +974,14 @@ impl JobManager {
     pub fn log(&self, id: &str) -> Result<LogFeed, HubError> {
         let state = self.lock();
         let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
-        Ok((
-            job.log.lines.iter().cloned().collect(),
-            job.log.live.subscribe(),
-        ))
+        // Lines are written under this lock: the length read here is exactly
+        // what precedes the subscription.
+        let len = std::fs::metadata(&job.log.path).map_or(0, |m| m.len());
+        Ok(LogFeed {
+            path: job.log.path.clone(),
+            len,
+            live: job.log.live.subscribe(),
+        })
     }
 
     /// Changes priority and tags.
@@ -1852,6 +1867,11 @@ impl JobManager {
     pub fn sweep(&self) {
         let mut guard = self.lock();
         let state = &mut *guard;
+        for job in state.jobs.values_mut() {
+            if job.state.is_terminal() && job.log.file.is_some() {
+                job.log.file = None; // reopened if the job is requeued
+            }
+        }
         let now = Instant::now();
         let lease = self.config.lease;
         let mut failed: Vec<(String, usize, String)> = Vec::new();
@@ -2106,14 +2126,7 @@ impl Job {
 
     fn log_line(&mut self, level: &str, message: &str) {
         let line: Arc<str> = format!("{} {level} {message}", crate::api::iso_now()).into();
-        if self.log.lines.len() >= LOG_LINES {
-            self.log.lines.pop_front();
-        }
-        self.log.lines.push_back(line.clone());
-        if let Some(file) = &mut self.log.file {
-            use std::io::Write;
-            let _ = writeln!(file, "{line}");
-        }
+        self.log.write(&line);
         let _ = self.log.live.send(line);
     }
 
