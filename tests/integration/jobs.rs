@@ -1299,3 +1299,27 @@ async fn tagged_workers_take_only_jobs_that_share_a_tag() {
         .await;
     assert_error(bad, StatusCode::BAD_REQUEST, "tag \"no spaces\"").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tasks_cannot_store_artifacts_under_one_name() {
+    let hub = hub_with(1, |c| c.jobs.blocklist_after = 100).await;
+    hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    let job = submit(&hub, json!({"package": "render-test", "frames": "1-2", "maxRetries": 0, "settings": {"artifact_name": "same.txt"}})).await;
+    let id = job["id"].as_str().unwrap();
+    let failed = wait_state(&hub, id, "failed").await;
+    let errors = failed["errors"].to_string();
+    assert!(
+        errors
+            .contains("artifact \\\"same.txt\\\" was already produced by another task of this job"),
+        "{errors}"
+    );
+    // The first frame's artifact is kept; nothing of the refused attempt is.
+    let names: Vec<String> = artifacts(&hub, id)
+        .await
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["same.txt"]);
+    let staging = hub.dir.path().join("artifacts").join(".staging");
+    assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0);
+}

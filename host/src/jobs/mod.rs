@@ -1669,6 +1669,8 @@ impl JobManager {
                 "artifact {:?} was already produced by another task of this job; artifact names must be unique per job (e.g. include the frame number)",
                 clash.name
             );
+            // Back on the task, so failing it removes the staged files.
+            job.tasks[idx].staged = staged;
             drop(guard);
             return self.fail(task_id, worker_id, attempt, &error);
         }
