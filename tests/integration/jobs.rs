@@ -313,6 +313,13 @@ async fn submissions_are_checked_with_clear_errors() {
     let (_, none) = json_of(hub.get("/jobs?state=active").await).await;
     assert_eq!(none, json!([]));
 
+    // A queued task is not requeued (nothing runs on a hub without slots).
+    let queued_task = tasks(&hub, id).await[0]["id"].as_str().unwrap().to_string();
+    let twice = hub
+        .post_json(&format!("/tasks/{queued_task}/requeue"), json!({}))
+        .await;
+    assert_error(twice, StatusCode::CONFLICT, "is queued already").await;
+
     // The package of an unfinished job stays until the job is done with it.
     let delete = hub
         .client
@@ -1259,6 +1266,24 @@ async fn one_task_can_be_rendered_again() {
         hub.post_json("/tasks/nope/requeue", json!({})).await,
         StatusCode::NOT_FOUND,
         "not found",
+    )
+    .await;
+    let (status, _) = post(&hub, &format!("/jobs/{id}/pause")).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a failed job cannot be paused"
+    );
+    let local = hub
+        .client
+        .delete(hub.url("/workers/local"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        local,
+        StatusCode::CONFLICT,
+        "the hub's own slots cannot be removed",
     )
     .await;
 }
