@@ -2,8 +2,11 @@
 //! instance, an output flood stalls only itself, a snooping plugin sees nothing of the host,
 //! and odd HTTP input gets exact statuses with JSON errors.
 
+mod connections;
+mod floods;
 pub mod http;
 pub mod process;
+mod uploads;
 
 use std::net::UdpSocket;
 use std::sync::Arc;

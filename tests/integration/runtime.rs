@@ -145,6 +145,26 @@ async fn input_sent_right_after_start_is_not_lost() {
 }
 
 #[tokio::test]
+async fn an_input_nobody_reads_takes_a_mebibyte_whatever_the_chunk_size() {
+    let rt = runtime();
+    // One line now, the next in ten minutes: it never reads its input.
+    let (_, instance) = start(&rt, weir_tests::COUNTER, json!({"interval_ms": 600_000}));
+    let input = instance.input().unwrap();
+    let chunk = bytes::Bytes::from(vec![b'i'; 1 << 20]);
+    let mut accepted = 0;
+    while accepted < 32 {
+        let sent = timeout(Duration::from_millis(300), input.send(chunk.clone())).await;
+        if sent.is_err() {
+            break;
+        }
+        accepted += 1;
+    }
+    assert_eq!(accepted, 1, "1 MiB chunks taken by an input nobody reads");
+    instance.kill();
+    assert_eq!(timeout(WAIT, instance.wait()).await.unwrap().exitcode, 137);
+}
+
+#[tokio::test]
 async fn output_is_kept_until_the_first_reader_comes() {
     let rt = runtime();
     let (_, instance) = start(&rt, weir_tests::ARGS_TO_OUTPUT, json!({"k": "v"}));

@@ -1,12 +1,18 @@
 //! A bounded soak: well-behaved instances keep streaming through a real `weir serve` while
-//! hostile ones are started over and over, hit their limits or get killed, and die. The
-//! well-behaved outputs are complete and correct and the hub's memory returns to its
-//! baseline once the hostile instances are gone.
+//! hostile ones are started over and over, hit their limits or get killed, and die, and
+//! hostile clients come and go: idle and half-sent connections, a topic fed one endless
+//! record, a WebSocket flooding an instance that never reads. The well-behaved outputs are
+//! complete and correct and the hub's memory returns to its baseline once the hostile
+//! instances and clients are gone.
 
 use std::time::{Duration, Instant};
 
+use futures::{SinkExt, StreamExt};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::hostile::process::{HubProcess, stream_through};
 use crate::hub_support::WAIT;
@@ -26,6 +32,7 @@ struct Sequences {
     deep_recursion: String,
     panic: String,
     output_flood: String,
+    counter: String,
 }
 
 impl Sequences {
@@ -40,6 +47,7 @@ impl Sequences {
                 .await,
             panic: hub.upload("panic", weir_tests::PANIC).await,
             output_flood: hub.upload("output-flood", weir_tests::OUTPUT_FLOOD).await,
+            counter: hub.upload("counter", weir_tests::COUNTER).await,
         }
     }
 }
@@ -118,14 +126,93 @@ async fn hostile_round(hub: &HubProcess, seqs: &Sequences) -> Duration {
             assert_ended(log, 101, needle).await;
         }
     };
-    let ((), (), (), busy, flood) = tokio::join!(
+    let ((), (), (), busy, flood, (), (), ()) = tokio::join!(
         trapped(&seqs.memory_hog, None, "memory limit of 256 MiB exceeded"),
         trapped(&seqs.deep_recursion, None, "stack"),
         trapped(&seqs.panic, Some("line\n"), "unreachable"),
         killed(&seqs.busy_loop),
         killed(&seqs.output_flood),
+        idle_connections(hub),
+        endless_record(hub),
+        websocket_flood(hub, seqs),
     );
     busy.max(flood)
+}
+
+/// Sockets that never send a request and sockets that stop halfway through its head: the
+/// hub closes every one of them after its timeout (1 s here).
+async fn idle_connections(hub: &HubProcess) {
+    let mut sockets = Vec::new();
+    for i in 0..40 {
+        let mut socket = TcpStream::connect(hub.addr()).await.unwrap();
+        if i % 2 == 0 {
+            socket
+                .write_all(b"GET /api/v1/version HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+        }
+        sockets.push(socket);
+    }
+    for mut socket in sockets {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "an idle connection was not closed: {read:?}"
+        );
+    }
+}
+
+/// An ndjson topic fed 24 MiB without a newline: refused (413) at the record limit.
+async fn endless_record(hub: &HubProcess) {
+    let chunks = (0..24 * 16).map(|_| Ok::<_, std::io::Error>(vec![b'z'; 64 << 10]));
+    let hold = futures::stream::once(async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok(Vec::new())
+    });
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks).chain(hold));
+    let reply = hub
+        .client
+        .post(hub.url("/topic/soak-endless"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send();
+    let reply = tokio::time::timeout(Duration::from_secs(4), reply)
+        .await
+        .expect("the endless record is refused at the limit")
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// 15 MiB WebSocket frames to an instance that never reads, for a second; then the
+/// socket goes and the instance is killed.
+async fn websocket_flood(hub: &HubProcess, seqs: &Sequences) {
+    let id = hub
+        .start_instance(
+            &seqs.counter,
+            json!({"appConfig": {"interval_ms": 600_000}}),
+        )
+        .await;
+    let log = hub.get(&format!("/instance/{id}/log")).await;
+    let url = format!("ws://{}/api/v1/instance/{id}/ws", hub.addr());
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let frame = bytes::Bytes::from(vec![b'w'; 15 * MIB as usize]);
+    let flood = async {
+        for _ in 0..20 {
+            socket.send(Message::Binary(frame.clone())).await.unwrap();
+        }
+    };
+    let flooded = tokio::time::timeout(Duration::from_secs(1), flood).await;
+    assert!(
+        flooded.is_err(),
+        "300 MiB taken by an instance that reads nothing"
+    );
+    drop(socket);
+    let killed = hub
+        .post_json(&format!("/instance/{id}/_kill"), json!({}))
+        .await;
+    assert_eq!(killed.status(), StatusCode::ACCEPTED);
+    assert_ended(log, 137, "Instance killed").await;
 }
 
 /// Polls until no instance is listed (all ended and reaped).
@@ -156,7 +243,13 @@ async fn settled_rss(hub: &HubProcess, limit: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn well_behaved_instances_stream_correctly_while_hostile_ones_die() {
     let began = Instant::now();
-    let hub = HubProcess::start(&["--instance-retention-secs", "1"], &[]);
+    let hub = HubProcess::start(
+        &["--instance-retention-secs", "1"],
+        &[
+            ("WEIR_HEADER_TIMEOUT_SECS", "1"),
+            ("WEIR_IDLE_TIMEOUT_SECS", "1"),
+        ],
+    );
     let seqs = Sequences::upload(&hub).await;
     // Warm-up: every path used once, so one-time allocations are in the baseline.
     tokio::join!(

@@ -24,7 +24,6 @@ use super::{ApiError, AppState};
 use crate::jobs::{
     JobEvent, JobState, LogFeed, PatchJob, PickupError, SubmitJob, TaskReport, Upload, WorkerStatus,
 };
-use crate::runtime::MAX_ARTIFACT_BYTES;
 
 /// `POST /jobs`: queue a render job → 201 job.
 pub async fn submit(
@@ -422,7 +421,8 @@ pub struct UploadQuery {
 }
 
 /// `PUT /tasks/:id/artifacts/:name?attempt=N&frame=F`: one artifact of a
-/// running attempt.
+/// running attempt, checked against the lease before its body is read and
+/// streamed to disk.
 pub async fn upload_artifact(
     State(state): State<AppState>,
     Path((task_id, name)): Path<(String, String)>,
@@ -440,19 +440,10 @@ pub async fn upload_artifact(
             "content-type: at most 127 printable ASCII characters".into(),
         ));
     }
-    let data = axum::body::to_bytes(body, MAX_ARTIFACT_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::PayloadTooLarge(format!(
-                "artifacts are limited to {} MiB",
-                MAX_ARTIFACT_BYTES >> 20
-            ))
-        })?;
-    let size = data.len();
-    state
+    let size = state
         .hub
         .jobs()
-        .stage_artifact(
+        .stage_artifact_stream(
             Upload {
                 task_id: &task_id,
                 worker: query.worker.as_deref(),
@@ -461,7 +452,7 @@ pub async fn upload_artifact(
             },
             &name,
             &media_type,
-            data,
+            body.into_data_stream(),
         )
         .await?;
     Ok((

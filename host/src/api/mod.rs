@@ -11,6 +11,7 @@ mod jobs;
 mod json;
 mod ops;
 mod sequences;
+mod serve;
 mod streams;
 mod topics;
 mod uploads;
@@ -31,6 +32,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub(crate) use json::iso;
+pub use serve::{ConnectionLimits, default_max_connections, raise_open_file_limit, serve_with};
 
 /// Now, as an RFC 3339 UTC timestamp.
 pub(crate) fn iso_now() -> String {
@@ -444,15 +446,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener` with the default [`ConnectionLimits`] until
+/// `shutdown` completes (see [`serve_with`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, ConnectionLimits::default(), shutdown).await
 }
 
 #[cfg(test)]

@@ -13,11 +13,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{SinkExt, Stream, StreamExt};
-use tokio::sync::mpsc;
 
 use super::{ApiError, AppState};
 use crate::hub::InstanceRecord;
-use crate::runtime::{EventStream, Instance};
+use crate::runtime::{EventStream, InputSender, Instance};
 use crate::streams::{Pipe, PipeReader};
 
 /// A chunked `application/octet-stream` response fed by a pipe reader.
@@ -111,7 +110,7 @@ async fn feed(
     .into_response())
 }
 
-async fn send_body(body: Body, sender: &mpsc::Sender<Bytes>) -> Result<(), ApiError> {
+async fn send_body(body: Body, sender: &InputSender) -> Result<(), ApiError> {
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("input interrupted: {e}")))?;
@@ -231,7 +230,7 @@ pub async fn ws(
 
 /// Data frames (text or binary) are input; an empty data frame ends the
 /// input while the output keeps flowing; output ends with a Close frame.
-async fn websocket(socket: WebSocket, instance: Instance, input: mpsc::Sender<Bytes>) {
+async fn websocket(socket: WebSocket, instance: Instance, input: InputSender) {
     let (mut tx, mut rx) = socket.split();
     let mut input = Some(input);
     let mut output = instance.output().reader();

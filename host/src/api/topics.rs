@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
+use crate::hub::HubError;
 use crate::hub::topics::DEFAULT_CONTENT_TYPE;
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {
@@ -90,15 +91,9 @@ pub async fn publish(
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("body interrupted: {e}")))?;
-        producer
-            .write(chunk)
-            .await
-            .map_err(|_| ApiError::Conflict(format!("topic {name} was deleted")))?;
+        producer.write(chunk).await.map_err(HubError::from)?;
     }
-    producer
-        .finish()
-        .await
-        .map_err(|_| ApiError::Conflict(format!("topic {name} was deleted")))?;
+    producer.finish().await.map_err(HubError::from)?;
     Ok(Json(json!({})))
 }
 

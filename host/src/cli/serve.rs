@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use super::GrantArgs;
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, ConnectionLimits};
 use crate::hub::{Hub, HubConfig};
 use crate::jobs::Ordering;
 
@@ -75,6 +75,30 @@ pub struct ServeArgs {
     /// Failed tasks of one job after which a worker is blocklisted for it.
     #[arg(long, default_value_t = 3)]
     pub blocklist_after: u32,
+    /// Most HTTP connections open at once (WebSockets included); more
+    /// clients wait until one closes. Default: three quarters of the
+    /// open-file limit (raised to its hard limit at start), at most 10,000.
+    #[arg(long, env = "WEIR_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's headers, from their
+    /// first byte; then the connection is closed.
+    #[arg(
+        long,
+        env = "WEIR_HEADER_TIMEOUT_SECS",
+        default_value_t = 10.0,
+        value_name = "SECS"
+    )]
+    pub header_timeout_secs: f64,
+    /// Seconds a connection may stay open with no request in progress
+    /// (before its first request or kept alive between two); streaming
+    /// responses and WebSockets are never cut.
+    #[arg(
+        long,
+        env = "WEIR_IDLE_TIMEOUT_SECS",
+        default_value_t = 60.0,
+        value_name = "SECS"
+    )]
+    pub idle_timeout_secs: f64,
     /// What packages may be granted when their manifest asks for it.
     #[command(flatten)]
     pub grants: GrantArgs,
@@ -87,6 +111,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Runs the hub until Ctrl-C, SIGTERM or `POST /api/v1/shutdown`.
 pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
     init_tracing();
+    // Before anything opens a descriptor or sizes a limit from it.
+    if let Err(e) = api::raise_open_file_limit() {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
+    let connections = connection_limits(&args)?;
     let mut config = HubConfig::new(&args.data_dir);
     if let Some(max_instances) = args.max_instances {
         anyhow::ensure!(max_instances > 0, "--max-instances must be at least 1");
@@ -172,12 +201,25 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         tokio::select! {
-            served = api::serve(listener, state, signal) => served?,
+            served = api::serve_with(listener, state, connections, signal) => served?,
             () = deadline => hub.log_line("warn", "open requests did not finish in time; exiting"),
         }
         hub.log_line("info", "shutting down");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The connection cap and timeouts from the flags (defaults: [`ConnectionLimits`]).
+fn connection_limits(args: &ServeArgs) -> anyhow::Result<ConnectionLimits> {
+    let mut limits = ConnectionLimits::default();
+    if let Some(max) = args.max_connections {
+        anyhow::ensure!(max > 0, "--max-connections must be at least 1");
+        limits.max_connections = max;
+    }
+    let secs = |name, value| positive_secs(name, Some(value)).map(Option::unwrap_or_default);
+    limits.header_timeout = secs("--header-timeout-secs", args.header_timeout_secs)?;
+    limits.idle_timeout = secs("--idle-timeout-secs", args.idle_timeout_secs)?;
+    Ok(limits)
 }
 
 /// A positive, finite number of seconds from flag `name`.

@@ -350,15 +350,26 @@ fn spawn_topic_to_input(topic: Arc<Topic>, instance: Instance) {
 }
 
 /// Publishes an instance's output into a topic, whole records at a time.
+/// A refused write (the topic deleted, a record past the size limit) ends
+/// the publishing and says why in the instance log; the output then waits
+/// for another reader.
 fn spawn_output_to_topic(instance: Instance, topic: Arc<Topic>) {
     let mut output = instance.output().reader();
     tokio::spawn(async move {
         let mut producer = topic.producer();
+        let mut published = Ok(());
         while let Some(chunk) = output.next().await {
-            if producer.write(chunk).await.is_err() {
-                return;
+            published = producer.write(chunk).await;
+            if published.is_err() {
+                break;
             }
         }
-        let _ = producer.finish().await;
+        if published.is_ok() {
+            published = producer.finish().await;
+        }
+        if let Err(refused) = published {
+            let message = format!("output no longer goes to topic {}: {refused}", topic.name());
+            crate::runtime::log_line(instance.log(), "error", "hub", &message);
+        }
     });
 }

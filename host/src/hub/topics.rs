@@ -30,6 +30,35 @@ pub const CONTENT_TYPES: &[&str] = &[
 /// The default content type of a topic.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/x-ndjson";
 
+/// The longest record a line-framed topic takes, newline included. A
+/// producer's partial record waits in memory for its newline, so past this
+/// the producer is refused ([`PublishError::RecordTooLarge`], 413) and its
+/// partial record dropped.
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
+/// Why a producer's write was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The topic was deleted (409).
+    #[error("topic {0} was deleted")]
+    Deleted(String),
+    /// A record grew past [`MAX_RECORD_BYTES`] without a newline (413).
+    #[error(
+        "a record of topic {0} is longer than {limit} MiB: records of line-framed topics end with a newline and are at most {limit} MiB (send unframed bytes as application/octet-stream)",
+        limit = MAX_RECORD_BYTES >> 20
+    )]
+    RecordTooLarge(String),
+}
+
+impl From<PublishError> for HubError {
+    fn from(e: PublishError) -> Self {
+        match e {
+            PublishError::Deleted(_) => HubError::Conflict(e.to_string()),
+            PublishError::RecordTooLarge(_) => HubError::TooLarge(e.to_string()),
+        }
+    }
+}
+
 /// One topic.
 pub struct Topic {
     name: String,
@@ -94,6 +123,7 @@ impl Topic {
         Producer {
             topic: self.clone(),
             pending: BytesMut::new(),
+            refused: false,
         }
     }
 
@@ -110,46 +140,83 @@ impl Topic {
 /// Writes into a topic, keeping line-framed records whole.
 pub struct Producer {
     topic: Arc<Topic>,
+    /// The start of a record whose newline has not come yet (never holds a
+    /// newline, never more than [`MAX_RECORD_BYTES`]).
     pending: BytesMut,
+    /// Set once a record was too large: every later write is refused.
+    refused: bool,
 }
 
 impl Producer {
     /// Publishes `chunk`. For line-framed topics only complete lines go out;
     /// a trailing partial line waits for the rest (or [`finish`](Self::finish)).
-    pub async fn write(&mut self, chunk: Bytes) -> Result<(), Closed> {
-        if !self.topic.line_framed() {
-            return self.topic.pipe.write(chunk).await;
+    /// Only `chunk` is searched for newlines, never what is already pending,
+    /// so a long record costs time in proportion to its length.
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), PublishError> {
+        if self.refused {
+            return Err(self.too_large());
         }
-        let batch = if self.pending.is_empty() {
-            match chunk.iter().rposition(|&b| b == b'\n') {
-                Some(end) => {
-                    self.pending.extend_from_slice(&chunk[end + 1..]);
-                    chunk.slice(..=end)
-                }
-                None => {
-                    self.pending.extend_from_slice(&chunk);
-                    return Ok(());
-                }
-            }
-        } else {
-            self.pending.extend_from_slice(&chunk);
-            match self.pending.iter().rposition(|&b| b == b'\n') {
-                Some(end) => self.pending.split_to(end + 1).freeze(),
-                None => return Ok(()),
-            }
+        if !self.topic.line_framed() {
+            return self.send(chunk).await;
+        }
+        let Some(last) = chunk.iter().rposition(|&b| b == b'\n') else {
+            self.keep(&chunk)?;
+            return Ok(());
         };
-        self.topic.pipe.write(batch).await
+        let batch = if self.pending.is_empty() {
+            chunk.slice(..=last)
+        } else {
+            let first = chunk.iter().position(|&b| b == b'\n').unwrap_or(last);
+            if self.pending.len() + first + 1 > MAX_RECORD_BYTES {
+                return Err(self.refuse());
+            }
+            self.pending.extend_from_slice(&chunk[..=last]);
+            std::mem::take(&mut self.pending).freeze()
+        };
+        self.keep(&chunk[last + 1..])?;
+        self.send(batch).await
+    }
+
+    /// Adds newline-free bytes to the pending record, refusing the producer
+    /// if the record would grow past the limit.
+    fn keep(&mut self, part: &[u8]) -> Result<(), PublishError> {
+        if self.pending.len() + part.len() >= MAX_RECORD_BYTES {
+            return Err(self.refuse());
+        }
+        self.pending.extend_from_slice(part);
+        Ok(())
+    }
+
+    fn refuse(&mut self) -> PublishError {
+        self.refused = true;
+        self.pending = BytesMut::new();
+        self.too_large()
+    }
+
+    fn too_large(&self) -> PublishError {
+        PublishError::RecordTooLarge(self.topic.name.clone())
+    }
+
+    async fn send(&self, batch: Bytes) -> Result<(), PublishError> {
+        self.topic
+            .pipe
+            .write(batch)
+            .await
+            .map_err(|Closed| PublishError::Deleted(self.topic.name.clone()))
     }
 
     /// Ends this producer's contribution: a partial last record gets its
     /// newline. The topic itself stays open.
-    pub async fn finish(mut self) -> Result<(), Closed> {
+    pub async fn finish(mut self) -> Result<(), PublishError> {
+        if self.refused {
+            return Err(self.too_large());
+        }
         if self.pending.is_empty() {
             return Ok(());
         }
         let mut last = std::mem::take(&mut self.pending);
         last.extend_from_slice(b"\n");
-        self.topic.pipe.write(last.freeze()).await
+        self.send(last.freeze()).await
     }
 }
 
@@ -335,12 +402,7 @@ impl TopicBus for HubTopics {
 
 impl TopicPublisher for Producer {
     fn publish(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), String>> {
-        let name = self.topic.name.clone();
-        Box::pin(async move {
-            self.write(data)
-                .await
-                .map_err(|_| format!("topic {name} was deleted"))
-        })
+        Box::pin(async move { self.write(data).await.map_err(|e| e.to_string()) })
     }
 
     fn finish(self: Box<Self>) -> BoxFuture<'static, ()> {

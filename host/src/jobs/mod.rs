@@ -19,6 +19,7 @@
 
 mod exec;
 mod frames;
+mod staging;
 mod store;
 mod view;
 
@@ -509,6 +510,8 @@ pub struct JobManager {
     artifacts_dir: PathBuf,
     staging_dir: PathBuf,
     logs_dir: PathBuf,
+    /// Artifact uploads streaming to disk now (see `staging`).
+    artifact_uploads: tokio::sync::Semaphore,
 }
 
 fn now_ms() -> u64 {
@@ -688,6 +691,7 @@ impl JobManager {
             artifacts_dir,
             staging_dir,
             logs_dir,
+            artifact_uploads: tokio::sync::Semaphore::new(staging::MAX_ARTIFACT_UPLOADS),
         }))
     }
 
@@ -1594,64 +1598,6 @@ impl JobManager {
     /// system, so completing is one rename).
     fn staged_path(&self, task_id: &str, attempt: u32, name: &str) -> PathBuf {
         self.staging_dir.join(format!("{task_id}-{attempt}-{name}"))
-    }
-
-    /// Stores one artifact of a running attempt (kept apart until the
-    /// attempt completes). `worker`, when given, must hold the attempt.
-    pub async fn stage_artifact(
-        &self,
-        upload: Upload<'_>,
-        name: &str,
-        media_type: &str,
-        data: bytes::Bytes,
-    ) -> Result<(), HubError> {
-        let Upload {
-            task_id,
-            worker,
-            attempt,
-            frame,
-        } = upload;
-        if !crate::runtime::is_valid_artifact_name(name) {
-            return Err(HubError::BadRequest(format!(
-                "artifact name {name:?}: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'"
-            )));
-        }
-        let dir = {
-            let mut guard = self.lock();
-            let (job, idx) = Self::held(&mut guard, task_id, worker, attempt)?;
-            let task = &job.tasks[idx];
-            if frame < task.frame_start || frame > task.frame_end {
-                return Err(HubError::BadRequest(format!(
-                    "frame {frame} is not part of task {task_id} (frames {})",
-                    task.frames_label()
-                )));
-            }
-            self.staged_path(task_id, attempt, name)
-        };
-        // No fsync: the index entry is committed only when the attempt
-        // completes.
-        let size = data.len() as u64;
-        let sha256 = {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&data))
-        };
-        tokio::task::spawn_blocking(move || std::fs::write(&dir, data))
-            .await
-            .map_err(|e| HubError::Io(std::io::Error::other(e)))??;
-        let meta = ArtifactMeta {
-            name: name.to_string(),
-            media_type: media_type.to_string(),
-            size,
-            sha256,
-            frame,
-            task_id: task_id.to_string(),
-        };
-        let mut guard = self.lock();
-        let (job, idx) = Self::held(&mut guard, task_id, worker, attempt)?;
-        let staged = &mut job.tasks[idx].staged;
-        staged.retain(|a| a.name != meta.name);
-        staged.push(meta);
-        Ok(())
     }
 
     /// Completes an attempt: its staged artifacts become the job's.

@@ -17,7 +17,7 @@ use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 use super::host::{
     EventBus, InstanceState, KeepAlive, Limiter, Signal, StopRequest, WitEvent, log_line,
 };
-use super::io::{ChannelReader, pump_into};
+use super::io::{ChannelReader, InputSender, pump_into};
 use super::limits::{Hit, Limits, arm_epoch, metered, wall_clock};
 use super::{Entry, Program, Runtime, TopicBus};
 use crate::streams::{Overflow, Pipe};
@@ -37,8 +37,6 @@ pub const EXIT_FAILED: i32 = 23;
 /// overflow, or its memory or CPU-time limit).
 pub const EXIT_TRAPPED: i32 = 101;
 
-/// Chunks buffered in an instance's input channel.
-const INPUT_CHUNKS: usize = 16;
 /// Signals (events, stop) queued for the guest.
 const SIGNAL_QUEUE: usize = 256;
 /// Bytes in flight from the guest's WASI stdout/stderr to their pump.
@@ -113,8 +111,8 @@ struct Phase {
 struct Shared {
     id: String,
     created: SystemTime,
-    input: Mutex<Option<mpsc::Sender<Bytes>>>,
-    stdin: Mutex<Option<mpsc::Sender<Bytes>>>,
+    input: Mutex<Option<InputSender>>,
+    stdin: Mutex<Option<InputSender>>,
     output: Pipe,
     stdout: Pipe,
     stderr: Pipe,
@@ -143,8 +141,10 @@ impl Runtime {
     /// Starts an instance of `program` on the current tokio runtime.
     pub fn start(&self, program: &Program, options: StartOptions) -> Instance {
         let capacity = self.config().pipe_capacity;
-        let (input_tx, input_rx) = mpsc::channel(INPUT_CHUNKS);
-        let (stdin_tx, stdin_rx) = mpsc::channel(INPUT_CHUNKS);
+        // Input and stdin hold at most a pipe's worth of bytes, however big
+        // the chunks that come in.
+        let (input_tx, input_rx) = InputSender::channel(capacity);
+        let (stdin_tx, stdin_rx) = InputSender::channel(capacity);
         let (signal_tx, signal_rx) = mpsc::channel(SIGNAL_QUEUE);
         let shared = Arc::new(Shared {
             id: options.id.clone(),
@@ -466,13 +466,13 @@ impl Instance {
     }
 
     /// The sender feeding the instance input (`None` once the input ended).
-    pub fn input(&self) -> Option<mpsc::Sender<Bytes>> {
+    pub fn input(&self) -> Option<InputSender> {
         lock(&self.shared.input).clone()
     }
 
     /// The sender feeding the guest's WASI stdin (`None` once it ended). For
     /// a WASI command, stdin is the input.
-    pub fn stdin(&self) -> Option<mpsc::Sender<Bytes>> {
+    pub fn stdin(&self) -> Option<InputSender> {
         lock(&self.shared.stdin).clone()
     }
 

@@ -9,7 +9,40 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::streams::Pipe;
+use crate::streams::{Closed, Pipe};
+
+/// The largest piece an instance's input channel carries. A larger chunk (a
+/// WebSocket message, a big HTTP frame) is copied in pieces of this size, so
+/// a channel of `capacity / INPUT_PIECE` slots holds at most `capacity` bytes
+/// whatever way the bytes come in, and the chunk is freed once sent.
+pub const INPUT_PIECE: usize = 64 * 1024;
+
+/// The sending half of an instance's input or stdin, bounded in bytes.
+#[derive(Debug, Clone)]
+pub struct InputSender(mpsc::Sender<Bytes>);
+
+impl InputSender {
+    /// A channel holding at most `capacity` bytes (at least one piece).
+    pub fn channel(capacity: usize) -> (InputSender, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel((capacity / INPUT_PIECE).max(1));
+        (InputSender(tx), rx)
+    }
+
+    /// Sends `data`, waiting for room as the instance reads; `Err` once the
+    /// instance will read no more (it ended).
+    pub async fn send(&self, data: Bytes) -> Result<(), Closed> {
+        if data.len() <= INPUT_PIECE {
+            return self.0.send(data).await.map_err(|_| Closed);
+        }
+        for piece in data.chunks(INPUT_PIECE) {
+            self.0
+                .send(Bytes::copy_from_slice(piece))
+                .await
+                .map_err(|_| Closed)?;
+        }
+        Ok(())
+    }
+}
 
 /// Reads the chunks sent into a bounded channel as one byte stream. The
 /// stream ends when every sender is dropped.
@@ -90,4 +123,47 @@ pub fn pump_into(
         }
         pipe.close();
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_input_channel_holds_its_capacity_in_bytes_not_chunks() {
+        let (input, mut rx) = InputSender::channel(1 << 20);
+        let big = Bytes::from(vec![7u8; 15 << 20]);
+        let sent = tokio::time::timeout(Duration::from_millis(100), input.send(big)).await;
+        assert!(sent.is_err(), "a 15 MiB chunk does not fit a 1 MiB channel");
+        let mut queued = 0;
+        while let Ok(piece) = rx.try_recv() {
+            assert!(piece.len() <= INPUT_PIECE);
+            queued += piece.len();
+        }
+        assert_eq!(queued, 1 << 20);
+        drop(rx);
+        assert_eq!(input.send(Bytes::from_static(b"x")).await, Err(Closed));
+    }
+
+    #[tokio::test]
+    async fn pieces_arrive_whole_and_in_order() {
+        let (input, rx) = InputSender::channel(4 * INPUT_PIECE);
+        let data: Vec<u8> = (0..(3 * INPUT_PIECE + 5))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let sending = {
+            let (input, data) = (input.clone(), Bytes::from(data.clone()));
+            tokio::spawn(async move { input.send(data).await })
+        };
+        drop(input);
+        let mut reader = ChannelReader::new(rx);
+        let mut got = Vec::new();
+        while let Some(chunk) = reader.read_chunk(1 << 20).await {
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(sending.await.ok(), Some(Ok(())));
+        assert_eq!(got, data);
+    }
 }

@@ -22,6 +22,33 @@ pub struct HubProcess {
 impl HubProcess {
     /// Starts `weir serve` with `extra` flags and `env` added to this process's environment.
     pub fn start(extra: &[&str], env: &[(&str, &str)]) -> HubProcess {
+        HubProcess::start_with(extra, env, |_| {})
+    }
+
+    /// Starts `weir serve` with its open-file limit (soft and hard) at `open_files`.
+    pub fn start_with_open_files(
+        extra: &[&str],
+        env: &[(&str, &str)],
+        open_files: u64,
+    ) -> HubProcess {
+        HubProcess::start_with(extra, env, |command| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: the closure runs in the child between fork and exec and only
+            // calls setrlimit, which is async-signal-safe.
+            #[allow(unsafe_code)]
+            unsafe {
+                command.pre_exec(move || {
+                    rlimit::setrlimit(rlimit::Resource::NOFILE, open_files, open_files)
+                });
+            }
+        })
+    }
+
+    fn start_with(
+        extra: &[&str],
+        env: &[(&str, &str)],
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> HubProcess {
         let dir = tempfile::tempdir().unwrap();
         let (child, url) = crate::support::serve(None, |command| {
             command
@@ -29,11 +56,18 @@ impl HubProcess {
                 .arg(dir.path())
                 .args(extra)
                 .envs(env.iter().copied());
+            configure(command);
         });
         HubProcess {
             child,
             base: format!("{url}/api/v1"),
-            client: Client::builder().timeout(WAIT).build().unwrap(),
+            // Idle pooled connections are dropped before a hub with a short
+            // --idle-timeout-secs closes them under a request just sent.
+            client: Client::builder()
+                .timeout(WAIT)
+                .pool_idle_timeout(Duration::from_millis(300))
+                .build()
+                .unwrap(),
             _dir: dir,
         }
     }
@@ -64,6 +98,34 @@ impl HubProcess {
         let fields: Vec<&str> = after_name.split_whitespace().collect();
         let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
         Duration::from_millis(ticks * 10)
+    }
+
+    /// The hub's `host:port`.
+    pub fn addr(&self) -> &str {
+        self.base
+            .trim_start_matches("http://")
+            .trim_end_matches("/api/v1")
+    }
+
+    /// Reads the hub log (`GET /log`, replayed then live) until a line contains
+    /// `needle`; returns that line.
+    pub async fn wait_log(&self, needle: &str) -> String {
+        let mut stream = self.get("/log").await.bytes_stream();
+        let mut text = String::new();
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some(chunk) = stream.next().await {
+                text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+                if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                    return Some(line.to_string());
+                }
+            }
+            None
+        })
+        .await;
+        found
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no log line with {needle:?} in {text}"))
     }
 
     pub fn url(&self, path: &str) -> String {
