@@ -122,7 +122,7 @@ impl Topic {
         self.producers.fetch_add(1, Ordering::Relaxed);
         Producer {
             topic: self.clone(),
-            pending: BytesMut::new(),
+            pending: Pending::default(),
             refused: false,
         }
     }
@@ -140,11 +140,56 @@ impl Topic {
 /// Writes into a topic, keeping line-framed records whole.
 pub struct Producer {
     topic: Arc<Topic>,
-    /// The start of a record whose newline has not come yet (never holds a
-    /// newline, never more than [`MAX_RECORD_BYTES`]).
-    pending: BytesMut,
+    /// The start of a record whose newline has not come yet, as the pieces
+    /// it came in (none holds a newline; [`MAX_RECORD_BYTES`] at most in all).
+    pending: Pending,
     /// Set once a record was too large: every later write is refused.
     refused: bool,
+}
+
+/// A partial record, copied into blocks of [`BLOCK`] bytes: nothing of the
+/// chunks it came in stays pinned (hyper reuses its read buffer), and no
+/// buffer grows to the record's size, so the memory goes back to the
+/// allocator in small pieces once the record is sent or refused.
+#[derive(Default)]
+struct Pending {
+    blocks: Vec<Bytes>,
+    block: BytesMut,
+    len: usize,
+}
+
+/// The size of a [`Pending`] block.
+const BLOCK: usize = 64 << 10;
+
+impl Pending {
+    fn push(&mut self, mut part: &[u8]) {
+        self.len += part.len();
+        while !part.is_empty() {
+            if self.block.len() == BLOCK {
+                self.seal();
+            }
+            if self.block.capacity() == 0 {
+                self.block.reserve(BLOCK);
+            }
+            let n = (BLOCK - self.block.len()).min(part.len());
+            self.block.extend_from_slice(&part[..n]);
+            part = &part[n..];
+        }
+    }
+
+    fn seal(&mut self) {
+        if !self.block.is_empty() {
+            self.blocks.push(self.block.split().freeze());
+        }
+    }
+
+    /// Every block, in order; empty afterwards.
+    fn take(&mut self) -> Vec<Bytes> {
+        self.seal();
+        self.len = 0;
+        self.block = BytesMut::new();
+        std::mem::take(&mut self.blocks)
+    }
 }
 
 impl Producer {
@@ -157,39 +202,45 @@ impl Producer {
             return Err(self.too_large());
         }
         if !self.topic.line_framed() {
-            return self.send(chunk).await;
+            return self.send_one(chunk).await;
         }
         let Some(last) = chunk.iter().rposition(|&b| b == b'\n') else {
-            self.keep(&chunk)?;
-            return Ok(());
+            return self.keep(&chunk);
         };
-        let batch = if self.pending.is_empty() {
-            chunk.slice(..=last)
-        } else {
+        if self.pending.len > 0 {
             let first = chunk.iter().position(|&b| b == b'\n').unwrap_or(last);
-            if self.pending.len() + first + 1 > MAX_RECORD_BYTES {
+            if self.pending.len + first + 1 > MAX_RECORD_BYTES {
                 return Err(self.refuse());
             }
-            self.pending.extend_from_slice(&chunk[..=last]);
-            std::mem::take(&mut self.pending).freeze()
+        }
+        let records = chunk.slice(..=last);
+        let batch = if self.pending.len == 0 {
+            None
+        } else {
+            let mut batch = self.pending.take();
+            batch.push(records.clone());
+            Some(batch)
         };
         self.keep(&chunk[last + 1..])?;
-        self.send(batch).await
+        match batch {
+            Some(batch) => self.send(batch).await,
+            None => self.send_one(records).await,
+        }
     }
 
     /// Adds newline-free bytes to the pending record, refusing the producer
     /// if the record would grow past the limit.
     fn keep(&mut self, part: &[u8]) -> Result<(), PublishError> {
-        if self.pending.len() + part.len() >= MAX_RECORD_BYTES {
+        if self.pending.len + part.len() >= MAX_RECORD_BYTES {
             return Err(self.refuse());
         }
-        self.pending.extend_from_slice(part);
+        self.pending.push(part);
         Ok(())
     }
 
     fn refuse(&mut self) -> PublishError {
         self.refused = true;
-        self.pending = BytesMut::new();
+        self.pending = Pending::default();
         self.too_large()
     }
 
@@ -197,12 +248,14 @@ impl Producer {
         PublishError::RecordTooLarge(self.topic.name.clone())
     }
 
-    async fn send(&self, batch: Bytes) -> Result<(), PublishError> {
-        self.topic
-            .pipe
-            .write(batch)
-            .await
-            .map_err(|Closed| PublishError::Deleted(self.topic.name.clone()))
+    async fn send(&self, batch: Vec<Bytes>) -> Result<(), PublishError> {
+        let sent = self.topic.pipe.write_batch(batch).await;
+        sent.map_err(|Closed| PublishError::Deleted(self.topic.name.clone()))
+    }
+
+    async fn send_one(&self, chunk: Bytes) -> Result<(), PublishError> {
+        let sent = self.topic.pipe.write(chunk).await;
+        sent.map_err(|Closed| PublishError::Deleted(self.topic.name.clone()))
     }
 
     /// Ends this producer's contribution: a partial last record gets its
@@ -211,12 +264,12 @@ impl Producer {
         if self.refused {
             return Err(self.too_large());
         }
-        if self.pending.is_empty() {
+        if self.pending.len == 0 {
             return Ok(());
         }
-        let mut last = std::mem::take(&mut self.pending);
-        last.extend_from_slice(b"\n");
-        self.send(last.freeze()).await
+        let mut last = self.pending.take();
+        last.push(Bytes::from_static(b"\n"));
+        self.send(last).await
     }
 }
 
@@ -415,5 +468,31 @@ impl TopicPublisher for Producer {
 impl TopicSubscriber for Subscriber {
     fn next(&mut self) -> BoxFuture<'_, Option<Bytes>> {
         Box::pin(Subscriber::next(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_record_is_packed_into_full_blocks() {
+        let mut pending = Pending::default();
+        let mut want = Vec::new();
+        for i in 0..BLOCK {
+            let byte = [b'a' + (i % 26) as u8];
+            want.extend_from_slice(&byte);
+            pending.push(&byte);
+        }
+        let big = vec![b'b'; 2 * BLOCK + 10];
+        pending.push(&big);
+        want.extend_from_slice(&big);
+        assert_eq!(pending.len, want.len());
+        let blocks = pending.take();
+        let sizes: Vec<usize> = blocks.iter().map(Bytes::len).collect();
+        assert_eq!(sizes, [BLOCK, BLOCK, BLOCK, 10]);
+        assert_eq!(blocks.concat(), want);
+        assert_eq!(pending.len, 0);
+        assert!(pending.take().is_empty());
     }
 }
