@@ -17,16 +17,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use tokio::sync::mpsc;
-use weir::runtime::{Instance, InstanceStatus, Program, Runtime, RuntimeConfig, StartOptions};
+use weir::runtime::{
+    InputSender, Instance, InstanceStatus, Program, Runtime, RuntimeConfig, StartOptions,
+};
 use weir::streams::{Overflow, Pipe};
 
 /// Bytes pushed through a stream per iteration.
 const STREAM_BYTES: usize = 64 << 20;
 /// Size of each input chunk.
 const CHUNK_BYTES: usize = 64 << 10;
-/// Chunks in flight towards the stage, as in an instance's input channel.
-const INPUT_CHUNKS: usize = 16;
 /// Slots reserved by the pooling allocator.
 const POOL_INSTANCES: u32 = 64;
 
@@ -188,7 +187,7 @@ fn instantiate_benches(
 }
 
 /// Sends `STREAM_BYTES` into `input` in `CHUNK_BYTES` chunks, then drops it.
-async fn produce(input: mpsc::Sender<Bytes>) {
+async fn produce(input: InputSender) {
     // Real bytes, not calloc'd zero pages the kernel could back with one page.
     let chunk: Bytes = (0..CHUNK_BYTES).map(|i| i as u8).collect();
     for _ in 0..STREAM_BYTES / CHUNK_BYTES {
@@ -222,8 +221,9 @@ async fn wasm_pass(runtime: &Runtime, program: &Program) {
 /// The same harness with a native task in place of the guest: it copies
 /// each chunk into a fresh buffer, as the guest's output does.
 async fn native_pass() {
-    let (tx, mut rx) = mpsc::channel::<Bytes>(INPUT_CHUNKS);
-    let output = Pipe::new(RuntimeConfig::default().pipe_capacity, Overflow::Block);
+    let capacity = RuntimeConfig::default().pipe_capacity;
+    let (tx, mut rx) = InputSender::channel(capacity);
+    let output = Pipe::new(capacity, Overflow::Block);
     let reader = tokio::spawn(consume(output.clone()));
     let stage = tokio::spawn(async move {
         while let Some(chunk) = rx.recv().await {
