@@ -35,3 +35,4 @@ pub mod jobs;
 pub mod package;
 pub mod runtime;
 pub mod streams;
+pub mod toolchain;

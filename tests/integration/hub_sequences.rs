@@ -378,3 +378,46 @@ async fn auth_requires_the_bearer_token_except_for_health() {
     )
     .await;
 }
+
+/// A browser's preflight succeeds for every method of every route (PATCH
+/// `/jobs/:id` and `/workers/:id` among them): the allowed methods come from
+/// the route table that builds the router.
+#[tokio::test]
+async fn preflights_allow_every_method_of_the_route_table() {
+    let hub = TestHub::start().await;
+    let methods: std::collections::BTreeSet<&str> =
+        weir::api::ROUTES.iter().map(|r| r.method).collect();
+    assert!(methods.contains("PATCH"), "{methods:?}");
+    for route in weir::api::ROUTES {
+        let path = route.path.replace(['{', '}'], "");
+        let preflight = hub
+            .client
+            .request(reqwest::Method::OPTIONS, hub.url(&path))
+            .header("origin", "http://dashboard.test")
+            .header("access-control-request-method", route.method)
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            preflight.status(),
+            StatusCode::OK,
+            "{} {}",
+            route.method,
+            route.path
+        );
+        let allowed = preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            allowed.split(',').any(|m| m.trim() == route.method),
+            "{} {}: allowed {allowed}",
+            route.method,
+            route.path
+        );
+    }
+}

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod auth;
+mod build_share;
 mod cli;
 mod grants;
 mod hostile;

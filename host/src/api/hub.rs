@@ -168,7 +168,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
 pub async fn help() -> Json<Value> {
     let routes: Vec<Value> = ROUTES
         .iter()
-        .map(|(method, path, about)| json!({ "method": method, "path": format!("/api/v1{path}"), "description": about }))
+        .map(|r| json!({ "method": r.method, "path": format!("/api/v1{}", r.path), "description": r.about }))
         .collect();
     Json(Value::Array(routes))
 }

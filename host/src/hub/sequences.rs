@@ -290,11 +290,7 @@ impl Hub {
         let sequence = self.sequence(id_or_name).map_err(|_| {
             HubError::NotFound(format!("The sequence {id_or_name} does not exist."))
         })?;
-        let alive: Vec<_> = self
-            .instances_of(&sequence.id)
-            .into_iter()
-            .filter(|record| !record.instance.status().is_terminal())
-            .collect();
+        let alive = self.alive_instances_of(&sequence.id);
         if !alive.is_empty() && !force {
             return Err(HubError::Conflict("Can't remove- Sequence in use".into()));
         }
