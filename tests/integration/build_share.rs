@@ -1,13 +1,16 @@
 //! `cargo run` (the weir binary alone) and `cargo test --workspace` must
 //! resolve the same features for every dependency they share, or the second
 //! compiles wasmtime, cranelift and friends again (the README promises one
-//! build). `host/Cargo.toml` names the features the test build adds.
+//! build). That includes the build side: wasmtime's proc macros depend on
+//! wit-parser, indexmap and serde_json, and a proc macro built anew rebuilds
+//! wasmtime. `host/Cargo.toml` names the features the test build adds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-/// Every (package, features) the build for `args` compiles for the host
-/// target, build scripts and proc macros left out.
+/// Every package the build for `args` compiles, with each feature set it is
+/// compiled with (one for the target, maybe another for build scripts and
+/// proc macros).
 fn features(args: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)

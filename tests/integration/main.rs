@@ -21,6 +21,7 @@ mod plugins;
 mod render;
 mod runtime;
 mod soak;
+mod space;
 mod streaming;
 mod support;
 mod topics;

@@ -11,6 +11,8 @@ mod jobs;
 mod json;
 mod ops;
 mod sequences;
+mod space;
+mod space_ws;
 mod streams;
 mod topics;
 mod uploads;
@@ -37,6 +39,7 @@ pub(crate) fn iso_now() -> String {
 }
 
 use crate::hub::Hub;
+use crate::space::Space;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -47,6 +50,8 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     /// The address the server listens on (for `/config`).
     pub listen: String,
+    /// The space this hub is in (`weir serve --nats`), if any.
+    pub space: Option<Arc<Space>>,
 }
 
 /// One route of the API: method, path under `/api/v1`, what it does.
@@ -80,6 +85,7 @@ macro_rules! routes {
     (@method PUT) => { axum::routing::put };
     (@method PATCH) => { axum::routing::patch };
     (@method DELETE) => { axum::routing::delete };
+    (@method ANY) => { axum::routing::any };
 }
 
 routes! {
@@ -152,6 +158,18 @@ routes! {
     DELETE "/topics/{name}" => topics::delete, "delete a topic; its subscribers' streams end";
     POST "/topic/{name}" => topics::publish, "publish the body (created on first use)";
     GET "/topic/{name}" => topics::subscribe, "subscribe: a stream as long as the topic";
+    GET "/spaces" => space::spaces, "the space this hub is in ([] without --nats)";
+    GET "/space/{space}/api/v1/version" => space::version, "the space's API version";
+    GET "/space/{space}/api/v1/list" => space::list, "every hub of the space: health, times, load, capacity";
+    GET "/space/{space}/api/v1/load" => space::load, "the healthy hubs' load, summed and averaged";
+    GET "/space/{space}/api/v1/config" => space::config, "the space's settings";
+    GET "/space/{space}/api/v1/sequences" => space::sequences, "every hub's sequences, each with its hub";
+    GET "/space/{space}/api/v1/instances" => space::instances, "every instance with its hub (lost ones too)";
+    GET "/space/{space}/api/v1/topics" => space::topics, "every topic with its producers and subscribers by hub";
+    GET "/space/{space}/api/v1/log" => space::log, "the healthy hubs' logs, merged";
+    GET "/space/{space}/api/v1/sth/{hub}/info" => space::hub_info, "one hub's registry entry";
+    POST "/space/{space}/api/v1/sequence/{id}/start" => space::start, "start on the least loaded hub that has it {..., hub, tags}";
+    ANY "/space/{space}/api/v1/sth/{hub}/api/v1/{*rest}" => space::forward, "any route of that hub, forwarded (streams, WebSocket)";
 }
 
 /// The methods the API routes use (and `OPTIONS`), for CORS preflights.
@@ -159,6 +177,7 @@ pub fn route_methods() -> Vec<Method> {
     let mut methods = vec![Method::OPTIONS];
     for route in ROUTES {
         if let Ok(method) = Method::from_bytes(route.method.as_bytes())
+            && route.method != "ANY"
             && !methods.contains(&method)
         {
             methods.push(method);

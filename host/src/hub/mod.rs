@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 pub use instances::{InstanceRecord, StartRequest};
 pub use limits::{StartLimits, check_package_limits, default_max_instances, package_limits};
-pub use ops::{DEFAULT_SHUTDOWN_TIMEOUT, GcReport, resident_bytes};
+pub use ops::{DEFAULT_SHUTDOWN_TIMEOUT, GcReport, load_check, resident_bytes};
 pub use sequences::Sequence;
 pub use topics::{Topic, TopicInfo};
 pub use uploads::{UploadInfo, UploadRequest};
