@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod grants;
 mod hostile;
+mod hostile_clients;
 mod hostile_extractor_errors;
 mod hub_instances;
 mod hub_scale;

@@ -333,7 +333,6 @@ fn spawn_topic_to_input(topic: Arc<Topic>, instance: Instance) {
     let Some(input) = instance.input() else {
         return;
     };
-    instance.close_input();
     tokio::spawn(async move {
         let mut subscriber = topic.subscribe();
         loop {
@@ -346,6 +345,7 @@ fn spawn_topic_to_input(topic: Arc<Topic>, instance: Instance) {
                 break;
             }
         }
+        input.end();
     });
 }
 
