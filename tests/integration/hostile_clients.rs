@@ -4,4 +4,5 @@
 //! as pages of the hub's origin, requeueing jobs whose package is gone, and
 //! big jobs (paged task lists, rows written in batches).
 
+mod hub;
 mod input;
