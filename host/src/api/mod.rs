@@ -425,7 +425,7 @@ async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Re
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer_token);
     match given {
         None => ApiError::Unauthorized.into_response(),
         Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => {
@@ -433,6 +433,14 @@ async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Re
         }
         Some(_) => ApiError::Forbidden.into_response(),
     }
+}
+
+/// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 /// Compares without an early exit, so timing does not reveal the token.
@@ -457,7 +465,16 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{bearer_token, constant_time_eq};
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer tok", "bearer tok", "BEARER tok", "Bearer  tok"] {
+            assert_eq!(bearer_token(value), Some("tok"), "{value:?}");
+        }
+        assert_eq!(bearer_token("Basic tok"), None);
+        assert_eq!(bearer_token("Bearertok"), None);
+    }
 
     #[test]
     fn token_comparison() {
