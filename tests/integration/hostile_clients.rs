@@ -6,3 +6,4 @@
 
 mod hub;
 mod input;
+mod jobs;

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::files;
 use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
@@ -138,14 +139,12 @@ pub async fn artifact(
         .await
         .map_err(|e| ApiError::Internal(format!("artifact {}: {e}", path.display())))?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    Ok((
-        [
-            (header::CONTENT_TYPE, meta.media_type),
-            (header::CONTENT_LENGTH, meta.size.to_string()),
-        ],
+    Ok(files::download(
+        &meta.media_type,
+        &meta.name,
+        meta.size,
         body,
-    )
-        .into_response())
+    ))
 }
 
 /// `GET /jobs/:id/log`: the job log as text lines, replayed, then live
@@ -549,12 +548,11 @@ pub async fn package(
         .await
         .map_err(|e| ApiError::Internal(format!("component {}: {e}", path.display())))?;
     let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/wasm".to_string()),
-            (header::CONTENT_LENGTH, len.to_string()),
-        ],
-        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-    )
-        .into_response())
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok(files::download(
+        "application/wasm",
+        &format!("{digest}.wasm"),
+        len,
+        body,
+    ))
 }

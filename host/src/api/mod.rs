@@ -5,6 +5,7 @@
 
 mod error;
 mod extract;
+mod files;
 mod hub;
 mod instances;
 mod jobs;
