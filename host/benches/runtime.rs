@@ -18,7 +18,9 @@ use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::sync::mpsc;
-use weir::runtime::{Instance, InstanceStatus, Program, Runtime, RuntimeConfig, StartOptions};
+use weir::runtime::{
+    InputWriter, Instance, InstanceStatus, Program, Runtime, RuntimeConfig, StartOptions,
+};
 use weir::streams::{Overflow, Pipe};
 
 /// Bytes pushed through a stream per iteration.
@@ -187,10 +189,23 @@ fn instantiate_benches(
     });
 }
 
-/// Sends `STREAM_BYTES` into `input` in `CHUNK_BYTES` chunks, then drops it.
-async fn produce(input: mpsc::Sender<Bytes>) {
-    // Real bytes, not calloc'd zero pages the kernel could back with one page.
-    let chunk: Bytes = (0..CHUNK_BYTES).map(|i| i as u8).collect();
+/// One chunk of real bytes, not calloc'd zero pages the kernel could back
+/// with one page.
+fn chunk() -> Bytes {
+    (0..CHUNK_BYTES).map(|i| i as u8).collect()
+}
+
+/// Sends `STREAM_BYTES` into `input` in `CHUNK_BYTES` chunks.
+async fn produce(input: InputWriter) {
+    let chunk = chunk();
+    for _ in 0..STREAM_BYTES / CHUNK_BYTES {
+        input.send(chunk.clone()).await.expect("stage takes input");
+    }
+}
+
+/// [`produce`] into the native stage's channel, then drops it.
+async fn produce_native(input: mpsc::Sender<Bytes>) {
+    let chunk = chunk();
     for _ in 0..STREAM_BYTES / CHUNK_BYTES {
         input.send(chunk.clone()).await.expect("stage takes input");
     }
@@ -233,7 +248,7 @@ async fn native_pass() {
         }
         output.close();
     });
-    let writer = tokio::spawn(produce(tx));
+    let writer = tokio::spawn(produce_native(tx));
     writer.await.expect("producer");
     stage.await.expect("native stage");
     assert_eq!(reader.await.expect("consumer"), STREAM_BYTES);

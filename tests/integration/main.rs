@@ -7,6 +7,7 @@ mod build_share;
 mod cli;
 mod grants;
 mod hostile;
+mod hostile_clients;
 mod hostile_extractor_errors;
 mod hub_instances;
 mod hub_scale;

@@ -5,6 +5,7 @@
 
 mod error;
 mod extract;
+mod files;
 mod hub;
 mod instances;
 mod jobs;
@@ -135,7 +136,7 @@ routes! {
     PUT "/jobs/{id}" => jobs::patch, "change priority and tags (as PATCH)";
     DELETE "/jobs/{id}" => jobs::delete, "stop and remove a job and its artifacts";
     POST "/jobs/{id}/{action}" => jobs::control, "action: cancel (running tasks stop within a second), pause (running tasks stop and are requeued), resume (a paused job), requeue (failed or canceled tasks, or all if completed)";
-    GET "/jobs/{id}/tasks" => jobs::tasks, "the job's tasks";
+    GET "/jobs/{id}/tasks" => jobs::tasks, "the job's tasks in index order, paged (?limit=1..1000&after=INDEX; Link: rel=next)";
     GET "/jobs/{id}/artifacts" => jobs::artifacts, "the job's artifact index";
     GET "/jobs/{id}/artifacts/{name}" => jobs::artifact, "one artifact's bytes";
     GET "/jobs/{id}/log" => jobs::log, "job log: replayed, then live until the job ends";
@@ -237,7 +238,7 @@ async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Re
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer_token);
     match given {
         None => ApiError::Unauthorized.into_response(),
         Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => {
@@ -245,6 +246,14 @@ async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Re
         }
         Some(_) => ApiError::Forbidden.into_response(),
     }
+}
+
+/// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 /// Compares without an early exit, so timing does not reveal the token.
@@ -269,7 +278,16 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{bearer_token, constant_time_eq};
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer tok", "bearer tok", "BEARER tok", "Bearer  tok"] {
+            assert_eq!(bearer_token(value), Some("tok"), "{value:?}");
+        }
+        assert_eq!(bearer_token("Basic tok"), None);
+        assert_eq!(bearer_token("Bearertok"), None);
+    }
 
     #[test]
     fn token_comparison() {

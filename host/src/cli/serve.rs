@@ -157,6 +157,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Runs the hub until Ctrl-C, SIGTERM or `POST /api/v1/shutdown`.
 pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
     init_tracing();
+    // An empty token must not quietly mean "no auth".
+    anyhow::ensure!(
+        token.as_deref().is_none_or(|t| !t.trim().is_empty()),
+        "--token (or WEIR_TOKEN) is empty: give a token, or leave both unset to serve without auth"
+    );
     let mut config = HubConfig::new(&args.data_dir);
     if let Some(max_instances) = args.max_instances {
         anyhow::ensure!(max_instances > 0, "--max-instances must be at least 1");
@@ -215,7 +220,7 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         };
         let state = AppState {
             hub: hub.clone(),
-            token: token.filter(|t| !t.is_empty()).map(Arc::from),
+            token: token.map(Arc::from),
             listen: addr.to_string(),
             space: space.clone(),
         };

@@ -356,7 +356,6 @@ fn spawn_topic_to_input(topic: Arc<Topic>, instance: Instance) {
     let Some(input) = instance.input() else {
         return;
     };
-    instance.close_input();
     tokio::spawn(async move {
         let mut subscriber = topic.subscribe();
         loop {
@@ -369,6 +368,7 @@ fn spawn_topic_to_input(topic: Arc<Topic>, instance: Instance) {
                 break;
             }
         }
+        input.end();
     });
 }
 

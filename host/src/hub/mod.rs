@@ -23,7 +23,7 @@ pub use uploads::{UploadInfo, UploadRequest};
 use crate::jobs::{JobManager, JobsConfig};
 use crate::package::{GrantPolicy, PackageError, UnpackLimits};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use crate::streams::{Overflow, Pipe};
+use crate::streams::Pipe;
 
 /// Hub settings, with the defaults `weir serve` uses.
 #[derive(Debug, Clone)]
@@ -189,7 +189,7 @@ impl Hub {
             guest_threads: config.guest_threads,
             ..RuntimeConfig::default()
         })?;
-        let log = Pipe::new(4 << 20, Overflow::DropOldest);
+        let log = Pipe::replay(4 << 20);
         let sequences =
             sequences::SequenceStore::open(&config.data_dir, &runtime, &config.grants, &log)?;
         let jobs = JobManager::open(&config.data_dir, config.jobs.clone())?;

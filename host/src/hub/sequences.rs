@@ -128,6 +128,15 @@ impl Hub {
             .ok_or_else(|| HubError::NotFound(format!("Sequence {id_or_name} not found")))
     }
 
+    /// Whether sequence `id` is stored with the component `digest`: a job's
+    /// package, neither deleted nor replaced since the job was submitted.
+    pub fn has_package(&self, id: &str, digest: &str) -> bool {
+        self.sequences
+            .lock()
+            .get(id)
+            .is_some_and(|s| s.program.digest == digest)
+    }
+
     /// The sequence `id_or_name` names, when its package may be replaced:
     /// 404 when there is none, 409 while instances of it run.
     pub fn replaceable_sequence(&self, id_or_name: &str) -> Result<Arc<Sequence>, HubError> {
