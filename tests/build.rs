@@ -9,6 +9,10 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+#[path = "../host/src/toolchain.rs"]
+#[allow(dead_code)]
+mod toolchain;
+
 fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let manifest_dir = PathBuf::from(
@@ -46,6 +50,11 @@ fn main() {
         );
     }
 
+    if let Err(missing) = toolchain::ensure_wasm_target(&workspace, &|line| {
+        println!("cargo::warning={line}");
+    }) {
+        panic!("{missing}");
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)

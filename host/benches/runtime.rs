@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use tokio::sync::mpsc;
 use weir::runtime::{
-    InputSender, Instance, InstanceStatus, Program, Runtime, RuntimeConfig, StartOptions,
+    InputWriter, Instance, InstanceStatus, Program, Runtime, RuntimeConfig, StartOptions,
 };
 use weir::streams::{Overflow, Pipe};
 
@@ -26,6 +27,8 @@ use weir::streams::{Overflow, Pipe};
 const STREAM_BYTES: usize = 64 << 20;
 /// Size of each input chunk.
 const CHUNK_BYTES: usize = 64 << 10;
+/// Chunks in flight towards the stage, as in an instance's input channel.
+const INPUT_CHUNKS: usize = 16;
 /// Slots reserved by the pooling allocator.
 const POOL_INSTANCES: u32 = 64;
 
@@ -186,10 +189,23 @@ fn instantiate_benches(
     });
 }
 
-/// Sends `STREAM_BYTES` into `input` in `CHUNK_BYTES` chunks, then drops it.
-async fn produce(input: InputSender) {
-    // Real bytes, not calloc'd zero pages the kernel could back with one page.
-    let chunk: Bytes = (0..CHUNK_BYTES).map(|i| i as u8).collect();
+/// One chunk of real bytes, not calloc'd zero pages the kernel could back
+/// with one page.
+fn chunk() -> Bytes {
+    (0..CHUNK_BYTES).map(|i| i as u8).collect()
+}
+
+/// Sends `STREAM_BYTES` into `input` in `CHUNK_BYTES` chunks.
+async fn produce(input: InputWriter) {
+    let chunk = chunk();
+    for _ in 0..STREAM_BYTES / CHUNK_BYTES {
+        input.send(chunk.clone()).await.expect("stage takes input");
+    }
+}
+
+/// [`produce`] into the native stage's channel, then drops it.
+async fn produce_native(input: mpsc::Sender<Bytes>) {
+    let chunk = chunk();
     for _ in 0..STREAM_BYTES / CHUNK_BYTES {
         input.send(chunk.clone()).await.expect("stage takes input");
     }
@@ -221,9 +237,8 @@ async fn wasm_pass(runtime: &Runtime, program: &Program) {
 /// The same harness with a native task in place of the guest: it copies
 /// each chunk into a fresh buffer, as the guest's output does.
 async fn native_pass() {
-    let capacity = RuntimeConfig::default().pipe_capacity;
-    let (tx, mut rx) = InputSender::channel(capacity);
-    let output = Pipe::new(capacity, Overflow::Block);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(INPUT_CHUNKS);
+    let output = Pipe::new(RuntimeConfig::default().pipe_capacity, Overflow::Block);
     let reader = tokio::spawn(consume(output.clone()));
     let stage = tokio::spawn(async move {
         while let Some(chunk) = rx.recv().await {
@@ -233,7 +248,7 @@ async fn native_pass() {
         }
         output.close();
     });
-    let writer = tokio::spawn(produce(tx));
+    let writer = tokio::spawn(produce_native(tx));
     writer.await.expect("producer");
     stage.await.expect("native stage");
     assert_eq!(reader.await.expect("consumer"), STREAM_BYTES);

@@ -34,4 +34,6 @@ pub mod hub;
 pub mod jobs;
 pub mod package;
 pub mod runtime;
+pub mod space;
 pub mod streams;
+pub mod toolchain;

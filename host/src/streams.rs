@@ -11,6 +11,9 @@
 //!   makes the writer wait for the slowest reader (backpressure); with
 //!   [`Overflow::DropOldest`] (logs) the oldest chunks are dropped instead so a
 //!   chatty instance never stalls because nobody reads its log.
+//! - A replay pipe ([`Pipe::replay`], the hub log) keeps its newest chunks
+//!   (up to the capacity) even once read, so every reader that joins with
+//!   [`Pipe::reader_from_oldest`] gets them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,6 +57,8 @@ struct State {
     next_reader: u64,
     closed: bool,
     total_written: u64,
+    /// Chunks stay after every reader read them (a replay buffer).
+    replay: bool,
 }
 
 impl State {
@@ -64,6 +69,9 @@ impl State {
     /// Drops chunks every current reader has read. With no readers, keeps all
     /// of them for the next reader.
     fn trim(&mut self) -> bool {
+        if self.replay {
+            return false;
+        }
         let Some(&min) = self.readers.values().min() else {
             return false;
         };
@@ -99,9 +107,23 @@ impl Pipe {
     /// A pipe that holds at most `capacity` bytes (one larger chunk is always
     /// accepted into an empty pipe so big writes still make progress).
     pub fn new(capacity: usize, overflow: Overflow) -> Self {
+        Self::with_state(capacity, overflow, State::default())
+    }
+
+    /// A pipe that keeps the newest `capacity` bytes for every reader to
+    /// come, read or not: older chunks are dropped as new ones arrive.
+    pub fn replay(capacity: usize) -> Self {
+        let state = State {
+            replay: true,
+            ..State::default()
+        };
+        Self::with_state(capacity, Overflow::DropOldest, state)
+    }
+
+    fn with_state(capacity: usize, overflow: Overflow, state: State) -> Self {
         Pipe {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::default()),
+                state: Mutex::new(state),
                 readable: Notify::new(),
                 writable: Notify::new(),
                 capacity,
@@ -385,6 +407,24 @@ mod tests {
         assert_eq!(reader.next().await, Some(b("cd")));
         assert_eq!(reader.next().await, Some(b("ef")));
         assert_eq!(reader.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_replay_pipe_gives_every_reader_what_it_holds() {
+        let pipe = Pipe::replay(4);
+        pipe.push_lossy(b("ab"));
+        let mut first = pipe.reader_from_oldest();
+        assert_eq!(first.next().await, Some(b("ab")));
+        drop(first);
+        pipe.push_lossy(b("cd"));
+        pipe.push_lossy(b("ef"));
+        pipe.close();
+        for _ in 0..2 {
+            let mut reader = pipe.reader_from_oldest();
+            assert_eq!(reader.next().await, Some(b("cd")));
+            assert_eq!(reader.next().await, Some(b("ef")));
+            assert_eq!(reader.next().await, None);
+        }
     }
 
     #[tokio::test]

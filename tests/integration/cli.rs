@@ -459,21 +459,23 @@ fn topic_get_receives_exactly_what_topic_send_publishes() {
 fn topic_content_type_mismatch_fails_with_the_hubs_message() {
     let hub = Hub::start();
     hub.ok(&["topic", "create", "plain", "-t", "text/plain"]);
+    hub.ok(&["topic", "create", "bytes", "-t", "application/octet-stream"]);
     // Large enough that the hub refuses it while it is still being sent.
     let file = hub.dir.path().join("many.ndjson");
     std::fs::write(&file, "{\"a\":1}\n".repeat(2 << 20)).unwrap();
-    let send = ["topic", "send", "plain", file.to_str().unwrap()];
-    let get = ["topic", "get", "plain", "-t", "application/x-ndjson"];
+    // Line-framed types mix (ndjson records are text lines); bytes and lines do not.
+    let send = ["topic", "send", "bytes", file.to_str().unwrap()];
+    let get = ["topic", "get", "bytes", "-t", "application/x-ndjson"];
     for args in [&send[..], &send[..], &send[..], &get[..]] {
         let output = hub.run(args, b"");
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert_eq!(
             String::from_utf8_lossy(&output.stderr),
-            "error: Acceptable Content-Type for plain is text/plain\n"
+            "error: Acceptable Content-Type for bytes is application/octet-stream\n"
         );
         assert!(output.stdout.is_empty());
     }
-    assert_eq!(topic_entry(&hub, "plain").unwrap()["publishedBytes"], 0);
+    assert_eq!(topic_entry(&hub, "bytes").unwrap()["publishedBytes"], 0);
 
     let refusals = [
         (

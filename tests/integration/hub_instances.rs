@@ -446,3 +446,108 @@ async fn websocket_frames_are_input_and_output() {
     }
     assert_eq!(String::from_utf8(out).unwrap(), "Hello socket!\n");
 }
+
+/// `si seq prune --force`, request by request as the Scramjet CLI sends them:
+/// list the sequences, kill every listed instance with
+/// `[4002, {"removeImmediately": true}]`, wait until the sequence lists none,
+/// delete each sequence; every reply 2xx with a JSON body. A sequence lists
+/// only its live instances; an ended one stays readable during retention.
+#[tokio::test]
+async fn the_scramjet_clis_prune_removes_every_sequence() {
+    let hub = TestHub::start().await;
+    let running_seq = hub.upload(weir_tests::COUNTER_DIR).await;
+    let running = hub.start_instance(&running_seq, json!({})).await;
+    let ended_seq = hub.upload(weir_tests::ARGS_TO_OUTPUT_DIR).await;
+    let ended = hub.start_instance(&ended_seq, json!({})).await;
+    hub.wait_ended(&ended).await;
+    let (_, ended_ids) = json_of(hub.get(&format!("/sequence/{ended_seq}/instances")).await).await;
+    assert_eq!(
+        ended_ids,
+        json!([ended]),
+        "retained instances stay listed here"
+    );
+
+    let (_, sequences) = json_of(hub.get("/sequences").await).await;
+    let listed = |id: &str| {
+        sequences
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()["instances"]
+            .clone()
+    };
+    assert_eq!(listed(&running_seq), json!([running]));
+    assert_eq!(listed(&ended_seq), json!([]), "{sequences}");
+    for sequence in sequences.as_array().unwrap() {
+        let id = sequence["id"].as_str().unwrap();
+        for instance in sequence["instances"].as_array().unwrap() {
+            let (status, reply) = json_of(
+                hub.post_json(
+                    &format!("/instance/{}/_kill", instance.as_str().unwrap()),
+                    json!([4002, { "removeImmediately": true }]),
+                )
+                .await,
+            )
+            .await;
+            assert!(status.is_success(), "{status} {reply}");
+            assert!(reply.is_object(), "{reply}");
+        }
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let (_, info) = json_of(hub.get(&format!("/sequence/{id}")).await).await;
+                if info["instances"] == json!([]) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .unwrap();
+        let deleted = hub
+            .client
+            .delete(hub.url(&format!("/sequence/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            json_of(deleted).await,
+            (StatusCode::OK, json!({ "id": id }))
+        );
+    }
+    assert_eq!(json_of(hub.get("/sequences").await).await.1, json!([]));
+    // The kill asked for removal: the killed instance is gone too.
+    tokio::time::timeout(WAIT, async {
+        while hub.get(&format!("/instance/{running}")).await.status() != StatusCode::NOT_FOUND {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn killing_an_ended_instance_removes_it_only_when_asked() {
+    let hub = TestHub::start().await;
+    let seq = hub.upload(weir_tests::ARGS_TO_OUTPUT_DIR).await;
+    let id = hub.start_instance(&seq, json!({})).await;
+    hub.wait_ended(&id).await;
+    let path = format!("/instance/{id}/_kill");
+    let kill = |body| hub.post_json(&path, body);
+    assert_error(
+        kill(json!({})).await,
+        StatusCode::BAD_REQUEST,
+        "Instance not running",
+    )
+    .await;
+    assert_eq!(hub.info(&id).await["id"], id.as_str(), "still retained");
+    let (status, reply) = json_of(kill(json!({ "removeImmediately": true })).await).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["id"], id.as_str());
+    assert_error(
+        hub.get(&format!("/instance/{id}")).await,
+        StatusCode::NOT_FOUND,
+        "not found",
+    )
+    .await;
+}

@@ -378,3 +378,56 @@ async fn auth_requires_the_bearer_token_except_for_health() {
     )
     .await;
 }
+
+/// A browser's preflight succeeds for every method of every route (PATCH
+/// `/jobs/:id` and `/workers/:id` among them): the allowed methods come from
+/// the route table that builds the router.
+#[tokio::test]
+async fn preflights_allow_every_method_of_the_route_table() {
+    let hub = TestHub::start().await;
+    let methods: std::collections::BTreeSet<&str> =
+        weir::api::ROUTES.iter().map(|r| r.method).collect();
+    assert!(methods.contains("PATCH"), "{methods:?}");
+    // A route for ANY method (the Space's forwarding) must allow each of them.
+    let every = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let concrete = weir::api::ROUTES.iter().flat_map(|route| {
+        let methods: Vec<&str> = if route.method == "ANY" {
+            every.to_vec()
+        } else {
+            vec![route.method]
+        };
+        methods.into_iter().map(move |method| (method, route))
+    });
+    for (method, route) in concrete {
+        let path = route.path.replace(['{', '}'], "");
+        let preflight = hub
+            .client
+            .request(reqwest::Method::OPTIONS, hub.url(&path))
+            .header("origin", "http://dashboard.test")
+            .header("access-control-request-method", method)
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            preflight.status(),
+            StatusCode::OK,
+            "{} {}",
+            method,
+            route.path
+        );
+        let allowed = preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            allowed.split(',').any(|m| m.trim() == method),
+            "{} {}: allowed {allowed}",
+            method,
+            route.path
+        );
+    }
+}

@@ -49,6 +49,7 @@ impl TestHub {
             hub: hub.clone(),
             token: token.map(Arc::from),
             listen: addr.to_string(),
+            space: None,
         };
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(api::serve(listener, state, async move {

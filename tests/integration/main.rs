@@ -3,9 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod auth;
+mod build_share;
 mod cli;
 mod grants;
 mod hostile;
+mod hostile_clients;
 mod hostile_extractor_errors;
 mod hub_instances;
 mod hub_scale;
@@ -20,6 +22,7 @@ mod plugins;
 mod render;
 mod runtime;
 mod soak;
+mod space;
 mod streaming;
 mod support;
 mod topics;

@@ -137,9 +137,8 @@ async fn input_sent_right_after_start_is_not_lost() {
     let rt = runtime();
     let (_, instance) = start(&rt, weir_tests::HELLO, json!({}));
     let input = instance.input().unwrap();
-    instance.close_input();
     input.send("early\n".into()).await.unwrap();
-    drop(input);
+    instance.close_input();
     assert_eq!(read_all(&instance).await, "Hello early!\n");
     assert_eq!(instance.wait().await.exitcode, 0);
 }

@@ -254,7 +254,7 @@ async fn topic_refusals() {
     )
     .await;
     assert_error(
-        publish(&hub, "made", "application/x-ndjson", "{}\n").await,
+        publish(&hub, "made", "application/octet-stream", "{}\n").await,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "Acceptable Content-Type for made is text/plain",
     )
@@ -270,7 +270,7 @@ async fn topic_refusals() {
     let wrong_reader = hub
         .client
         .get(hub.url("/topic/made"))
-        .header("content-type", "application/x-ndjson")
+        .header("content-type", "application/octet-stream")
         .send()
         .await
         .unwrap();
@@ -428,4 +428,99 @@ async fn plugins_publish_and_subscribe_at_run_time() {
     );
     assert_eq!(read_exactly(watcher, 13).await, "first\nsecond\n");
     assert_eq!(hub.wait_ended(&reader).await["terminated"]["exitcode"], 0);
+}
+
+/// The Scramjet CLI's `si topic get T` sends no content type and `si topic
+/// send T FILE` sends `text/plain` with `expect: 100-continue`: the subscriber
+/// does not fix the type, the producer declares it, and both records arrive
+/// once.
+#[tokio::test]
+async fn the_scramjet_clis_get_then_send_delivers_every_record_once() {
+    let hub = TestHub::start().await;
+    let reader = subscribe(&hub, "cli", None).await;
+    let sent = hub
+        .client
+        .post(hub.url("/topic/cli"))
+        .header("content-type", "text/plain")
+        .header("expect", "100-continue")
+        .body("{\"n\":1}\n{\"n\":2}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(sent).await, (StatusCode::OK, json!({})));
+    let mut stream = reader.bytes_stream();
+    let mut got = Vec::new();
+    while got.len() < 16 {
+        let chunk = tokio::time::timeout(WAIT, stream.next()).await.unwrap();
+        got.extend_from_slice(&chunk.unwrap().unwrap());
+    }
+    assert_eq!(String::from_utf8(got).unwrap(), "{\"n\":1}\n{\"n\":2}\n");
+    // Nothing more: each record came once.
+    let more = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
+    assert!(more.is_err(), "unexpected extra data: {more:?}");
+    let (_, topics) = json_of(hub.get("/topics").await).await;
+    assert_eq!(topics[0]["contentType"], "text/plain", "{topics}");
+    assert_eq!(topics[0]["publishedBytes"], 16, "{topics}");
+    // Line-framed types mix: an ndjson producer joins the text/plain topic.
+    let ndjson = publish(&hub, "cli", "application/x-ndjson", "{\"n\":3}\n").await;
+    assert_eq!(ndjson.status(), StatusCode::OK);
+    let chunk = tokio::time::timeout(WAIT, stream.next()).await.unwrap();
+    assert_eq!(&chunk.unwrap().unwrap()[..], b"{\"n\":3}\n");
+}
+
+/// A refused publish (bytes into a line-framed topic) is answered before the
+/// body is read, and the body is read and dropped, so a client that writes
+/// its whole 10 MiB body before reading (as Node's http does) reads the 415
+/// and its reason instead of a broken pipe; nothing reaches the topic.
+#[tokio::test]
+async fn a_refused_publish_is_a_415_the_sender_can_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hub = TestHub::start().await;
+    let created = hub
+        .post_json(
+            "/topics",
+            json!({"id": "lines", "content-type": "application/x-ndjson"}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    let addr = hub
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches("/api/v1")
+        .to_string();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let size = 10 << 20;
+    let head = format!(
+        "POST /api/v1/topic/lines HTTP/1.1\r\nHost: {addr}\r\ncontent-type: application/octet-stream\r\ncontent-length: {size}\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 64 << 10];
+    for _ in 0..size / chunk.len() {
+        tokio::time::timeout(WAIT, socket.write_all(&chunk))
+            .await
+            .unwrap()
+            .expect("the hub kept reading the refused body");
+    }
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    let text = loop {
+        let n = tokio::time::timeout(WAIT, socket.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "connection closed before the reply: {reply:?}");
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        if text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
+            break text;
+        }
+    };
+    assert!(text.starts_with("HTTP/1.1 415"), "{text}");
+    assert!(
+        text.contains(r#"{"error":"Acceptable Content-Type for lines is application/x-ndjson"}"#),
+        "{text}"
+    );
+    let (_, topics) = json_of(hub.get("/topics").await).await;
+    assert_eq!(topics[0]["publishedBytes"], 0, "{topics}");
+    assert_eq!(topics[0]["retainedBytes"], 0, "{topics}");
 }

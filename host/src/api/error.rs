@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::hub::HubError;
+use crate::space::SpaceError;
 
 /// An API error: a status and a message, sent as `{"error": "..."}`.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,9 @@ pub enum ApiError {
     /// 422: well-formed but refused (bad package, bad instance id).
     #[error("{0}")]
     Unprocessable(String),
+    /// 502: another hub of the space did not answer.
+    #[error("{0}")]
+    BadGateway(String),
     /// 503: the hub is at capacity.
     #[error("{0}")]
     Unavailable(String),
@@ -65,6 +69,7 @@ impl ApiError {
             ApiError::Locked(_) => StatusCode::LOCKED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -78,6 +83,19 @@ impl IntoResponse for ApiError {
         }
         let body = Json(serde_json::json!({ "error": self.to_string() }));
         (self.status(), body).into_response()
+    }
+}
+
+impl From<SpaceError> for ApiError {
+    fn from(err: SpaceError) -> Self {
+        match err {
+            SpaceError::UnknownHub(m) => ApiError::NotFound(m),
+            SpaceError::Unhealthy(m) => ApiError::Unavailable(m),
+            SpaceError::Upstream(m) => ApiError::BadGateway(m),
+            SpaceError::Config(m) => ApiError::BadRequest(m),
+            SpaceError::DuplicateId(m) => ApiError::Conflict(m),
+            SpaceError::Nats(m) => ApiError::Unavailable(m),
+        }
     }
 }
 

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::{Value, json};
-use sysinfo::{Disks, System};
 
 use super::{AppState, ROUTES, streams::pipe_body};
 use crate::runtime::InstanceStatus;
@@ -15,56 +14,15 @@ pub async fn version() -> Json<Value> {
         "service": "weir",
         "apiVersion": "v1",
         "version": env!("CARGO_PKG_VERSION"),
-        "build": "source",
+        "build": env!("WEIR_BUILD"),
     }))
 }
 
 /// `GET /load-check`: CPU, memory and disk of the hub machine.
 pub async fn load_check(State(state): State<AppState>) -> Json<Value> {
     let data_dir = state.hub.config().data_dir.clone();
-    let load = tokio::task::spawn_blocking(move || {
-        let mut system = System::new().ok()?;
-        system.refresh_memory();
-        // CPU use is a rate: two samples the minimum interval apart.
-        system.refresh_cpu_usage();
-        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
-        system.refresh_cpu_usage();
-        let avg = System::load_average().ok()?;
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-        let disks = Disks::new_with_refreshed_list().ok()?;
-        let data_dir = data_dir.canonicalize().unwrap_or(data_dir);
-        let fs: Vec<Value> = (&disks)
-            .into_iter()
-            .filter(|d| data_dir.starts_with(d.mount_point()))
-            .max_by_key(|d| d.mount_point().as_os_str().len())
-            .map(|d| {
-                let (size, available) = (d.total_space(), d.available_space());
-                json!({
-                    "fs": d.name().to_string_lossy(),
-                    "type": d.file_system().to_string_lossy(),
-                    "size": size,
-                    "used": size - available,
-                    "available": available,
-                    "use": if size > 0 { (size - available) as f64 * 100.0 / size as f64 } else { 0.0 },
-                    "mount": d.mount_point().to_string_lossy(),
-                })
-            })
-            .into_iter()
-            .collect();
-        Some(json!({
-            "avgLoad": avg.one,
-            "currentLoad": system.global_cpu_usage(),
-            "cores": cores,
-            "memFree": system.available_memory(),
-            "memUsed": system.used_memory(),
-            "fsSize": fs,
-        }))
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| json!({}));
-    Json(load)
+    let load = tokio::task::spawn_blocking(move || crate::hub::load_check(&data_dir)).await;
+    Json(load.unwrap_or_else(|_| json!({})))
 }
 
 /// `GET /config`: the hub's public settings.
@@ -168,7 +126,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
 pub async fn help() -> Json<Value> {
     let routes: Vec<Value> = ROUTES
         .iter()
-        .map(|(method, path, about)| json!({ "method": method, "path": format!("/api/v1{path}"), "description": about }))
+        .map(|r| json!({ "method": r.method, "path": format!("/api/v1{}", r.path), "description": r.about }))
         .collect();
     Json(Value::Array(routes))
 }

@@ -67,7 +67,9 @@ fn option_field<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The instance and the JSON object body (`{}` when empty) of `_stop`/`_kill`.
+/// The instance and the JSON object body (`{}` when empty) of `_stop`/`_kill`:
+/// the object itself, or the Scramjet clients' `[code, object]` form (the CLI
+/// sends `[4002, {"removeImmediately": true}]` to `_kill`).
 async fn control_request(
     state: &AppState,
     id: &str,
@@ -75,8 +77,12 @@ async fn control_request(
     body: Body,
 ) -> Result<(Arc<InstanceRecord>, Value), ApiError> {
     let record = state.hub.instance(id)?;
-    let body = read_json::<Option<Value>>(headers, body).await?;
-    Ok((record, body.unwrap_or(json!({}))))
+    let body = match read_json::<Option<Value>>(headers, body).await? {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::Array(mut items)) if items.len() == 2 && items[0].is_u64() => items.remove(1),
+        Some(body) => body,
+    };
+    Ok((record, body))
 }
 
 fn ensure_running(record: &InstanceRecord) -> Result<(), ApiError> {
@@ -110,7 +116,9 @@ pub async fn stop(
     Ok((StatusCode::ACCEPTED, Json(info)).into_response())
 }
 
-/// `POST /instance/:id/_kill` `{removeImmediately}`: ends it now (137).
+/// `POST /instance/:id/_kill` `{removeImmediately}`: ends it now (137). On
+/// an ended instance, `removeImmediately` removes it at once (200); without
+/// it the answer is 400 "Instance not running", as in the reference.
 pub async fn kill(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -124,6 +132,11 @@ pub async fn kill(
         "Invalid removeImmediately format",
     )?
     .unwrap_or(false);
+    if remove && record.instance.status().is_terminal() {
+        // An ended instance kept for retention: removing it is what was asked.
+        state.hub.kill_instance(&record, true);
+        return Ok(Json(instance_info(&record)).into_response());
+    }
     ensure_running(&record)?;
     state.hub.kill_instance(&record, remove);
     Ok((StatusCode::ACCEPTED, Json(instance_info(&record))).into_response())

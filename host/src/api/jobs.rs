@@ -18,11 +18,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::files;
 use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
 use crate::jobs::{
-    JobEvent, JobState, LogFeed, PatchJob, PickupError, SubmitJob, TaskReport, Upload, WorkerStatus,
+    JobEvent, JobState, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob, TaskReport,
+    Upload, WorkerStatus,
 };
 
 /// `POST /jobs`: queue a render job → 201 job.
@@ -108,15 +110,65 @@ pub async fn control(
             "unknown job action {action:?}; use cancel, pause, resume or requeue"
         )));
     }
-    Ok(Json(state.hub.jobs().control(&id, &action)?))
+    // A big job's task rows are written in batches: off the async workers.
+    let hub = state.hub.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        let stored = |package: &str, digest: &str| hub.has_package(package, digest);
+        hub.jobs().control(&id, &action, &stored)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(job))
 }
 
-/// `GET /jobs/:id/tasks`
+#[derive(Deserialize)]
+pub struct TasksQuery {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// `GET /jobs/:id/tasks?limit=N&after=INDEX`: a page of tasks in index
+/// order, with a `Link: <…>; rel="next"` header while more follow.
 pub async fn tasks(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Array(state.hub.jobs().tasks(&id)?)))
+    Query(query): Query<TasksQuery>,
+) -> Result<Response, ApiError> {
+    let (limit, after) = page_of(&query)?;
+    let (page, more) = state.hub.jobs().tasks(&id, after, limit)?;
+    let last = page.last().and_then(|t| t["index"].as_u64());
+    let mut response = Json(Value::Array(page)).into_response();
+    if let (true, Some(last)) = (more, last) {
+        let next = format!("</api/v1/jobs/{id}/tasks?limit={limit}&after={last}>; rel=\"next\"");
+        if let Ok(next) = header::HeaderValue::try_from(next) {
+            response.headers_mut().insert(header::LINK, next);
+        }
+    }
+    Ok(response)
+}
+
+fn page_of(query: &TasksQuery) -> Result<(usize, Option<usize>), ApiError> {
+    let limit = match query.limit.as_deref() {
+        None => MAX_TASK_PAGE,
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_TASK_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "limit {text:?}: use a whole number from 1 to {MAX_TASK_PAGE}"
+                ))
+            })?,
+    };
+    let after = match query.after.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "after {text:?}: use the index of the last task of the previous page (a whole number from 0)"
+            ))
+        })?),
+    };
+    Ok((limit, after))
 }
 
 /// `GET /jobs/:id/artifacts`
@@ -137,14 +189,12 @@ pub async fn artifact(
         .await
         .map_err(|e| ApiError::Internal(format!("artifact {}: {e}", path.display())))?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    Ok((
-        [
-            (header::CONTENT_TYPE, meta.media_type),
-            (header::CONTENT_LENGTH, meta.size.to_string()),
-        ],
+    Ok(files::download(
+        &meta.media_type,
+        &meta.name,
+        meta.size,
         body,
-    )
-        .into_response())
+    ))
 }
 
 /// `GET /jobs/:id/log`: the job log as text lines, replayed, then live
@@ -517,7 +567,8 @@ pub async fn requeue_task(
     State(state): State<AppState>,
     Path(task_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.hub.jobs().requeue_task(&task_id)?))
+    let stored = |package: &str, digest: &str| state.hub.has_package(package, digest);
+    Ok(Json(state.hub.jobs().requeue_task(&task_id, &stored)?))
 }
 
 /// `GET /packages/:digest`: the component a task lease names.
@@ -540,12 +591,11 @@ pub async fn package(
         .await
         .map_err(|e| ApiError::Internal(format!("component {}: {e}", path.display())))?;
     let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/wasm".to_string()),
-            (header::CONTENT_LENGTH, len.to_string()),
-        ],
-        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-    )
-        .into_response())
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok(files::download(
+        "application/wasm",
+        &format!("{digest}.wasm"),
+        len,
+        body,
+    ))
 }

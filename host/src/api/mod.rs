@@ -5,6 +5,7 @@
 
 mod error;
 mod extract;
+mod files;
 mod hub;
 mod instances;
 mod jobs;
@@ -12,6 +13,8 @@ mod json;
 mod ops;
 mod sequences;
 mod serve;
+mod space;
+mod space_ws;
 mod streams;
 mod topics;
 mod uploads;
@@ -24,7 +27,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -40,6 +42,7 @@ pub(crate) fn iso_now() -> String {
 }
 
 use crate::hub::Hub;
+use crate::space::Space;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -50,335 +53,145 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     /// The address the server listens on (for `/config`).
     pub listen: String,
+    /// The space this hub is in (`weir serve --nats`), if any.
+    pub space: Option<Arc<Space>>,
 }
 
-/// Every route: method, path under `/api/v1`, description (served by `/help`).
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("GET", "/version", "service name and version"),
-    (
-        "GET",
-        "/load-check",
-        "CPU load, memory and disk of the hub machine",
-    ),
-    ("GET", "/config", "the hub's public settings"),
-    ("GET", "/status", "instance counts per state and capacity"),
-    ("GET", "/entities", "sequences and instances"),
-    ("GET", "/log", "hub log: replayed buffer, then live"),
-    ("GET", "/health", "liveness (no auth)"),
-    ("GET", "/help", "this list"),
-    (
-        "POST",
-        "/shutdown",
-        "{timeout}: stop instances (default 5000 ms, then killed), exit",
-    ),
-    (
-        "POST",
-        "/gc",
-        "remove unused compiled components; memory before/after",
-    ),
-    (
-        "POST",
-        "/sequence",
-        "upload a package (raw .tar.gz body) → {id}",
-    ),
-    (
-        "POST",
-        "/uploads",
-        "start a chunked package upload {size, sha256, replace}",
-    ),
-    (
-        "PUT",
-        "/uploads/{id}/chunks/{offset}",
-        "append a chunk (raw body) at offset = bytes received",
-    ),
-    (
-        "GET",
-        "/uploads/{id}",
-        "a chunked upload's size and bytes received",
-    ),
-    (
-        "POST",
-        "/uploads/{id}/complete",
-        "check size and sha256, store the package → {id}",
-    ),
-    ("DELETE", "/uploads/{id}", "discard a chunked upload"),
-    ("GET", "/sequences", "list sequences"),
-    (
-        "GET",
-        "/sequence/{id}",
-        "sequence info (id or package name)",
-    ),
-    (
-        "PUT",
-        "/sequence/{id}",
-        "replace a sequence's package (409 while instances run)",
-    ),
-    (
-        "DELETE",
-        "/sequence/{id}",
-        "delete a sequence (x-seq-kill-inst: true kills its instances)",
-    ),
-    (
-        "GET",
-        "/sequence/{id}/instances",
-        "instance ids of a sequence",
-    ),
-    (
-        "POST",
-        "/sequence/{id}/start",
-        "start an instance {appConfig, args, instanceId, limits}",
-    ),
-    ("GET", "/instances", "list instances"),
-    ("GET", "/instance/{id}", "instance info"),
-    ("GET", "/instance/{id}/health", "instance health"),
-    (
-        "POST",
-        "/instance/{id}/_stop",
-        "stop {timeout, canCallKeepalive}; exit code 138",
-    ),
-    (
-        "POST",
-        "/instance/{id}/_kill",
-        "kill {removeImmediately}; exit code 137",
-    ),
-    (
-        "POST",
-        "/instance/{id}/_event",
-        "send an event [5001, {eventName, message}]",
-    ),
-    (
-        "GET",
-        "/instance/{id}/event/{name}",
-        "last message of an event (or the next)",
-    ),
-    (
-        "GET",
-        "/instance/{id}/once/{name}",
-        "next message of an event",
-    ),
-    (
-        "GET",
-        "/instance/{id}/events/{name}",
-        "NDJSON stream of an event's messages",
-    ),
-    (
-        "POST",
-        "/instance/{id}/input",
-        "feed the input (x-end-stream, default true)",
-    ),
-    (
-        "POST",
-        "/instance/{id}/stdin",
-        "feed the WASI stdin (x-end-stream, default true)",
-    ),
-    ("GET", "/instance/{id}/output", "stream the output"),
-    ("GET", "/instance/{id}/stdout", "stream the WASI stdout"),
-    ("GET", "/instance/{id}/stderr", "stream the WASI stderr"),
-    ("GET", "/instance/{id}/log", "stream the instance log"),
-    (
-        "POST",
-        "/instance/{id}/inout",
-        "body in as input, output back in the response",
-    ),
-    (
-        "GET",
-        "/instance/{id}/ws",
-        "WebSocket: frames sent are input, frames received output",
-    ),
-    (
-        "POST",
-        "/jobs",
-        "submit a render job {package, frames, settings, chunkSize, priority, tags}",
-    ),
-    (
-        "GET",
-        "/jobs",
-        "list jobs (?state=queued|active|paused|completed|failed|canceled)",
-    ),
-    (
-        "GET",
-        "/jobs/{id}",
-        "job state, frames done/total, progress, errors",
-    ),
-    ("PATCH", "/jobs/{id}", "change priority and tags (PUT too)"),
-    (
-        "DELETE",
-        "/jobs/{id}",
-        "stop and remove a job and its artifacts",
-    ),
-    (
-        "POST",
-        "/jobs/{id}/cancel",
-        "cancel; running tasks stop within a second",
-    ),
-    (
-        "POST",
-        "/jobs/{id}/pause",
-        "pause; running tasks stop and are requeued",
-    ),
-    ("POST", "/jobs/{id}/resume", "resume a paused job"),
-    (
-        "POST",
-        "/jobs/{id}/requeue",
-        "queue failed, canceled (or all, if completed) tasks again",
-    ),
-    ("GET", "/jobs/{id}/tasks", "the job's tasks"),
-    ("GET", "/jobs/{id}/artifacts", "the job's artifact index"),
-    ("GET", "/jobs/{id}/artifacts/{name}", "one artifact's bytes"),
-    (
-        "GET",
-        "/jobs/{id}/log",
-        "job log: replayed, then live until the job ends",
-    ),
-    (
-        "GET",
-        "/jobs/{id}/events",
-        "Server-Sent Events of the job until it ends",
-    ),
-    (
-        "GET",
-        "/events",
-        "Server-Sent Events of every job, task and worker",
-    ),
-    (
-        "POST",
-        "/workers",
-        "register a remote worker {name, slots, tags}",
-    ),
-    ("GET", "/workers", "list workers (local slots included)"),
-    ("GET", "/workers/{id}", "one worker"),
-    (
-        "PATCH",
-        "/workers/{id}",
-        "{status: enabled|disabled|draining}",
-    ),
-    (
-        "DELETE",
-        "/workers/{id}",
-        "sign a worker off; its tasks are requeued",
-    ),
-    (
-        "POST",
-        "/workers/{id}/pickup",
-        "lease a task (200) or nothing to do (204)",
-    ),
-    (
-        "POST",
-        "/workers/{id}/heartbeat",
-        "extend leases, report progress → tasks to cancel",
-    ),
-    (
-        "PUT",
-        "/tasks/{id}/artifacts/{name}",
-        "upload an artifact of a running attempt",
-    ),
-    (
-        "POST",
-        "/tasks/{id}/complete",
-        "complete an attempt {workerId, attempt}",
-    ),
-    (
-        "POST",
-        "/tasks/{id}/fail",
-        "fail an attempt {workerId, attempt, error}",
-    ),
-    (
-        "POST",
-        "/tasks/{id}/requeue",
-        "render one task's frames again (completed, failed or canceled)",
-    ),
-    (
-        "GET",
-        "/packages/{digest}",
-        "a job's component, by SHA-256, for workers",
-    ),
-];
+/// One route of the API: method, path under `/api/v1`, what it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// HTTP method (`GET`, `POST`, ...).
+    pub method: &'static str,
+    /// Path under `/api/v1`, with `{param}` segments.
+    pub path: &'static str,
+    /// One line for `/help`.
+    pub about: &'static str,
+}
+
+/// Declares the route table once: [`ROUTES`] (served by `/help`, and the
+/// methods CORS allows) and [`api_routes`] (the router) come from the same
+/// lines, so they cannot drift apart.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:path, $about:literal;)*) => {
+        /// Every route of the API, in the order `/help` lists them.
+        pub const ROUTES: &[Route] = &[
+            $(Route { method: stringify!($method), path: $path, about: $about },)*
+        ];
+
+        fn api_routes() -> Router<AppState> {
+            Router::new()
+                $(.route($path, routes!(@method $method)($handler)))*
+        }
+    };
+    (@method GET) => { axum::routing::get };
+    (@method POST) => { axum::routing::post };
+    (@method PUT) => { axum::routing::put };
+    (@method PATCH) => { axum::routing::patch };
+    (@method DELETE) => { axum::routing::delete };
+    (@method ANY) => { axum::routing::any };
+}
+
+routes! {
+    GET "/version" => hub::version, "service name and version";
+    GET "/load-check" => hub::load_check, "CPU load, memory and disk of the hub machine";
+    GET "/config" => hub::config, "the hub's public settings";
+    GET "/status" => hub::status, "instance counts per state and capacity";
+    GET "/entities" => hub::entities, "sequences and instances";
+    GET "/log" => hub::log, "hub log: replayed buffer, then live";
+    GET "/health" => hub::health, "liveness (no auth)";
+    GET "/help" => hub::help, "this list";
+    POST "/shutdown" => ops::shutdown, "{timeout}: stop instances (default 5000 ms, then killed), exit";
+    POST "/gc" => ops::gc, "remove unused compiled components; memory before/after";
+    POST "/sequence" => sequences::create, "upload a package (raw .tar.gz body) → {id}";
+    POST "/uploads" => uploads::create, "start a chunked package upload {size, sha256, replace}";
+    PUT "/uploads/{id}/chunks/{offset}" => uploads::chunk, "append a chunk (raw body) at offset = bytes received";
+    GET "/uploads/{id}" => uploads::get, "a chunked upload's size and bytes received";
+    POST "/uploads/{id}/complete" => uploads::complete, "check size and sha256, store the package → {id}";
+    DELETE "/uploads/{id}" => uploads::delete, "discard a chunked upload";
+    GET "/sequences" => sequences::list, "list sequences";
+    GET "/sequence/{id}" => sequences::get, "sequence info (id or package name)";
+    PUT "/sequence/{id}" => sequences::replace, "replace a sequence's package (409 while instances run)";
+    DELETE "/sequence/{id}" => sequences::delete, "delete a sequence (x-seq-kill-inst: true kills its instances)";
+    GET "/sequence/{id}/instances" => sequences::instances, "instance ids of a sequence";
+    POST "/sequence/{id}/start" => sequences::start, "start an instance {appConfig, args, instanceId, limits}";
+    GET "/instances" => instances::list, "list instances";
+    GET "/instance/{id}" => instances::get, "instance info";
+    GET "/instance/{id}/health" => instances::health, "instance health";
+    POST "/instance/{id}/_stop" => instances::stop, "stop {timeout, canCallKeepalive}; exit code 138";
+    POST "/instance/{id}/_kill" => instances::kill, "kill {removeImmediately}; exit code 137";
+    POST "/instance/{id}/_event" => instances::event, "send an event [5001, {eventName, message}]";
+    GET "/instance/{id}/event/{name}" => instances::last_event, "last message of an event (or the next)";
+    GET "/instance/{id}/once/{name}" => instances::once_event, "next message of an event";
+    GET "/instance/{id}/events/{name}" => instances::event_stream, "NDJSON stream of an event's messages";
+    POST "/instance/{id}/input" => streams::input, "feed the input (x-end-stream, default true)";
+    POST "/instance/{id}/stdin" => streams::stdin, "feed the WASI stdin (x-end-stream, default true)";
+    GET "/instance/{id}/output" => streams::output, "stream the output";
+    GET "/instance/{id}/stdout" => streams::stdout, "stream the WASI stdout";
+    GET "/instance/{id}/stderr" => streams::stderr, "stream the WASI stderr";
+    GET "/instance/{id}/log" => streams::log, "stream the instance log";
+    POST "/instance/{id}/inout" => streams::inout, "body in as input, output back in the response";
+    GET "/instance/{id}/ws" => streams::ws, "WebSocket: frames sent are input, frames received output";
+    POST "/jobs" => jobs::submit, "submit a render job {package, frames, settings, chunkSize, priority, tags}";
+    GET "/jobs" => jobs::list, "list jobs (?state=queued|active|paused|completed|failed|canceled)";
+    GET "/jobs/{id}" => jobs::get, "job state, frames done/total, progress, errors";
+    PATCH "/jobs/{id}" => jobs::patch, "change priority and tags (PUT too)";
+    PUT "/jobs/{id}" => jobs::patch, "change priority and tags (as PATCH)";
+    DELETE "/jobs/{id}" => jobs::delete, "stop and remove a job and its artifacts";
+    POST "/jobs/{id}/{action}" => jobs::control, "action: cancel (running tasks stop within a second), pause (running tasks stop and are requeued), resume (a paused job), requeue (failed or canceled tasks, or all if completed)";
+    GET "/jobs/{id}/tasks" => jobs::tasks, "the job's tasks in index order, paged (?limit=1..1000&after=INDEX; Link: rel=next)";
+    GET "/jobs/{id}/artifacts" => jobs::artifacts, "the job's artifact index";
+    GET "/jobs/{id}/artifacts/{name}" => jobs::artifact, "one artifact's bytes";
+    GET "/jobs/{id}/log" => jobs::log, "job log: replayed, then live until the job ends";
+    GET "/jobs/{id}/events" => jobs::job_events, "Server-Sent Events of the job until it ends";
+    GET "/events" => jobs::events, "Server-Sent Events of every job, task and worker";
+    POST "/workers" => jobs::register, "register a remote worker {name, slots, tags}";
+    GET "/workers" => jobs::workers, "list workers (local slots included)";
+    GET "/workers/{id}" => jobs::worker, "one worker";
+    PATCH "/workers/{id}" => jobs::patch_worker, "{status: enabled|disabled|draining}";
+    DELETE "/workers/{id}" => jobs::delete_worker, "sign a worker off; its tasks are requeued";
+    POST "/workers/{id}/pickup" => jobs::pickup, "lease a task (200) or nothing to do (204)";
+    POST "/workers/{id}/heartbeat" => jobs::heartbeat, "extend leases, report progress → tasks to cancel";
+    PUT "/tasks/{id}/artifacts/{name}" => jobs::upload_artifact, "upload an artifact of a running attempt";
+    POST "/tasks/{id}/complete" => jobs::complete, "complete an attempt {workerId, attempt}";
+    POST "/tasks/{id}/fail" => jobs::fail, "fail an attempt {workerId, attempt, error}";
+    POST "/tasks/{id}/requeue" => jobs::requeue_task, "render one task's frames again (completed, failed or canceled)";
+    GET "/packages/{digest}" => jobs::package, "a job's component, by SHA-256, for workers";
+    GET "/topics" => topics::list, "every topic: content type, producers, subscribers, retained bytes";
+    POST "/topics" => topics::create, "create a topic {id, content-type}";
+    DELETE "/topics/{name}" => topics::delete, "delete a topic; its subscribers' streams end";
+    POST "/topic/{name}" => topics::publish, "publish the body (created on first use)";
+    GET "/topic/{name}" => topics::subscribe, "subscribe: a stream as long as the topic";
+    GET "/spaces" => space::spaces, "the space this hub is in ([] without --nats)";
+    GET "/space/{space}/api/v1/version" => space::version, "the space's API version";
+    GET "/space/{space}/api/v1/list" => space::list, "every hub of the space: health, times, load, capacity";
+    GET "/space/{space}/api/v1/load" => space::load, "the healthy hubs' load, summed and averaged";
+    GET "/space/{space}/api/v1/config" => space::config, "the space's settings";
+    GET "/space/{space}/api/v1/sequences" => space::sequences, "every hub's sequences, each with its hub";
+    GET "/space/{space}/api/v1/instances" => space::instances, "every instance with its hub (lost ones too)";
+    GET "/space/{space}/api/v1/topics" => space::topics, "every topic with its producers and subscribers by hub";
+    GET "/space/{space}/api/v1/log" => space::log, "the healthy hubs' logs, merged";
+    GET "/space/{space}/api/v1/sth/{hub}/info" => space::hub_info, "one hub's registry entry";
+    POST "/space/{space}/api/v1/sequence/{id}/start" => space::start, "start on the least loaded hub that has it {..., hub, tags}";
+    ANY "/space/{space}/api/v1/sth/{hub}/api/v1/{*rest}" => space::forward, "any route of that hub, forwarded (streams, WebSocket)";
+}
+
+/// The methods the API routes use (and `OPTIONS`), for CORS preflights.
+pub fn route_methods() -> Vec<Method> {
+    let mut methods = vec![Method::OPTIONS];
+    for route in ROUTES {
+        if let Ok(method) = Method::from_bytes(route.method.as_bytes())
+            && route.method != "ANY"
+            && !methods.contains(&method)
+        {
+            methods.push(method);
+        }
+    }
+    methods
+}
 
 /// The API router with its middleware (auth, CORS, request ids, tracing).
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/version", get(hub::version))
-        .route("/load-check", get(hub::load_check))
-        .route("/config", get(hub::config))
-        .route("/status", get(hub::status))
-        .route("/entities", get(hub::entities))
-        .route("/log", get(hub::log))
-        .route("/health", get(hub::health))
-        .route("/help", get(hub::help))
-        .route("/shutdown", post(ops::shutdown))
-        .route("/gc", post(ops::gc))
-        .route("/sequence", post(sequences::create))
-        .route("/uploads", post(uploads::create))
-        .route("/uploads/{id}", get(uploads::get).delete(uploads::delete))
-        .route(
-            "/uploads/{id}/chunks/{offset}",
-            axum::routing::put(uploads::chunk),
-        )
-        .route("/uploads/{id}/complete", post(uploads::complete))
-        .route("/sequences", get(sequences::list))
-        .route(
-            "/sequence/{id}",
-            get(sequences::get)
-                .put(sequences::replace)
-                .delete(sequences::delete),
-        )
-        .route("/sequence/{id}/instances", get(sequences::instances))
-        .route("/sequence/{id}/start", post(sequences::start))
-        .route("/instances", get(instances::list))
-        .route("/instance/{id}", get(instances::get))
-        .route("/instance/{id}/health", get(instances::health))
-        .route("/instance/{id}/_stop", post(instances::stop))
-        .route("/instance/{id}/_kill", post(instances::kill))
-        .route("/instance/{id}/_event", post(instances::event))
-        .route("/instance/{id}/event/{name}", get(instances::last_event))
-        .route("/instance/{id}/once/{name}", get(instances::once_event))
-        .route("/instance/{id}/events/{name}", get(instances::event_stream))
-        .route("/instance/{id}/input", post(streams::input))
-        .route("/instance/{id}/stdin", post(streams::stdin))
-        .route("/instance/{id}/output", get(streams::output))
-        .route("/instance/{id}/stdout", get(streams::stdout))
-        .route("/instance/{id}/stderr", get(streams::stderr))
-        .route("/instance/{id}/log", get(streams::log))
-        .route("/instance/{id}/inout", post(streams::inout))
-        .route("/instance/{id}/ws", get(streams::ws))
-        .route("/jobs", get(jobs::list).post(jobs::submit))
-        .route(
-            "/jobs/{id}",
-            get(jobs::get)
-                .patch(jobs::patch)
-                .put(jobs::patch)
-                .delete(jobs::delete),
-        )
-        .route("/jobs/{id}/tasks", get(jobs::tasks))
-        .route("/jobs/{id}/artifacts", get(jobs::artifacts))
-        .route("/jobs/{id}/artifacts/{name}", get(jobs::artifact))
-        .route("/jobs/{id}/log", get(jobs::log))
-        .route("/jobs/{id}/events", get(jobs::job_events))
-        .route("/jobs/{id}/{action}", post(jobs::control))
-        .route("/events", get(jobs::events))
-        .route("/workers", get(jobs::workers).post(jobs::register))
-        .route(
-            "/workers/{id}",
-            get(jobs::worker)
-                .patch(jobs::patch_worker)
-                .delete(jobs::delete_worker),
-        )
-        .route("/workers/{id}/pickup", post(jobs::pickup))
-        .route("/workers/{id}/heartbeat", post(jobs::heartbeat))
-        .route(
-            "/tasks/{id}/artifacts/{name}",
-            axum::routing::put(jobs::upload_artifact),
-        )
-        .route("/tasks/{id}/complete", post(jobs::complete))
-        .route("/tasks/{id}/fail", post(jobs::fail))
-        .route("/tasks/{id}/requeue", post(jobs::requeue_task))
-        .route("/packages/{digest}", get(jobs::package))
-        .route("/topics", get(topics::list).post(topics::create))
-        .route("/topics/{name}", axum::routing::delete(topics::delete))
-        .route(
-            "/topic/{name}",
-            get(topics::subscribe).post(topics::publish),
-        )
+    let api = api_routes()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -391,7 +204,7 @@ pub fn router(state: AppState) -> Router {
             CorsLayer::new()
                 .allow_origin(Any)
                 .allow_headers(Any)
-                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS]),
+                .allow_methods(route_methods()),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -427,7 +240,7 @@ async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Re
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer_token);
     match given {
         None => ApiError::Unauthorized.into_response(),
         Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => {
@@ -435,6 +248,14 @@ async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Re
         }
         Some(_) => ApiError::Forbidden.into_response(),
     }
+}
+
+/// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 /// Compares without an early exit, so timing does not reveal the token.
@@ -458,7 +279,16 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{bearer_token, constant_time_eq};
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer tok", "bearer tok", "BEARER tok", "Bearer  tok"] {
+            assert_eq!(bearer_token(value), Some("tok"), "{value:?}");
+        }
+        assert_eq!(bearer_token("Basic tok"), None);
+        assert_eq!(bearer_token("Bearertok"), None);
+    }
 
     #[test]
     fn token_comparison() {

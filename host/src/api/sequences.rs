@@ -12,10 +12,12 @@ use super::json::{read_json, sequence_info};
 use super::{ApiError, AppState};
 use crate::hub::{Sequence, StartRequest};
 
+/// A sequence's info; its `instances` are the ones alive (ended ones stay
+/// readable at `/instance/:id` and in `/sequence/:id/instances`).
 pub(super) fn info_of(state: &AppState, sequence: &Sequence) -> Value {
     let ids: Vec<String> = state
         .hub
-        .instances_of(&sequence.id)
+        .alive_instances_of(&sequence.id)
         .iter()
         .map(|r| r.instance.id().to_string())
         .collect();

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use axum::body::Body;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 
 use super::extract::Path;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -16,7 +16,7 @@ use futures::{SinkExt, Stream, StreamExt};
 
 use super::{ApiError, AppState};
 use crate::hub::InstanceRecord;
-use crate::runtime::{EventStream, InputSender, Instance};
+use crate::runtime::{EventStream, InputError, InputWriter, Instance, InstanceStatus, Terminated};
 use crate::streams::{Pipe, PipeReader};
 
 /// A chunked `application/octet-stream` response fed by a pipe reader.
@@ -75,13 +75,18 @@ async fn feed(
     body: Body,
 ) -> Result<Response, ApiError> {
     let instance = &record.instance;
-    if matches!(target, Target::Input) {
+    // A WASI command's stdin is its input: the same stream, the same rules.
+    let is_input = matches!(target, Target::Input) || instance.stdin_is_input();
+    if is_input {
         if record.requires.is_some() {
             return Err(ApiError::MethodNotAllowed(
                 "Input provided in other way: this instance reads its input from a topic".into(),
             ));
         }
-        if !headers.contains_key(header::CONTENT_TYPE) && !record.input_started() {
+        if matches!(target, Target::Input)
+            && !headers.contains_key(header::CONTENT_TYPE)
+            && !record.input_started()
+        {
             return Err(ApiError::NotAcceptable(
                 "Content-Type must be defined".into(),
             ));
@@ -91,16 +96,12 @@ async fn feed(
         Target::Input => instance.input(),
         Target::Stdin => instance.stdin(),
     }
-    .ok_or_else(|| ApiError::Conflict("the input of this instance has already ended".into()))?;
+    .ok_or_else(ended)?;
     record.mark_input_started();
     let end = end_stream(headers);
     send_body(body, &sender).await?;
     if end {
-        drop(sender);
-        match target {
-            Target::Input => instance.close_input(),
-            Target::Stdin => instance.close_stdin(),
-        }
+        sender.end();
     }
     Ok((if end {
         StatusCode::OK
@@ -110,12 +111,22 @@ async fn feed(
     .into_response())
 }
 
-async fn send_body(body: Body, sender: &InputSender) -> Result<(), ApiError> {
+fn ended() -> ApiError {
+    ApiError::Conflict("the input of this instance has already ended".into())
+}
+
+async fn send_body(body: Body, sender: &InputWriter) -> Result<(), ApiError> {
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("input interrupted: {e}")))?;
-        if sender.send(chunk).await.is_err() {
-            break; // the instance ended; the rest has nowhere to go
+        match sender.send(chunk).await {
+            Ok(()) => {}
+            Err(InputError::Ended) => {
+                return Err(ApiError::Conflict(
+                    "the input of this instance was ended (by another request) while this one was sending; the rest of this body was not taken".into(),
+                ));
+            }
+            Err(InputError::Gone) => break, // the instance ended; the rest has nowhere to go
         }
     }
     Ok(())
@@ -193,16 +204,12 @@ pub async fn inout(
             "Input provided in other way".into(),
         ));
     }
-    let sender = record
-        .instance
-        .input()
-        .ok_or_else(|| ApiError::Conflict("the input of this instance has already ended".into()))?;
+    let sender = record.instance.input().ok_or_else(ended)?;
     record.mark_input_started();
     let output = record.instance.output().reader();
     tokio::spawn(async move {
         let _ = send_body(body, &sender).await;
-        drop(sender);
-        record.instance.close_input();
+        sender.end();
     });
     Ok(pipe_body(output))
 }
@@ -220,27 +227,31 @@ pub async fn ws(
             rejection.body_text()
         ))
     })?;
-    let sender = record
-        .instance
-        .input()
-        .ok_or_else(|| ApiError::Conflict("the input of this instance has already ended".into()))?;
+    if record.requires.is_some() {
+        return Err(ApiError::MethodNotAllowed(
+            "Input provided in other way: this instance reads its input from a topic".into(),
+        ));
+    }
+    let sender = record.instance.input().ok_or_else(ended)?;
     record.mark_input_started();
     Ok(upgrade.on_upgrade(move |socket| websocket(socket, record.instance.clone(), sender)))
 }
 
-/// Data frames (text or binary) are input; an empty data frame ends the
-/// input while the output keeps flowing; output ends with a Close frame.
-async fn websocket(socket: WebSocket, instance: Instance, input: InputSender) {
+/// Data frames (text or binary) are input; an empty data frame (or the
+/// socket closing) ends the input for every writer while the output keeps
+/// flowing; output ends with a Close frame saying how the instance ended.
+async fn websocket(socket: WebSocket, instance: Instance, input: InputWriter) {
     let (mut tx, mut rx) = socket.split();
-    let mut input = Some(input);
     let mut output = instance.output().reader();
+    let ended = instance.clone();
     let writer = tokio::spawn(async move {
         while let Some(chunk) = output.next().await {
             if tx.send(Message::Binary(chunk)).await.is_err() {
                 return;
             }
         }
-        let _ = tx.send(Message::Close(None)).await;
+        let close = close_frame(&ended.wait().await, ended.status());
+        let _ = tx.send(Message::Close(Some(close))).await;
     });
     while let Some(Ok(message)) = rx.next().await {
         let data = match message {
@@ -250,16 +261,30 @@ async fn websocket(socket: WebSocket, instance: Instance, input: InputSender) {
             Message::Ping(_) | Message::Pong(_) => continue,
         };
         if data.is_empty() {
-            input = None;
-            instance.close_input();
+            input.end();
             continue;
         }
-        let Some(sender) = &input else { continue };
-        if sender.send(data).await.is_err() {
-            input = None;
-        }
+        // Frames after the end (or after the instance ended) are dropped.
+        let _ = input.send(data).await;
     }
-    drop(input);
-    instance.close_input();
+    input.end();
     let _ = writer.await;
+}
+
+/// 1000 when the instance completed (also when stopped or killed), 1011
+/// with the reason when it errored. A Close reason holds at most 123 bytes.
+fn close_frame(terminated: &Terminated, status: InstanceStatus) -> CloseFrame {
+    let code = if status == InstanceStatus::Errored {
+        close_code::ERROR
+    } else {
+        close_code::NORMAL
+    };
+    let mut end = terminated.reason.len().min(123);
+    while !terminated.reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame {
+        code,
+        reason: terminated.reason[..end].into(),
+    }
 }

@@ -4,18 +4,18 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 
-use super::extract::Path;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::{Path, discard_body};
 use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
 use crate::hub::HubError;
-use crate::hub::topics::DEFAULT_CONTENT_TYPE;
+use crate::hub::topics::CONTENT_TYPES;
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -76,17 +76,35 @@ pub async fn delete(
 
 /// `POST /topic/:name`: publishes the body (the topic is created on first
 /// use). Replies once the body has been taken in; other producers write at
-/// the same time, interleaving whole records.
+/// the same time, interleaving whole records. A refused publish (no or a
+/// mismatched content type) is answered before the body is read, and the
+/// body is discarded, so the client reads the error instead of a broken pipe.
 pub async fn publish(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let ct = content_type(&headers).ok_or_else(|| {
-        ApiError::BadRequest("Unsupported content-type: send one of application/x-ndjson, text/x-ndjson, text/plain, application/octet-stream".into())
-    })?;
-    let topic = state.hub.topic_for(&name, Some(ct), false)?;
+    let topic = content_type(&headers)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Unsupported content-type: send one of {}",
+                CONTENT_TYPES.join(", ")
+            ))
+        })
+        .and_then(|ct| {
+            state
+                .hub
+                .topic_for(&name, Some(ct), false)
+                .map_err(ApiError::from)
+        });
+    let topic = match topic {
+        Ok(topic) => topic,
+        Err(refused) => {
+            discard_body(body);
+            return Err(refused);
+        }
+    };
     let mut producer = topic.producer();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -97,16 +115,16 @@ pub async fn publish(
     Ok(Json(json!({})))
 }
 
-/// `GET /topic/:name`: a stream that lasts as long as the topic. The request
-/// `content-type` chooses the type of a new topic (default ndjson).
+/// `GET /topic/:name`: a stream that lasts as long as the topic. A request
+/// `content-type` declares the topic's type; without one the subscriber takes
+/// whatever the topic carries (a new topic is ndjson until a producer says).
 pub async fn subscribe(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let ct = content_type(&headers).unwrap_or(DEFAULT_CONTENT_TYPE);
-    let topic = state.hub.topic_for(&name, Some(ct), false)?;
-    let content_type = topic.content_type().to_string();
+    let topic = state.hub.topic_for(&name, content_type(&headers), false)?;
+    let content_type = topic.content_type();
     let subscriber = topic.subscribe();
     let mut response = stream_response(subscriber.into_stream(), "application/octet-stream");
     if let Ok(value) = content_type.parse() {

@@ -60,7 +60,7 @@ enum Command {
     /// Run a sequence package locally: stdin is its input, stdout its output, stderr its log.
     Run(RunArgs),
     /// Run the hub: the HTTP API for sequences, instances and their streams.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Start a hub and run plugins/hello end to end through its HTTP API.
     Demo(demo::DemoArgs),
     /// Send packages to a hub and start, list and delete sequences.
@@ -102,7 +102,7 @@ pub fn main() -> ExitCode {
             init_tracing();
             run::run(args)
         }
-        Command::Serve(args) => serve::serve(args, cli.token),
+        Command::Serve(args) => serve::serve(*args, cli.token),
         Command::Demo(args) => {
             init_tracing();
             demo::demo(args)

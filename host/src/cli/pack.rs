@@ -52,6 +52,8 @@ pub fn pack(args: &PackArgs) -> anyhow::Result<PathBuf> {
 
 /// Builds the crate for wasm32-wasip2 in release mode and returns its `.wasm`.
 fn build_crate(dir: &Path) -> anyhow::Result<PathBuf> {
+    crate::toolchain::ensure_wasm_target(dir, &|line| eprintln!("weir: {line}"))
+        .map_err(anyhow::Error::msg)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest_path = dir.join("Cargo.toml");
     let mut child = Command::new(cargo)

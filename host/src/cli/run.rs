@@ -133,7 +133,6 @@ async fn feed_stdin(instance: Instance) {
     let Some(input) = instance.input() else {
         return;
     };
-    instance.close_input(); // the sender below is now the only one
     let mut stdin = tokio::io::stdin();
     loop {
         let mut buf = Vec::with_capacity(64 * 1024);
@@ -146,6 +145,7 @@ async fn feed_stdin(instance: Instance) {
             }
         }
     }
+    input.end();
 }
 
 /// Copies the pipe to `out` until it ends; `false` when `out` stopped

@@ -13,6 +13,7 @@ use super::GrantArgs;
 use crate::api::{self, AppState, ConnectionLimits};
 use crate::hub::{Hub, HubConfig};
 use crate::jobs::Ordering;
+use crate::space::{Space, SpaceConfig};
 
 /// Arguments of `weir serve`.
 #[derive(Debug, clap::Args)]
@@ -102,6 +103,75 @@ pub struct ServeArgs {
     /// What packages may be granted when their manifest asks for it.
     #[command(flatten)]
     pub grants: GrantArgs,
+    /// Joining a Space of hubs over NATS JetStream.
+    #[command(flatten)]
+    pub space: SpaceArgs,
+}
+
+/// `weir serve` flags of the Space (all unset: a single hub, no NATS).
+#[derive(Debug, clap::Args)]
+pub struct SpaceArgs {
+    /// NATS server URLs (comma-separated; `nats://user:password@host:4222`
+    /// carries credentials). The server must run JetStream (`nats-server -js`).
+    #[arg(long, env = "WEIR_NATS", value_delimiter = ',', value_name = "URL")]
+    pub nats: Vec<String>,
+    /// The space to join (letters, digits, - and _).
+    #[arg(long, env = "WEIR_SPACE", value_name = "NAME")]
+    pub space: Option<String>,
+    /// This hub's id in the space (default: a stable id kept in the data dir).
+    #[arg(long, env = "WEIR_HUB_ID", value_name = "ID")]
+    pub hub_id: Option<String>,
+    /// The URL other hubs reach this hub at (default: http://LISTEN-ADDRESS).
+    #[arg(long, env = "WEIR_ADVERTISE", value_name = "URL")]
+    pub advertise: Option<String>,
+    /// Tags for placement of instances started through the space.
+    #[arg(long, value_delimiter = ',', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// A NATS credentials file.
+    #[arg(long, value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// Seconds a silent hub stays listed (as unhealthy) before it is dropped.
+    #[arg(long, default_value_t = 600)]
+    pub hub_retention_secs: u64,
+}
+
+impl SpaceArgs {
+    /// The space settings, if `--nats` was given (`--space` is then needed).
+    fn config(&self, addr: SocketAddr) -> anyhow::Result<Option<SpaceConfig>> {
+        let Some(space) = &self.space else {
+            anyhow::ensure!(
+                self.nats.is_empty(),
+                "--nats needs --space NAME: the space to join"
+            );
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            !self.nats.is_empty(),
+            "--space needs --nats URL: the NATS server of the space"
+        );
+        anyhow::ensure!(
+            self.hub_retention_secs > 0,
+            "--hub-retention-secs must be at least 1"
+        );
+        let advertise = match &self.advertise {
+            Some(url) => url.clone(),
+            None if addr.ip().is_unspecified() => {
+                anyhow::bail!(
+                    "listening on {addr}: say with --advertise http://HOST:PORT where the other hubs reach this one"
+                )
+            }
+            None => format!("http://{addr}"),
+        };
+        Ok(Some(SpaceConfig {
+            servers: self.nats.clone(),
+            space: space.clone(),
+            hub_id: self.hub_id.clone(),
+            advertise,
+            tags: self.tags.clone(),
+            creds: self.nats_creds.clone(),
+            hub_retention: Duration::from_secs(self.hub_retention_secs),
+        }))
+    }
 }
 
 /// How long instances get to stop after Ctrl-C or SIGTERM, and how long open
@@ -111,6 +181,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Runs the hub until Ctrl-C, SIGTERM or `POST /api/v1/shutdown`.
 pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
     init_tracing();
+    // An empty token must not quietly mean "no auth".
+    anyhow::ensure!(
+        token.as_deref().is_none_or(|t| !t.trim().is_empty()),
+        "--token (or WEIR_TOKEN) is empty: give a token, or leave both unset to serve without auth"
+    );
     // Before anything opens a descriptor or sizes a limit from it.
     if let Err(e) = api::raise_open_file_limit() {
         tracing::warn!("cannot raise the open-file limit: {e}");
@@ -161,10 +236,22 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let space = match args.space.config(addr)? {
+            Some(config) => {
+                let space = Space::join(config, &hub).await?;
+                hub.log_line(
+                    "info",
+                    &format!("joined space {} as hub {}", space.name(), space.hub_id()),
+                );
+                Some(space)
+            }
+            None => None,
+        };
         let state = AppState {
             hub: hub.clone(),
-            token: token.filter(|t| !t.is_empty()).map(Arc::from),
+            token: token.map(Arc::from),
             listen: addr.to_string(),
+            space: space.clone(),
         };
         hub.log_line(
             "info",
@@ -203,6 +290,9 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         tokio::select! {
             served = api::serve_with(listener, state, connections, signal) => served?,
             () = deadline => hub.log_line("warn", "open requests did not finish in time; exiting"),
+        }
+        if let Some(space) = &space {
+            space.leave().await;
         }
         hub.log_line("info", "shutting down");
         Ok(ExitCode::SUCCESS)

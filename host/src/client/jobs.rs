@@ -16,6 +16,9 @@ use super::{
     JobPatch, JobSubmit, Removed, Task, TaskLease, Worker, WorkerRegistration, decode, stream,
 };
 
+/// Tasks per page when [`HubClient::job_tasks`] reads them all.
+const TASK_PAGE: usize = 1000;
+
 /// Job, task and worker events, as they happen.
 pub type JobEventStream = Pin<Box<dyn Stream<Item = Result<JobEvent, ClientError>> + Send>>;
 
@@ -80,9 +83,38 @@ impl HubClient {
         self.post_json(&["jobs", id, action], &json!({})).await
     }
 
-    /// `GET /jobs/{id}/tasks`.
+    /// Every task of a job, in index order (`GET /jobs/{id}/tasks`, page by
+    /// page).
     pub async fn job_tasks(&self, id: &str) -> Result<Vec<Task>, ClientError> {
-        self.get_json(&["jobs", id, "tasks"]).await
+        let mut all: Vec<Task> = Vec::new();
+        loop {
+            let after = all.last().map(|t| t.index);
+            let page = self.job_tasks_page(id, after, TASK_PAGE).await?;
+            let full = page.len() == TASK_PAGE;
+            all.extend(page);
+            if !full {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// `GET /jobs/{id}/tasks?limit=N&after=INDEX`: up to `limit` (at most
+    /// 1000) tasks whose index is above `after`, in index order.
+    pub async fn job_tasks_page(
+        &self,
+        id: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Task>, ClientError> {
+        let limit = limit.to_string();
+        let after = after.map(|a| a.to_string());
+        let mut query = vec![("limit", limit.as_str())];
+        if let Some(after) = &after {
+            query.push(("after", after));
+        }
+        let path = ["jobs", id, "tasks"];
+        self.json(self.request_with_query(Method::GET, &path, &query))
+            .await
     }
 
     /// `GET /jobs/{id}/artifacts`: the artifact index.

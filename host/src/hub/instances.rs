@@ -105,6 +105,15 @@ impl Hub {
             .collect()
     }
 
+    /// Instances of a sequence that have not ended (a sequence's `instances`
+    /// in `/sequences`, as the Scramjet hub lists them).
+    pub fn alive_instances_of(&self, sequence_id: &str) -> Vec<Arc<InstanceRecord>> {
+        self.instances_of(sequence_id)
+            .into_iter()
+            .filter(|r| !r.instance.status().is_terminal())
+            .collect()
+    }
+
     /// Instances that have not ended.
     pub fn alive_instances(&self) -> usize {
         self.instances
@@ -298,13 +307,20 @@ impl Hub {
                 }
             }
             if let Some(hub) = hub.upgrade() {
-                hub.instances.lock().remove(record.instance.id());
-                hub.jobs().publish(
-                    "instance",
-                    serde_json::json!({"id": record.instance.id(), "removed": true}),
-                );
+                hub.forget_instance(&record);
             }
         });
+    }
+
+    /// Drops an ended instance's record (its routes then answer 404).
+    fn forget_instance(&self, record: &InstanceRecord) {
+        let removed = self.instances.lock().remove(record.instance.id());
+        if removed.is_some() {
+            self.jobs().publish(
+                "instance",
+                serde_json::json!({"id": record.instance.id(), "removed": true}),
+            );
+        }
     }
 
     /// Instances whose input or output is wired to `topic`.
@@ -318,8 +334,15 @@ impl Hub {
     }
 
     /// Kills an instance; with `remove_immediately` it is forgotten as soon
-    /// as it has ended instead of after the retention time.
+    /// as it has ended instead of after the retention time (at once, if it
+    /// has already ended).
     pub fn kill_instance(&self, record: &InstanceRecord, remove_immediately: bool) {
+        if remove_immediately && record.instance.status().is_terminal() {
+            record.remove_on_exit.store(true, Ordering::Relaxed);
+            record.removal.notify_one();
+            self.forget_instance(record);
+            return;
+        }
         if remove_immediately {
             record.remove_on_exit.store(true, Ordering::Relaxed);
             record.removal.notify_one();
@@ -333,7 +356,6 @@ fn spawn_topic_to_input(topic: Arc<Topic>, instance: Instance) {
     let Some(input) = instance.input() else {
         return;
     };
-    instance.close_input();
     tokio::spawn(async move {
         let mut subscriber = topic.subscribe();
         loop {
@@ -346,6 +368,7 @@ fn spawn_topic_to_input(topic: Arc<Topic>, instance: Instance) {
                 break;
             }
         }
+        input.end();
     });
 }
 

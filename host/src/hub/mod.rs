@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 pub use instances::{InstanceRecord, StartRequest};
 pub use limits::{StartLimits, check_package_limits, default_max_instances, package_limits};
-pub use ops::{DEFAULT_SHUTDOWN_TIMEOUT, GcReport, resident_bytes};
+pub use ops::{DEFAULT_SHUTDOWN_TIMEOUT, GcReport, load_check, resident_bytes};
 pub use sequences::Sequence;
 pub use topics::{Topic, TopicInfo};
 pub use uploads::{UploadInfo, UploadRequest};
@@ -23,7 +23,7 @@ pub use uploads::{UploadInfo, UploadRequest};
 use crate::jobs::{JobManager, JobsConfig};
 use crate::package::{GrantPolicy, PackageError, UnpackLimits};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use crate::streams::{Overflow, Pipe};
+use crate::streams::Pipe;
 
 /// Hub settings, with the defaults `weir serve` uses.
 #[derive(Debug, Clone)]
@@ -189,7 +189,7 @@ impl Hub {
             guest_threads: config.guest_threads,
             ..RuntimeConfig::default()
         })?;
-        let log = Pipe::new(4 << 20, Overflow::DropOldest);
+        let log = Pipe::replay(4 << 20);
         let sequences =
             sequences::SequenceStore::open(&config.data_dir, &runtime, &config.grants, &log)?;
         let jobs = JobManager::open(&config.data_dir, config.jobs.clone())?;

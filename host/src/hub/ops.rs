@@ -167,6 +167,57 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The machine's load as `/load-check` shows it (`avgLoad`, `currentLoad`,
+/// `cores`, `memFree`, `memUsed`, `fsSize` of the data dir's disk). Blocks
+/// for the CPU sampling interval; `{}` where the figures cannot be read.
+pub fn load_check(data_dir: &std::path::Path) -> serde_json::Value {
+    use serde_json::{Value, json};
+    use sysinfo::{Disks, System};
+    let sample = || -> Option<Value> {
+        let mut system = System::new().ok()?;
+        system.refresh_memory();
+        // CPU use is a rate: two samples the minimum interval apart.
+        system.refresh_cpu_usage();
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        system.refresh_cpu_usage();
+        let avg = System::load_average().ok()?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        let disks = Disks::new_with_refreshed_list().ok()?;
+        let data_dir = data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| data_dir.to_path_buf());
+        let fs: Vec<Value> = (&disks)
+            .into_iter()
+            .filter(|d| data_dir.starts_with(d.mount_point()))
+            .max_by_key(|d| d.mount_point().as_os_str().len())
+            .map(|d| {
+                let (size, available) = (d.total_space(), d.available_space());
+                json!({
+                    "fs": d.name().to_string_lossy(),
+                    "type": d.file_system().to_string_lossy(),
+                    "size": size,
+                    "used": size - available,
+                    "available": available,
+                    "use": if size > 0 { (size - available) as f64 * 100.0 / size as f64 } else { 0.0 },
+                    "mount": d.mount_point().to_string_lossy(),
+                })
+            })
+            .into_iter()
+            .collect();
+        Some(json!({
+            "avgLoad": avg.one,
+            "currentLoad": system.global_cpu_usage(),
+            "cores": cores,
+            "memFree": system.available_memory(),
+            "memUsed": system.used_memory(),
+            "fsSize": fs,
+        }))
+    };
+    sample().unwrap_or_else(|| json!({}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

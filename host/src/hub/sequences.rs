@@ -128,6 +128,15 @@ impl Hub {
             .ok_or_else(|| HubError::NotFound(format!("Sequence {id_or_name} not found")))
     }
 
+    /// Whether sequence `id` is stored with the component `digest`: a job's
+    /// package, neither deleted nor replaced since the job was submitted.
+    pub fn has_package(&self, id: &str, digest: &str) -> bool {
+        self.sequences
+            .lock()
+            .get(id)
+            .is_some_and(|s| s.program.digest == digest)
+    }
+
     /// The sequence `id_or_name` names, when its package may be replaced:
     /// 404 when there is none, 409 while instances of it run.
     pub fn replaceable_sequence(&self, id_or_name: &str) -> Result<Arc<Sequence>, HubError> {
@@ -290,11 +299,7 @@ impl Hub {
         let sequence = self.sequence(id_or_name).map_err(|_| {
             HubError::NotFound(format!("The sequence {id_or_name} does not exist."))
         })?;
-        let alive: Vec<_> = self
-            .instances_of(&sequence.id)
-            .into_iter()
-            .filter(|record| !record.instance.status().is_terminal())
-            .collect();
+        let alive = self.alive_instances_of(&sequence.id);
         if !alive.is_empty() && !force {
             return Err(HubError::Conflict("Can't remove- Sequence in use".into()));
         }

@@ -62,10 +62,33 @@ impl From<PublishError> for HubError {
 /// One topic.
 pub struct Topic {
     name: String,
-    content_type: String,
+    kind: Mutex<TopicKind>,
     pipe: Pipe,
     producers: AtomicUsize,
     subscribers: AtomicUsize,
+}
+
+/// What a topic carries, and whether anyone has said so yet.
+struct TopicKind {
+    content_type: String,
+    /// Set by a producer, `POST /topics`, a package's topic type or a
+    /// subscriber that names one; a topic created by a subscriber that names
+    /// none carries the default type until the first of those arrives.
+    declared: bool,
+}
+
+/// Whether a content type's records are lines (`\n`-terminated).
+pub fn is_line_framed(content_type: &str) -> bool {
+    content_type != "application/octet-stream"
+}
+
+/// Whether a producer or subscriber of type `wanted` may join a topic of
+/// type `topic`: the same type, or two line-framed types (ndjson, text/x-ndjson
+/// and text/plain all carry newline-terminated records, so one producer's
+/// `text/plain` lines are another subscriber's ndjson records). Bytes
+/// (`application/octet-stream`) and lines do not mix.
+pub fn compatible(topic: &str, wanted: &str) -> bool {
+    topic == wanted || (is_line_framed(topic) && is_line_framed(wanted))
 }
 
 /// A topic's state as `/topics` shows it.
@@ -94,14 +117,39 @@ impl Topic {
         &self.name
     }
 
+    fn kind(&self) -> MutexGuard<'_, TopicKind> {
+        self.kind.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Content type.
-    pub fn content_type(&self) -> &str {
-        &self.content_type
+    pub fn content_type(&self) -> String {
+        self.kind().content_type.clone()
     }
 
     /// Whether records are newline-framed (ndjson, text).
     pub fn line_framed(&self) -> bool {
-        self.content_type != "application/octet-stream"
+        is_line_framed(&self.kind().content_type)
+    }
+
+    /// Joins with `content_type` (`None`: whatever the topic carries): an
+    /// undeclared topic takes the type, a declared one must be compatible.
+    fn join(&self, content_type: Option<String>) -> Result<(), HubError> {
+        let Some(wanted) = content_type else {
+            return Ok(());
+        };
+        let mut kind = self.kind();
+        if !kind.declared {
+            kind.content_type = wanted;
+            kind.declared = true;
+            return Ok(());
+        }
+        if compatible(&kind.content_type, &wanted) {
+            return Ok(());
+        }
+        Err(HubError::Mismatch(format!(
+            "Acceptable Content-Type for {} is {}",
+            self.name, kind.content_type
+        )))
     }
 
     /// The topic's state.
@@ -109,7 +157,7 @@ impl Topic {
         TopicInfo {
             topic: self.name.clone(),
             topic_name: self.name.clone(),
-            content_type: self.content_type.clone(),
+            content_type: self.content_type(),
             producers: self.producers.load(Ordering::Relaxed),
             subscribers: self.subscribers.load(Ordering::Relaxed),
             retained_bytes: self.pipe.buffered(),
@@ -377,8 +425,9 @@ impl Hub {
         self.topic_for(name, Some(content_type), exclusive)
     }
 
-    /// The topic `name`, created on first use. A given content type must
-    /// match an existing topic's (`Mismatch` → 415).
+    /// The topic `name`, created on first use. A given content type declares
+    /// the type of a topic that has none yet and must be [`compatible`] with
+    /// a declared one (`Mismatch` → 415); `None` joins whatever it carries.
     pub fn topic_for(
         &self,
         name: &str,
@@ -392,19 +441,16 @@ impl Hub {
             if exclusive {
                 return Err(HubError::BadRequest(format!("Topic {name} already exists")));
             }
-            if let Some(ct) = content_type
-                && ct != topic.content_type
-            {
-                return Err(HubError::Mismatch(format!(
-                    "Acceptable Content-Type for {name} is {}",
-                    topic.content_type
-                )));
-            }
+            topic.join(content_type)?;
             return Ok(topic.clone());
         }
+        let declared = content_type.is_some();
         let topic = Arc::new(Topic {
             name: name.to_string(),
-            content_type: content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+            kind: Mutex::new(TopicKind {
+                content_type: content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+                declared,
+            }),
             pipe: Pipe::new(self.config.topic_capacity, Overflow::Block),
             producers: AtomicUsize::new(0),
             subscribers: AtomicUsize::new(0),
@@ -413,7 +459,7 @@ impl Hub {
         drop(all);
         self.log_line(
             "info",
-            &format!("topic {name} created ({})", topic.content_type),
+            &format!("topic {name} created ({})", topic.content_type()),
         );
         Ok(topic)
     }

@@ -17,6 +17,7 @@
 //! (local slots through a cancellation token and epoch interruption, remote
 //! workers through the heartbeat answer).
 
+mod bulk;
 mod exec;
 mod frames;
 mod staging;
@@ -42,9 +43,11 @@ use crate::package::Kind;
 
 /// Id of the hub's own worker (its local slots).
 pub const LOCAL_WORKER: &str = "local";
-/// Most tasks one job may have (frames ÷ chunk size): bounds the memory and
-/// the submit transaction of one request.
+/// Most tasks one job may have (frames ÷ chunk size): bounds the memory
+/// one job takes.
 pub const MAX_TASKS: usize = 100_000;
+/// Most tasks one page of `GET /jobs/:id/tasks` holds (and its default).
+pub const MAX_TASK_PAGE: usize = 1000;
 /// Errors kept per job.
 const MAX_ERRORS: usize = 100;
 
@@ -499,6 +502,7 @@ struct State {
     tasks: HashMap<String, (String, usize)>,
     workers: BTreeMap<String, Worker>,
     next_seq: u64,
+    unsaved: bulk::Unsaved,
 }
 
 /// The job manager. Shared behind an `Arc`.
@@ -578,17 +582,28 @@ impl JobManager {
             tasks: HashMap::new(),
             workers: BTreeMap::new(),
             next_seq: 1,
+            unsaved: bulk::Unsaved::default(),
         };
         for job in loaded.jobs {
             state.next_seq = state.next_seq.max(job.seq + 1);
             state.jobs.insert(job.id.clone(), job);
         }
         let mut requeued = Vec::new();
+        let mut stopped = Vec::new();
         for mut task in loaded.tasks {
             let Some(job) = state.jobs.get_mut(&task.job_id) else {
                 continue;
             };
-            if task.state == TaskState::Active {
+            if job.state.is_terminal()
+                && matches!(task.state, TaskState::Queued | TaskState::Active)
+            {
+                // An ended job runs nothing: its cancel (or failure) ended
+                // before all its task rows were written.
+                task.state = TaskState::Canceled;
+                task.worker = None;
+                task.finished_ms = job.finished_ms;
+                stopped.push((job.id.clone(), job.tasks.len()));
+            } else if task.state == TaskState::Active {
                 task.state = TaskState::Queued;
                 task.worker = None;
                 task.progress = 0.0;
@@ -660,6 +675,11 @@ impl JobManager {
             } = &mut state;
             store
                 .write(|tx| {
+                    for (job, idx) in &stopped {
+                        if let Some(job) = jobs.get(job) {
+                            tx.task(&job.tasks[*idx])?;
+                        }
+                    }
                     for id in &requeued {
                         if let Some((job, idx)) = tasks.get(id)
                             && let Some(job) = jobs.get(job)
@@ -821,11 +841,10 @@ impl JobManager {
         }
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
-        let mut state = self.lock();
-        let seq = state.next_seq;
+        // Built without the lock; its rows are written a batch at a time.
         let mut job = Job {
             id: id.clone(),
-            seq,
+            seq: 0,
             name,
             package_id: sequence.id.clone(),
             package_name: manifest.name.clone(),
@@ -878,16 +897,15 @@ impl JobManager {
         }
         job.rebuild_indexes();
         std::fs::create_dir_all(self.artifact_dir(&id))?;
-        state
-            .store
-            .write(|tx| {
-                tx.job(&job)?;
-                for task in &job.tasks {
-                    tx.task(task)?;
-                }
-                Ok(())
-            })
-            .map_err(storage)?;
+        self.insert_task_rows(&job)?;
+        let mut state = self.lock();
+        job.seq = state.next_seq;
+        if let Err(e) = state.store.write(|tx| tx.job(&job)) {
+            for task in &job.tasks {
+                state.tasks.remove(&task.id);
+            }
+            return Err(storage(e));
+        }
         state.next_seq += 1;
         job.log_line(
             "info",
@@ -900,11 +918,6 @@ impl JobManager {
                 &job.digest[..12.min(job.digest.len())]
             ),
         );
-        for task in &job.tasks {
-            state
-                .tasks
-                .insert(task.id.clone(), (id.clone(), task.index));
-        }
         let body = view::job(&job);
         self.emit_job(&job);
         state.jobs.insert(id, job);
@@ -944,11 +957,22 @@ impl JobManager {
         self.lock().jobs.get(id).map(|j| j.state)
     }
 
-    /// A job's tasks.
-    pub fn tasks(&self, id: &str) -> Result<Vec<Value>, HubError> {
+    /// A page of a job's tasks, in index order: up to `limit` tasks whose
+    /// index is above `after` (from the first, without it) → the page and
+    /// whether tasks follow it.
+    pub fn tasks(
+        &self,
+        id: &str,
+        after: Option<usize>,
+        limit: usize,
+    ) -> Result<(Vec<Value>, bool), HubError> {
         let state = self.lock();
         let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
-        Ok(job.tasks.iter().map(view::task).collect())
+        let total = job.tasks.len();
+        let start = after.map_or(0, |a| a.saturating_add(1)).min(total);
+        let end = start.saturating_add(limit).min(total);
+        let page = job.tasks[start..end].iter().map(view::task).collect();
+        Ok((page, end < total))
     }
 
     /// A job's artifact index.
@@ -1015,8 +1039,26 @@ impl JobManager {
         Ok(body)
     }
 
-    /// Cancels, pauses, resumes or requeues a job.
-    pub fn control(&self, id: &str, action: &str) -> Result<Value, HubError> {
+    /// Cancels, pauses, resumes or requeues a job. A requeue is refused
+    /// when `stored(package_id, digest)` says the job's package is gone.
+    /// Blocks while a big job's task rows are written (off async threads).
+    pub fn control(
+        &self,
+        id: &str,
+        action: &str,
+        stored: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<Value, HubError> {
+        let body = self.control_now(id, action, stored)?;
+        self.save_unsaved(None)?;
+        Ok(body)
+    }
+
+    fn control_now(
+        &self,
+        id: &str,
+        action: &str,
+        stored: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<Value, HubError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let job = state.jobs.get_mut(id).ok_or_else(|| Self::not_found(id))?;
@@ -1033,7 +1075,7 @@ impl JobManager {
                 if from.is_terminal() {
                     return refuse("only queued, active or paused jobs can be canceled");
                 }
-                changed_tasks = job.stop_tasks(TaskState::Canceled, &mut state.workers);
+                changed_tasks = job.cancel_tasks(&mut state.workers);
                 job.state = JobState::Canceled;
                 job.finished_ms = Some(now_ms());
             }
@@ -1054,6 +1096,7 @@ impl JobManager {
                 if !from.is_terminal() {
                     return refuse("only completed, failed or canceled jobs can be requeued");
                 }
+                job.check_package(stored)?;
                 let all = from == JobState::Completed;
                 for task in &mut job.tasks {
                     if all || task.state != TaskState::Completed {
@@ -1077,6 +1120,7 @@ impl JobManager {
             }
         }
         job.updated_ms = now_ms();
+        let changed_tasks = Self::now_or_later(&mut state.unsaved, job, changed_tasks);
         state
             .store
             .write(|tx| {
@@ -1102,8 +1146,13 @@ impl JobManager {
     }
 
     /// Queues one task again (to re-render its frames): a completed, failed
-    /// or canceled task gets fresh retries; its job runs again.
-    pub fn requeue_task(&self, task_id: &str) -> Result<Value, HubError> {
+    /// or canceled task gets fresh retries; its job runs again. Refused when
+    /// `stored(package_id, digest)` says the job's package is gone.
+    pub fn requeue_task(
+        &self,
+        task_id: &str,
+        stored: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<Value, HubError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let (job_id, idx) = state
@@ -1126,6 +1175,7 @@ impl JobManager {
                 }
             )));
         }
+        job.check_package(stored)?;
         job.set_task_state(idx, TaskState::Queued);
         let task = &mut job.tasks[idx];
         task.failures.clear();
@@ -1159,25 +1209,31 @@ impl JobManager {
         Ok(body)
     }
 
-    /// Deletes a job: stops its tasks, forgets it and removes its artifacts.
-    pub async fn delete(&self, id: &str) -> Result<(), HubError> {
-        {
+    /// Deletes a job: stops its tasks, forgets it and removes its rows (a
+    /// batch at a time) and artifacts.
+    pub async fn delete(self: &Arc<Self>, id: &str) -> Result<(), HubError> {
+        let job = {
             let mut guard = self.lock();
             let state = &mut *guard;
             let job = state.jobs.get_mut(id).ok_or_else(|| Self::not_found(id))?;
-            job.stop_tasks(TaskState::Canceled, &mut state.workers);
-            state.store.write(|tx| tx.delete_job(id)).map_err(storage)?;
-            if let Some(job) = state.jobs.remove(id) {
-                for task in &job.tasks {
-                    state.tasks.remove(&task.id);
-                }
-                let _ = self.events.send(JobEvent {
-                    kind: "job",
-                    job_id: Some(id.to_string()),
-                    data: Arc::new(serde_json::json!({"id": id, "removed": true})),
-                });
+            for idx in job.active.clone() {
+                job.signal_stop(idx, &mut state.workers);
             }
-        }
+            state.store.write(|tx| tx.delete_job(id)).map_err(storage)?;
+            let _ = self.events.send(JobEvent {
+                kind: "job",
+                job_id: Some(id.to_string()),
+                data: Arc::new(serde_json::json!({"id": id, "removed": true})),
+            });
+            state.jobs.remove(id)
+        };
+        let task_ids = job.map_or_else(Vec::new, |job| {
+            job.tasks.into_iter().map(|task| task.id).collect()
+        });
+        let (jobs, job_id) = (self.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || jobs.purge(&job_id, task_ids))
+            .await
+            .map_err(storage)??;
         let _ = tokio::fs::remove_file(self.logs_dir.join(format!("{id}.log"))).await;
         match tokio::fs::remove_dir_all(self.artifact_dir(id)).await {
             Ok(()) => Ok(()),
@@ -1713,6 +1769,7 @@ impl JobManager {
             store,
             jobs,
             workers,
+            unsaved,
             ..
         } = state;
         let Some(job) = jobs.get_mut(job_id) else {
@@ -1792,6 +1849,12 @@ impl JobManager {
             }
         }
         job.updated_ms = now_ms();
+        // The failed task's row now; the job's other (canceled) tasks later
+        // if there are many: an ended job's rows load as canceled anyway.
+        let mut touched = Self::now_or_later(unsaved, job, touched);
+        if touched.is_empty() {
+            touched.push(idx);
+        }
         let job = &*job;
         store
             .write(|tx| {
@@ -1896,6 +1959,10 @@ impl JobManager {
                 tick.tick().await;
                 let Some(jobs) = weak.upgrade() else { break };
                 jobs.sweep();
+                // Rows a failed big job left unsaved, a batch a tick.
+                if let Err(e) = jobs.save_unsaved(Some(1)) {
+                    tracing::error!(error = %e, "job store");
+                }
             }
         });
     }
@@ -1971,6 +2038,20 @@ impl Job {
         task.state = to;
     }
 
+    /// Refuses to run the job again once its package is gone.
+    fn check_package(&self, stored: &dyn Fn(&str, &str) -> bool) -> Result<(), HubError> {
+        if stored(&self.package_id, &self.digest) {
+            return Ok(());
+        }
+        Err(HubError::Conflict(format!(
+            "job {} renders package {} (sequence {}, digest {}), which was deleted or replaced since; upload the package and submit a new job",
+            self.id,
+            self.package_name,
+            self.package_id,
+            &self.digest[..12.min(self.digest.len())]
+        )))
+    }
+
     /// Queued while nothing ran, active once something did, completed when all did.
     fn derived_state(&self) -> JobState {
         let completed = self.counts[TaskState::Completed.slot()];
@@ -1991,20 +2072,25 @@ impl Job {
         }
     }
 
-    /// Stops running tasks (signalling their workers) and moves them and the
-    /// queued ones to `to`; returns the indexes changed.
-    fn stop_tasks(&mut self, to: TaskState, workers: &mut BTreeMap<String, Worker>) -> Vec<usize> {
-        let mut changed: Vec<usize> = self
-            .active
-            .iter()
-            .chain(self.queued.iter())
-            .copied()
-            .collect();
-        changed.sort_unstable();
-        for &idx in &changed {
+    /// Stops running tasks (signalling their workers) and cancels them and
+    /// the queued ones; returns the indexes changed. One pass, without
+    /// per-task index updates: a job may have 100,000 queued tasks.
+    fn cancel_tasks(&mut self, workers: &mut BTreeMap<String, Worker>) -> Vec<usize> {
+        let active = std::mem::take(&mut self.active);
+        let queued = std::mem::take(&mut self.queued);
+        for &idx in &active {
             self.signal_stop(idx, workers);
-            self.set_task_state(idx, to);
-            self.tasks[idx].finished_ms = Some(now_ms());
+        }
+        self.counts[TaskState::Active.slot()] -= active.len();
+        self.counts[TaskState::Queued.slot()] -= queued.len();
+        self.counts[TaskState::Canceled.slot()] += active.len() + queued.len();
+        let mut changed: Vec<usize> = active.into_iter().chain(queued).collect();
+        changed.sort_unstable();
+        let now = now_ms();
+        for &idx in &changed {
+            let task = &mut self.tasks[idx];
+            task.state = TaskState::Canceled;
+            task.finished_ms = Some(now);
         }
         changed
     }
@@ -2057,7 +2143,7 @@ impl Job {
 
     /// Fails the job: every other queued or running task is canceled.
     fn fail_job(&mut self, reason: &str, workers: &mut BTreeMap<String, Worker>) -> Vec<usize> {
-        let changed = self.stop_tasks(TaskState::Canceled, workers);
+        let changed = self.cancel_tasks(workers);
         self.state = JobState::Failed;
         self.finished_ms = Some(now_ms());
         self.push_error(reason.to_string());

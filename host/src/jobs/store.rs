@@ -61,6 +61,12 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.pragma_update(None, "user_version", 1)?;
+        // Rows of jobs that have no row: a submission or a deletion that a
+        // crash cut short (both write their rows in batches).
+        conn.execute_batch(
+            "DELETE FROM tasks WHERE job_id NOT IN (SELECT id FROM jobs);
+             DELETE FROM artifacts WHERE job_id NOT IN (SELECT id FROM jobs);",
+        )?;
         Ok(Store { conn })
     }
 
@@ -157,13 +163,27 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Removes a job with its tasks and artifact index.
+    /// Removes a job's row: the job is gone, even if its task and artifact
+    /// rows are still there (see [`delete_job_rows`](Self::delete_job_rows)).
     pub fn delete_job(&self, id: &str) -> rusqlite::Result<()> {
-        self.tx
-            .execute("DELETE FROM tasks WHERE job_id = ?1", [id])?;
-        self.tx
-            .execute("DELETE FROM artifacts WHERE job_id = ?1", [id])?;
         self.tx.execute("DELETE FROM jobs WHERE id = ?1", [id])?;
         Ok(())
+    }
+
+    /// Removes up to `limit` task rows and `limit` artifact rows of job
+    /// `id` → how many were removed.
+    pub fn delete_job_rows(&self, id: &str, limit: usize) -> rusqlite::Result<usize> {
+        let limit = limit as i64;
+        let tasks = self.tx.execute(
+            "DELETE FROM tasks WHERE rowid IN \
+             (SELECT rowid FROM tasks WHERE job_id = ?1 LIMIT ?2)",
+            params![id, limit],
+        )?;
+        let artifacts = self.tx.execute(
+            "DELETE FROM artifacts WHERE rowid IN \
+             (SELECT rowid FROM artifacts WHERE job_id = ?1 LIMIT ?2)",
+            params![id, limit],
+        )?;
+        Ok(tasks + artifacts)
     }
 }

@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
@@ -17,7 +16,7 @@ use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 use super::host::{
     EventBus, InstanceState, KeepAlive, Limiter, Signal, StopRequest, WitEvent, log_line,
 };
-use super::io::{ChannelReader, InputSender, pump_into};
+use super::io::{ChannelReader, InputWriter, input_channel, pump_into};
 use super::limits::{Hit, Limits, arm_epoch, metered, wall_clock};
 use super::{Entry, Program, Runtime, TopicBus};
 use crate::streams::{Overflow, Pipe};
@@ -111,8 +110,10 @@ struct Phase {
 struct Shared {
     id: String,
     created: SystemTime,
-    input: Mutex<Option<InputSender>>,
-    stdin: Mutex<Option<InputSender>>,
+    input: InputWriter,
+    /// For a WASI command, the same writer as `input`.
+    stdin: InputWriter,
+    stdin_is_input: bool,
     output: Pipe,
     stdout: Pipe,
     stderr: Pipe,
@@ -143,14 +144,22 @@ impl Runtime {
         let capacity = self.config().pipe_capacity;
         // Input and stdin hold at most a pipe's worth of bytes, however big
         // the chunks that come in.
-        let (input_tx, input_rx) = InputSender::channel(capacity);
-        let (stdin_tx, stdin_rx) = InputSender::channel(capacity);
+        let (input, input_rx) = input_channel(capacity);
+        // A WASI command reads its input on stdin: both routes feed it.
+        let is_command = matches!(program.entry, Entry::Command(_));
+        let (stdin, stdin_rx) = if is_command {
+            (input.clone(), None)
+        } else {
+            let (stdin, stdin_rx) = input_channel(capacity);
+            (stdin, Some(stdin_rx))
+        };
         let (signal_tx, signal_rx) = mpsc::channel(SIGNAL_QUEUE);
         let shared = Arc::new(Shared {
             id: options.id.clone(),
             created: SystemTime::now(),
-            input: Mutex::new(Some(input_tx)),
-            stdin: Mutex::new(Some(stdin_tx)),
+            input,
+            stdin,
+            stdin_is_input: is_command,
             output: Pipe::new(capacity, Overflow::Block),
             stdout: Pipe::new(capacity, Overflow::Block),
             stderr: Pipe::new(capacity, Overflow::DropOldest),
@@ -194,21 +203,15 @@ async fn drive(
     program: Program,
     options: StartOptions,
     instance: Instance,
-    input_rx: mpsc::Receiver<Bytes>,
-    stdin_rx: mpsc::Receiver<Bytes>,
+    input_rx: ChannelReader,
+    stdin_rx: Option<ChannelReader>,
     signal_rx: mpsc::Receiver<Signal>,
 ) {
     let shared = &instance.shared;
-    let is_command = matches!(program.entry, Entry::Command(_));
     // A WASI command reads its input on stdin and writes its output on stdout.
-    let (stdin_source, input, stdout_pipe) = if is_command {
-        (ChannelReader::new(input_rx), None, shared.output.clone())
-    } else {
-        (
-            ChannelReader::new(stdin_rx),
-            Some(ChannelReader::new(input_rx)),
-            shared.stdout.clone(),
-        )
+    let (stdin_source, input, stdout_pipe) = match stdin_rx {
+        None => (input_rx, None, shared.output.clone()),
+        Some(stdin_rx) => (stdin_rx, Some(input_rx), shared.stdout.clone()),
     };
     let (stdout_w, stdout_r) = tokio::io::duplex(STDIO_BUDGET);
     let (stderr_w, stderr_r) = tokio::io::duplex(STDIO_BUDGET);
@@ -465,25 +468,33 @@ impl Instance {
             })
     }
 
-    /// The sender feeding the instance input (`None` once the input ended).
-    pub fn input(&self) -> Option<InputSender> {
-        lock(&self.shared.input).clone()
+    /// A writer of the instance input (`None` once the input ended).
+    pub fn input(&self) -> Option<InputWriter> {
+        let input = &self.shared.input;
+        (!input.is_ended()).then(|| input.clone())
     }
 
-    /// The sender feeding the guest's WASI stdin (`None` once it ended). For
-    /// a WASI command, stdin is the input.
-    pub fn stdin(&self) -> Option<InputSender> {
-        lock(&self.shared.stdin).clone()
+    /// A writer of the guest's WASI stdin (`None` once it ended). For a
+    /// WASI command, stdin is the input: the same writer as [`input`](Self::input).
+    pub fn stdin(&self) -> Option<InputWriter> {
+        let stdin = &self.shared.stdin;
+        (!stdin.is_ended()).then(|| stdin.clone())
     }
 
-    /// Ends the instance input: the guest reads what is queued, then EOF.
+    /// Whether stdin is the input (a WASI command).
+    pub fn stdin_is_input(&self) -> bool {
+        self.shared.stdin_is_input
+    }
+
+    /// Ends the instance input for every writer: the guest reads what was
+    /// taken, then EOF.
     pub fn close_input(&self) {
-        lock(&self.shared.input).take();
+        self.shared.input.end();
     }
 
-    /// Ends the guest's WASI stdin.
+    /// Ends the guest's WASI stdin (for a WASI command, its input).
     pub fn close_stdin(&self) {
-        lock(&self.shared.stdin).take();
+        self.shared.stdin.end();
     }
 
     /// The output stream.

@@ -43,7 +43,7 @@ pub use instance::{
     EXIT_COMPLETED, EXIT_FAILED, EXIT_KILLED, EXIT_START_FAILED, EXIT_STOPPED, EXIT_TRAPPED,
     Instance, InstanceStatus, SendError, StartOptions, Terminated,
 };
-pub use io::{ChannelReader, INPUT_PIECE, InputSender};
+pub use io::{ChannelReader, INPUT_PIECE, InputError, InputWriter};
 pub use limits::{CpuLimitExceeded, Limits, TimeLimitExceeded};
 pub use render::{
     Artifact, FrameRequest, LogHook, MAX_ARTIFACT_BYTES, ProgressHook, RenderError, RenderOptions,

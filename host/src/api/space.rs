@@ -1,0 +1,368 @@
+//! Space routes: `GET /spaces` and, under `/space/:space/api/v1/`, the space
+//! as one hub (`version`, `load`, `list`, `config`, `sequences`, `instances`,
+//! `topics`, `log`, `sth/:hubId/info`), placement (`sequence/:id/start`), and
+//! `sth/:hubId/api/v1/*`: any route of that hub, forwarded. Every hub of the
+//! space serves them from the NATS registry; the request's `Authorization`
+//! goes along to the other hubs.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use futures::StreamExt;
+use futures::future::join_all;
+use serde_json::{Map, Value, json};
+
+use super::extract::Path;
+use super::json::read_json;
+use super::space_ws;
+use super::{ApiError, AppState};
+use crate::space::{HubEntry, Space};
+
+/// The space `name`, if this hub is in it.
+fn space_of<'a>(state: &'a AppState, name: &str) -> Result<&'a Arc<Space>, ApiError> {
+    let space = state.space.as_ref().ok_or_else(|| {
+        ApiError::NotFound(
+            "this hub is not in a space; start it with --nats URL --space NAME".into(),
+        )
+    })?;
+    if space.name() != name {
+        return Err(ApiError::NotFound(format!(
+            "no space {name:?} here; this hub is in space {:?}",
+            space.name()
+        )));
+    }
+    Ok(space)
+}
+
+fn auth(headers: &HeaderMap) -> Option<&HeaderValue> {
+    headers.get(header::AUTHORIZATION)
+}
+
+/// `GET /spaces`: the space this hub is in (none without `--nats`).
+pub async fn spaces(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let Some(space) = &state.space else {
+        return Ok(Json(json!([])));
+    };
+    let hubs = space.registry().list().await?;
+    let healthy = hubs.iter().filter(|h| h.healthy()).count();
+    Ok(Json(
+        json!([{ "id": space.name(), "hubs": hubs.len(), "healthyHubs": healthy }]),
+    ))
+}
+
+/// `GET /space/:space/api/v1/version`
+pub async fn version(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    space_of(&state, &name)?;
+    Ok(Json(json!({
+        "service": "weir-space",
+        "apiVersion": "v1",
+        "version": env!("CARGO_PKG_VERSION"),
+        "build": env!("WEIR_BUILD"),
+    })))
+}
+
+/// `GET /space/:space/api/v1/list`: every hub, healthy or not.
+pub async fn list(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let hubs = space_of(&state, &name)?.registry().list().await?;
+    Ok(Json(hubs.iter().map(HubEntry::list_view).collect()))
+}
+
+/// `GET /space/:space/api/v1/sth/:hub/info`: one hub's entry.
+pub async fn hub_info(
+    State(state): State<AppState>,
+    Path((name, hub)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let space = space_of(&state, &name)?;
+    let entry = space
+        .registry()
+        .get(&hub)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no hub {hub:?} in space {name}")))?;
+    let mut info = entry.list_view();
+    info["instances"] = json!(entry.instances);
+    Ok(Json(info))
+}
+
+/// `GET /space/:space/api/v1/load`: the healthy hubs' load, summed (memory,
+/// disks) and averaged (CPU).
+pub async fn load(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let hubs = space_of(&state, &name)?.registry().list().await?;
+    let healthy: Vec<&HubEntry> = hubs.iter().filter(|h| h.healthy()).collect();
+    let sum = |key: &str| -> f64 { healthy.iter().filter_map(|h| h.load[key].as_f64()).sum() };
+    let count = healthy.len().max(1) as f64;
+    let disks: Vec<Value> = healthy
+        .iter()
+        .filter_map(|h| h.load["fsSize"].as_array())
+        .flatten()
+        .cloned()
+        .collect();
+    Ok(Json(json!({
+        "avgLoad": sum("avgLoad") / count,
+        "currentLoad": sum("currentLoad") / count,
+        "cores": sum("cores"),
+        "memFree": sum("memFree") as u64,
+        "memUsed": sum("memUsed") as u64,
+        "fsSize": disks,
+        "hubs": healthy.len(),
+    })))
+}
+
+/// `GET /space/:space/api/v1/config`: the space's settings (no credentials).
+pub async fn config(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let space = space_of(&state, &name)?;
+    let config = space.config();
+    Ok(Json(json!({
+        "id": space.name(),
+        "hub": space.hub_id(),
+        "nats": crate::space::redact(&config.servers.join(",")),
+        "heartbeatMs": crate::space::HEARTBEAT.as_millis() as u64,
+        "healthyWithinMs": crate::space::HEALTHY_WITHIN.as_millis() as u64,
+        "hubRetentionSecs": config.hub_retention.as_secs(),
+    })))
+}
+
+/// `GET {path}` of every healthy hub, each answer with its hub.
+async fn gather(
+    space: &Space,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(Vec<(HubEntry, Value)>, Vec<HubEntry>), ApiError> {
+    let hubs = space.registry().list().await?;
+    let (healthy, silent): (Vec<HubEntry>, Vec<HubEntry>) =
+        hubs.into_iter().partition(HubEntry::healthy);
+    let answers = join_all(healthy.iter().map(|hub| async move {
+        let answer = space.forwarder().get_json(hub, path, auth(headers)).await;
+        (hub.clone(), answer)
+    }))
+    .await;
+    let mut gathered = Vec::new();
+    let mut unreachable = silent;
+    for (hub, answer) in answers {
+        match answer {
+            Ok(value) => gathered.push((hub, value)),
+            Err(_) => unreachable.push(hub),
+        }
+    }
+    Ok((gathered, unreachable))
+}
+
+/// Every element of each hub's array answer, with `"hub": id` added.
+fn tagged(gathered: Vec<(HubEntry, Value)>) -> Vec<Value> {
+    let mut all = Vec::new();
+    for (hub, answer) in gathered {
+        for mut item in answer.as_array().cloned().unwrap_or_default() {
+            if let Value::Object(fields) = &mut item {
+                fields.insert("hub".into(), json!(hub.id));
+            }
+            all.push(item);
+        }
+    }
+    all
+}
+
+/// `GET /space/:space/api/v1/sequences`: every hub's sequences.
+pub async fn sequences(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let space = space_of(&state, &name)?;
+    let (gathered, _) = gather(space, "/sequences", &headers).await?;
+    Ok(Json(Value::Array(tagged(gathered))))
+}
+
+/// `GET /space/:space/api/v1/instances`: every instance with its hub; those
+/// of a hub that stopped answering are listed as `lost`.
+pub async fn instances(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let space = space_of(&state, &name)?;
+    let (gathered, unreachable) = gather(space, "/instances", &headers).await?;
+    let mut all = tagged(gathered);
+    for hub in unreachable {
+        for instance in &hub.instances {
+            all.push(json!({
+                "id": instance.id,
+                "sequence": instance.sequence,
+                "hub": hub.id,
+                "status": "lost",
+                "reason": format!("hub {} stopped answering", hub.id),
+            }));
+        }
+    }
+    Ok(Json(Value::Array(all)))
+}
+
+/// `GET /space/:space/api/v1/topics`: each topic with its content type and,
+/// by hub, its producers and subscribers.
+pub async fn topics(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let space = space_of(&state, &name)?;
+    let (gathered, _) = gather(space, "/topics", &headers).await?;
+    let mut by_name: Map<String, Value> = Map::new();
+    for topic in tagged(gathered) {
+        let Some(name) = topic["topic"].as_str().map(str::to_string) else {
+            continue;
+        };
+        let entry = by_name.entry(name.clone()).or_insert_with(|| {
+            json!({ "topic": name, "topicName": name, "contentType": topic["contentType"], "hubs": [] })
+        });
+        if let Some(hubs) = entry["hubs"].as_array_mut() {
+            hubs.push(json!({
+                "hub": topic["hub"],
+                "contentType": topic["contentType"],
+                "producers": topic["producers"],
+                "subscribers": topic["subscribers"],
+                "retainedBytes": topic["retainedBytes"],
+            }));
+        }
+    }
+    Ok(Json(Value::Array(by_name.into_values().collect())))
+}
+
+/// `GET /space/:space/api/v1/log`: the healthy hubs' logs as one stream,
+/// each JSON line with its `hub`.
+pub async fn log(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let space = space_of(&state, &name)?;
+    let hubs: Vec<HubEntry> = space
+        .registry()
+        .list()
+        .await?
+        .into_iter()
+        .filter(HubEntry::healthy)
+        .collect();
+    let mut streams = Vec::new();
+    for hub in hubs {
+        let response = space
+            .forwarder()
+            .forward(
+                &hub,
+                axum::http::Method::GET,
+                "log",
+                &auth_only(&headers),
+                Body::empty(),
+            )
+            .await;
+        if let Ok(response) = response
+            && response.status().is_success()
+        {
+            streams.push(space_ws::tag_lines(response.into_body(), hub.id.clone()).boxed());
+        }
+    }
+    let merged = futures::stream::select_all(streams).map(Ok::<_, std::io::Error>);
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(merged))
+        .unwrap_or_default())
+}
+
+fn auth_only(headers: &HeaderMap) -> HeaderMap {
+    let mut only = HeaderMap::new();
+    if let Some(value) = auth(headers) {
+        only.insert(header::AUTHORIZATION, value.clone());
+    }
+    only
+}
+
+/// `POST /space/:space/api/v1/sequence/:id/start`: starts the sequence on
+/// the least loaded healthy hub with free capacity that has it (`"hub"` or
+/// `"tags"` in the body narrow the choice) and answers with the hub's reply
+/// and `"hub": id`; the instance is then at `sth/:hub/api/v1/instance/:id`.
+pub async fn start(
+    State(state): State<AppState>,
+    Path((name, sequence)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let space = space_of(&state, &name)?;
+    let mut request: Map<String, Value> = read_json::<Option<Map<String, Value>>>(&headers, body)
+        .await?
+        .unwrap_or_default();
+    let wanted_hub = request.remove("hub");
+    let wanted_tags = request.remove("tags");
+    let placement = crate::space::Placement::from_request(wanted_hub, wanted_tags)
+        .map_err(ApiError::BadRequest)?;
+    let hub = placement.choose(space, &sequence, auth(&headers)).await?;
+    let mut response = space
+        .forwarder()
+        .forward(
+            &hub,
+            axum::http::Method::POST,
+            &format!("sequence/{sequence}/start"),
+            &json_headers(&headers),
+            Body::from(Value::Object(request).to_string()),
+        )
+        .await?;
+    if response.status().is_success() {
+        let bytes = axum::body::to_bytes(std::mem::take(response.body_mut()), 1 << 20)
+            .await
+            .map_err(|e| ApiError::BadGateway(format!("hub {} answered badly: {e}", hub.id)))?;
+        let mut reply: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+        reply["hub"] = json!(hub.id);
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        *response.body_mut() = Body::from(reply.to_string());
+    }
+    Ok(response)
+}
+
+fn json_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut only = auth_only(headers);
+    only.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    only
+}
+
+/// `sth/:hub/api/v1/*`: the request forwarded to that hub as it came
+/// (WebSocket included), its response streamed back; 404 for an unknown
+/// hub, 503 for one that stopped answering.
+pub async fn forward(
+    State(state): State<AppState>,
+    Path((name, hub, rest)): Path<(String, String, String)>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let space = space_of(&state, &name)?;
+    let hub = space.healthy_hub(&hub).await?;
+    let query = request
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let path = format!("{rest}{query}");
+    if let Ok(upgrade) = upgrade {
+        return space_ws::forward(upgrade, &hub, &path, auth(request.headers())).await;
+    }
+    let (parts, body) = request.into_parts();
+    Ok(space
+        .forwarder()
+        .forward(&hub, parts.method, &path, &parts.headers, body)
+        .await?)
+}

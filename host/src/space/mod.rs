@@ -1,0 +1,247 @@
+//! The Space: many hubs driven as one, on NATS JetStream.
+//!
+//! A hub started with `--nats URL --space NAME` joins the space: it keeps its
+//! entry (address, tags, version, load, capacity, live instances) in the
+//! space's JetStream key-value bucket, refreshed every [`HEARTBEAT`]; a hub
+//! silent for [`HEALTHY_WITHIN`] is listed as unhealthy, and the bucket drops
+//! entries older than the retention time. Every hub serves the Space API
+//! (`/api/v1/space/:space/api/v1/...`) from that registry — there is no
+//! manager to lose — and forwards `sth/:hubId/api/v1/*` to that hub's own API.
+//!
+//! NATS does the distribution: weir adds no protocol of its own. Without
+//! `--nats` nothing here runs.
+
+mod forward;
+mod placement;
+mod registry;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+
+pub use forward::Forwarder;
+pub use placement::Placement;
+pub use registry::{HubEntry, InstanceRef, Registry};
+
+use crate::hub::Hub;
+
+/// How often a hub refreshes its registry entry.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// A hub whose entry is older than this is listed as unhealthy.
+pub const HEALTHY_WITHIN: Duration = Duration::from_secs(5);
+
+/// How a hub joins a space (`weir serve --nats ... --space ...`).
+#[derive(Debug, Clone)]
+pub struct SpaceConfig {
+    /// NATS server URLs (`nats://user:password@host:4222` carries credentials).
+    pub servers: Vec<String>,
+    /// The space's name: letters, digits, `-` and `_`.
+    pub space: String,
+    /// This hub's id in the space (default: a stable id kept in the data dir).
+    pub hub_id: Option<String>,
+    /// The URL other hubs reach this hub's API at (`http://host:port`).
+    pub advertise: String,
+    /// Tags for placement (`POST .../sequence/:id/start` with `tags`).
+    pub tags: Vec<String>,
+    /// A NATS credentials file (`--nats-creds`).
+    pub creds: Option<PathBuf>,
+    /// How long a silent hub stays listed (unhealthy) before it is dropped.
+    pub hub_retention: Duration,
+}
+
+/// Why joining or using the space failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpaceError {
+    /// A setting is wrong (bad space name or hub id).
+    #[error("{0}")]
+    Config(String),
+    /// NATS could not be reached, or JetStream is off.
+    #[error("{0}")]
+    Nats(String),
+    /// Another running hub holds this hub's id.
+    #[error("{0}")]
+    DuplicateId(String),
+    /// No such hub in the space (404).
+    #[error("{0}")]
+    UnknownHub(String),
+    /// The hub is listed but not answering its heartbeat (503).
+    #[error("{0}")]
+    Unhealthy(String),
+    /// A request to another hub failed (502).
+    #[error("{0}")]
+    Upstream(String),
+}
+
+/// The hub's membership of a space.
+pub struct Space {
+    config: SpaceConfig,
+    hub_id: String,
+    registry: Registry,
+    forwarder: Forwarder,
+}
+
+impl Space {
+    /// Connects to NATS, checks JetStream, claims the hub id and starts the
+    /// heartbeat. Fails (and the hub does not start) when NATS is unreachable,
+    /// JetStream is off, or another running hub has the id.
+    pub async fn join(config: SpaceConfig, hub: &Arc<Hub>) -> Result<Arc<Space>, SpaceError> {
+        check_name("space name", &config.space)?;
+        let hub_id = match &config.hub_id {
+            Some(id) => id.clone(),
+            None => stable_hub_id(&hub.config().data_dir)?,
+        };
+        check_name("hub id", &hub_id)?;
+        let client = connect(&config).await?;
+        let js = jetstream::new(client);
+        js.query_account().await.map_err(|e| {
+            SpaceError::Nats(format!(
+                "JetStream is not available on the NATS server ({e}); start it with `nats-server -js`"
+            ))
+        })?;
+        let registry = Registry::open(&js, &config.space, config.hub_retention).await?;
+        let entry = registry.claim(&hub_id, &config, hub).await?;
+        registry.spawn_heartbeat(entry, Arc::downgrade(hub));
+        Ok(Arc::new(Space {
+            forwarder: Forwarder::new(),
+            hub_id,
+            registry,
+            config,
+        }))
+    }
+
+    /// The space's name.
+    pub fn name(&self) -> &str {
+        &self.config.space
+    }
+
+    /// This hub's id.
+    pub fn hub_id(&self) -> &str {
+        &self.hub_id
+    }
+
+    /// The settings it joined with.
+    pub fn config(&self) -> &SpaceConfig {
+        &self.config
+    }
+
+    /// The registry of the space's hubs.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Sends requests to other hubs.
+    pub fn forwarder(&self) -> &Forwarder {
+        &self.forwarder
+    }
+
+    /// A healthy hub by id: 404 when unknown, 503 when silent.
+    pub async fn healthy_hub(&self, id: &str) -> Result<HubEntry, SpaceError> {
+        let entry = self.registry.get(id).await?.ok_or_else(|| {
+            SpaceError::UnknownHub(format!("no hub {id:?} in space {}", self.name()))
+        })?;
+        if !entry.healthy() {
+            return Err(SpaceError::Unhealthy(format!(
+                "hub {id} of space {} is not answering (last seen {})",
+                self.name(),
+                crate::api::iso(entry.last_seen_time())
+            )));
+        }
+        Ok(entry)
+    }
+
+    /// Marks this hub's entry stopped, so the space shows it unhealthy at once.
+    pub async fn leave(&self) {
+        self.registry.leave(&self.hub_id).await;
+    }
+}
+
+async fn connect(config: &SpaceConfig) -> Result<async_nats::Client, SpaceError> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("weir {}", config.space))
+        .connection_timeout(Duration::from_secs(5));
+    if let Some(creds) = &config.creds {
+        options = options.credentials_file(creds).await.map_err(|e| {
+            SpaceError::Config(format!(
+                "cannot read the NATS credentials file {}: {e}",
+                creds.display()
+            ))
+        })?;
+    }
+    let servers = config.servers.join(",");
+    async_nats::connect_with_options(servers.as_str(), options)
+        .await
+        .map_err(|e| {
+            SpaceError::Nats(format!(
+                "cannot connect to NATS at {} ({e}); is `nats-server -js` running there?",
+                redact(&servers)
+            ))
+        })
+}
+
+/// The URLs without their passwords, for messages and `/config`.
+pub fn redact(servers: &str) -> String {
+    servers
+        .split(',')
+        .map(|url| match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+            }
+            _ => url.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Space names and hub ids: 1-64 letters, digits, `-` and `_` (they name
+/// NATS buckets and keys).
+fn check_name(what: &str, name: &str) -> Result<(), SpaceError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(SpaceError::Config(format!(
+            "invalid {what} {name:?}: use 1-64 letters, digits, - and _"
+        )))
+    }
+}
+
+/// The hub id kept in `<data_dir>/hub-id`, made on first use.
+fn stable_hub_id(data_dir: &Path) -> Result<String, SpaceError> {
+    let path = data_dir.join("hub-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return Ok(id.trim().to_string());
+    }
+    let id = format!("hub-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    std::fs::write(&path, format!("{id}\n"))
+        .map_err(|e| SpaceError::Config(format!("cannot write {}: {e}", path.display())))?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_name, redact};
+
+    #[test]
+    fn passwords_are_left_out_of_server_urls() {
+        assert_eq!(
+            redact("nats://u:secret@a:4222,nats://b:4222"),
+            "nats://***@a:4222,nats://b:4222"
+        );
+        assert_eq!(redact("127.0.0.1:4222"), "127.0.0.1:4222");
+    }
+
+    #[test]
+    fn names_are_bucket_safe() {
+        assert!(check_name("space name", "farm-1_a").is_ok());
+        for bad in ["", "a.b", "a b", "a*", &"x".repeat(65)] {
+            assert!(check_name("space name", bad).is_err(), "{bad}");
+        }
+    }
+}
