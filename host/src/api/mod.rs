@@ -34,7 +34,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub(crate) use json::iso;
-pub use serve::{ConnectionLimits, default_max_connections, raise_open_file_limit, serve_with};
+pub use serve::{ConnectionLimits, raise_open_file_limit, serve_with};
 
 /// Now, as an RFC 3339 UTC timestamp.
 pub(crate) fn iso_now() -> String {

@@ -188,8 +188,8 @@ impl Topic {
 /// Writes into a topic, keeping line-framed records whole.
 pub struct Producer {
     topic: Arc<Topic>,
-    /// The start of a record whose newline has not come yet, as the pieces
-    /// it came in (none holds a newline; [`MAX_RECORD_BYTES`] at most in all).
+    /// The start of a record whose newline has not come yet (it holds no
+    /// newline and less than [`MAX_RECORD_BYTES`]).
     pending: Pending,
     /// Set once a record was too large: every later write is refused.
     refused: bool,
@@ -255,25 +255,19 @@ impl Producer {
         let Some(last) = chunk.iter().rposition(|&b| b == b'\n') else {
             return self.keep(&chunk);
         };
-        if self.pending.len > 0 {
+        let records = chunk.slice(..=last);
+        if self.pending.len == 0 {
+            self.send_one(records).await?;
+        } else {
             let first = chunk.iter().position(|&b| b == b'\n').unwrap_or(last);
             if self.pending.len + first + 1 > MAX_RECORD_BYTES {
                 return Err(self.refuse());
             }
-        }
-        let records = chunk.slice(..=last);
-        let batch = if self.pending.len == 0 {
-            None
-        } else {
             let mut batch = self.pending.take();
-            batch.push(records.clone());
-            Some(batch)
-        };
-        self.keep(&chunk[last + 1..])?;
-        match batch {
-            Some(batch) => self.send(batch).await,
-            None => self.send_one(records).await,
+            batch.push(records);
+            self.send(batch).await?;
         }
+        self.keep(&chunk[last + 1..])
     }
 
     /// Adds newline-free bytes to the pending record, refusing the producer

@@ -265,7 +265,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_writer_waiting_on_a_full_channel_is_refused_after_the_end() {
-        let (writer, mut reader) = input_channel(1 * INPUT_PIECE);
+        let (writer, mut reader) = input_channel(INPUT_PIECE);
         writer.send(Bytes::from_static(b"1")).await.unwrap();
         let blocked = writer.clone();
         let waiting = tokio::spawn(async move { blocked.send(Bytes::from_static(b"2")).await });
@@ -282,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_gone_reader_is_not_an_end() {
-        let (writer, reader) = input_channel(1 * INPUT_PIECE);
+        let (writer, reader) = input_channel(INPUT_PIECE);
         drop(reader);
         assert_eq!(
             writer.send(Bytes::from_static(b"x")).await,
@@ -307,7 +307,9 @@ mod tests {
     #[tokio::test]
     async fn big_chunks_arrive_whole_and_in_order() {
         let (input, mut reader) = input_channel(4 * INPUT_PIECE);
-        let data: Vec<u8> = (0..(3 * INPUT_PIECE + 5)).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..(3 * INPUT_PIECE + 5))
+            .map(|i| (i % 251) as u8)
+            .collect();
         let sending = {
             let (input, data) = (input.clone(), Bytes::from(data.clone()));
             tokio::spawn(async move {
@@ -323,5 +325,4 @@ mod tests {
         assert_eq!(sending.await.ok(), Some(Ok(())));
         assert_eq!(got, data);
     }
-
 }
