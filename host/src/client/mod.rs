@@ -108,6 +108,9 @@ impl HubClient {
         let base = api_url(hub)?;
         let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // Idle pooled connections are dropped before the hub closes them
+            // (`--idle-timeout-secs`, 60 s), not under a request just sent.
+            .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("weir/", env!("CARGO_PKG_VERSION")));
         // A hub holds an upload back for as long as its readers need
         // (backpressure); reqwest's default would drop it after 30 s.
