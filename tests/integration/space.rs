@@ -255,6 +255,43 @@ async fn upload_through_one_hub_start_through_another_stream_through_a_third() {
         "{instances}"
     );
 
+    // The CLI: the space's hubs, and any client command on one hub of it.
+    let cli = |args: &[&str]| {
+        let output = crate::support::weir().args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let hubs = cli(&["--hub", &c.url, "space", "hubs"]);
+    assert_eq!(hubs.lines().count(), 3, "{hubs}");
+    assert!(
+        hubs.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("b  healthy  http://"),
+        "{hubs}"
+    );
+    assert!(hubs.contains("tags: edge"), "{hubs}");
+    let listed: Value = serde_json::from_str(&cli(&[
+        "--hub", &a.url, "--on", "pipes/b", "--json", "seq", "list",
+    ]))
+    .unwrap();
+    assert_eq!(listed[0]["id"], sequence.as_str(), "{listed}");
+    let instances = cli(&["--hub", &a.url, "space", "instances", "pipes"]);
+    assert!(
+        instances.contains(&format!("{instance}  {sequence}")) && instances.contains("on b"),
+        "{instances}"
+    );
+    let refused = crate::support::weir()
+        .args(["--hub", &a.url, "--on", "pipes", "seq", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--on takes SPACE/HUB"));
+
     // A WebSocket through c to b: frames in, output frames back, then a Close.
     let (_, started) = json_of(start(json!({})).await.unwrap()).await;
     let ws_instance = started["id"].as_str().unwrap();

@@ -13,6 +13,7 @@ mod run;
 mod seq;
 mod serve;
 mod session;
+mod space;
 mod topic;
 mod worker;
 
@@ -43,6 +44,10 @@ pub struct Cli {
         default_value = "http://127.0.0.1:8000"
     )]
     pub hub: String,
+    /// Talk to hub HUB of space SPACE through the `--hub` (any hub of the
+    /// space): `--on farm/b weir seq list`.
+    #[arg(long, global = true, env = "WEIR_ON", value_name = "SPACE/HUB")]
+    pub on: Option<String>,
     /// Bearer token for the hub (`weir serve --token` enables auth).
     #[arg(long, global = true, env = "WEIR_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -75,6 +80,9 @@ enum Command {
     /// Ask a hub for its version, load and log.
     #[command(subcommand)]
     Hub(HubCommand),
+    /// The Space the hub is in: its hubs, and everyone's sequences, instances, topics.
+    #[command(subcommand)]
+    Space(space::SpaceCommand),
     /// Submit render jobs, follow them, and fetch their artifacts.
     #[command(subcommand)]
     Job(JobCommand),
@@ -89,7 +97,16 @@ enum Command {
 /// Parses the command line, runs the command and turns errors into a message
 /// on stderr and a non-zero exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(on) = cli.on.take() {
+        match on_hub_of_space(&cli.hub, &on) {
+            Ok(url) => cli.hub = url,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let result = match cli.command {
         Command::Pack(args) => {
             init_tracing();
@@ -113,6 +130,9 @@ pub fn main() -> ExitCode {
             on_hub(&cli.hub, cli.token, cli.json, |r| topic::run(command, r))
         }
         Command::Hub(command) => on_hub(&cli.hub, cli.token, cli.json, |r| hub::run(command, r)),
+        Command::Space(command) => {
+            on_hub(&cli.hub, cli.token, cli.json, |r| space::run(command, r))
+        }
         Command::Job(command) => remote::Remote::new(&cli.hub, cli.token, cli.json)
             .and_then(|remote| job::run(command, remote)),
         Command::Worker(args) => worker::worker(args, &cli.hub, cli.token),
@@ -122,6 +142,20 @@ pub fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         ExitCode::from(2)
     })
+}
+
+/// The URL of hub `HUB` of space `SPACE` (`--on SPACE/HUB`) reached through
+/// the hub at `hub`: its forwarding route, which serves the whole hub API.
+fn on_hub_of_space(hub: &str, on: &str) -> anyhow::Result<String> {
+    let Some((space, id)) = on
+        .split_once('/')
+        .filter(|(s, h)| !s.is_empty() && !h.is_empty())
+    else {
+        anyhow::bail!("--on takes SPACE/HUB, e.g. --on farm/hub-a (got {on:?})");
+    };
+    let base = hub.trim_end_matches('/');
+    let base = base.strip_suffix("/api/v1").unwrap_or(base);
+    Ok(format!("{base}/api/v1/space/{space}/api/v1/sth/{id}"))
 }
 
 /// Runs a hub client command with a client made from the global flags.

@@ -398,6 +398,16 @@ impl HubClient {
         Ok(())
     }
 
+    /// `GET /spaces`: the space the hub is in (none without `--nats`).
+    pub async fn spaces(&self) -> Result<Vec<Value>, ClientError> {
+        self.get_json(&["spaces"]).await
+    }
+
+    /// `GET /space/:space/api/v1/:what` (`list`, `sequences`, `instances`, `topics`, ...).
+    pub async fn space(&self, space: &str, what: &str) -> Result<Value, ClientError> {
+        self.get_json(&["space", space, "api", "v1", what]).await
+    }
+
     async fn get_json<T: DeserializeOwned>(&self, path: &[&str]) -> Result<T, ClientError> {
         self.json(self.request(Method::GET, path)).await
     }
