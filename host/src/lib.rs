@@ -36,4 +36,5 @@ pub mod package;
 pub mod runtime;
 pub mod space;
 pub mod streams;
+mod time;
 pub mod toolchain;

@@ -225,6 +225,12 @@ async fn upload_through_one_hub_start_through_another_stream_through_a_third() {
         "\"tags\" must be an array",
     )
     .await;
+    assert_error(
+        start(json!({"hub": "zzz"})).await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "no hub \"zzz\" in space pipes",
+    )
+    .await;
 
     let input = client()
         .post(a.on("pipes", "b", &format!("/instance/{instance}/input")))
@@ -476,6 +482,67 @@ async fn a_hub_that_cannot_join_its_space_does_not_start() {
     );
     let bad = serve_output(&nats.url(), &["--hub-id", "a.b"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid hub id \"a.b\""));
+
+    // Flags that make no space: each refused with what to add.
+    let refusals: [(&[&str], &str); 3] = [
+        (
+            &["--listen", "127.0.0.1:0", "--nats", &nats.url()],
+            "--nats needs --space NAME",
+        ),
+        (
+            &["--listen", "127.0.0.1:0", "--space", "s3"],
+            "--space needs --nats URL",
+        ),
+        (
+            &[
+                "--listen",
+                "0.0.0.0:0",
+                "--nats",
+                &nats.url(),
+                "--space",
+                "s3",
+            ],
+            "say with --advertise http://HOST:PORT",
+        ),
+    ];
+    for (flags, message) in refusals {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["serve", "--data-dir"])
+            .arg(dir.path())
+            .args(flags)
+            .env("WEIR_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = crate::support::finish(child, WAIT);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{flags:?}: {stderr}");
+    }
+}
+
+/// A hub without `--nats`: no spaces, and the Space routes say how to join one.
+#[tokio::test]
+async fn a_hub_outside_a_space_lists_none_and_says_how_to_join() {
+    let hub = crate::hub_support::TestHub::start().await;
+    assert_eq!(
+        json_of(hub.get("/spaces").await).await,
+        (StatusCode::OK, json!([]))
+    );
+    for path in [
+        "/space/farm/api/v1/list",
+        "/space/farm/api/v1/sth/a/api/v1/version",
+    ] {
+        assert_error(
+            hub.get(path).await,
+            StatusCode::NOT_FOUND,
+            "start it with --nats URL --space NAME",
+        )
+        .await;
+    }
 }
 
 #[tokio::test]

@@ -33,13 +33,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub(crate) use json::iso;
 pub use serve::{ConnectionLimits, raise_open_file_limit, serve_with};
-
-/// Now, as an RFC 3339 UTC timestamp.
-pub(crate) fn iso_now() -> String {
-    iso(std::time::SystemTime::now())
-}
 
 use crate::hub::Hub;
 use crate::space::Space;

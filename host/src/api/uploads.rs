@@ -9,10 +9,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::json::{iso, read_json};
+use super::json::read_json;
 use super::sequences::check_package_type;
 use super::{ApiError, AppState};
 use crate::hub::{UploadInfo, UploadRequest};
+use crate::time::iso;
 
 fn progress(upload: &UploadInfo) -> Value {
     json!({ "id": upload.id, "size": upload.size, "received": upload.received })

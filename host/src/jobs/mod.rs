@@ -2159,7 +2159,7 @@ impl Job {
     }
 
     fn log_line(&mut self, level: &str, message: &str) {
-        let line: Arc<str> = format!("{} {level} {message}", crate::api::iso_now()).into();
+        let line: Arc<str> = format!("{} {level} {message}", crate::time::iso_now()).into();
         self.log.write(&line);
         let _ = self.log.live.send(line);
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::{ArtifactMeta, Job, Task, TaskState, Worker, WorkerState, WorkerStatus};
-use crate::api::iso;
+use crate::time::iso;
 
 fn ts(ms: u64) -> String {
     iso(UNIX_EPOCH + Duration::from_millis(ms))

@@ -146,7 +146,7 @@ impl Space {
             return Err(SpaceError::Unhealthy(format!(
                 "hub {id} of space {} is not answering (last seen {})",
                 self.name(),
-                crate::api::iso(entry.last_seen_time())
+                crate::time::iso(entry.last_seen_time())
             )));
         }
         Ok(entry)

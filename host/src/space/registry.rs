@@ -94,7 +94,7 @@ impl HubEntry {
     /// The entry as `GET .../list` shows it (the Scramjet Space shape, with
     /// weir's extra fields).
     pub fn list_view(&self) -> Value {
-        let iso = |ms: u64| crate::api::iso(UNIX_EPOCH + Duration::from_millis(ms));
+        let iso = |ms: u64| crate::time::iso(UNIX_EPOCH + Duration::from_millis(ms));
         let healthy = self.healthy();
         json!({
             "id": self.id,
@@ -166,13 +166,18 @@ impl Registry {
             .keys()
             .await
             .map_err(|e| SpaceError::Nats(format!("cannot list the registry: {e}")))?;
-        let mut entries = Vec::new();
+        let mut ids = Vec::new();
         while let Some(key) = keys.next().await {
-            let Ok(key) = key else { continue };
-            if let Some(entry) = self.get(&key).await? {
-                entries.push(entry);
-            }
+            ids.extend(key.ok());
         }
+        // One round trip for all of them rather than one after another.
+        let entries = futures::future::join_all(ids.iter().map(|id| self.get(id))).await;
+        let mut entries: Vec<HubEntry> = entries
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         entries.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(entries)
     }
@@ -186,7 +191,11 @@ impl Registry {
         hub: &Arc<Hub>,
     ) -> Result<HubEntry, SpaceError> {
         let now = now_ms();
-        let previous = self.kv.entry(id).await.ok().flatten();
+        let previous = self
+            .kv
+            .entry(id)
+            .await
+            .map_err(|e| SpaceError::Nats(format!("cannot read the registry: {e}")))?;
         let earlier: Option<HubEntry> = previous
             .as_ref()
             .and_then(|e| serde_json::from_slice(&e.value).ok());
