@@ -431,3 +431,34 @@ async fn preflights_allow_every_method_of_the_route_table() {
         );
     }
 }
+
+/// Any route that refuses a request before reading its body (a package of the
+/// wrong content type, a missing token) still answers a client that writes
+/// its whole 10 MiB body first: the unread body is drained, not cut off.
+#[tokio::test]
+async fn refusals_before_the_body_is_read_reach_a_client_still_sending() {
+    let hub = TestHub::start().await;
+    let text = hub
+        .send_whole_body_then_read(
+            "POST /api/v1/sequence",
+            "content-type: text/plain",
+            10 << 20,
+        )
+        .await;
+    assert!(text.starts_with("HTTP/1.1 415"), "{text}");
+    assert!(
+        text.contains("send the package as a raw application/octet-stream body"),
+        "{text}"
+    );
+    assert_eq!(json_of(hub.get("/sequences").await).await.1, json!([]));
+    let guarded = TestHub::with(|_| {}, Some("sesame")).await;
+    let text = guarded
+        .send_whole_body_then_read(
+            "POST /api/v1/sequence",
+            "content-type: application/octet-stream",
+            10 << 20,
+        )
+        .await;
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(text.contains("missing bearer token"), "{text}");
+}

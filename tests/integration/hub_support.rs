@@ -150,6 +150,50 @@ impl TestHub {
             .1
     }
 
+    /// Sends `request_line` with `header` and a `size`-byte body over a raw
+    /// socket, writing the whole body before reading (as Node's http does),
+    /// and returns the reply's text. Panics if the hub closes the connection
+    /// while the body is still being sent.
+    pub async fn send_whole_body_then_read(
+        &self,
+        request_line: &str,
+        header: &str,
+        size: usize,
+    ) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self
+            .base
+            .trim_start_matches("http://")
+            .trim_end_matches("/api/v1")
+            .to_string();
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "{request_line} HTTP/1.1\r\nHost: {addr}\r\n{header}\r\ncontent-length: {size}\r\n\r\n"
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let chunk = vec![b'x'; 64 << 10];
+        for _ in 0..size / chunk.len() {
+            tokio::time::timeout(WAIT, socket.write_all(&chunk))
+                .await
+                .unwrap()
+                .expect("the hub kept reading the refused body");
+        }
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tokio::time::timeout(WAIT, socket.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "connection closed before the reply: {reply:?}");
+            reply.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&reply).into_owned();
+            if text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
+                return text;
+            }
+        }
+    }
+
     /// Polls the instance until it has ended and returns its info.
     pub async fn wait_ended(&self, instance: &str) -> Value {
         tokio::time::timeout(WAIT, async {

@@ -474,7 +474,6 @@ async fn the_scramjet_clis_get_then_send_delivers_every_record_once() {
 /// and its reason instead of a broken pipe; nothing reaches the topic.
 #[tokio::test]
 async fn a_refused_publish_is_a_415_the_sender_can_read() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let hub = TestHub::start().await;
     let created = hub
         .post_json(
@@ -483,38 +482,13 @@ async fn a_refused_publish_is_a_415_the_sender_can_read() {
         )
         .await;
     assert_eq!(created.status(), StatusCode::OK);
-    let addr = hub
-        .base
-        .trim_start_matches("http://")
-        .trim_end_matches("/api/v1")
-        .to_string();
-    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let size = 10 << 20;
-    let head = format!(
-        "POST /api/v1/topic/lines HTTP/1.1\r\nHost: {addr}\r\ncontent-type: application/octet-stream\r\ncontent-length: {size}\r\n\r\n"
-    );
-    socket.write_all(head.as_bytes()).await.unwrap();
-    let chunk = vec![b'x'; 64 << 10];
-    for _ in 0..size / chunk.len() {
-        tokio::time::timeout(WAIT, socket.write_all(&chunk))
-            .await
-            .unwrap()
-            .expect("the hub kept reading the refused body");
-    }
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 4096];
-    let text = loop {
-        let n = tokio::time::timeout(WAIT, socket.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0, "connection closed before the reply: {reply:?}");
-        reply.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&reply).into_owned();
-        if text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
-            break text;
-        }
-    };
+    let text = hub
+        .send_whole_body_then_read(
+            "POST /api/v1/topic/lines",
+            "content-type: application/octet-stream",
+            10 << 20,
+        )
+        .await;
     assert!(text.starts_with("HTTP/1.1 415"), "{text}");
     assert!(
         text.contains(r#"{"error":"Acceptable Content-Type for lines is application/x-ndjson"}"#),

@@ -45,30 +45,3 @@ where
             .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
     }
 }
-
-/// How much of a refused request body is read and thrown away so the client
-/// can finish sending and read the error, and for how long.
-const DISCARD_LIMIT: usize = 64 << 20;
-const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Reads and drops `body` in the background, up to [`DISCARD_LIMIT`] bytes
-/// or [`DISCARD_TIME`]. A handler that refuses a request before reading its
-/// body calls this so the error is a response the client reads: closing the
-/// connection while the client is still sending shows it only a broken pipe.
-/// Nothing read here goes anywhere.
-pub fn discard_body(body: axum::body::Body) {
-    use futures::StreamExt;
-    tokio::spawn(async move {
-        let mut stream = body.into_data_stream();
-        let mut read = 0usize;
-        let drain = async {
-            while let Some(Ok(chunk)) = stream.next().await {
-                read += chunk.len();
-                if read > DISCARD_LIMIT {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
-    });
-}

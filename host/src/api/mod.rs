@@ -17,6 +17,7 @@ mod space;
 mod space_ws;
 mod streams;
 mod topics;
+mod unread;
 mod uploads;
 
 use std::future::Future;
@@ -194,6 +195,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .fallback(not_found)
+        // Outside auth, so a 401 before the body is read is read too.
+        .layer(middleware::from_fn(unread::drain_unread_bodies))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)

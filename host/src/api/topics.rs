@@ -10,7 +10,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{Path, discard_body};
+use super::extract::Path;
 use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
@@ -77,34 +77,22 @@ pub async fn delete(
 /// `POST /topic/:name`: publishes the body (the topic is created on first
 /// use). Replies once the body has been taken in; other producers write at
 /// the same time, interleaving whole records. A refused publish (no or a
-/// mismatched content type) is answered before the body is read, and the
-/// body is discarded, so the client reads the error instead of a broken pipe.
+/// mismatched content type) is answered before the body is read.
 pub async fn publish(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let topic = content_type(&headers)
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "Unsupported content-type: send one of {}",
-                CONTENT_TYPES.join(", ")
-            ))
-        })
-        .and_then(|ct| {
-            state
-                .hub
-                .topic_for(&name, Some(ct), false)
-                .map_err(ApiError::from)
-        });
-    let topic = match topic {
-        Ok(topic) => topic,
-        Err(refused) => {
-            discard_body(body);
-            return Err(refused);
-        }
-    };
+    let ct = content_type(&headers).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "Unsupported content-type: send one of {}",
+            CONTENT_TYPES.join(", ")
+        ))
+    })?;
+    // Refused here, before the body is read: the unread body is drained
+    // (api::unread) so the client reads this answer.
+    let topic = state.hub.topic_for(&name, Some(ct), false)?;
     let mut producer = topic.producer();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
