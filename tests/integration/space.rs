@@ -4,6 +4,7 @@
 //! NATS restarted, a duplicate hub id, NATS without JetStream, auth.
 
 mod nats;
+mod shared;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -202,7 +203,7 @@ async fn upload_through_one_hub_start_through_another_stream_through_a_third() {
     assert_eq!(status, StatusCode::OK, "{uploaded}");
     let sequence = uploaded["id"].as_str().unwrap().to_string();
 
-    // Placement: only b has the sequence.
+    // Placement: tags pick b; any hub can run it (the package is the space's).
     let start = |body: Value| {
         client()
             .post(c.space("pipes", &format!("/sequence/{sequence}/start")))
@@ -213,12 +214,12 @@ async fn upload_through_one_hub_start_through_another_stream_through_a_third() {
     assert_eq!(status, StatusCode::OK, "{started}");
     assert_eq!(started["hub"], "b", "{started}");
     let instance = started["id"].as_str().unwrap().to_string();
-    assert_error(
-        start(json!({"hub": "a"})).await.unwrap(),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "no healthy hub of space pipes with free capacity (hub a) has sequence",
-    )
-    .await;
+    let (status, on_a) = json_of(start(json!({"hub": "a"})).await.unwrap()).await;
+    assert_eq!(
+        (status, on_a["hub"].as_str()),
+        (StatusCode::OK, Some("a")),
+        "{on_a}"
+    );
     assert_error(
         start(json!({"tags": "edge"})).await.unwrap(),
         StatusCode::BAD_REQUEST,
@@ -255,9 +256,18 @@ async fn upload_through_one_hub_start_through_another_stream_through_a_third() {
         (Some(sequence.as_str()), Some("b"))
     );
     let (_, instances) = get_json(&a.space("pipes", "/instances")).await;
+    let hub_of = |id: &str| {
+        instances
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .map(|i| i["hub"].clone())
+    };
+    assert_eq!(hub_of(&instance), Some(json!("b")), "{instances}");
     assert_eq!(
-        (instances[0]["id"].as_str(), instances[0]["hub"].as_str()),
-        (Some(instance.as_str()), Some("b")),
+        hub_of(on_a["id"].as_str().unwrap()),
+        Some(json!("a")),
         "{instances}"
     );
 
@@ -299,7 +309,7 @@ async fn upload_through_one_hub_start_through_another_stream_through_a_third() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--on takes SPACE/HUB"));
 
     // A WebSocket through c to b: frames in, output frames back, then a Close.
-    let (_, started) = json_of(start(json!({})).await.unwrap()).await;
+    let (_, started) = json_of(start(json!({"hub": "b"})).await.unwrap()).await;
     let ws_instance = started["id"].as_str().unwrap();
     let ws_url = c
         .on("pipes", "b", &format!("/instance/{ws_instance}/ws"))

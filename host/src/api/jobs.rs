@@ -41,7 +41,7 @@ pub async fn submit(
         .package
         .clone()
         .ok_or_else(|| ApiError::BadRequest("missing package (a sequence id or name)".into()))?;
-    let sequence = state.hub.sequence(&package)?;
+    let sequence = state.hub.sequence_or_fetch(&package).await?;
     // A big job is one SQLite transaction of up to 100,000 rows: off the
     // async workers.
     let jobs = state.hub.jobs().clone();

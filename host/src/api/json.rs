@@ -43,35 +43,7 @@ pub async fn read_json<T: DeserializeOwned + Default>(
 
 /// `SequenceConfig`: the manifest as Scramjet clients expect it.
 pub fn sequence_config(sequence: &Sequence) -> Value {
-    let manifest = &sequence.package.manifest;
-    let mut config = json!({
-        "type": "wasm",
-        "kind": manifest.kind,
-        "language": "wasm",
-        "id": sequence.id,
-        "name": manifest.name,
-        "version": manifest.version,
-        "description": manifest.description,
-        "entrypointPath": manifest.component,
-        "entry": sequence.program.entry_kind(),
-        "digest": sequence.program.digest,
-        "packageSize": sequence.package_size,
-        "engines": {},
-        "args": [],
-        "config": manifest.config,
-        "topics": manifest.topics,
-        "limits": manifest.limits,
-        // Names only: env values are the hub's and may be secrets.
-        "grants": manifest.grants,
-    });
-    if let Value::Object(map) = &mut config {
-        for (key, value) in &manifest.extra {
-            if !matches!(key.as_str(), "name" | "version" | "description") {
-                map.insert(key.clone(), value.clone());
-            }
-        }
-    }
-    config
+    sequence.config_json()
 }
 
 /// `SequenceInfo` (`GET /sequences`, `GET /sequence/:id`).

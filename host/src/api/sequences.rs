@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::json::{read_json, sequence_info};
 use super::{ApiError, AppState};
-use crate::hub::{Sequence, StartRequest};
+use crate::hub::{Listed, Sequence, StartRequest};
+use crate::time::iso;
 
 /// A sequence's info; its `instances` are the ones alive (ended ones stay
 /// readable at `/instance/:id` and in `/sequence/:id/instances`).
@@ -22,6 +23,21 @@ pub(super) fn info_of(state: &AppState, sequence: &Sequence) -> Value {
         .map(|r| r.instance.id().to_string())
         .collect();
     sequence_info(sequence, &ids)
+}
+
+/// The info of a sequence as listed: held here, or only in the space.
+fn listed_info(state: &AppState, listed: &Listed) -> Value {
+    match listed {
+        Listed::Local(sequence) => info_of(state, sequence),
+        Listed::Remote(entry) => json!({
+            "id": entry.id,
+            "name": entry.name,
+            "config": entry.config,
+            "instances": [],
+            "location": "weir",
+            "created": iso(std::time::UNIX_EPOCH + std::time::Duration::from_millis(entry.created_ms)),
+        }),
+    }
 }
 
 /// Packages arrive as a raw body: `application/octet-stream` (or `application/gzip`, or none).
@@ -71,10 +87,13 @@ pub async fn replace(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     check_package_type(&headers)?;
-    let existing = state.hub.replaceable_sequence(&id)?;
+    let existing = match state.hub.listed_sequence(&id).await {
+        Ok(Listed::Remote(entry)) => entry.id,
+        _ => state.hub.replaceable_sequence(&id)?.id.clone(),
+    };
     let sequence = state
         .hub
-        .add_sequence(body.into_data_stream(), Some(&existing.id))
+        .add_sequence(body.into_data_stream(), Some(&existing))
         .await?;
     Ok(Json(json!({ "id": sequence.id })))
 }
@@ -84,9 +103,10 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(Value::Array(
         state
             .hub
-            .sequences()
+            .listed_sequences()
+            .await
             .iter()
-            .map(|s| info_of(&state, s))
+            .map(|s| listed_info(&state, s))
             .collect(),
     ))
 }
@@ -96,8 +116,8 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let sequence = state.hub.sequence(&id)?;
-    Ok(Json(info_of(&state, &sequence)))
+    let listed = state.hub.listed_sequence(&id).await?;
+    Ok(Json(listed_info(&state, &listed)))
 }
 
 /// `GET /sequence/:id/instances`
@@ -105,10 +125,10 @@ pub async fn instances(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let sequence = state.hub.sequence(&id)?;
+    let listed = state.hub.listed_sequence(&id).await?;
     let ids: Vec<String> = state
         .hub
-        .instances_of(&sequence.id)
+        .instances_of(listed.id())
         .iter()
         .map(|r| r.instance.id().to_string())
         .collect();
@@ -124,7 +144,7 @@ pub async fn delete(
     let force = headers
         .get("x-seq-kill-inst")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-    let id = state.hub.delete_sequence(&id, force)?;
+    let id = state.hub.delete_sequence(&id, force).await?;
     Ok(Json(json!({ "id": id })))
 }
 

@@ -135,6 +135,7 @@ pub async fn config(
         "heartbeatMs": crate::space::HEARTBEAT.as_millis() as u64,
         "healthyWithinMs": crate::space::HEALTHY_WITHIN.as_millis() as u64,
         "hubRetentionSecs": config.hub_retention.as_secs(),
+        "topicRetentionMb": config.topic_retention_bytes >> 20,
     })))
 }
 
@@ -177,7 +178,8 @@ fn tagged(gathered: Vec<(HubEntry, Value)>) -> Vec<Value> {
     all
 }
 
-/// `GET /space/:space/api/v1/sequences`: every hub's sequences.
+/// `GET /space/:space/api/v1/sequences`: the space's packages, each once,
+/// with the hub it was uploaded to (and those a hub holds unshared).
 pub async fn sequences(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -185,7 +187,20 @@ pub async fn sequences(
 ) -> Result<Json<Value>, ApiError> {
     let space = space_of(&state, &name)?;
     let (gathered, _) = gather(space, "/sequences", &headers).await?;
-    Ok(Json(Value::Array(tagged(gathered))))
+    let catalog = state.hub.space_catalog().await.unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    let mut all = Vec::new();
+    for mut item in tagged(gathered) {
+        let id = item["id"].as_str().unwrap_or_default().to_string();
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        if let Some(entry) = catalog.iter().find(|e| e.id == id) {
+            item["hub"] = json!(entry.hub);
+        }
+        all.push(item);
+    }
+    Ok(Json(Value::Array(all)))
 }
 
 /// `GET /space/:space/api/v1/instances`: every instance with its hub; those

@@ -26,14 +26,7 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
 /// `GET /topics`: every topic with its content type, producers, subscribers
 /// and retained bytes.
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(json!(
-        state
-            .hub
-            .topics()
-            .iter()
-            .map(|t| t.info())
-            .collect::<Vec<_>>()
-    ))
+    Json(json!(state.hub.listed_topics().await))
 }
 
 #[derive(Default, Deserialize)]
@@ -56,7 +49,7 @@ pub async fn create(
     let ct = request
         .content_type
         .ok_or_else(|| ApiError::BadRequest("missing content-type".into()))?;
-    let topic = state.hub.create_topic(&name, &ct, true)?;
+    let topic = state.hub.open_topic(&name, Some(&ct), true).await?;
     Ok(Json(json!({
         "id": topic.name(),
         "origin": { "id": "weir", "type": "hub" },
@@ -70,7 +63,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.hub.delete_topic(&name)?;
+    state.hub.delete_topic(&name).await?;
     Ok(Json(json!({ "message": format!("Topic {name} removed") })))
 }
 
@@ -92,7 +85,7 @@ pub async fn publish(
     })?;
     // Refused here, before the body is read: the unread body is drained
     // (api::unread) so the client reads this answer.
-    let topic = state.hub.topic_for(&name, Some(ct), false)?;
+    let topic = state.hub.open_topic(&name, Some(ct), false).await?;
     let mut producer = topic.producer();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -111,9 +104,15 @@ pub async fn subscribe(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let topic = state.hub.topic_for(&name, content_type(&headers), false)?;
+    let topic = state
+        .hub
+        .open_topic(&name, content_type(&headers), false)
+        .await?;
     let content_type = topic.content_type();
-    let subscriber = topic.subscribe();
+    let mut subscriber = topic.subscribe();
+    // In a space the subscription exists before the answer: what is
+    // published once the client has its headers reaches it.
+    subscriber.ready().await?;
     let mut response = stream_response(subscriber.into_stream(), "application/octet-stream");
     if let Ok(value) = content_type.parse() {
         response.headers_mut().insert("x-topic-content-type", value);

@@ -133,6 +133,10 @@ pub struct SpaceArgs {
     /// Seconds a silent hub stays listed (as unhealthy) before it is dropped.
     #[arg(long, default_value_t = 600)]
     pub hub_retention_secs: u64,
+    /// MiB a space-wide topic holds for its slowest subscriber (or for the
+    /// next one, while no one subscribes) before its producers wait.
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub topic_retention_mb: u64,
 }
 
 impl SpaceArgs {
@@ -153,6 +157,10 @@ impl SpaceArgs {
             self.hub_retention_secs > 0,
             "--hub-retention-secs must be at least 1"
         );
+        anyhow::ensure!(
+            self.topic_retention_mb > 0,
+            "--topic-retention-mb must be at least 1"
+        );
         let advertise = match &self.advertise {
             Some(url) => url.clone(),
             None if addr.ip().is_unspecified() => {
@@ -170,6 +178,7 @@ impl SpaceArgs {
             tags: self.tags.clone(),
             creds: self.nats_creds.clone(),
             hub_retention: Duration::from_secs(self.hub_retention_secs),
+            topic_retention_bytes: self.topic_retention_mb << 20,
         }))
     }
 }

@@ -130,7 +130,7 @@ impl Hub {
         sequence_ref: &str,
         request: StartRequest,
     ) -> Result<Arc<InstanceRecord>, HubError> {
-        let sequence = self.sequence(sequence_ref)?;
+        let sequence = self.sequence_or_fetch(sequence_ref).await?;
         let manifest = &sequence.package.manifest;
         if manifest.kind == Kind::Render {
             return Err(HubError::Invalid(format!(
@@ -358,6 +358,10 @@ fn spawn_topic_to_input(topic: Arc<Topic>, instance: Instance) {
     };
     tokio::spawn(async move {
         let mut subscriber = topic.subscribe();
+        if let Err(e) = subscriber.ready().await {
+            let message = format!("input cannot read topic {}: {e}", topic.name());
+            crate::runtime::log_line(instance.log(), "error", "hub", &message);
+        }
         loop {
             let chunk = tokio::select! {
                 chunk = subscriber.next() => chunk,

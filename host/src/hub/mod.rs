@@ -6,6 +6,7 @@ mod instances;
 mod limits;
 mod ops;
 mod sequences;
+mod shared;
 pub mod topics;
 mod uploads;
 
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 pub use instances::{InstanceRecord, StartRequest};
 pub use limits::{StartLimits, check_package_limits, default_max_instances, package_limits};
 pub use ops::{DEFAULT_SHUTDOWN_TIMEOUT, GcReport, load_check, resident_bytes};
-pub use sequences::Sequence;
+pub use sequences::{Listed, Sequence};
+pub use shared::{CatalogChange, CatalogEntry, SharedPackages};
 pub use topics::{Topic, TopicInfo};
 pub use uploads::{UploadInfo, UploadRequest};
 
@@ -155,6 +157,8 @@ pub struct Hub {
     config: HubConfig,
     runtime: Runtime,
     sequences: sequences::SequenceStore,
+    /// The space the hub shares its packages with, once it joined one.
+    shared: std::sync::OnceLock<sequences::SharedStore>,
     instances: instances::InstanceRegistry,
     topics: topics::TopicRegistry,
     jobs: Arc<JobManager>,
@@ -198,6 +202,7 @@ impl Hub {
             instances: instances::InstanceRegistry::default(),
             topics: topics::TopicRegistry::default(),
             sequences,
+            shared: std::sync::OnceLock::new(),
             runtime,
             config,
             jobs,

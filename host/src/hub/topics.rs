@@ -7,6 +7,11 @@
 //! line-framed content types each producer's bytes are cut at newlines and
 //! written one whole-record batch at a time, so records from concurrent
 //! producers interleave whole and no producer waits for another's body to end.
+//!
+//! In a space, a topic is the space's ([`SharedTopics`], a JetStream stream
+//! in `space::topics`): the same whole-record batches are published there,
+//! and each subscriber reads its own consumer of it, so a record reaches
+//! every subscriber on every hub once. The local pipe is then unused.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +22,58 @@ use serde::Serialize;
 
 use super::{Hub, HubError};
 use crate::runtime::{BoxFuture, TopicBus, TopicPublisher, TopicSubscriber};
+
+/// Topics shared by the hubs of a space.
+pub trait SharedTopics: Send + Sync {
+    /// The space's topic `name` (a handle; nothing is created yet).
+    fn topic(&self, name: &str) -> Arc<dyn SharedTopic>;
+    /// Every topic of the space.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<SharedTopicInfo>, HubError>>;
+}
+
+/// A space-wide topic, as a hub uses it.
+pub trait SharedTopic: Send + Sync {
+    /// Creates the topic in the space if it is not there (`exclusive`: 400
+    /// if it is), declaring `content_type` when it has none; answers the
+    /// space's content type and whether it is declared (415 when
+    /// `content_type` is not compatible with it).
+    fn open<'a>(
+        &'a self,
+        content_type: Option<&'a str>,
+        exclusive: bool,
+    ) -> BoxFuture<'a, Result<(String, bool), HubError>>;
+    /// The largest message the space carries: a batch is cut into messages
+    /// of at most this size, at record ends for line-framed topics.
+    fn max_message(&self) -> usize;
+    /// Publishes one message, waiting while the topic is full. `id` is
+    /// unique per message: a message sent again after a lost acknowledgement
+    /// (NATS restarting) is stored once.
+    fn publish(&self, id: String, message: Bytes) -> BoxFuture<'_, Result<(), PublishError>>;
+    /// A new subscription, live from now (or from what was kept for the
+    /// next subscriber, if it is the first).
+    fn subscribe(&self) -> BoxFuture<'_, Result<Box<dyn SharedSubscription>, HubError>>;
+    /// Deletes the topic everywhere; its subscriptions end.
+    fn delete(&self) -> BoxFuture<'_, Result<(), HubError>>;
+}
+
+/// One subscriber's reading of a space-wide topic.
+pub trait SharedSubscription: Send {
+    /// The next message; `None` once the topic is deleted.
+    fn next(&mut self) -> BoxFuture<'_, Option<Bytes>>;
+}
+
+/// A space-wide topic as the space lists it.
+#[derive(Debug, Clone)]
+pub struct SharedTopicInfo {
+    /// Topic name.
+    pub name: String,
+    /// Content type.
+    pub content_type: String,
+    /// Bytes the space holds for its subscribers.
+    pub retained_bytes: u64,
+    /// Subscriptions (and the keeper) reading it, on every hub.
+    pub consumers: usize,
+}
 use crate::streams::{Closed, Overflow, Pipe, PipeReader};
 
 /// Content types a topic may carry.
@@ -42,6 +99,14 @@ pub enum PublishError {
     /// The topic was deleted (409).
     #[error("topic {0} was deleted")]
     Deleted(String),
+    /// In a space, a record longer than a NATS message (413).
+    #[error(
+        "a record of topic {0} is longer than the space's message limit of {1} bytes: in a space, records of line-framed topics are at most one NATS message (raise the server's max_payload, or send unframed bytes as application/octet-stream)"
+    )]
+    MessageTooLarge(String, usize),
+    /// The space could not take the record (NATS away) (503).
+    #[error("topic {0}: {1}")]
+    Unavailable(String, String),
     /// A record grew past [`MAX_RECORD_BYTES`] without a newline (413).
     #[error(
         "a record of topic {0} is longer than {limit} MiB: records of line-framed topics end with a newline and are at most {limit} MiB (send unframed bytes as application/octet-stream)",
@@ -54,7 +119,10 @@ impl From<PublishError> for HubError {
     fn from(e: PublishError) -> Self {
         match e {
             PublishError::Deleted(_) => HubError::Conflict(e.to_string()),
-            PublishError::RecordTooLarge(_) => HubError::TooLarge(e.to_string()),
+            PublishError::RecordTooLarge(_) | PublishError::MessageTooLarge(..) => {
+                HubError::TooLarge(e.to_string())
+            }
+            PublishError::Unavailable(..) => HubError::Capacity(e.to_string()),
         }
     }
 }
@@ -66,6 +134,10 @@ pub struct Topic {
     pipe: Pipe,
     producers: AtomicUsize,
     subscribers: AtomicUsize,
+    /// The space's topic of this name, when the hub is in a space.
+    shared: Option<Arc<dyn SharedTopic>>,
+    /// Bytes this hub published into the space's topic.
+    shared_published: std::sync::atomic::AtomicU64,
 }
 
 /// What a topic carries, and whether anyone has said so yet.
@@ -161,7 +233,8 @@ impl Topic {
             producers: self.producers.load(Ordering::Relaxed),
             subscribers: self.subscribers.load(Ordering::Relaxed),
             retained_bytes: self.pipe.buffered(),
-            published_bytes: self.pipe.total_written(),
+            published_bytes: self.pipe.total_written()
+                + self.shared_published.load(Ordering::Relaxed),
         }
     }
 
@@ -172,16 +245,39 @@ impl Topic {
             topic: self.clone(),
             pending: Pending::default(),
             refused: false,
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            sent: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     /// A subscriber: the first one gets what was retained, later ones start live.
     pub fn subscribe(self: &Arc<Self>) -> Subscriber {
         self.subscribers.fetch_add(1, Ordering::Relaxed);
+        let reader = match self.shared {
+            Some(_) => Reading::Shared(None),
+            None => Reading::Local(self.pipe.reader()),
+        };
         Subscriber {
-            reader: self.pipe.reader(),
+            reader,
             topic: self.clone(),
         }
+    }
+
+    /// In a space: makes sure the topic exists there with a compatible type
+    /// (415 otherwise) and takes the space's type for this hub's view of it.
+    pub async fn open_shared(
+        &self,
+        content_type: Option<&str>,
+        exclusive: bool,
+    ) -> Result<(), HubError> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let (content_type, declared) = shared.open(content_type, exclusive).await?;
+        let mut kind = self.kind();
+        kind.content_type = content_type;
+        kind.declared = declared;
+        Ok(())
     }
 }
 
@@ -193,6 +289,10 @@ pub struct Producer {
     pending: Pending,
     /// Set once a record was too large: every later write is refused.
     refused: bool,
+    /// This producer's id and its messages so far, which name each message
+    /// published into a space's topic.
+    id: String,
+    sent: std::sync::atomic::AtomicU64,
 }
 
 /// A partial record, copied into blocks of [`BLOCK`] bytes: nothing of the
@@ -291,13 +391,41 @@ impl Producer {
     }
 
     async fn send(&self, batch: Vec<Bytes>) -> Result<(), PublishError> {
+        if let Some(shared) = &self.topic.shared {
+            return self.publish_shared(shared.as_ref(), batch).await;
+        }
         let sent = self.topic.pipe.write_batch(batch).await;
         sent.map_err(|Closed| PublishError::Deleted(self.topic.name.clone()))
     }
 
     async fn send_one(&self, chunk: Bytes) -> Result<(), PublishError> {
+        if let Some(shared) = &self.topic.shared {
+            return self.publish_shared(shared.as_ref(), vec![chunk]).await;
+        }
         let sent = self.topic.pipe.write(chunk).await;
         sent.map_err(|Closed| PublishError::Deleted(self.topic.name.clone()))
+    }
+
+    /// Publishes a batch into the space's topic as messages of at most the
+    /// space's size, cut at record ends for line-framed topics.
+    async fn publish_shared(
+        &self,
+        shared: &dyn SharedTopic,
+        batch: Vec<Bytes>,
+    ) -> Result<(), PublishError> {
+        let limit = shared.max_message();
+        let lines = self.topic.line_framed();
+        for message in messages(batch, limit, lines) {
+            let message = message
+                .map_err(|()| PublishError::MessageTooLarge(self.topic.name.clone(), limit))?;
+            let len = message.len() as u64;
+            let n = self.sent.fetch_add(1, Ordering::Relaxed);
+            shared.publish(format!("{}-{n}", self.id), message).await?;
+            self.topic
+                .shared_published
+                .fetch_add(len, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Ends this producer's contribution: a partial last record gets its
@@ -321,16 +449,81 @@ impl Drop for Producer {
     }
 }
 
+/// Cuts a batch into messages of at most `limit` bytes; with `lines`, only
+/// at newlines (`Err` for a record longer than `limit`).
+fn messages(batch: Vec<Bytes>, limit: usize, lines: bool) -> Vec<Result<Bytes, ()>> {
+    let total: usize = batch.iter().map(Bytes::len).sum();
+    let whole = if batch.len() == 1 {
+        batch.into_iter().next().unwrap_or_default()
+    } else {
+        let mut joined = BytesMut::with_capacity(total);
+        for part in &batch {
+            joined.extend_from_slice(part);
+        }
+        joined.freeze()
+    };
+    let mut out = Vec::new();
+    let mut rest = whole;
+    while rest.len() > limit {
+        let cut = if lines {
+            match rest[..limit].iter().rposition(|&b| b == b'\n') {
+                Some(last) => last + 1,
+                None => {
+                    out.push(Err(()));
+                    return out;
+                }
+            }
+        } else {
+            limit
+        };
+        out.push(Ok(rest.split_to(cut)));
+    }
+    if !rest.is_empty() {
+        out.push(Ok(rest));
+    }
+    out
+}
+
 /// Reads from a topic.
 pub struct Subscriber {
     topic: Arc<Topic>,
-    reader: PipeReader,
+    reader: Reading,
+}
+
+/// Where a subscriber reads: the hub's pipe, or its subscription to the
+/// space's topic (made by [`Subscriber::ready`]).
+enum Reading {
+    Local(PipeReader),
+    Shared(Option<Box<dyn SharedSubscription>>),
 }
 
 impl Subscriber {
+    /// In a space, subscribes to the space's topic now (records published
+    /// from here on reach this subscriber); on one hub there is nothing to do.
+    pub async fn ready(&mut self) -> Result<(), HubError> {
+        let Reading::Shared(subscription @ None) = &mut self.reader else {
+            return Ok(());
+        };
+        let Some(shared) = &self.topic.shared else {
+            return Ok(());
+        };
+        *subscription = Some(shared.subscribe().await?);
+        Ok(())
+    }
+
     /// The next chunk (`None` once the topic is deleted).
     pub async fn next(&mut self) -> Option<Bytes> {
-        self.reader.next().await
+        if let Reading::Shared(None) = &self.reader
+            && let Err(e) = self.ready().await
+        {
+            tracing::warn!("subscribing to topic {} failed: {e}", self.topic.name);
+            return None;
+        }
+        match &mut self.reader {
+            Reading::Local(reader) => reader.next().await,
+            Reading::Shared(Some(subscription)) => subscription.next().await,
+            Reading::Shared(None) => None,
+        }
     }
 
     /// The chunks as a stream (for HTTP bodies).
@@ -351,6 +544,8 @@ impl Drop for Subscriber {
 #[derive(Default)]
 pub(super) struct TopicRegistry {
     by_name: Mutex<BTreeMap<String, Arc<Topic>>>,
+    /// The space's topics, once the hub joined one.
+    shared: std::sync::OnceLock<Arc<dyn SharedTopics>>,
 }
 
 impl TopicRegistry {
@@ -448,6 +643,8 @@ impl Hub {
             pipe: Pipe::new(self.config.topic_capacity, Overflow::Block),
             producers: AtomicUsize::new(0),
             subscribers: AtomicUsize::new(0),
+            shared: self.topics.shared.get().map(|s| s.topic(name)),
+            shared_published: std::sync::atomic::AtomicU64::new(0),
         });
         all.insert(name.to_string(), topic.clone());
         drop(all);
@@ -458,15 +655,73 @@ impl Hub {
         Ok(topic)
     }
 
-    /// Deletes a topic; its subscribers' streams end.
-    pub fn delete_topic(&self, name: &str) -> Result<(), HubError> {
+    /// The topic `name` as [`topic_for`](Self::topic_for) makes it, and in a
+    /// space opened there (its type checked against the space's).
+    pub async fn open_topic(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+        exclusive: bool,
+    ) -> Result<Arc<Topic>, HubError> {
+        let shared = self.topics.shared.get().is_some();
+        let topic = self.topic_for(name, content_type, exclusive && !shared)?;
+        let content_type = content_type.map(check_content_type).transpose()?;
+        topic
+            .open_shared(content_type.as_deref(), exclusive)
+            .await?;
+        Ok(topic)
+    }
+
+    /// Shares topics through the space's `topics` from now on.
+    pub fn share_topics(&self, topics: Arc<dyn SharedTopics>) {
+        let _ = self.topics.shared.set(topics);
+    }
+
+    /// Every topic this hub lists: its own and, in a space, the space's
+    /// (those only in the space with no producer or subscriber here).
+    pub async fn listed_topics(&self) -> Vec<TopicInfo> {
+        let mut listed: Vec<TopicInfo> = self.topics().iter().map(|t| t.info()).collect();
+        let Some(shared) = self.topics.shared.get() else {
+            return listed;
+        };
+        match shared.list().await {
+            Ok(space) => {
+                for topic in space {
+                    match listed.iter_mut().find(|t| t.topic == topic.name) {
+                        Some(local) => {
+                            local.content_type = topic.content_type;
+                            local.retained_bytes = topic.retained_bytes as usize;
+                        }
+                        None => listed.push(TopicInfo {
+                            topic: topic.name.clone(),
+                            topic_name: topic.name,
+                            content_type: topic.content_type,
+                            producers: 0,
+                            subscribers: 0,
+                            retained_bytes: topic.retained_bytes as usize,
+                            published_bytes: 0,
+                        }),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("listing the space's topics failed: {e}"),
+        }
+        listed.sort_by(|a, b| a.topic.cmp(&b.topic));
+        listed
+    }
+
+    /// Deletes a topic (in a space, everywhere); its subscribers' streams end.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), HubError> {
         check_name(name)?;
-        let topic = self
-            .topics
-            .lock()
-            .remove(name)
-            .ok_or_else(|| HubError::NotFound(format!("Topic {name} not found")))?;
-        topic.pipe.close();
+        let local = self.topics.lock().remove(name);
+        if let Some(shared) = self.topics.shared.get() {
+            shared.topic(name).delete().await?;
+        } else if local.is_none() {
+            return Err(HubError::NotFound(format!("Topic {name} not found")));
+        }
+        if let Some(topic) = local {
+            topic.pipe.close();
+        }
         self.log_line("info", &format!("topic {name} removed"));
         Ok(())
     }

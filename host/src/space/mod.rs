@@ -12,18 +12,23 @@
 //! `--nats` nothing here runs.
 
 mod forward;
+mod packages;
 mod placement;
 mod registry;
+mod topics;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream;
 
 pub use forward::Forwarder;
+pub use packages::Packages;
 pub use placement::Placement;
 pub use registry::{HubEntry, InstanceRef, Registry};
+pub use topics::Topics;
 
 use crate::hub::Hub;
 
@@ -32,6 +37,10 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// A hub whose entry is older than this is listed as unhealthy.
 pub const HEALTHY_WITHIN: Duration = Duration::from_secs(5);
+
+/// Counts the client's reconnections to NATS, so that watches and consumers
+/// can be made again after one.
+pub type Reconnects = Arc<AtomicU64>;
 
 /// How a hub joins a space (`weir serve --nats ... --space ...`).
 #[derive(Debug, Clone)]
@@ -50,6 +59,8 @@ pub struct SpaceConfig {
     pub creds: Option<PathBuf>,
     /// How long a silent hub stays listed (unhealthy) before it is dropped.
     pub hub_retention: Duration,
+    /// Bytes a topic holds for its slowest subscriber before producers wait.
+    pub topic_retention_bytes: u64,
 }
 
 /// Why joining or using the space failed.
@@ -81,6 +92,7 @@ pub struct Space {
     hub_id: String,
     registry: Registry,
     forwarder: Forwarder,
+    reconnects: Reconnects,
 }
 
 impl Space {
@@ -94,8 +106,9 @@ impl Space {
             None => stable_hub_id(&hub.config().data_dir)?,
         };
         check_name("hub id", &hub_id)?;
-        let client = connect(&config).await?;
-        let js = jetstream::new(client);
+        let reconnects = Reconnects::default();
+        let client = connect(&config, reconnects.clone()).await?;
+        let js = jetstream::new(client.clone());
         js.query_account().await.map_err(|e| {
             SpaceError::Nats(format!(
                 "JetStream is not available on the NATS server ({e}); start it with `nats-server -js`"
@@ -103,12 +116,25 @@ impl Space {
         })?;
         let registry = Registry::open(&js, &config.space, config.hub_retention).await?;
         let entry = registry.claim(&hub_id, &config, hub).await?;
+        let packages = Packages::open(&js, &config.space, registry.clone(), &hub_id).await?;
+        hub.share_packages(&config.space, &hub_id, packages::shared(&packages))
+            .await
+            .map_err(|e| SpaceError::Nats(format!("cannot read the space's packages: {e}")))?;
+        packages.spawn_watch(Arc::downgrade(hub), reconnects.clone());
+        hub.share_topics(Arc::new(Topics::new(
+            js.clone(),
+            &client,
+            &config.space,
+            config.topic_retention_bytes,
+            reconnects.clone(),
+        )));
         registry.spawn_heartbeat(entry, Arc::downgrade(hub));
         Ok(Arc::new(Space {
             forwarder: Forwarder::new(),
             hub_id,
             registry,
             config,
+            reconnects,
         }))
     }
 
@@ -130,6 +156,11 @@ impl Space {
     /// The registry of the space's hubs.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// How many times the NATS client has reconnected.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
     }
 
     /// Sends requests to other hubs.
@@ -158,10 +189,21 @@ impl Space {
     }
 }
 
-async fn connect(config: &SpaceConfig) -> Result<async_nats::Client, SpaceError> {
+async fn connect(
+    config: &SpaceConfig,
+    reconnects: Reconnects,
+) -> Result<async_nats::Client, SpaceError> {
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("weir {}", config.space))
-        .connection_timeout(Duration::from_secs(5));
+        .connection_timeout(Duration::from_secs(5))
+        .event_callback(move |event| {
+            let reconnects = reconnects.clone();
+            async move {
+                if matches!(event, async_nats::Event::Connected) {
+                    reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
     if let Some(creds) = &config.creds {
         options = options.credentials_file(creds).await.map_err(|e| {
             SpaceError::Config(format!(

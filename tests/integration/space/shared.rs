@@ -1,0 +1,386 @@
+//! What the hubs of a space share through JetStream: packages (object store
+//! and catalog) and topics (a stream each), across real `weir serve`
+//! processes and a real `nats-server -js`, NATS restarted under load.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::nats::Nats;
+use super::{SpaceHub, client, get_json, wait_for_list};
+use crate::hub_support::{WAIT, assert_error, json_of};
+
+fn api(hub: &SpaceHub, path: &str) -> String {
+    format!("{}/api/v1{path}", hub.url)
+}
+
+async fn upload(hub: &SpaceHub, package: &std::path::Path) -> (StatusCode, Value) {
+    let response = client()
+        .post(api(hub, "/sequence"))
+        .header("content-type", "application/octet-stream")
+        .body(std::fs::read(package).unwrap())
+        .send()
+        .await
+        .unwrap();
+    json_of(response).await
+}
+
+async fn start(hub: &SpaceHub, sequence: &str) -> String {
+    let response = client()
+        .post(api(hub, &format!("/sequence/{sequence}/start")))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let (status, started) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    started["id"].as_str().unwrap().to_string()
+}
+
+/// Sends `input` to an instance and reads its whole output.
+async fn run_through(hub: &SpaceHub, instance: &str, input: &'static str) -> String {
+    let sent = client()
+        .post(api(hub, &format!("/instance/{instance}/input")))
+        .header("content-type", "text/plain")
+        .body(input)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::OK);
+    let output = client()
+        .get(api(hub, &format!("/instance/{instance}/output")))
+        .send()
+        .await
+        .unwrap();
+    output.text().await.unwrap()
+}
+
+async fn ids(hub: &SpaceHub) -> Vec<String> {
+    let (status, listed) = get_json(&api(hub, "/sequences")).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_package_uploaded_to_one_hub_is_listed_started_and_deleted_on_every_hub() {
+    let nats = Nats::start();
+    let a = SpaceHub::start(&nats, "pk", "a", &[]);
+    let b = SpaceHub::start(&nats, "pk", "b", &[]);
+    let c = SpaceHub::start(&nats, "pk", "c", &[]);
+    wait_for_list(&a, "pk", |l| l.len() == 3).await;
+    let package = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::HELLO_DIR))
+        .await
+        .unwrap();
+
+    // A refused upload leaves the space's catalog as it was.
+    let refused = client()
+        .post(api(&a, "/sequence"))
+        .body(b"not a package".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    assert!(ids(&b).await.is_empty());
+
+    let (status, uploaded) = upload(&a, &package).await;
+    assert_eq!(status, StatusCode::OK, "{uploaded}");
+    let sequence = uploaded["id"].as_str().unwrap().to_string();
+    // Acknowledged means stored in the space: every hub lists it at once.
+    for hub in [&a, &b, &c] {
+        assert_eq!(ids(hub).await, std::slice::from_ref(&sequence));
+    }
+    let (status, info) = get_json(&api(&b, &format!("/sequence/{sequence}"))).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["config"]["name"], "hello", "{info}");
+
+    // b has never held it: it fetches it by digest, compiles it and runs it.
+    let on_b = start(&b, &sequence).await;
+    assert_eq!(
+        run_through(&b, &on_b, "world\n").await,
+        "Hello world!\n",
+        "the package fetched by hub b runs there"
+    );
+    let on_c = start(&c, "hello").await; // by package name too
+    let (_, sequences) = get_json(&c.space("pk", "/sequences")).await;
+    assert_eq!(sequences.as_array().unwrap().len(), 1, "{sequences}");
+    assert_eq!(sequences[0]["hub"], "a", "uploaded to a: {sequences}");
+
+    // Deleting is space-wide and waits for every hub's instances.
+    let kill = |hub: &SpaceHub, instance: &str| {
+        client()
+            .post(api(hub, &format!("/instance/{instance}/_kill")))
+            .json(&json!({}))
+            .send()
+    };
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let response = client()
+                .delete(api(&a, &format!("/sequence/{sequence}")))
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = json_of(response).await;
+            if status == StatusCode::CONFLICT {
+                let message = body["error"].as_str().unwrap_or_default().to_string();
+                // Refused while the heartbeats list the instances of b and c.
+                assert!(message.contains("Sequence in use"), "{body}");
+                if message.contains("hub b") {
+                    kill(&b, &on_b).await.unwrap();
+                } else if message.contains("hub c") {
+                    kill(&c, &on_c).await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            assert_eq!(status, StatusCode::OK, "{body}");
+            break;
+        }
+    })
+    .await
+    .expect("the space-wide delete never went through");
+    for hub in [&a, &b, &c] {
+        assert!(ids(hub).await.is_empty());
+    }
+    // b's compiled copy went with it (its catalog watch dropped it).
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let (status, _) = get_json(&api(&b, &format!("/sequence/{sequence}"))).await;
+            if status == StatusCode::NOT_FOUND {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("hub b kept its copy of a deleted package");
+    assert_error(
+        client()
+            .post(api(&b, &format!("/sequence/{sequence}/start")))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not found",
+    )
+    .await;
+}
+
+/// A subscriber's whole stream of a topic, as lines, once it has `want`.
+async fn read_lines(response: reqwest::Response, want: usize) -> Vec<String> {
+    let mut body = response.bytes_stream();
+    let mut text = Vec::new();
+    while text.iter().filter(|&&b| b == b'\n').count() < want {
+        let chunk = tokio::time::timeout(WAIT, body.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "a subscriber waited too long, with {} of {want} records: {}",
+                    text.iter().filter(|&&b| b == b'\n').count(),
+                    String::from_utf8_lossy(&text).replace('\n', " ")
+                )
+            })
+            .expect("the topic stream ended")
+            .unwrap();
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Checks that `lines` holds each producer's records once, in its order.
+fn assert_each_once_in_order(lines: &[String], producers: &[&str], each: usize) {
+    let mut next: HashMap<&str, usize> = producers.iter().map(|p| (*p, 0)).collect();
+    for line in lines {
+        let (producer, n) = line.split_once('-').unwrap();
+        let n: usize = n.parse().unwrap();
+        let expected = next.get_mut(producer).unwrap();
+        assert_eq!(n, *expected, "{producer}'s records out of order or twice");
+        *expected += 1;
+    }
+    assert!(next.values().all(|&n| n == each), "{next:?}");
+}
+
+fn records(producer: &str, count: usize) -> String {
+    (0..count).map(|i| format!("{producer}-{i}\n")).collect()
+}
+
+#[tokio::test]
+async fn a_topic_carries_records_from_two_hubs_to_subscribers_on_three() {
+    let nats = Nats::start();
+    let hubs: Vec<SpaceHub> = ["a", "b", "c"]
+        .iter()
+        .map(|id| SpaceHub::start(&nats, "tp", id, &[]))
+        .collect();
+    wait_for_list(&hubs[0], "tp", |l| l.len() == 3).await;
+
+    // Published before anyone listens: kept for the first subscriber.
+    let early = client()
+        .post(api(&hubs[0], "/topic/early"))
+        .header("content-type", "application/x-ndjson")
+        .body("{\"kept\":1}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), StatusCode::OK);
+    let first = client()
+        .get(api(&hubs[2], "/topic/early"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_lines(first, 1).await, ["{\"kept\":1}"]);
+
+    // Subscribers on all three hubs, producers on a and b at once.
+    let mut subscribers = Vec::new();
+    for hub in &hubs {
+        let response = client()
+            .get(api(hub, "/topic/readings"))
+            .header("content-type", "text/plain")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        subscribers.push(response);
+    }
+    const EACH: usize = 5000;
+    let publish = |hub: &SpaceHub, producer: &'static str| {
+        client()
+            .post(api(hub, "/topic/readings"))
+            .header("content-type", "text/plain")
+            .body(records(producer, EACH))
+            .send()
+    };
+    let (pa, pb) = tokio::join!(publish(&hubs[0], "pa"), publish(&hubs[1], "pb"));
+    assert_eq!(pa.unwrap().status(), StatusCode::OK);
+    assert_eq!(pb.unwrap().status(), StatusCode::OK);
+    let received = futures::future::join_all(
+        subscribers
+            .into_iter()
+            .map(|response| read_lines(response, 2 * EACH)),
+    )
+    .await;
+    for lines in &received {
+        assert_eq!(lines.len(), 2 * EACH);
+        assert_each_once_in_order(lines, &["pa", "pb"], EACH);
+    }
+
+    // Every hub lists the space's topics; the type is the space's.
+    let (_, topics) = get_json(&api(&hubs[1], "/topics")).await;
+    let names: Vec<&str> = topics
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["early", "readings"], "{topics}");
+    assert_error(
+        client()
+            .post(api(&hubs[2], "/topic/readings"))
+            .header("content-type", "application/octet-stream")
+            .body("bytes")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Acceptable Content-Type for readings is text/plain",
+    )
+    .await;
+
+    // Deleting it on one hub ends every hub's subscribers.
+    let late = client()
+        .get(api(&hubs[1], "/topic/readings"))
+        .send()
+        .await
+        .unwrap();
+    let deleted = client()
+        .delete(api(&hubs[0], "/topics/readings"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let ended = tokio::time::timeout(WAIT, late.bytes()).await;
+    assert!(ended.is_ok(), "a subscriber outlived its deleted topic");
+}
+
+#[tokio::test]
+async fn nats_restarted_under_load_loses_no_package_and_no_record() {
+    let mut nats = Nats::start();
+    let a = SpaceHub::start(&nats, "rs", "a", &[]);
+    let b = SpaceHub::start(&nats, "rs", "b", &[]);
+    wait_for_list(&a, "rs", |l| l.len() == 2).await;
+    let package = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::HELLO_DIR))
+        .await
+        .unwrap();
+    let (_, uploaded) = upload(&a, &package).await;
+    let sequence = uploaded["id"].as_str().unwrap().to_string();
+
+    // No whole-request timeout: the stream outlives the restart.
+    let subscriber = reqwest::Client::new()
+        .get(api(&b, "/topic/load"))
+        .header("content-type", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap();
+    // A producer that keeps writing, a record every few ms, while NATS is
+    // stopped and started again under it.
+    const COUNT: usize = 600;
+    let body = futures::stream::iter(0..COUNT).then(|i| async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok::<_, std::io::Error>(format!("{{\"n\":{i}}}\n"))
+    });
+    let producer = tokio::spawn(
+        client()
+            .post(api(&a, "/topic/load"))
+            .header("content-type", "application/x-ndjson")
+            .body(reqwest::Body::wrap_stream(body))
+            .timeout(Duration::from_secs(120))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    nats.stop();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    nats.restart();
+    let restarted = std::time::Instant::now();
+    let published = producer.await.unwrap().unwrap();
+    assert_eq!(published.status(), StatusCode::OK);
+    eprintln!("producer done {:?} after the restart", restarted.elapsed());
+    let lines = tokio::time::timeout(Duration::from_secs(60), read_lines(subscriber, COUNT))
+        .await
+        .expect("records were lost across the NATS restart");
+    eprintln!(
+        "subscriber done {:?} after the restart",
+        restarted.elapsed()
+    );
+    let numbers: Vec<usize> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["n"]
+                .as_u64()
+                .unwrap() as usize
+        })
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..COUNT).collect::<Vec<_>>(),
+        "each record once, in order"
+    );
+
+    // The package stored before the restart is still the space's.
+    assert_eq!(ids(&b).await, std::slice::from_ref(&sequence));
+    let instance = start(&b, &sequence).await;
+    assert_eq!(
+        run_through(&b, &instance, "again\n").await,
+        "Hello again!\n"
+    );
+}
