@@ -161,9 +161,11 @@ routes! {
     GET "/space/{space}/api/v1/list" => space::list, "every hub of the space: health, times, load, capacity";
     GET "/space/{space}/api/v1/load" => space::load, "the healthy hubs' load, summed and averaged";
     GET "/space/{space}/api/v1/config" => space::config, "the space's settings";
-    GET "/space/{space}/api/v1/sequences" => space::sequences, "every hub's sequences, each with its hub";
+    GET "/space/{space}/api/v1/sequences" => space::sequences, "the space's packages, each once with the hub it was uploaded to";
     GET "/space/{space}/api/v1/instances" => space::instances, "every instance with its hub (lost ones too)";
     GET "/space/{space}/api/v1/topics" => space::topics, "every topic with its producers and subscribers by hub";
+    POST "/space/{space}/api/v1/topic/{name}" => space::topic_publish, "publish into a space-wide topic";
+    GET "/space/{space}/api/v1/topic/{name}" => space::topic_subscribe, "subscribe to a space-wide topic";
     GET "/space/{space}/api/v1/log" => space::log, "the healthy hubs' logs, merged";
     GET "/space/{space}/api/v1/sth/{hub}/info" => space::hub_info, "one hub's registry entry";
     POST "/space/{space}/api/v1/sequence/{id}/start" => space::start, "start on the least loaded hub that has it {..., hub, tags}";

@@ -381,3 +381,25 @@ pub async fn forward(
         .forward(&hub, parts.method, &path, &parts.headers, body)
         .await?)
 }
+
+/// `POST /space/:space/api/v1/topic/:name`: publishes into the space's topic
+/// (every hub's topics are the space's, so this hub takes it).
+pub async fn topic_publish(
+    State(state): State<AppState>,
+    Path((name, topic)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    space_of(&state, &name)?;
+    super::topics::publish(State(state), Path(topic), headers, body).await
+}
+
+/// `GET /space/:space/api/v1/topic/:name`: subscribes to the space's topic.
+pub async fn topic_subscribe(
+    State(state): State<AppState>,
+    Path((name, topic)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    space_of(&state, &name)?;
+    super::topics::subscribe(State(state), Path(topic), headers).await
+}

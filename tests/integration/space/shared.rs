@@ -241,6 +241,23 @@ async fn a_topic_carries_records_from_two_hubs_to_subscribers_on_three() {
         .unwrap();
     assert_eq!(read_lines(first, 1).await, ["{\"kept\":1}"]);
 
+    // The Space API's topic routes reach the same topics.
+    let via_space = client()
+        .get(hubs[1].space("tp", "/topic/spaced"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_space.status(), StatusCode::OK);
+    let published = client()
+        .post(hubs[0].space("tp", "/topic/spaced"))
+        .header("content-type", "application/x-ndjson")
+        .body("{\"s\":1}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), StatusCode::OK);
+    assert_eq!(read_lines(via_space, 1).await, ["{\"s\":1}"]);
+
     // Subscribers on all three hubs, producers on a and b at once.
     let mut subscribers = Vec::new();
     for hub in &hubs {
@@ -283,7 +300,7 @@ async fn a_topic_carries_records_from_two_hubs_to_subscribers_on_three() {
         .iter()
         .map(|t| t["topic"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["early", "readings"], "{topics}");
+    assert_eq!(names, ["early", "readings", "spaced"], "{topics}");
     assert_error(
         client()
             .post(api(&hubs[2], "/topic/readings"))
