@@ -29,9 +29,13 @@ async fn upload(hub: &SpaceHub, package: &std::path::Path) -> (StatusCode, Value
 }
 
 async fn start(hub: &SpaceHub, sequence: &str) -> String {
+    start_with(hub, sequence, json!({})).await
+}
+
+async fn start_with(hub: &SpaceHub, sequence: &str, request: Value) -> String {
     let response = client()
         .post(api(hub, &format!("/sequence/{sequence}/start")))
-        .json(&json!({}))
+        .json(&request)
         .send()
         .await
         .unwrap();
@@ -400,4 +404,95 @@ async fn nats_restarted_under_load_loses_no_package_and_no_record() {
         run_through(&b, &instance, "again\n").await,
         "Hello again!\n"
     );
+}
+
+#[tokio::test]
+async fn instance_outputs_and_plugins_publish_into_a_topic_read_on_another_hub() {
+    let nats = Nats::start();
+    let a = SpaceHub::start(&nats, "io", "a", &[]);
+    let b = SpaceHub::start(&nats, "io", "b", &[]);
+    let c = SpaceHub::start(&nats, "io", "c", &[]);
+    wait_for_list(&a, "io", |l| l.len() == 3).await;
+    let hello = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::HELLO_DIR))
+        .await
+        .unwrap();
+    let (_, hello) = upload(&a, &hello).await;
+    let relay = crate::packages::archive_of("topic-relay", weir_tests::TOPIC_RELAY);
+    let (_, relay) = upload(&b, &relay).await;
+    let subscriber = client()
+        .get(api(&c, "/topic/greetings"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subscriber.status(), StatusCode::OK);
+
+    // An instance's output topic on a, a plugin publishing at run time on b.
+    let greeter = start_with(
+        &a,
+        hello["id"].as_str().unwrap(),
+        json!({ "outputTopic": "greetings" }),
+    )
+    .await;
+    let publisher = start_with(
+        &b,
+        relay["id"].as_str().unwrap(),
+        json!({ "appConfig": { "publish_to": "greetings" } }),
+    )
+    .await;
+    for (hub, instance, line) in [(&a, &greeter, "world\n"), (&b, &publisher, "relayed\n")] {
+        let sent = client()
+            .post(api(hub, &format!("/instance/{instance}/input")))
+            .header("content-type", "text/plain")
+            .body(line)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::OK);
+    }
+    let mut lines = read_lines(subscriber, 2).await;
+    lines.sort();
+    assert_eq!(lines, ["Hello world!", "relayed"]);
+}
+
+#[tokio::test]
+async fn a_full_topic_holds_its_producer_back_until_the_subscriber_reads() {
+    let nats = Nats::start();
+    let a = SpaceHub::start(&nats, "bp", "a", &["--topic-retention-mb", "1"]);
+    let b = SpaceHub::start(&nats, "bp", "b", &["--topic-retention-mb", "1"]);
+    wait_for_list(&a, "bp", |l| l.len() == 2).await;
+    let subscriber = reqwest::Client::new()
+        .get(api(&b, "/topic/slow"))
+        .header("content-type", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap();
+    // 32 MiB against 1 MiB of retention and the sockets' buffers: the
+    // producer cannot finish while nobody reads.
+    const COUNT: usize = 320_000;
+    let body: String = (0..COUNT)
+        .map(|i| format!("{{\"n\":{i:08},\"pad\":\"{}\"}}\n", "x".repeat(80)))
+        .collect();
+    let producer = tokio::spawn(
+        reqwest::Client::new()
+            .post(api(&a, "/topic/slow"))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!producer.is_finished(), "the producer was not held back");
+    let (_, topics) = get_json(&api(&a, "/topics")).await;
+    let retained = topics[0]["retainedBytes"].as_u64().unwrap();
+    assert!(retained <= 1 << 20, "the topic holds {retained} bytes");
+
+    let lines = read_lines(subscriber, COUNT).await;
+    let published = producer.await.unwrap().unwrap();
+    assert_eq!(published.status(), StatusCode::OK);
+    assert_eq!(lines.len(), COUNT);
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("{{\"n\":{i:08},")),
+            "record {i}: {line}"
+        );
+    }
 }
