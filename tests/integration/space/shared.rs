@@ -404,6 +404,34 @@ async fn nats_restarted_under_load_loses_no_package_and_no_record() {
         run_through(&b, &instance, "again\n").await,
         "Hello again!\n"
     );
+
+    // b's catalog watch lives through the restart: a deletion made on a
+    // after it removes b's copy from b's disk.
+    let copy = b._dir.path().join("sequences").join(&sequence);
+    assert!(copy.is_dir(), "b holds the package it ran");
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let response = client()
+                .delete(api(&a, &format!("/sequence/{sequence}")))
+                .send()
+                .await
+                .unwrap();
+            if response.status() == StatusCode::OK {
+                break;
+            }
+            // 409 until b's heartbeat no longer lists the ended instance.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the package was never deleted");
+    tokio::time::timeout(WAIT, async {
+        while copy.exists() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("hub b kept the deleted package after the NATS restart");
 }
 
 #[tokio::test]
