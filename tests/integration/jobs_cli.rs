@@ -6,8 +6,9 @@ mod manager;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
 use std::path::Path;
+use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::pack;
 use manager::Manager;
@@ -314,23 +315,36 @@ fn a_killed_workers_task_is_requeued_and_every_frame_is_stored_once() {
 }
 
 #[test]
-fn a_terminated_worker_reports_its_task_failed_and_signs_off() {
+fn a_terminated_worker_finishes_its_task_takes_no_more_and_signs_off() {
     let mut manager = Manager::start(&["--slots", "0"]);
     manager.send(weir_tests::RENDER_TEST_DIR);
     let index = manager.worker("leaving");
-    let id = manager.submit(&["render-test", "--frames", "1", "--set", "spin_ms=20000"]);
+    let id = manager.submit(&[
+        "render-test",
+        "--frames",
+        "1-2",
+        "--chunk-size",
+        "1",
+        "--set",
+        "spin_ms=1500",
+    ]);
     let worker = manager.busy_worker("leaving");
+    let held = worker.active_tasks[0].clone();
 
     manager.terminate(index);
     assert!(manager.wait_worker(index).success());
     let tasks = manager.json(&["job", "tasks", &id]);
-    let task = &tasks[0];
+    let tasks = tasks.as_array().unwrap();
+    let finished = tasks.iter().find(|t| t["id"] == held.as_str()).unwrap();
     assert_eq!(
-        task["failures"][0]["error"], "worker shutting down",
-        "{task}"
+        finished["state"], "completed",
+        "the task it held: {finished}"
     );
-    assert_eq!(task["failures"][0]["worker"], worker.id.as_str(), "{task}");
-    assert_eq!(task["state"], "queued", "{task}");
+    let other = tasks.iter().find(|t| t["id"] != held.as_str()).unwrap();
+    assert_eq!(other["state"], "queued", "it took no more: {other}");
+    for task in tasks {
+        assert_eq!(task["failures"], json!([]), "{task}");
+    }
     let left = manager.remote_workers();
     assert!(
         left.iter()
@@ -338,6 +352,45 @@ fn a_terminated_worker_reports_its_task_failed_and_signs_off() {
         "{left:?}"
     );
     let log = std::fs::read_to_string(manager.dir.path().join("worker-leaving.log")).unwrap();
+    assert!(
+        log.contains("finishing the running tasks, then signing off"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("worker {} signed off", worker.id)),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_second_signal_stops_the_task_at_once_and_it_is_queued_again_without_a_failure() {
+    let mut manager = Manager::start(&["--slots", "0"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    let index = manager.worker("leaving");
+    // No retries: a shutdown counted as a failure would fail the job.
+    let id = manager.submit(&[
+        "render-test",
+        "--frames",
+        "1",
+        "--max-retries",
+        "0",
+        "--set",
+        "spin_ms=20000",
+    ]);
+    let worker = manager.busy_worker("leaving");
+
+    manager.terminate(index);
+    std::thread::sleep(Duration::from_millis(300));
+    manager.terminate(index);
+    assert!(manager.wait_worker(index).success());
+    let tasks = manager.json(&["job", "tasks", &id]);
+    let task = &tasks[0];
+    assert_eq!(task["state"], "queued", "{task}");
+    assert_eq!(task["failures"], json!([]), "{task}");
+    let job = manager.json(&["job", "info", &id]);
+    assert_eq!(job["state"], "queued", "{job}");
+    let log = std::fs::read_to_string(manager.dir.path().join("worker-leaving.log")).unwrap();
+    assert!(log.contains("it goes back to the queue"), "{log}");
     assert!(
         log.contains(&format!("worker {} signed off", worker.id)),
         "{log}"

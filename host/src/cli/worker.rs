@@ -7,8 +7,11 @@
 //! the task complete or failed. A heartbeat loop keeps the leases alive,
 //! carries progress and plugin log lines, and stops the tasks the manager
 //! cancels. A worker the manager forgot (404) registers again and abandons
-//! what it held under its old id. SIGINT or SIGTERM stops it: running tasks
-//! are reported failed and the worker signs off.
+//! what it held under its old id. A first SIGINT or SIGTERM signs it off
+//! gently: it takes no more tasks, finishes the running ones, then signs off;
+//! a second one stops the running tasks at once and signs off, and the
+//! manager queues them again without counting a failure (as Flamenco's
+//! sign-off does).
 
 mod packages;
 mod task;
@@ -169,7 +172,12 @@ impl Worker {
             tokio::spawn(self.clone().exit_when_idle(idle));
         }
         tokio::select! {
-            () = signals.received() => self.shut_down(),
+            () = signals.received() => {
+                if !self.running().is_empty() {
+                    info!("finishing the running tasks, then signing off (a second SIGINT or SIGTERM stops them at once)");
+                }
+                self.stop.cancel();
+            }
             () = self.stop.cancelled() => {}
         }
         let all = futures::future::join_all(slots);
@@ -202,10 +210,11 @@ impl Worker {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stops picking up, and stops every running task so it is reported failed.
+    /// Stops picking up, and stops every running task; signing off then
+    /// hands them back to the manager's queue.
     fn shut_down(&self) {
         if !self.shutdown.is_cancelled() {
-            info!("shutting down: stopping the running tasks");
+            info!("shutting down: stopping the running tasks; the manager queues them again");
         }
         self.stop.cancel();
         self.shutdown.cancel();

@@ -1365,11 +1365,19 @@ impl JobManager {
             if let Some((job_id, idx)) = state.tasks.get(&task_id).cloned()
                 && let Some(job) = state.jobs.get_mut(&job_id)
             {
+                let task = &job.tasks[idx];
+                for staged in &task.staged {
+                    let _ = std::fs::remove_file(self.staged_path(
+                        &task.id,
+                        task.attempt,
+                        &staged.name,
+                    ));
+                }
                 job.requeue_task(idx, &mut worker);
                 job.log_line(
                     "info",
                     &format!(
-                        "frames {} requeued: worker {} signed off",
+                        "frames {} requeued without a failure: worker {} signed off",
                         job.tasks[idx].frames_label(),
                         worker.name
                     ),

@@ -32,7 +32,8 @@ pub(super) enum Stop {
     LeaseLost,
     /// The worker registered again; the task belonged to its old id.
     Abandoned,
-    /// The worker is shutting down: report it failed.
+    /// The worker is shutting down at once: its sign-off hands the task
+    /// back to the queue, with no failure counted.
     Shutdown,
 }
 
@@ -44,7 +45,9 @@ impl Stop {
             Stop::Canceled => Some("canceled by the manager"),
             Stop::LeaseLost => Some("lost its lease; dropped"),
             Stop::Abandoned => Some("abandoned: it was leased to an old worker id"),
-            Stop::Shutdown => None,
+            Stop::Shutdown => {
+                Some("stopped: the worker is shutting down; it goes back to the queue")
+            }
         }
     }
 }
@@ -237,13 +240,7 @@ impl Worker {
             info!("task {task} (frames {frames}) {why}");
             return;
         }
-        let error = match result {
-            Ok(()) => None,
-            Err(_) if running.stopped() == Some(Stop::Shutdown) => {
-                Some("worker shutting down".to_string())
-            }
-            Err(e) => Some(e),
-        };
+        let error = result.err();
         let id = &running.worker_id;
         let attempt = lease.attempt;
         let reported = match &error {
