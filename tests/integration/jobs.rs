@@ -383,7 +383,8 @@ async fn every_ordering_policy_is_honoured() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn priority_changed_after_submit_reorders_the_queue() {
-    let hub = hub_with(1, |_| {}).await;
+    // The slot has the tag the update gives the job, so it may run it.
+    let hub = hub_with(1, |c| c.jobs.slot_tags = vec!["urgent".into()]).await;
     hub.upload(weir_tests::RENDER_TEST_DIR).await;
     let blocker = submit(
         &hub,
@@ -1295,7 +1296,7 @@ async fn one_task_can_be_rendered_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tagged_workers_take_only_jobs_that_share_a_tag() {
+async fn a_tagged_job_runs_only_on_workers_having_its_tags_and_says_why_it_waits() {
     let hub = hub_with(0, |_| {}).await;
     hub.upload(weir_tests::RENDER_TEST_DIR).await;
     let (status, gpu) = json_of(
@@ -1309,22 +1310,49 @@ async fn tagged_workers_take_only_jobs_that_share_a_tag() {
     assert_eq!(status, StatusCode::CREATED, "{gpu}");
     let gpu = gpu["id"].as_str().unwrap().to_string();
     let any = register(&hub, "any-box").await;
-    let plain = submit(&hub, json!({"package": "render-test", "frames": "1"})).await;
     let tagged = submit(
         &hub,
         json!({"package": "render-test", "frames": "1", "tags": ["gpu"]}),
     )
     .await;
-    // The tagged worker skips the untagged (older) job and takes the gpu one.
-    let (status, lease) = pickup(&hub, &gpu).await;
-    assert_eq!(status, StatusCode::OK, "{lease}");
-    assert_eq!(lease["jobId"], tagged["id"]);
-    let (status, _) = pickup(&hub, &gpu).await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "nothing else shares a tag");
-    // A worker without tags takes any job.
+    let plain = submit(&hub, json!({"package": "render-test", "frames": "1"})).await;
+    // An untagged worker takes only untagged jobs: it skips the older gpu one.
     let (status, lease) = pickup(&hub, &any).await;
     assert_eq!(status, StatusCode::OK, "{lease}");
     assert_eq!(lease["jobId"], plain["id"]);
+    let (status, _) = pickup(&hub, &any).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "the gpu job is not for it");
+    let (status, lease) = pickup(&hub, &gpu).await;
+    assert_eq!(status, StatusCode::OK, "{lease}");
+    assert_eq!(lease["jobId"], tagged["id"]);
+
+    // A job needing a tag no worker has waits, and says why.
+    let huge = submit(
+        &hub,
+        json!({"package": "render-test", "frames": "1", "tags": ["gpu", "huge"]}),
+    )
+    .await;
+    let (status, _) = pickup(&hub, &gpu).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "gpu-box lacks the tag huge");
+    let (_, waiting) = json_of(
+        hub.get(&format!("/jobs/{}", huge["id"].as_str().unwrap()))
+            .await,
+    )
+    .await;
+    assert!(
+        waiting["waiting"]
+            .as_str()
+            .is_some_and(|w| w.contains("no online worker has the job's tags gpu,huge")),
+        "{waiting}"
+    );
+    let (_, listed) = json_of(hub.get("/jobs").await).await;
+    let running = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == tagged["id"])
+        .unwrap();
+    assert!(running.get("waiting").is_none(), "{running}");
     let bad = hub
         .post_json("/workers", json!({"name": "x", "tags": ["no spaces"]}))
         .await;

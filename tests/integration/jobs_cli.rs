@@ -462,3 +462,33 @@ fn token_is_required_by_the_manager_and_sent_by_job_and_worker() {
     let stdout = manager.ok(&submit);
     assert!(stdout.contains(" completed: 3/3 frames in "), "{stdout}");
 }
+
+#[test]
+fn a_job_no_worker_can_take_says_why_until_one_that_can_comes() {
+    let mut manager = Manager::start(&["--slots", "0"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    let id = manager.submit(&["render-test", "--frames", "1-2", "--tag", "gpu"]);
+    let info = manager.ok(&["job", "info", &id]);
+    assert!(info.contains("no worker is online"), "{info}");
+    manager.worker("plain");
+    manager.wait_for_workers("the plain worker did not register", |w| {
+        w.iter().any(|w| w.state == "online")
+    });
+    let info = manager.ok(&["job", "info", &id]);
+    assert!(
+        info.contains("no online worker has the job's tags gpu"),
+        "an untagged worker may not take it: {info}"
+    );
+    manager.worker_with("gpu-box", &["--tags", "gpu"]);
+    manager.completes(&id);
+    let tasks = manager.json(&["job", "tasks", &id]);
+    let workers: BTreeMap<String, String> = manager
+        .remote_workers()
+        .into_iter()
+        .map(|w| (w.id, w.name))
+        .collect();
+    for task in tasks.as_array().unwrap() {
+        let by = &workers[task["worker"].as_str().unwrap()];
+        assert_eq!(by, "gpu-box", "{task}");
+    }
+}

@@ -392,6 +392,9 @@ fn describe(job: &Job) -> String {
         ("finished", job.finished_at.clone().unwrap_or_default()),
         ("blocklist", job.blocklist.join(", ")),
     ];
+    if let Some(why) = &job.waiting {
+        pairs.push(("waiting", why.clone()));
+    }
     for error in &job.errors {
         pairs.push(("error", error.clone()));
     }

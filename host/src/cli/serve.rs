@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// manager that leaves rendering to `weir worker` processes).
     #[arg(long, env = "WEIR_SLOTS")]
     pub slots: Option<usize>,
+    /// Tags of the hub's own slots: a job with tags runs only on workers
+    /// having all of them (untagged slots take untagged jobs).
+    #[arg(long, value_delimiter = ',', value_name = "TAG")]
+    pub slot_tags: Vec<String>,
     /// Which job's tasks run first.
     #[arg(long, env = "WEIR_ORDERING", value_enum, default_value = "priority")]
     pub ordering: Ordering,
@@ -222,6 +226,7 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         config.jobs.slots = slots;
     }
     config.jobs.ordering = args.ordering;
+    config.jobs.slot_tags = args.slot_tags.clone();
     anyhow::ensure!(
         args.lease_secs >= 0.5 && args.lease_secs.is_finite(),
         "--lease-secs must be at least 0.5"

@@ -319,6 +319,9 @@ pub struct Job {
     pub errors: Vec<String>,
     /// Workers that take no more tasks of this job.
     pub blocklist: Vec<String>,
+    /// Why its tasks do not start, when no online worker may take them.
+    #[serde(default)]
+    pub waiting: Option<String>,
     /// When it was submitted.
     pub created_at: Option<String>,
     /// When it last changed.

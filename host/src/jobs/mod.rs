@@ -82,6 +82,9 @@ pub struct JobsConfig {
     pub max_retries: u32,
     /// Failed tasks of one job after which a worker is blocklisted for it.
     pub blocklist_after: u32,
+    /// Tags of the hub's own slots (jobs with tags run only on workers
+    /// having all of them).
+    pub slot_tags: Vec<String>,
 }
 
 impl Default for JobsConfig {
@@ -94,6 +97,7 @@ impl Default for JobsConfig {
             task_timeout: Duration::from_secs(600),
             max_retries: 3,
             blocklist_after: 3,
+            slot_tags: Vec::new(),
         }
     }
 }
@@ -562,9 +566,57 @@ fn unknown_worker(id: &str) -> String {
     format!("Worker {id} is not registered (or was lost); register again")
 }
 
-/// Whether a worker with `worker_tags` may take a job tagged `job_tags`.
+/// Whether a worker with `worker_tags` may take a job tagged `job_tags` (as
+/// in Flamenco): a job with tags runs only on workers having every one of
+/// them; a job without tags runs anywhere, so an untagged worker takes only
+/// untagged jobs.
 fn tags_match(worker_tags: &[String], job_tags: &[String]) -> bool {
-    worker_tags.is_empty() || worker_tags.iter().any(|t| job_tags.contains(t))
+    job_tags.iter().all(|t| worker_tags.contains(t))
+}
+
+/// Why a queued job's tasks do not start, when no online, enabled worker
+/// may take them at all (`None` while one could, even if it is busy).
+fn waiting_reason(job: &Job, workers: &BTreeMap<String, Worker>) -> Option<String> {
+    if !matches!(job.state, JobState::Queued | JobState::Active) || job.queued.is_empty() {
+        return None;
+    }
+    let online: Vec<&Worker> = workers
+        .values()
+        .filter(|w| w.state == WorkerState::Online && w.status == WorkerStatus::Enabled)
+        .filter(|w| w.local || !job.local_only)
+        .collect();
+    if online.is_empty() {
+        return Some(if job.local_only {
+            "no worker can take it: its package has grants, so only the hub's own slots may run it, and the hub has none (--slots 0)".into()
+        } else {
+            "no worker is online (the hub has no slots of its own: --slots 0); start `weir worker`"
+                .into()
+        });
+    }
+    let tagged: Vec<&&Worker> = online
+        .iter()
+        .filter(|w| tags_match(&w.tags, &job.tags))
+        .collect();
+    if tagged.is_empty() {
+        return Some(format!(
+            "no online worker has the job's tags {}: start one with `weir worker --tags {}` (the hub's own slots take `--slot-tags`)",
+            job.tags.join(","),
+            job.tags.join(",")
+        ));
+    }
+    if tagged.iter().all(|w| job.blocklist.contains(&w.id)) {
+        return Some("every online worker with its tags is blocklisted for this job".into());
+    }
+    None
+}
+
+/// A job's view with why it waits, if it cannot start.
+fn job_view(job: &Job, workers: &BTreeMap<String, Worker>) -> Value {
+    let mut body = view::job(job);
+    if let Some(why) = waiting_reason(job, workers) {
+        body["waiting"] = why.into();
+    }
+    body
 }
 
 impl JobManager {
@@ -572,6 +624,7 @@ impl JobManager {
     /// their completed frames are kept; tasks that were running are queued
     /// again; remote workers must register again.
     pub fn open(data_dir: &Path, config: JobsConfig) -> Result<Arc<JobManager>, HubError> {
+        check_tags(&config.slot_tags)?;
         let artifacts_dir = data_dir.join("artifacts");
         std::fs::create_dir_all(&artifacts_dir)?;
         let store = store::Store::open(&data_dir.join("jobs.sqlite")).map_err(storage)?;
@@ -655,7 +708,7 @@ impl JobManager {
                     id: LOCAL_WORKER.into(),
                     name: "local".into(),
                     slots: config.slots,
-                    tags: Vec::new(),
+                    tags: config.slot_tags.clone(),
                     local: true,
                     state: WorkerState::Online,
                     status: WorkerStatus::Enabled,
@@ -935,7 +988,9 @@ impl JobManager {
             .filter(|j| filter.is_none_or(|s| j.state == s))
             .collect();
         jobs.sort_by_key(|j| j.seq);
-        jobs.into_iter().map(view::job).collect()
+        jobs.into_iter()
+            .map(|j| job_view(j, &state.workers))
+            .collect()
     }
 
     fn not_found(id: &str) -> HubError {
@@ -948,7 +1003,7 @@ impl JobManager {
         state
             .jobs
             .get(id)
-            .map(view::job)
+            .map(|j| job_view(j, &state.workers))
             .ok_or_else(|| Self::not_found(id))
     }
 
