@@ -492,3 +492,75 @@ fn a_job_no_worker_can_take_says_why_until_one_that_can_comes() {
         assert_eq!(by, "gpu-box", "{task}");
     }
 }
+
+#[test]
+fn a_worker_refused_by_the_manager_exits_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut hub, url) = crate::support::serve(None, |command| {
+        command
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--token", "right", "--slots", "0"]);
+    });
+    let started = std::time::Instant::now();
+    let output = crate::support::weir()
+        .args([
+            "worker",
+            "--manager",
+            &url,
+            "--token",
+            "wrong",
+            "--slots",
+            "1",
+        ])
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .env("WEIR_LOG", "info")
+        .output()
+        .unwrap();
+    let _ = hub.kill();
+    let _ = hub.wait();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the manager refused this worker"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--token"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "it gave up at once"
+    );
+}
+
+#[test]
+fn a_worker_without_its_manager_backs_off_and_says_so_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("worker.log");
+    let mut worker = crate::support::weir()
+        .args([
+            "worker",
+            "--manager",
+            &format!("http://127.0.0.1:{port}"),
+            "--slots",
+            "1",
+        ])
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .env("WEIR_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(4500));
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let log = std::fs::read_to_string(&log).unwrap();
+    let failures = log.matches("registering with the manager failed").count();
+    assert_eq!(failures, 1, "one line for the outage: {log}");
+    assert!(log.contains("waiting up to 30s between tries"), "{log}");
+}

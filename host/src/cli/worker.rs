@@ -35,8 +35,11 @@ use task::{Running, Stop};
 
 /// How long a slot waits when the manager has nothing to do.
 const IDLE_POLL: Duration = Duration::from_millis(200);
-/// How long a slot waits when the manager refuses work (423) or is unreachable.
+/// How long a slot waits when the manager refuses work (423), and the first
+/// wait when it is unreachable; the wait doubles up to [`MAX_BACKOFF`].
 const REFUSED_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait between tries while the manager is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Heartbeat interval until the manager names one.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(500);
 
@@ -49,7 +52,8 @@ pub struct WorkerArgs {
     /// Tasks run at once (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub slots: Option<u32>,
-    /// Take only jobs with one of these tags (comma-separated; default: any job).
+    /// This worker's tags (comma-separated): it takes untagged jobs and jobs
+    /// whose every tag it has.
     #[arg(long, value_delimiter = ',', value_name = "TAGS")]
     pub tags: Vec<String>,
     /// The name the manager shows (default: the host name).
@@ -127,6 +131,10 @@ struct Worker {
     /// When the last task ended (or the worker started), in ms since `started`.
     idle_since_ms: AtomicU64,
     started: Instant,
+    /// Set while the manager cannot be reached, so an outage is logged once.
+    unreachable: std::sync::atomic::AtomicBool,
+    /// Why the manager refused this worker for good (401, 403): it exits.
+    refused: Mutex<Option<String>>,
 }
 
 impl Worker {
@@ -152,7 +160,49 @@ impl Worker {
             shutdown: CancellationToken::new(),
             idle_since_ms: AtomicU64::new(0),
             started: Instant::now(),
+            unreachable: std::sync::atomic::AtomicBool::new(false),
+            refused: Mutex::new(None),
         }
+    }
+
+    /// Notes a failed call to the manager: a permanent refusal (401, 403)
+    /// stops the worker; an outage is logged when it begins.
+    fn failed(&self, what: &str, e: &crate::client::ClientError) {
+        if matches!(
+            e.status(),
+            Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+        ) {
+            let why = format!(
+                "the manager refused this worker ({what}: {e}); check --token (WEIR_TOKEN)"
+            );
+            self.refused
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(why);
+            self.stop.cancel();
+            return;
+        }
+        if !self.unreachable.swap(true, Ordering::Relaxed) {
+            warn!(
+                "{what} failed: {e}; retrying, waiting up to {}s between tries",
+                MAX_BACKOFF.as_secs()
+            );
+        }
+    }
+
+    /// Notes a call the manager answered: an outage, if any, is over.
+    fn reached(&self) {
+        if self.unreachable.swap(false, Ordering::Relaxed) {
+            info!("the manager answers again");
+        }
+    }
+
+    /// Why the manager refused this worker for good, if it did.
+    fn refusal(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Registers, runs the slots, the heartbeats and (with `idle`) the idle
@@ -162,6 +212,10 @@ impl Worker {
         tokio::select! {
             () = self.register_until_done() => {}
             () = signals.received() => return Ok(ExitCode::SUCCESS),
+        }
+        if let Some(why) = self.refusal() {
+            tracing::error!("{why}");
+            return Ok(ExitCode::from(2));
         }
         let slots: Vec<_> = (0..self.registration.slots)
             .map(|slot| tokio::spawn(self.clone().slot(slot)))
@@ -190,6 +244,10 @@ impl Worker {
         }
         beats_done.cancel();
         let _ = beats.await;
+        if let Some(why) = self.refusal() {
+            tracing::error!("{why}");
+            return Ok(ExitCode::from(2));
+        }
         let id = self.id();
         match self.client.delete_worker(&id).await {
             Ok(_) => info!("worker {id} signed off"),
@@ -225,9 +283,11 @@ impl Worker {
 
     /// `POST /workers` until it works (or the worker stops).
     async fn register_until_done(&self) {
+        let mut wait = REFUSED_WAIT;
         loop {
             match self.client.register_worker(&self.registration).await {
                 Ok(worker) => {
+                    self.reached();
                     let heartbeat = worker
                         .heartbeat_ms
                         .filter(|&ms| ms > 0)
@@ -245,11 +305,12 @@ impl Worker {
                     };
                     return;
                 }
-                Err(e) => warn!("cannot register with the manager: {e}; retrying"),
+                Err(e) => self.failed("registering with the manager", &e),
             }
-            if self.pause(REFUSED_WAIT).await {
+            if self.pause(wait).await {
                 return;
             }
+            wait = (wait * 2).min(MAX_BACKOFF);
         }
     }
 
@@ -280,9 +341,15 @@ impl Worker {
     /// One slot: lease a task, run it, repeat until the worker stops.
     async fn slot(self: Arc<Self>, slot: u32) {
         tracing::debug!("slot {slot} started");
+        let mut backoff = REFUSED_WAIT;
         while !self.stop.is_cancelled() {
             let id = self.id();
-            let wait = match self.client.pickup(&id).await {
+            let picked = self.client.pickup(&id).await;
+            if picked.is_ok() {
+                self.reached();
+                backoff = REFUSED_WAIT;
+            }
+            let wait = match picked {
                 Ok(Some(lease)) => {
                     self.run_task(lease, id).await;
                     continue;
@@ -294,8 +361,10 @@ impl Worker {
                 }
                 Err(e) if e.status() == Some(StatusCode::LOCKED) => REFUSED_WAIT,
                 Err(e) => {
-                    warn!("cannot lease a task: {e}");
-                    REFUSED_WAIT
+                    self.failed("leasing a task", &e);
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    wait
                 }
             };
             if self.pause(wait).await {
@@ -329,10 +398,13 @@ impl Worker {
             tasks: running.iter().map(|r| r.beat()).collect(),
         };
         match self.client.heartbeat(&id, &beat).await {
-            Ok(reply) => self.answer(reply),
+            Ok(reply) => {
+                self.reached();
+                self.answer(reply);
+            }
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => self.register_again(&id).await,
             Err(e) => {
-                warn!("heartbeat failed: {e}");
+                self.failed("a heartbeat", &e);
                 for (running, sent) in running.iter().zip(beat.tasks) {
                     running.unsent(sent.log);
                 }
