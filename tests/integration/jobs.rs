@@ -1360,6 +1360,26 @@ async fn a_tagged_job_runs_only_on_workers_having_its_tags_and_says_why_it_waits
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_frames_of_one_task_cannot_store_artifacts_under_one_name() {
+    let hub = hub_with(1, |c| c.jobs.blocklist_after = 100).await;
+    hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    let job = submit(&hub, json!({"package": "render-test", "frames": "1-2", "chunkSize": 2, "maxRetries": 0, "settings": {"artifact_name": "same.txt"}})).await;
+    let id = job["id"].as_str().unwrap();
+    let failed = wait_state(&hub, id, "failed").await;
+    let errors = failed["errors"].to_string();
+    assert!(
+        errors.contains("artifact \\\"same.txt\\\" was already produced by frame 1 of this task"),
+        "{errors}"
+    );
+    assert!(
+        artifacts(&hub, id).await.is_empty(),
+        "the failed attempt stored nothing"
+    );
+    let staging = hub.dir.path().join("artifacts").join(".staging");
+    assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tasks_cannot_store_artifacts_under_one_name() {
     let hub = hub_with(1, |c| c.jobs.blocklist_after = 100).await;
     hub.upload(weir_tests::RENDER_TEST_DIR).await;

@@ -564,3 +564,19 @@ fn a_worker_without_its_manager_backs_off_and_says_so_once() {
     assert_eq!(failures, 1, "one line for the outage: {log}");
     assert!(log.contains("waiting up to 30s between tries"), "{log}");
 }
+
+#[test]
+fn one_task_is_requeued_by_the_index_weir_job_tasks_shows() {
+    let manager = Manager::start(&["--slots", "1"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    let id = manager.submit(&["render-test", "--frames", "1-3", "--chunk-size", "1"]);
+    manager.completes(&id);
+    let again = manager.ok(&["job", "requeue", &id, "--task", "1"]);
+    assert_eq!(again, format!("requeued frames 2-2 of job {id}\n"));
+    manager.completes(&id);
+    let refused = manager.refused(&["job", "requeue", &id, "--task", "7"]);
+    assert!(
+        refused.contains(&format!("job {id} has no task 7")),
+        "{refused}"
+    );
+}

@@ -58,7 +58,8 @@ pub enum JobCommand {
     Requeue {
         /// The job id.
         id: String,
-        /// Only this task (its id, from `weir job tasks`): render its frames again.
+        /// Only this task (its index or its id, from `weir job tasks`):
+        /// render its frames again.
         #[arg(long)]
         task: Option<String>,
     },
@@ -241,11 +242,15 @@ async fn dispatch(command: JobCommand, remote: &mut Remote) -> anyhow::Result<Ex
             task: Some(task),
         } => {
             let tasks = client.job_tasks(&id).await?;
-            anyhow::ensure!(
-                tasks.iter().any(|t| t.id == task),
-                "job {id} has no task {task} (see `weir job tasks {id}`)"
-            );
-            let requeued = client.requeue_task(&task).await?;
+            let found = tasks
+                .iter()
+                .find(|t| t.id == task || t.index.to_string() == task)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "job {id} has no task {task} (give its index or id from `weir job tasks {id}`)"
+                    )
+                })?;
+            let requeued = client.requeue_task(&found.id).await?;
             remote.print(&requeued, |t| {
                 format!(
                     "requeued frames {}-{} of job {id}",

@@ -41,6 +41,9 @@ impl JobManager {
                 task.frames_label()
             )));
         }
+        if let Some(clash) = name_clash(&task.staged, name, upload.frame) {
+            return Err(clash);
+        }
         Ok(self.staged_path(upload.task_id, upload.attempt, name))
     }
 
@@ -136,10 +139,28 @@ impl JobManager {
             }
         };
         let artifacts = &mut job.tasks[idx].staged;
+        if let Some(clash) = name_clash(artifacts, name, upload.frame) {
+            // Another frame's artifact was staged under this name meanwhile;
+            // its file was just overwritten by this one, so neither stays.
+            artifacts.retain(|a| a.name != meta.name);
+            let _ = std::fs::remove_file(staged);
+            return Err(clash);
+        }
+        // The same frame sending it again (a retried upload) replaces it.
         artifacts.retain(|a| a.name != meta.name);
         artifacts.push(meta);
         Ok(size)
     }
+}
+
+/// 409 when another frame of the attempt staged an artifact called `name`
+/// (the same clash across tasks is refused when the task completes).
+fn name_clash(staged: &[ArtifactMeta], name: &str, frame: i64) -> Option<HubError> {
+    let other = staged.iter().find(|a| a.name == name && a.frame != frame)?;
+    Some(HubError::Conflict(format!(
+        "artifact {name:?} was already produced by frame {} of this task; artifact names must be unique per job (e.g. include the frame number)",
+        other.frame
+    )))
 }
 
 /// A half-written upload, removed unless renamed into place.
