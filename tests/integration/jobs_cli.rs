@@ -580,3 +580,33 @@ fn one_task_is_requeued_by_the_index_weir_job_tasks_shows() {
         "{refused}"
     );
 }
+
+#[test]
+fn weir_worker_lists_and_steers_the_managers_workers() {
+    let mut manager = Manager::start(&["--slots", "1"]);
+    let index = manager.worker("steered");
+    manager.wait_for_workers("the worker did not register", |w| {
+        w.iter().any(|w| w.name == "steered" && w.state == "online")
+    });
+    let list = manager.ok(&["worker", "list"]);
+    assert!(list.starts_with("NAME"), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("steered ") && l.contains("online")),
+        "{list}"
+    );
+    assert!(list.lines().any(|l| l.starts_with("local ")), "{list}");
+    let info = manager.ok(&["worker", "info", "steered"]);
+    assert!(info.contains("state") && info.contains("online"), "{info}");
+
+    let disabled = manager.ok(&["worker", "disable", "steered"]);
+    assert!(disabled.ends_with("is disabled\n"), "{disabled}");
+    let enabled = manager.json(&["worker", "enable", "steered"]);
+    assert_eq!(enabled["status"], "enabled", "{enabled}");
+    let refused = manager.refused(&["worker", "remove", "nobody"]);
+    assert!(refused.contains("no worker \"nobody\""), "{refused}");
+    // Draining: the worker finishes (nothing here), takes no more and exits.
+    let drained = manager.ok(&["worker", "drain", "steered"]);
+    assert!(drained.ends_with("is draining\n"), "{drained}");
+    assert!(manager.wait_worker(index).success());
+}

@@ -115,7 +115,7 @@ pub struct SubmitArgs {
     /// Higher runs first (default 50).
     #[arg(long, value_name = "P", allow_negative_numbers = true)]
     pub priority: Option<i64>,
-    /// A tag (repeat for more): only workers with a shared tag, or none, take the job.
+    /// A tag (repeat for more): only workers having every tag of the job take it.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// Settings as a JSON object, or @FILE holding one; overlaid on the package's `[config]`.

@@ -135,7 +135,7 @@ pub fn main() -> ExitCode {
         }
         Command::Job(command) => remote::Remote::new(&cli.hub, cli.token, cli.json)
             .and_then(|remote| job::run(command, remote)),
-        Command::Worker(args) => worker::worker(args, &cli.hub, cli.token),
+        Command::Worker(args) => worker::worker(args, &cli.hub, cli.token, cli.json),
         Command::CompileComponent(args) => compile::compile(args),
     };
     result.unwrap_or_else(|e| {

@@ -13,8 +13,11 @@
 //! manager queues them again without counting a failure (as Flamenco's
 //! sign-off does).
 
+mod admin;
 mod packages;
 mod task;
+
+pub use admin::WorkerCommand;
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -43,9 +46,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Heartbeat interval until the manager names one.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(500);
 
-/// Arguments of `weir worker`.
+/// Arguments of `weir worker`: run a worker, or with a subcommand see and
+/// steer the manager's workers.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct WorkerArgs {
+    /// See and steer the manager's workers instead of running one.
+    #[command(subcommand)]
+    pub command: Option<WorkerCommand>,
     /// URL of the job manager, a `weir serve` (default: --hub).
     #[arg(long, env = "WEIR_MANAGER", value_name = "URL")]
     pub manager: Option<String>,
@@ -70,8 +78,19 @@ pub struct WorkerArgs {
     pub memory_mb: usize,
 }
 
-/// Runs the worker until it is interrupted, drained or idle long enough.
-pub fn worker(args: WorkerArgs, hub: &str, token: Option<String>) -> anyhow::Result<ExitCode> {
+/// Runs the worker until it is interrupted, drained or idle long enough
+/// (or, with a subcommand, lists or steers the manager's workers).
+pub fn worker(
+    mut args: WorkerArgs,
+    hub: &str,
+    token: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Some(command) = args.command.take() {
+        let manager = args.manager.as_deref().unwrap_or(hub);
+        let remote = super::remote::Remote::new(manager, token, json)?;
+        return admin::run(command, remote).map(|()| ExitCode::SUCCESS);
+    }
     init_tracing();
     let manager = args.manager.as_deref().unwrap_or(hub);
     let client = HubClient::new(manager, token)?;
