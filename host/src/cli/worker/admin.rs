@@ -41,7 +41,7 @@ pub(crate) fn run(command: WorkerCommand, remote: Remote) -> anyhow::Result<()> 
     remote::block_on(async move {
         let client = &remote.client;
         match command {
-            WorkerCommand::List => remote.print(&client.workers().await?, list)?,
+            WorkerCommand::List => remote.print(&client.workers().await?, |w| list(w))?,
             WorkerCommand::Info { worker } => {
                 let id = resolve(&remote, &worker).await?;
                 remote.print(&client.worker(&id).await?, describe)?;
@@ -90,7 +90,7 @@ async fn resolve(remote: &Remote, worker: &str) -> anyhow::Result<String> {
     }
 }
 
-fn list(workers: &Vec<Worker>) -> String {
+fn list(workers: &[Worker]) -> String {
     let rows: Vec<Vec<String>> = workers
         .iter()
         .map(|w| {
