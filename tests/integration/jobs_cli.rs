@@ -491,6 +491,9 @@ fn a_job_no_worker_can_take_says_why_until_one_that_can_comes() {
         let by = &workers[task["worker"].as_str().unwrap()];
         assert_eq!(by, "gpu-box", "{task}");
     }
+    // The table names workers as the job log does.
+    let table = manager.ok(&["job", "tasks", &id]);
+    assert_eq!(table.matches(" gpu-box ").count(), 2, "{table}");
 }
 
 #[test]

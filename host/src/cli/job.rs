@@ -408,8 +408,18 @@ fn describe(job: &Job) -> String {
 
 async fn tasks(remote: &Remote, id: &str) -> anyhow::Result<()> {
     let tasks = remote.client.job_tasks(id).await?;
+    // Workers by name, as the job log shows them (ids when the list fails).
+    let names: std::collections::HashMap<String, String> = match remote.json {
+        true => Default::default(),
+        false => remote
+            .client
+            .workers()
+            .await
+            .map(|ws| ws.into_iter().map(|w| (w.id, w.name)).collect())
+            .unwrap_or_default(),
+    };
     remote.print(&tasks, |tasks| {
-        let rows: Vec<Vec<String>> = tasks.iter().map(task_row).collect();
+        let rows: Vec<Vec<String>> = tasks.iter().map(|t| task_row(t, &names)).collect();
         remote::table(
             &[
                 "INDEX", "FRAMES", "STATE", "ATTEMPT", "WORKER", "PROGRESS", "ERROR",
@@ -419,7 +429,7 @@ async fn tasks(remote: &Remote, id: &str) -> anyhow::Result<()> {
     })
 }
 
-fn task_row(task: &Task) -> Vec<String> {
+fn task_row(task: &Task, names: &std::collections::HashMap<String, String>) -> Vec<String> {
     let frames = if task.frame_start == task.frame_end {
         task.frame_start.to_string()
     } else {
@@ -435,7 +445,10 @@ fn task_row(task: &Task) -> Vec<String> {
         frames,
         task.state.clone(),
         task.attempt.to_string(),
-        task.worker.clone().unwrap_or_default(),
+        task.worker
+            .as_ref()
+            .map(|id| names.get(id).unwrap_or(id).clone())
+            .unwrap_or_default(),
         format!("{:.0}%", task.progress * 100.0),
         error,
     ]

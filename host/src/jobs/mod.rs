@@ -1887,8 +1887,12 @@ impl JobManager {
             job.set_task_state(idx, TaskState::Failed);
             job.tasks[idx].finished_ms = Some(now_ms());
             job.tasks[idx].worker = None;
+            let times = match failures {
+                1 => "once".to_string(),
+                n => format!("{n} times"),
+            };
             let reason = format!(
-                "frames {label} failed {failures} times (maxRetries {}); last error: {error}",
+                "frames {label} failed {times} (maxRetries {}); last error: {error}",
                 job.max_retries
             );
             touched.extend(job.fail_job(&reason, workers));
@@ -2075,6 +2079,13 @@ impl Job {
         let from = task.state;
         if from == to {
             return;
+        }
+        // A task that is not running shows no running attempt's progress.
+        if matches!(
+            to,
+            TaskState::Queued | TaskState::Failed | TaskState::Canceled
+        ) {
+            task.progress = 0.0;
         }
         self.counts[from.slot()] -= 1;
         self.counts[to.slot()] += 1;
