@@ -1372,6 +1372,16 @@ async fn two_frames_of_one_task_cannot_store_artifacts_under_one_name() {
         "{errors}"
     );
     assert!(
+        errors.contains("frames 1-2 failed once (maxRetries 0)"),
+        "{errors}"
+    );
+    let task = &tasks(&hub, id).await[0];
+    assert_eq!(
+        (task["state"].as_str(), task["progress"].as_f64()),
+        (Some("failed"), Some(0.0)),
+        "{task}"
+    );
+    assert!(
         artifacts(&hub, id).await.is_empty(),
         "the failed attempt stored nothing"
     );
