@@ -280,14 +280,7 @@ impl Hub {
             Ok(sequence)
         }
         .await;
-        let sequence = match result {
-            Ok(sequence) => sequence,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&work);
-                return Err(e);
-            }
-        };
-        let sequence = self.commit(&work, sequence, replacing_local)?;
+        let sequence = self.commit(&work, result, replacing_local)?;
         self.log_line(
             "info",
             &format!(
@@ -311,13 +304,21 @@ impl Hub {
         Ok(work)
     }
 
-    /// Moves a staged sequence into `sequences/<id>`: the commit point.
+    /// Moves a staged sequence into `sequences/<id>`: the commit point. A
+    /// staging that failed, or a commit that does, leaves nothing behind.
     fn commit(
         &self,
         work: &Path,
-        sequence: Sequence,
+        staged: Result<Sequence, HubError>,
         replacing: bool,
     ) -> Result<Arc<Sequence>, HubError> {
+        let sequence = match staged {
+            Ok(sequence) => sequence,
+            Err(e) => {
+                let _ = fs::remove_dir_all(work);
+                return Err(e);
+            }
+        };
         let id = sequence.id.clone();
         let target = self.sequences.root.join(&id);
         let commit = {
@@ -640,14 +641,7 @@ impl Hub {
             self.stage(&work, &entry.id, received).await
         }
         .await;
-        let sequence = match result {
-            Ok(sequence) => sequence,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&work);
-                return Err(e);
-            }
-        };
-        let sequence = self.commit(&work, sequence, false)?;
+        let sequence = self.commit(&work, result, false)?;
         self.log_line(
             "info",
             &format!(

@@ -13,6 +13,19 @@ use super::nats::Nats;
 use super::{SpaceHub, client, get_json, wait_for_list};
 use crate::hub_support::{WAIT, assert_error, json_of};
 
+/// Three hubs `a`, `b`, `c` of `space`, all listed.
+async fn three_hubs(nats: &Nats, space: &str) -> [SpaceHub; 3] {
+    let hubs = ["a", "b", "c"].map(|id| SpaceHub::start(nats, space, id, &[]));
+    wait_for_list(&hubs[0], space, |l| l.len() == 3).await;
+    hubs
+}
+
+async fn hello_package() -> std::path::PathBuf {
+    tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::HELLO_DIR))
+        .await
+        .unwrap()
+}
+
 fn api(hub: &SpaceHub, path: &str) -> String {
     format!("{}/api/v1{path}", hub.url)
 }
@@ -76,13 +89,8 @@ async fn ids(hub: &SpaceHub) -> Vec<String> {
 #[tokio::test]
 async fn a_package_uploaded_to_one_hub_is_listed_started_and_deleted_on_every_hub() {
     let nats = Nats::start();
-    let a = SpaceHub::start(&nats, "pk", "a", &[]);
-    let b = SpaceHub::start(&nats, "pk", "b", &[]);
-    let c = SpaceHub::start(&nats, "pk", "c", &[]);
-    wait_for_list(&a, "pk", |l| l.len() == 3).await;
-    let package = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::HELLO_DIR))
-        .await
-        .unwrap();
+    let [a, b, c] = three_hubs(&nats, "pk").await;
+    let package = hello_package().await;
 
     // A refused upload leaves the space's catalog as it was.
     let refused = client()
@@ -223,11 +231,7 @@ fn records(producer: &str, count: usize) -> String {
 #[tokio::test]
 async fn a_topic_carries_records_from_two_hubs_to_subscribers_on_three() {
     let nats = Nats::start();
-    let hubs: Vec<SpaceHub> = ["a", "b", "c"]
-        .iter()
-        .map(|id| SpaceHub::start(&nats, "tp", id, &[]))
-        .collect();
-    wait_for_list(&hubs[0], "tp", |l| l.len() == 3).await;
+    let hubs = three_hubs(&nats, "tp").await;
 
     // Published before anyone listens: kept for the first subscriber.
     let early = client()
@@ -340,10 +344,7 @@ async fn nats_restarted_under_load_loses_no_package_and_no_record() {
     let a = SpaceHub::start(&nats, "rs", "a", &[]);
     let b = SpaceHub::start(&nats, "rs", "b", &[]);
     wait_for_list(&a, "rs", |l| l.len() == 2).await;
-    let package = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::HELLO_DIR))
-        .await
-        .unwrap();
-    let (_, uploaded) = upload(&a, &package).await;
+    let (_, uploaded) = upload(&a, &hello_package().await).await;
     let sequence = uploaded["id"].as_str().unwrap().to_string();
 
     // No whole-request timeout: the stream outlives the restart.
@@ -437,14 +438,8 @@ async fn nats_restarted_under_load_loses_no_package_and_no_record() {
 #[tokio::test]
 async fn instance_outputs_and_plugins_publish_into_a_topic_read_on_another_hub() {
     let nats = Nats::start();
-    let a = SpaceHub::start(&nats, "io", "a", &[]);
-    let b = SpaceHub::start(&nats, "io", "b", &[]);
-    let c = SpaceHub::start(&nats, "io", "c", &[]);
-    wait_for_list(&a, "io", |l| l.len() == 3).await;
-    let hello = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::HELLO_DIR))
-        .await
-        .unwrap();
-    let (_, hello) = upload(&a, &hello).await;
+    let [a, b, c] = three_hubs(&nats, "io").await;
+    let (_, hello) = upload(&a, &hello_package().await).await;
     let relay = crate::packages::archive_of("topic-relay", weir_tests::TOPIC_RELAY);
     let (_, relay) = upload(&b, &relay).await;
     let subscriber = client()
