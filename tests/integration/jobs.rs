@@ -1412,3 +1412,41 @@ async fn two_tasks_cannot_store_artifacts_under_one_name() {
     let staging = hub.dir.path().join("artifacts").join(".staging");
     assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_registering_with_its_id_again_is_the_same_worker() {
+    let hub = hub_with(0, |_| {}).await;
+    hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    let registration = json!({"name": "box", "slots": 1, "id": "machine-1"});
+    let (status, first) = json_of(hub.post_json("/workers", registration.clone()).await).await;
+    assert_eq!(
+        (status, first["id"].as_str()),
+        (StatusCode::CREATED, Some("machine-1")),
+        "{first}"
+    );
+    let job = submit(&hub, json!({"package": "render-test", "frames": "1"})).await;
+    let (status, lease) = pickup(&hub, "machine-1").await;
+    assert_eq!(status, StatusCode::OK, "{lease}");
+
+    // The machine restarted: its earlier run's task failed, the worker is one.
+    let (status, again) = json_of(hub.post_json("/workers", registration).await).await;
+    assert_eq!(
+        (status, again["id"].as_str()),
+        (StatusCode::CREATED, Some("machine-1")),
+        "{again}"
+    );
+    assert_eq!(again["tasksFailed"], 1, "{again}");
+    let task = &tasks(&hub, job["id"].as_str().unwrap()).await[0];
+    assert!(
+        task["failures"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("worker box started again")),
+        "{task}"
+    );
+    let (_, workers) = json_of(hub.get("/workers").await).await;
+    assert_eq!(workers.as_array().unwrap().len(), 1, "{workers}");
+    let bad = hub
+        .post_json("/workers", json!({"name": "x", "id": "not an id"}))
+        .await;
+    assert_error(bad, StatusCode::BAD_REQUEST, "worker id \"not an id\"").await;
+}

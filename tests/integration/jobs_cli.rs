@@ -431,10 +431,11 @@ fn a_worker_the_manager_forgot_registers_again_and_the_job_completes() {
 
     let old_id = old.id.clone();
     manager.api(|client| async move { client.delete_worker(&old_id).await });
+    // It registers again, under its own stable id.
     manager.wait_for_workers("the worker did not register again", |workers| {
         workers
             .iter()
-            .any(|w| w.name == "forgotten" && w.id != old.id && w.state == "online")
+            .any(|w| w.name == "forgotten" && w.id == old.id && w.state == "online")
     });
     manager.completes(&id);
     assert_eq!(manager.artifact_names(&id), frame_names(1..=4, "txt"));
@@ -612,4 +613,64 @@ fn weir_worker_lists_and_steers_the_managers_workers() {
     let drained = manager.ok(&["worker", "drain", "steered"]);
     assert!(drained.ends_with("is draining\n"), "{drained}");
     assert!(manager.wait_worker(index).success());
+}
+
+#[test]
+fn a_restarted_worker_keeps_its_identity_and_its_blocklist_until_it_is_cleared() {
+    let mut manager = Manager::start(&["--slots", "0", "--blocklist-after", "1"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    let first = manager.worker("steady");
+    let before = manager.wait_for_workers("the worker did not register", |w| {
+        w.iter().any(|w| w.name == "steady" && w.state == "online")
+    });
+    let id = before
+        .iter()
+        .find(|w| w.name == "steady")
+        .unwrap()
+        .id
+        .clone();
+    // A second worker of the same name on the same cache gets its own id.
+    let twin = manager.worker("steady");
+    let both = manager.wait_for_workers("the twin did not register", |w| {
+        w.iter()
+            .filter(|w| w.name == "steady" && w.state == "online")
+            .count()
+            == 2
+    });
+    assert_eq!(both.iter().filter(|w| w.id == id).count(), 1, "{both:?}");
+    manager.terminate(twin);
+    assert!(manager.wait_worker(twin).success());
+
+    // It fails one task of a job: blocklisted for it, and as nobody else
+    // may run the job, the job fails.
+    let job = manager.submit(&["render-test", "--frames", "1", "--set", "fail_attempts=1"]);
+    let (code, _) = manager.watch(&job);
+    assert_eq!(code, Some(1));
+    let info = manager.json(&["job", "info", &job]);
+    assert_eq!(info["blocklist"], json!([id.clone()]), "{info}");
+    // Restarted (the process gone, a new one on the same cache): the same
+    // worker, with its counters; a reconnect does not escape the blocklist.
+    manager.workers[first].kill().unwrap();
+    manager.workers[first].wait().unwrap();
+    manager.worker("steady");
+    let after = manager.wait_for_workers("the worker did not come back", |w| {
+        w.iter().any(|w| w.id == id && w.state == "online")
+    });
+    // One entry: the twin signed off, and the restart is no new worker.
+    assert_eq!(
+        after.iter().filter(|w| w.name == "steady").count(),
+        1,
+        "{after:?}"
+    );
+    assert!(
+        after.iter().any(|w| w.id == id && w.tasks_failed == 1),
+        "{after:?}"
+    );
+    let info = manager.json(&["job", "info", &job]);
+    assert_eq!(info["blocklist"], json!([id.clone()]), "{info}");
+    // Cleared, it takes the job's tasks again.
+    let cleared = manager.json(&["job", "unblock", &job]);
+    assert_eq!(cleared["blocklist"], json!([]), "{cleared}");
+    manager.ok(&["job", "requeue", &job]);
+    manager.completes(&job);
 }

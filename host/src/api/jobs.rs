@@ -334,6 +334,8 @@ pub struct Register {
     slots: Option<usize>,
     #[serde(default)]
     tags: Vec<String>,
+    /// The worker's stable id, to be attached again under it.
+    id: Option<String>,
 }
 
 /// `POST /workers`: register a remote worker → 201.
@@ -346,10 +348,12 @@ pub async fn register(
     let name = request
         .name
         .ok_or_else(|| ApiError::BadRequest("missing worker name".into()))?;
-    let worker = state
-        .hub
-        .jobs()
-        .register(&name, request.slots.unwrap_or(1), request.tags)?;
+    let worker = state.hub.jobs().register(
+        &name,
+        request.slots.unwrap_or(1),
+        request.tags,
+        request.id.as_deref(),
+    )?;
     Ok((StatusCode::CREATED, Json(worker)).into_response())
 }
 
@@ -598,4 +602,22 @@ pub async fn package(
         len,
         body,
     ))
+}
+
+/// `DELETE /jobs/:id/blocklist[?worker=ID]`: takes a worker (default: every
+/// worker) off the job's blocklist.
+pub async fn unblock(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<Unblock>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        state.hub.jobs().unblock(&id, query.worker.as_deref())?,
+    ))
+}
+
+/// The query of `DELETE /jobs/:id/blocklist`.
+#[derive(Deserialize)]
+pub struct Unblock {
+    worker: Option<String>,
 }

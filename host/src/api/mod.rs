@@ -139,6 +139,7 @@ routes! {
     GET "/jobs/{id}/log" => jobs::log, "job log: replayed, then live until the job ends";
     GET "/jobs/{id}/events" => jobs::job_events, "Server-Sent Events of the job until it ends";
     GET "/events" => jobs::events, "Server-Sent Events of every job, task and worker";
+    DELETE "/jobs/{id}/blocklist" => jobs::unblock, "take ?worker=ID (default: every worker) off the job's blocklist";
     POST "/workers" => jobs::register, "register a remote worker {name, slots, tags}";
     GET "/workers" => jobs::workers, "list workers (local slots included)";
     GET "/workers/{id}" => jobs::worker, "one worker";

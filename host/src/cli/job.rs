@@ -44,6 +44,14 @@ pub enum JobCommand {
         /// The job id.
         id: String,
     },
+    /// Take a worker (default: every worker) off a job's blocklist.
+    Unblock {
+        /// The job id.
+        id: String,
+        /// Only this worker (its id, as the job's blocklist shows it).
+        #[arg(long)]
+        worker: Option<String>,
+    },
     /// Pause a job: no new tasks start, running ones are requeued.
     Pause {
         /// The job id.
@@ -209,6 +217,7 @@ impl JobCommand {
             | JobCommand::Info { id }
             | JobCommand::Cancel { id }
             | JobCommand::Pause { id }
+            | JobCommand::Unblock { id, .. }
             | JobCommand::Resume { id }
             | JobCommand::Requeue { id, .. }
             | JobCommand::Update { id, .. }
@@ -233,6 +242,11 @@ async fn dispatch(command: JobCommand, remote: &mut Remote) -> anyhow::Result<Ex
         JobCommand::Info { id } => remote.print(&client.job(&id).await?, describe)?,
         JobCommand::Cancel { id } => acted(remote, client.cancel_job(&id).await?, "canceled")?,
         JobCommand::Pause { id } => acted(remote, client.pause_job(&id).await?, "paused")?,
+        JobCommand::Unblock { id, worker } => acted(
+            remote,
+            client.unblock_job(&id, worker.as_deref()).await?,
+            "unblocked",
+        )?,
         JobCommand::Resume { id } => acted(remote, client.resume_job(&id).await?, "resumed")?,
         JobCommand::Requeue { id, task: None } => {
             acted(remote, client.requeue_job(&id).await?, "requeued")?

@@ -103,6 +103,8 @@ pub fn worker(
         .clone()
         .or_else(|| sysinfo::System::host_name().ok())
         .unwrap_or_else(|| "worker".into());
+    // Held (locked) for the worker's life.
+    let (id, _id_lock) = stable_id(&cache, &name)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let render = Runtime::new(RuntimeConfig {
@@ -118,6 +120,7 @@ pub fn worker(
             name,
             slots,
             tags: args.tags.clone(),
+            id: Some(id),
         };
         let worker = Arc::new(Worker::new(client, render, cache, registration));
         let idle = args.exit_when_idle.map(Duration::from_secs);
@@ -484,6 +487,58 @@ impl Signals {
             _ = self.terminate.recv() => {}
         }
     }
+}
+
+/// The worker's stable id, kept in `<cache>/worker-ids/<name>` (made on
+/// first start), so the manager knows it again after either of them
+/// restarts. The file stays locked while the worker runs: a second worker of
+/// the same name on the same cache takes `<name>.1` (and so on) instead.
+fn stable_id(cache: &std::path::Path, name: &str) -> anyhow::Result<(String, std::fs::File)> {
+    use anyhow::Context as _;
+    use std::io::{Read, Seek, Write};
+    let dir = cache.join("worker-ids");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let base: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    for n in 0..256 {
+        let path = match n {
+            0 => dir.join(&base),
+            n => dir.join(format!("{base}.{n}")),
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => continue,
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        let mut id = String::new();
+        file.read_to_string(&mut id)?;
+        let id = id.trim().to_string();
+        if !id.is_empty() {
+            return Ok((id, file));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        file.rewind()?;
+        writeln!(file, "{id}").with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok((id, file));
+    }
+    anyhow::bail!("256 workers called {name:?} run on this cache dir already")
 }
 
 /// `$XDG_CACHE_HOME/weir/worker` (`~/.cache/weir/worker` on Linux).

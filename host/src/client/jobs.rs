@@ -52,6 +52,14 @@ impl HubClient {
         self.json(self.request(Method::DELETE, &["jobs", id])).await
     }
 
+    /// `DELETE /jobs/{id}/blocklist[?worker=W]`: a worker (default: every
+    /// one) may take the job's tasks again.
+    pub async fn unblock_job(&self, id: &str, worker: Option<&str>) -> Result<Job, ClientError> {
+        let query: Vec<(&str, &str)> = worker.map(|w| ("worker", w)).into_iter().collect();
+        self.json(self.request_with_query(Method::DELETE, &["jobs", id, "blocklist"], &query))
+            .await
+    }
+
     /// `POST /jobs/{id}/cancel`.
     pub async fn cancel_job(&self, id: &str) -> Result<Job, ClientError> {
         self.job_action(id, "cancel").await

@@ -470,8 +470,12 @@ pub struct WorkerRegistration {
     pub name: String,
     /// How many tasks it runs at once.
     pub slots: u32,
-    /// Only jobs with one of these tags (none: any job).
+    /// Its tags: it takes untagged jobs and jobs whose every tag it has.
     pub tags: Vec<String>,
+    /// Its stable id (kept in its cache dir): the manager attaches it again
+    /// under it, with its counters and blocklists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// A worker: a remote `weir worker` or the hub's own slots (`GET /workers`).

@@ -1327,7 +1327,30 @@ impl JobManager {
     // ---- workers ---------------------------------------------------------
 
     /// Registers a remote worker.
-    pub fn register(&self, name: &str, slots: usize, tags: Vec<String>) -> Result<Value, HubError> {
+    ///
+    /// A worker that names its `id` (a stable one, kept on its machine) and
+    /// is known is attached again under it: its counters, its place in job
+    /// blocklists and an operator's `disabled` stay, and tasks its earlier
+    /// run still held fail (that run is gone). Otherwise it gets a new id.
+    pub fn register(
+        &self,
+        name: &str,
+        slots: usize,
+        tags: Vec<String>,
+        id: Option<&str>,
+    ) -> Result<Value, HubError> {
+        if let Some(id) = id
+            && (id.is_empty()
+                || id.len() > 64
+                || id == LOCAL_WORKER
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(HubError::BadRequest(format!(
+                "worker id {id:?}: use 1-64 letters, digits, '-' or '_'"
+            )));
+        }
         if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
             return Err(HubError::BadRequest(
                 "worker name: 1-128 printable characters".into(),
@@ -1337,9 +1360,14 @@ impl JobManager {
             return Err(HubError::BadRequest("slots must be 1..=1024".into()));
         }
         check_tags(&tags)?;
+        if let Some(id) = id
+            && self.lock().workers.contains_key(id)
+        {
+            return self.reattach(id, name, slots, tags);
+        }
         let now = now_ms();
         let worker = Worker {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string),
             name: name.to_string(),
             slots,
             tags,
@@ -1366,6 +1394,90 @@ impl JobManager {
         tracing::info!(worker = %worker.id, name = %worker.name, slots, "worker registered");
         state.workers.insert(worker.id.clone(), worker);
         drop(state);
+        self.work.notify_waiters();
+        Ok(body)
+    }
+
+    /// Attaches a known worker again (see [`register`](Self::register)).
+    fn reattach(
+        &self,
+        id: &str,
+        name: &str,
+        slots: usize,
+        tags: Vec<String>,
+    ) -> Result<Value, HubError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(worker) = state.workers.get_mut(id) else {
+            return Err(HubError::NotFound(unknown_worker(id)));
+        };
+        let held: Vec<String> = std::mem::take(&mut worker.active).into_iter().collect();
+        worker.name = name.to_string();
+        worker.slots = slots;
+        worker.tags = tags;
+        worker.state = WorkerState::Online;
+        if worker.status == WorkerStatus::Draining {
+            worker.status = WorkerStatus::Enabled;
+        }
+        worker.seen = Some(Instant::now());
+        worker.last_seen_ms = now_ms();
+        worker.cancel.clear();
+        let worker_name = worker.name.clone();
+        for task_id in &held {
+            if let Some((job_id, idx)) = state.tasks.get(task_id).cloned() {
+                let error = format!(
+                    "worker {worker_name} started again: its earlier run, which held this task, is gone"
+                );
+                if let Err(e) = self.task_failed(state, &job_id, idx, &error) {
+                    tracing::error!(error = %e, "cannot record a task failure");
+                }
+            }
+        }
+        let worker = state
+            .workers
+            .get(id)
+            .ok_or_else(|| HubError::NotFound(unknown_worker(id)))?;
+        state.store.write(|tx| tx.worker(worker)).map_err(storage)?;
+        let mut body = view::worker(worker);
+        body["leaseMs"] = (self.config.lease.as_millis() as u64).into();
+        body["heartbeatMs"] = (self.config.heartbeat.as_millis() as u64).into();
+        self.emit_worker(worker);
+        tracing::info!(worker = %id, name = %worker_name, slots, "worker attached again");
+        drop(guard);
+        self.work.notify_waiters();
+        Ok(body)
+    }
+
+    /// Takes `worker` (or, with `None`, every worker) off job `id`'s
+    /// blocklist, so it may take the job's tasks again.
+    pub fn unblock(&self, id: &str, worker: Option<&str>) -> Result<Value, HubError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let job = state.jobs.get_mut(id).ok_or_else(|| Self::not_found(id))?;
+        let before = job.blocklist.len();
+        match worker {
+            Some(w) => job.blocklist.retain(|b| b != w),
+            None => job.blocklist.clear(),
+        }
+        if let Some(w) = worker
+            && job.blocklist.len() == before
+        {
+            return Err(HubError::NotFound(format!(
+                "worker {w} is not on the blocklist of job {id}"
+            )));
+        }
+        job.updated_ms = now_ms();
+        state.store.write(|tx| tx.job(job)).map_err(storage)?;
+        job.log_line(
+            "info",
+            &match worker {
+                Some(w) => format!("worker {w} taken off the blocklist"),
+                None => "blocklist cleared".to_string(),
+            },
+        );
+        self.emit_job(job);
+        let body = job_view(job, &state.workers);
+        drop(guard);
         self.work.notify_waiters();
         Ok(body)
     }
