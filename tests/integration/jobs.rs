@@ -962,8 +962,9 @@ async fn job_events_stream_as_server_sent_events_until_the_job_ends() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accepted_jobs_survive_a_restart_and_running_tasks_are_requeued() {
-    let hub = hub_with(0, |_| {}).await;
+async fn accepted_jobs_survive_a_restart_and_a_remote_workers_task_waits_one_lease_for_it() {
+    let lease = Duration::from_millis(1500);
+    let hub = hub_with(0, |c| c.jobs.lease = lease).await;
     hub.upload(weir_tests::RENDER_TEST_DIR).await;
     let worker = register(&hub, "doomed").await;
     let job = submit(
@@ -974,9 +975,9 @@ async fn accepted_jobs_survive_a_restart_and_running_tasks_are_requeued() {
     let id = job["id"].as_str().unwrap().to_string();
     // One task is running (leased), with a staged artifact, when the hub
     // goes away.
-    let (status, lease) = pickup(&hub, &worker).await;
+    let (status, lease_body) = pickup(&hub, &worker).await;
     assert_eq!(status, StatusCode::OK);
-    let task = lease["taskId"].as_str().unwrap();
+    let task = lease_body["taskId"].as_str().unwrap().to_string();
     let staged = hub
         .client
         .put(hub.url(&format!(
@@ -988,22 +989,42 @@ async fn accepted_jobs_survive_a_restart_and_running_tasks_are_requeued() {
         .unwrap();
     assert_eq!(staged.status(), StatusCode::CREATED);
     let staging = hub.dir.path().join("artifacts").join(".staging");
-    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 1);
-    let dir = hub.stop();
-    let hub = TestHub::on(dir, |c| c.jobs.slots = 2, None).await;
-    // The restarted hub's own slots may be staging new attempts already.
-    let dead = format!("{task}-1-");
-    let left: Vec<String> = std::fs::read_dir(&staging)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(&dead))
-        .collect();
+    let staged_file = staging.join(format!("{task}-1-frame-000001.txt"));
     assert!(
-        left.is_empty(),
-        "staged files of dead attempts are gone: {left:?}"
+        staged_file.is_file()
+            && staging
+                .join(format!("{task}-1-frame-000001.txt.meta"))
+                .is_file()
     );
+    let dir = hub.stop();
+    let hub = TestHub::on(
+        dir,
+        |c| {
+            c.jobs.slots = 2;
+            c.jobs.lease = lease;
+        },
+        None,
+    )
+    .await;
+    // The attempt is still the worker's, with what it staged: it may come
+    // back within a lease and report.
+    let (_, tasks_now) = json_of(hub.get(&format!("/jobs/{id}/tasks")).await).await;
+    let held = tasks_now
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == task.as_str())
+        .unwrap();
+    assert_eq!(
+        (held["state"].as_str(), held["worker"].as_str()),
+        (Some("active"), Some(worker.as_str())),
+        "{held}"
+    );
+    assert!(staged_file.is_file(), "what the attempt staged is kept");
+    // It does not come back: lost after the lease, its task runs elsewhere.
     let done = wait_state(&hub, &id, "completed").await;
     assert_eq!(done["framesDone"], 4);
+    assert!(!staged_file.exists(), "the lost attempt's files are gone");
     let (_, body) = bytes(
         &hub,
         &format!("/api/v1/jobs/{id}/artifacts/frame-000001.txt"),
@@ -1014,12 +1035,9 @@ async fn accepted_jobs_survive_a_restart_and_running_tasks_are_requeued() {
         "the artifact comes from the attempt that completed"
     );
     let (_, worker) = json_of(hub.get(&format!("/workers/{worker}")).await).await;
-    assert_eq!(
-        worker["state"], "lost",
-        "remote workers must register again after a restart"
-    );
+    assert_eq!(worker["state"], "lost", "{worker}");
     let log = hub.read_to_end(&format!("/jobs/{id}/log")).await;
-    assert!(log.contains("running tasks were queued again"), "{log}");
+    assert!(log.contains("lost: no heartbeat"), "{log}");
     // The log written before the restart is still there.
     assert!(log.contains("queued: 4 frames (1-4) in 2 tasks"), "{log}");
     assert!(log.contains("frames 1-2 started on worker doomed"), "{log}");

@@ -674,3 +674,42 @@ fn a_restarted_worker_keeps_its_identity_and_its_blocklist_until_it_is_cleared()
     manager.ok(&["job", "requeue", &job]);
     manager.completes(&job);
 }
+
+#[test]
+fn a_render_finished_while_the_manager_restarts_is_kept_not_rendered_again() {
+    let mut manager = Manager::start(&["--slots", "0"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    manager.worker("patient");
+    // One task of three frames of ~1 s each.
+    let id = manager.submit(&[
+        "render-test",
+        "--frames",
+        "1-3",
+        "--chunk-size",
+        "3",
+        "--set",
+        "spin_ms=1000",
+    ]);
+    let worker = manager.busy_worker("patient");
+    let task = worker.active_tasks[0].clone();
+    thread_sleep_ms(1300); // frame 1 uploaded, frame 2 rendering
+    manager.restart(Duration::from_secs(2));
+    manager.completes(&id);
+    let tasks = manager.json(&["job", "tasks", &id]);
+    let done = &tasks[0];
+    assert_eq!(done["id"], task.as_str());
+    assert_eq!(
+        (done["state"].as_str(), done["attempt"].as_u64()),
+        (Some("completed"), Some(1)),
+        "the first attempt's result was kept: {done}"
+    );
+    assert_eq!(done["failures"], json!([]), "{done}");
+    assert_eq!(manager.artifact_names(&id), frame_names(1..=3, "txt"));
+    let workers = manager.remote_workers();
+    assert_eq!(workers.len(), 1, "still one worker: {workers:?}");
+    assert_eq!(workers[0].id, worker.id);
+}
+
+fn thread_sleep_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}

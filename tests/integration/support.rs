@@ -147,9 +147,18 @@ pub fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec
 /// the hub can neither block nor fail printing. `log` is where `configure`
 /// sent stderr, shown if the hub does not start.
 pub fn serve(log: Option<&Path>, configure: impl FnOnce(&mut Command)) -> (Child, String) {
+    serve_at("127.0.0.1:0", log, configure)
+}
+
+/// [`serve`] listening on `listen` (a restarted hub on its old port).
+pub fn serve_at(
+    listen: &str,
+    log: Option<&Path>,
+    configure: impl FnOnce(&mut Command),
+) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
     command
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", listen])
         .env("WEIR_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -566,6 +566,58 @@ fn unknown_worker(id: &str) -> String {
     format!("Worker {id} is not registered (or was lost); register again")
 }
 
+/// The index entry beside a staged artifact.
+fn meta_path(staged: &Path) -> PathBuf {
+    let mut name = staged.as_os_str().to_owned();
+    name.push(".meta");
+    PathBuf::from(name)
+}
+
+/// Keeps in `staging` the artifacts (with their index entries) of the
+/// attempts in `kept` (task id → attempt) and removes everything else;
+/// answers the kept entries by task id.
+fn recover_staging(
+    staging: &Path,
+    kept: &HashMap<String, u32>,
+) -> std::io::Result<HashMap<String, Vec<ArtifactMeta>>> {
+    let mut found: HashMap<String, Vec<ArtifactMeta>> = HashMap::new();
+    let mut keep = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(staging)?.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "meta") {
+            continue;
+        }
+        let Some(meta) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<StagedMeta>(&b).ok())
+        else {
+            continue;
+        };
+        let data = path.with_extension("");
+        if kept.get(&meta.artifact.task_id) == Some(&meta.attempt) && data.is_file() {
+            keep.insert(path.clone());
+            keep.insert(data);
+            found
+                .entry(meta.artifact.task_id.clone())
+                .or_default()
+                .push(meta.artifact);
+        }
+    }
+    for entry in std::fs::read_dir(staging)?.flatten() {
+        if !keep.contains(&entry.path()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(found)
+}
+
+/// What a `.meta` file beside a staged artifact holds.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct StagedMeta {
+    pub(crate) attempt: u32,
+    pub(crate) artifact: ArtifactMeta,
+}
+
 /// Whether a worker with `worker_tags` may take a job tagged `job_tags` (as
 /// in Flamenco): a job with tags runs only on workers having every one of
 /// them; a job without tags runs anywhere, so an untagged worker takes only
@@ -643,6 +695,16 @@ impl JobManager {
         }
         let mut requeued = Vec::new();
         let mut stopped = Vec::new();
+        // Remote workers that were online may still be rendering: their
+        // tasks stay theirs for one lease, in which they can come back and
+        // report (the hub's own slots died with the hub).
+        let online: std::collections::HashSet<String> = loaded
+            .workers
+            .iter()
+            .filter(|w| !w.local && w.state == WorkerState::Online)
+            .map(|w| w.id.clone())
+            .collect();
+        let mut kept: HashMap<String, u32> = HashMap::new();
         for mut task in loaded.tasks {
             let Some(job) = state.jobs.get_mut(&task.job_id) else {
                 continue;
@@ -656,6 +718,12 @@ impl JobManager {
                 task.worker = None;
                 task.finished_ms = job.finished_ms;
                 stopped.push((job.id.clone(), job.tasks.len()));
+            } else if task.state == TaskState::Active
+                && task.worker.as_ref().is_some_and(|w| online.contains(w))
+            {
+                let ran_ms = now_ms().saturating_sub(task.started_ms.unwrap_or_else(now_ms));
+                task.started_at = Instant::now().checked_sub(Duration::from_millis(ran_ms));
+                kept.insert(task.id.clone(), task.attempt);
             } else if task.state == TaskState::Active {
                 task.state = TaskState::Queued;
                 task.worker = None;
@@ -676,11 +744,17 @@ impl JobManager {
                 job.artifacts.insert(artifact.name.clone(), artifact);
             }
         }
-        // Staged artifacts of attempts that never completed.
+        // Staged artifacts: those of the kept attempts stay, the rest (of
+        // attempts that never completed) go.
         let staging_dir = artifacts_dir.join(".staging");
-        match std::fs::remove_dir_all(&staging_dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-            _ => std::fs::create_dir(&staging_dir)?,
+        std::fs::create_dir_all(&staging_dir)?;
+        let mut staged = recover_staging(&staging_dir, &kept)?;
+        for job in state.jobs.values_mut() {
+            for task in &mut job.tasks {
+                if let Some(artifacts) = staged.remove(&task.id) {
+                    task.staged = artifacts;
+                }
+            }
         }
         let logs_dir = data_dir.join("joblogs");
         std::fs::create_dir_all(&logs_dir)?;
@@ -696,7 +770,17 @@ impl JobManager {
                 continue;
             }
             if worker.state == WorkerState::Online {
-                worker.state = WorkerState::Lost;
+                // One lease from now to heartbeat again, or it is lost.
+                worker.seen = Some(Instant::now());
+                worker.active =
+                    kept.keys()
+                        .filter(|t| {
+                            state.tasks.get(*t).and_then(|(job, idx)| {
+                                state.jobs.get(job)?.tasks[*idx].worker.clone()
+                            }) == Some(worker.id.clone())
+                        })
+                        .cloned()
+                        .collect();
             }
             state.workers.insert(worker.id.clone(), worker);
         }
@@ -1534,11 +1618,7 @@ impl JobManager {
             {
                 let task = &job.tasks[idx];
                 for staged in &task.staged {
-                    let _ = std::fs::remove_file(self.staged_path(
-                        &task.id,
-                        task.attempt,
-                        &staged.name,
-                    ));
+                    self.remove_staged(&task.id, task.attempt, &staged.name);
                 }
                 job.requeue_task(idx, &mut worker);
                 job.log_line(
@@ -1825,10 +1905,19 @@ impl JobManager {
     }
 
     /// Where an attempt's artifact is staged until the attempt completes
-    /// (`artifacts/.staging`, emptied at start; on the artifacts' file
-    /// system, so completing is one rename).
+    /// (`artifacts/.staging`; on the artifacts' file system, so completing
+    /// is one rename). Its index entry waits beside it in a `.meta` file,
+    /// so an attempt that outlives a restart of the manager keeps what it
+    /// staged; at start everything else there is removed.
     fn staged_path(&self, task_id: &str, attempt: u32, name: &str) -> PathBuf {
         self.staging_dir.join(format!("{task_id}-{attempt}-{name}"))
+    }
+
+    /// Removes a staged artifact and its index entry.
+    fn remove_staged(&self, task_id: &str, attempt: u32, name: &str) {
+        let path = self.staged_path(task_id, attempt, name);
+        let _ = std::fs::remove_file(meta_path(&path));
+        let _ = std::fs::remove_file(path);
     }
 
     /// Completes an attempt: its staged artifacts become the job's.
@@ -1854,7 +1943,8 @@ impl JobManager {
         let dest = self.artifact_dir(&job.id);
         for artifact in &staged {
             let from = self.staged_path(task_id, attempt, &artifact.name);
-            std::fs::rename(from, dest.join(&artifact.name))?;
+            std::fs::rename(&from, dest.join(&artifact.name))?;
+            let _ = std::fs::remove_file(meta_path(&from));
         }
         let job_id = job.id.clone();
         let job = state
@@ -1961,7 +2051,7 @@ impl JobManager {
             error: error.to_string(),
         });
         for staged in std::mem::take(&mut task.staged) {
-            let _ = std::fs::remove_file(self.staged_path(&task.id, task.attempt, &staged.name));
+            self.remove_staged(&task.id, task.attempt, &staged.name);
         }
         let failures = task.failures.len();
         let label = task.frames_label();

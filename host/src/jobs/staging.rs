@@ -129,12 +129,27 @@ impl JobManager {
             frame: upload.frame,
             task_id: upload.task_id.to_string(),
         };
+        // Its index entry beside it, so the attempt keeps it across a
+        // restart of the manager.
+        let entry = serde_json::to_vec(&super::StagedMeta {
+            attempt: upload.attempt,
+            artifact: meta.clone(),
+        })
+        .map_err(|e| HubError::Io(e.into()))?;
+        if let Err(e) = std::fs::write(super::meta_path(staged), entry) {
+            let _ = std::fs::remove_file(staged);
+            return Err(e.into());
+        }
+        let remove = || {
+            let _ = std::fs::remove_file(super::meta_path(staged));
+            let _ = std::fs::remove_file(staged);
+        };
         let mut guard = self.lock();
         let held = Self::held(&mut guard, upload.task_id, upload.worker, upload.attempt);
         let (job, idx) = match held {
             Ok(held) => held,
             Err(lost) => {
-                let _ = std::fs::remove_file(staged);
+                remove();
                 return Err(lost);
             }
         };
@@ -143,7 +158,7 @@ impl JobManager {
             // Another frame's artifact was staged under this name meanwhile;
             // its file was just overwritten by this one, so neither stays.
             artifacts.retain(|a| a.name != meta.name);
-            let _ = std::fs::remove_file(staged);
+            remove();
             return Err(clash);
         }
         // The same frame sending it again (a retried upload) replaces it.

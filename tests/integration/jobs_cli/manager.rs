@@ -20,6 +20,7 @@ pub const WAIT: Duration = Duration::from_secs(120);
 pub struct Manager {
     child: Child,
     url: String,
+    serve_args: Vec<String>,
     /// Data, logs and downloads of this test.
     pub dir: tempfile::TempDir,
     /// The `weir worker` processes, by index.
@@ -44,9 +45,34 @@ impl Manager {
         Manager {
             child,
             url,
+            serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
             dir,
             workers: Vec::new(),
         }
+    }
+
+    /// Stops the manager with SIGTERM and starts it again on the same port
+    /// and data dir after `down`.
+    pub fn restart(&mut self, down: Duration) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        assert!(self.child.wait().unwrap().success());
+        thread::sleep(down);
+        let log_path = self.dir.path().join("server-restarted.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let listen = self.url.trim_start_matches("http://").to_string();
+        let (child, url) = crate::support::serve_at(&listen, Some(&log_path), |command| {
+            command
+                .arg("--data-dir")
+                .arg(self.dir.path().join("data"))
+                .args(&self.serve_args)
+                .env_remove("WEIR_TOKEN")
+                .env_remove("WEIR_LOG")
+                .stderr(log);
+        });
+        assert_eq!(url, self.url);
+        self.child = child;
     }
 
     /// The server's log and every worker's, for failure messages.

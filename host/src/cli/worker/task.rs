@@ -18,8 +18,12 @@ use crate::runtime::{Artifact, RenderError};
 
 /// Time limit of a task whose lease names none.
 const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-/// How often an upload or report is tried when the manager is unreachable.
-const TRIES: u32 = 4;
+/// How long an upload or report is tried again while the manager is
+/// unreachable (or failing): long enough to outlive a restart of the
+/// manager, which keeps a running attempt for its worker for one lease.
+const RETRY_FOR: Duration = Duration::from_secs(60);
+/// The longest wait between two tries.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 /// Plugin log lines kept per task between heartbeats; older ones are dropped.
 const MAX_PENDING_LOG: usize = 1000;
 
@@ -263,24 +267,37 @@ impl Worker {
     }
 }
 
-/// Calls `call` until it works, fails for good, or has been tried [`TRIES`]
-/// times; only an unreachable or failing (5xx) manager is tried again.
+/// Calls `call` until it works, fails for good, or [`RETRY_FOR`] has passed;
+/// only an unreachable or failing (5xx) manager is tried again, with waits
+/// doubling from 250 ms to [`MAX_RETRY_WAIT`]. The finished work it carries
+/// is kept meanwhile, so a manager restarting under a worker loses nothing.
 async fn retry<T, F, Fut>(what: &str, mut call: F) -> Result<T, ClientError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ClientError>>,
 {
     let mut delay = Duration::from_millis(250);
-    let mut tries = 1;
+    let started = Instant::now();
+    let mut warned = false;
     loop {
         match call().await {
-            Err(e) if tries < TRIES && is_transient(&e) => {
-                warn!("{what} failed ({e}); trying again");
+            Err(e) if started.elapsed() < RETRY_FOR && is_transient(&e) => {
+                if !warned {
+                    warn!(
+                        "{what} failed ({e}); trying again for up to {}s",
+                        RETRY_FOR.as_secs()
+                    );
+                    warned = true;
+                }
                 tokio::time::sleep(delay).await;
-                delay *= 2;
-                tries += 1;
+                delay = (delay * 2).min(MAX_RETRY_WAIT);
             }
-            result => return result,
+            result => {
+                if warned && result.is_ok() {
+                    info!("{what}: done after the manager came back");
+                }
+                return result;
+            }
         }
     }
 }
