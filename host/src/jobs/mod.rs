@@ -6,7 +6,9 @@
 //! stage its artifacts, and complete or fail it. The manager keeps the whole
 //! queue in memory behind one mutex and writes every change through to SQLite
 //! before answering, so a crash loses nothing that was acknowledged: on
-//! start, tasks that were running go back to the queue.
+//! start, tasks the hub's own slots were running go back to the queue, and
+//! a remote worker's running task stays its for one lease, with what it had
+//! staged, so a worker that outlived the restart can still report it.
 //!
 //! Failure ladder (after Flamenco): a failed task is retried — on another
 //! worker when one can take it — until it has failed `max_retries + 1`
