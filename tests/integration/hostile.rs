@@ -85,9 +85,12 @@ async fn arithmetic_and_memory_traps_end_their_instance_with_the_trap_reason() {
     let hub = TestHub::start().await;
     let seq = upload_fixture(&hub, "arith-trap", weir_tests::ARITH_TRAP).await;
     // Safe Rust checks a divisor before `i32.div_s`, so division by zero is a panic, and
-    // a panic aborts with wasm `unreachable`; its message goes to stderr.
+    // a panic aborts with wasm `unreachable`: the reason is the panic's message.
     let cases = [
-        ("div-zero", "`unreachable` instruction executed"),
+        (
+            "div-zero",
+            "panicked at tests/fixtures/arith-trap/src/lib.rs:",
+        ),
         ("unreachable", "`unreachable` instruction executed"),
         ("oob", "out of bounds memory access"),
     ];

@@ -390,6 +390,13 @@ async fn stderr_and_stdout_are_separate_streams() {
     let info = hub.wait_ended(&id).await;
     assert_eq!(info["status"], "errored");
     assert_eq!(info["terminated"]["exitcode"], 101);
+    // The reason is the panic, not the `unreachable` it ends in.
+    let reason = info["terminated"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Sequence trapped: panicked at tests/fixtures/panic/src/lib.rs:")
+            && reason.ends_with(": deliberate panic"),
+        "{reason}"
+    );
     let stderr = hub.read_to_end(&format!("/instance/{id}/stderr")).await;
     assert!(stderr.contains("deliberate panic"), "{stderr}");
     assert_eq!(hub.read_to_end(&format!("/instance/{id}/stdout")).await, "");

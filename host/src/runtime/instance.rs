@@ -16,8 +16,9 @@ use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 use super::host::{
     EventBus, InstanceState, KeepAlive, Limiter, Signal, StopRequest, WitEvent, log_line,
 };
-use super::io::{ChannelReader, InputWriter, input_channel, pump_into};
+use super::io::{ChannelReader, InputWriter, input_channel, pump_into, pump_into_keeping_tail};
 use super::limits::{Hit, Limits, arm_epoch, metered, wall_clock};
+use super::trap::{panic_message, trap_message};
 use super::{Entry, Program, Runtime, TopicBus};
 use crate::streams::{Overflow, Pipe};
 
@@ -215,10 +216,8 @@ async fn drive(
     };
     let (stdout_w, stdout_r) = tokio::io::duplex(STDIO_BUDGET);
     let (stderr_w, stderr_r) = tokio::io::duplex(STDIO_BUDGET);
-    let pumps = [
-        pump_into(stdout_r, stdout_pipe),
-        pump_into(stderr_r, shared.stderr.clone()),
-    ];
+    let stdout_pump = pump_into(stdout_r, stdout_pipe);
+    let stderr_pump = pump_into_keeping_tail(stderr_r, shared.stderr.clone());
     let mut wasi = WasiCtx::builder();
     wasi.stdin(AsyncStdinStream::new(stdin_source))
         .stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w))
@@ -318,15 +317,14 @@ async fn drive(
     for (_, publisher) in publishers {
         publisher.finish().await;
     }
-    for pump in pumps {
-        let _ = pump.await;
-    }
+    let _ = stdout_pump.await;
+    let stderr_tail = stderr_pump.await.unwrap_or_default();
     // A command's stdout pipe is its output; the unused one must end too.
     shared.output.close();
     shared.stdout.close();
     // A limit ends the instance errored, even with the killed exit code.
     let by_limit = matches!(outcome, Outcome::TimedOut(_));
-    let terminated = instance.classify(outcome, exceeded);
+    let terminated = instance.classify(outcome, exceeded, &stderr_tail);
     log_line(
         &shared.log,
         if terminated.exitcode == 0 {
@@ -612,7 +610,12 @@ impl Instance {
         });
     }
 
-    fn classify(&self, outcome: Outcome, exceeded: Exceeded) -> Terminated {
+    fn classify(
+        &self,
+        outcome: Outcome,
+        exceeded: Exceeded,
+        stderr_tail: &std::collections::VecDeque<String>,
+    ) -> Terminated {
         let stopped = lock(&self.shared.stop_requested).is_some();
         let (exitcode, reason) = match outcome {
             Outcome::Killed(EXIT_STOPPED) => (EXIT_STOPPED, "Instance stopped".to_string()),
@@ -651,7 +654,10 @@ impl Instance {
                         Exceeded::Cpu(limit) => {
                             format!("CPU time limit of {} ms exceeded", limit.as_millis())
                         }
-                        Exceeded::Nothing => trap_message(&e),
+                        // A Rust panic says why on stderr before it traps.
+                        Exceeded::Nothing => {
+                            panic_message(stderr_tail).unwrap_or_else(|| trap_message(&e))
+                        }
                     };
                     (EXIT_TRAPPED, format!("Sequence trapped: {why}"))
                 }
@@ -659,21 +665,6 @@ impl Instance {
         };
         Terminated { exitcode, reason }
     }
-}
-
-/// The trap's own words without wasmtime's backtrace noise.
-pub(super) fn trap_message(e: &wasmtime::Error) -> String {
-    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-        if *trap == wasmtime::Trap::StackOverflow {
-            return format!("stack overflow: {trap}");
-        }
-        return trap.to_string();
-    }
-    format!("{e:#}")
-        .lines()
-        .next()
-        .unwrap_or("unknown error")
-        .to_string()
 }
 
 /// Why an event could not be delivered.

@@ -220,6 +220,58 @@ pub fn pump_into(
     })
 }
 
+/// [`pump_into`], keeping the last [`TAIL_LINES`] lines that went through
+/// (each cut at 512 characters): a trapped guest's stderr says why.
+pub fn pump_into_keeping_tail(
+    mut reader: impl AsyncRead + Unpin + Send + 'static,
+    pipe: Pipe,
+) -> JoinHandle<std::collections::VecDeque<String>> {
+    tokio::spawn(async move {
+        let mut tail = std::collections::VecDeque::with_capacity(TAIL_LINES);
+        let mut partial: Vec<u8> = Vec::new();
+        let keep = |line: &[u8], tail: &mut std::collections::VecDeque<String>| {
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            let line = String::from_utf8_lossy(line);
+            tail.push_back(line.trim_end_matches('\r').chars().take(512).collect());
+        };
+        loop {
+            let mut buf = Vec::with_capacity(64 * 1024);
+            match reader.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let mut start = 0;
+                    while let Some(end) = buf[start..].iter().position(|&b| b == b'\n') {
+                        if partial.is_empty() {
+                            keep(&buf[start..start + end], &mut tail);
+                        } else {
+                            partial.extend_from_slice(&buf[start..start + end]);
+                            keep(&partial, &mut tail);
+                            partial.clear();
+                        }
+                        start += end + 1;
+                    }
+                    if partial.len() < 4096 {
+                        partial.extend_from_slice(&buf[start..]);
+                    }
+                    if pipe.write(Bytes::from(buf)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        if !partial.is_empty() {
+            keep(&partial, &mut tail);
+        }
+        pipe.close();
+        tail
+    })
+}
+
+/// Lines of stderr [`pump_into_keeping_tail`] keeps.
+pub const TAIL_LINES: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

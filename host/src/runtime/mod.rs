@@ -22,6 +22,7 @@ mod limits;
 mod render;
 mod sandbox;
 mod topics;
+mod trap;
 
 use std::fs;
 use std::hash::{Hash, Hasher};

@@ -25,8 +25,8 @@ use wasmtime_wasi::cli::AsyncStdoutStream;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use super::host::{EventBus, InstanceState, Limiter};
-use super::instance::trap_message;
 use super::limits::{CpuLimitExceeded, Hit, Limits, arm_epoch, metered, wall_clock};
+use super::trap::{panic_message, trap_message};
 use super::{Entry, Program, Runtime};
 use crate::streams::{Overflow, Pipe};
 
@@ -404,26 +404,6 @@ fn pump_lines(
     })
 }
 
-/// The panic a Rust guest printed before it trapped:
-/// `panicked at src/lib.rs:10:5: the message`.
-fn panic_message(stderr: &VecDeque<String>) -> Option<String> {
-    let at = stderr
-        .iter()
-        .rposition(|line| line.contains("panicked at "))?;
-    let location = stderr[at]
-        .split_once("panicked at ")?
-        .1
-        .trim_end_matches(':');
-    let message = stderr
-        .iter()
-        .skip(at + 1)
-        .take_while(|line| !line.starts_with("note: "))
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(" ");
-    Some(format!("panicked at {location}: {}", message.trim()))
-}
-
 /// Whether `name` can name an artifact: an ASCII letter or digit, then up to
 /// 127 ASCII letters, digits, `.`, `_` or `-` (so no paths, no `..`, no spaces).
 ///
@@ -540,22 +520,5 @@ mod tests {
         assert!(check_artifacts(std::slice::from_ref(&big)).is_ok());
         let err = check_artifacts(&[big, artifact("one-more", "t")]).unwrap_err();
         assert!(err.contains("256 MiB"), "{err}");
-    }
-
-    #[test]
-    fn a_rust_panic_on_stderr_explains_the_trap() {
-        let stderr: VecDeque<String> = [
-            "",
-            "thread '<unnamed>' panicked at src/lib.rs:41:9:",
-            "frame 3 traps on purpose",
-            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
-        ]
-        .map(String::from)
-        .into();
-        assert_eq!(
-            panic_message(&stderr).as_deref(),
-            Some("panicked at src/lib.rs:41:9: frame 3 traps on purpose")
-        );
-        assert_eq!(panic_message(&VecDeque::new()), None);
     }
 }
