@@ -21,6 +21,36 @@ pub(crate) fn iso(time: SystemTime) -> String {
     )
 }
 
+/// Reads an RFC 3339 UTC timestamp as [`iso`] writes it
+/// (`2026-12-02T03:04:05.678Z`; the fraction is optional).
+pub(crate) fn parse_iso(text: &str) -> Option<SystemTime> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut date = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, d) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
+    let (time, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut time = time.splitn(3, ':').map(str::parse::<i64>);
+    let (h, min, sec) = (time.next()?.ok()?, time.next()?.ok()?, time.next()?.ok()?);
+    let millis: i64 = format!("{fraction:0<3}").get(..3)?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, m as u32, d as u32);
+    let ms = ((days * 86_400 + h * 3600 + min * 60 + sec) * 1000 + millis).max(0);
+    Some(UNIX_EPOCH + std::time::Duration::from_millis(ms as u64))
+}
+
+/// (year, month, day) to days since 1970-01-01, proleptic Gregorian.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -52,5 +82,25 @@ mod tests {
         assert_eq!(iso(t), "2026-11-18T11:06:40.123Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(iso(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn timestamps_read_back_as_written() {
+        for ms in [0, 951_782_400_000, 1_795_000_000_123, 4_102_444_799_999] {
+            let t = UNIX_EPOCH + Duration::from_millis(ms);
+            assert_eq!(parse_iso(&iso(t)), Some(t), "{}", iso(t));
+        }
+        assert_eq!(
+            parse_iso("2026-12-02T03:04:05Z"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_796_180_645))
+        );
+        for bad in [
+            "",
+            "2026-12-02",
+            "2026-13-02T00:00:00Z",
+            "2026-12-02T00:00:00+01:00",
+        ] {
+            assert_eq!(parse_iso(bad), None, "{bad}");
+        }
     }
 }

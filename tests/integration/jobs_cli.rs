@@ -713,3 +713,49 @@ fn a_render_finished_while_the_manager_restarts_is_kept_not_rendered_again() {
 fn thread_sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
+
+#[test]
+fn a_watch_outlives_a_manager_restart_and_says_so() {
+    let mut manager = Manager::start(&["--slots", "1"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    let id = manager.submit(&[
+        "render-test",
+        "--frames",
+        "1-12",
+        "--chunk-size",
+        "1",
+        "--set",
+        "spin_ms=500",
+    ]);
+    let mut watch = crate::support::weir()
+        .args(["--hub", &manager.url(), "job", "watch", &id])
+        .env_remove("WEIR_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    manager.restart(Duration::from_secs(2));
+    let output = watch.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("the manager is unreachable"), "{stdout}");
+    assert!(stdout.contains("reconnecting"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!("job {id} completed: 12/12 frames in ")),
+        "{stdout}"
+    );
+    // Watching the ended job gives its own duration, not the watch's ~0 s.
+    let (code, again) = manager.watch(&id);
+    assert_eq!(code, Some(0));
+    assert!(!again.contains("frames in 0.0s"), "{again}");
+}

@@ -2,14 +2,19 @@
 //! --watch`): live from the job's event stream, or by polling when there is
 //! none. A terminal gets a progress bar, anything else a line per change;
 //! either way the last line is a summary.
+//!
+//! Progress counts running tasks' progress (the job's `progress`), the rate
+//! is the frames' worth of progress made since the watch began over the time
+//! since (so frames done before it are not counted as instant progress), a
+//! paused job shows `paused` and no ETA, and a manager that goes away (a
+//! restart) is waited for: the watch reconnects instead of giving up.
 
-use std::fmt;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::remote::{self, Remote};
 use crate::client::{Job, JobEvent, JobEventStream};
@@ -18,8 +23,11 @@ use crate::client::{Job, JobEvent, JobEventStream};
 const POLL: Duration = Duration::from_millis(500);
 /// How often a job is read even while events arrive, in case one was missed.
 const REFRESH: Duration = Duration::from_secs(2);
-const BAR_TEMPLATE: &str = "{spinner} [{elapsed_precise}] [{wide_bar}] {pos}/{len} frames \
-                            {percent}% {rate} ETA {eta} {msg}";
+const BAR_TEMPLATE: &str = "{spinner} [{elapsed_precise}] [{wide_bar}] {msg}";
+/// How long a watch waits for a manager that went away.
+const RECONNECT_FOR: Duration = Duration::from_secs(600);
+/// Steps of the bar per frame (it follows running tasks' progress).
+const STEPS_PER_FRAME: u64 = 100;
 
 /// Follows job `id` until it ends; the exit code is 0 when it completed and
 /// 1 when it failed or was canceled.
@@ -32,15 +40,15 @@ pub(super) async fn watch(remote: &Remote, id: &str) -> anyhow::Result<ExitCode>
             None
         }
     };
-    let mut job = remote.client.job(id).await?;
     let mut view = View::new(remote.json);
+    let mut job = read(remote, id, &mut view).await?;
     view.show(&job)?;
     if let Some(events) = events {
         job = follow(remote, job, events, &mut view).await?;
     }
     while !job.is_finished() {
         tokio::time::sleep(POLL).await;
-        job = remote.client.job(id).await?;
+        job = read(remote, id, &mut view).await?;
         view.show(&job)?;
     }
     view.finish(&job)?;
@@ -71,11 +79,32 @@ async fn follow(
                 }
                 None => break,
             },
-            _ = refresh.tick() => job = remote.client.job(&job.id).await?,
+            _ = refresh.tick() => job = read(remote, &job.id, view).await?,
         }
         view.show(&job)?;
     }
     Ok(job)
+}
+
+/// Reads the job, waiting (with backoff, up to [`RECONNECT_FOR`]) while the
+/// manager is unreachable or failing, as while it restarts.
+async fn read(remote: &Remote, id: &str, view: &mut View) -> anyhow::Result<Job> {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(250);
+    loop {
+        match remote.client.job(id).await {
+            Ok(job) => {
+                view.reconnected();
+                return Ok(job);
+            }
+            Err(e) if e.is_transient() && started.elapsed() < RECONNECT_FOR => {
+                view.waiting(&e.to_string())?;
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// How progress is shown.
@@ -97,8 +126,18 @@ struct View {
     /// How many of the job's errors have been printed.
     errors_shown: usize,
     started: Instant,
-    /// Frames done when following began, for the rate.
-    done_at_start: Option<u64>,
+    /// Frames' worth of progress when following began, for the rate.
+    worth_at_start: Option<f64>,
+    /// Whether the job had ended before following began.
+    ended_before: Option<bool>,
+    /// Set while the manager cannot be reached.
+    unreachable: bool,
+}
+
+/// How many frames' worth of work a job has done, counting running tasks'
+/// progress (`progress` is a percentage).
+fn worth(job: &Job) -> f64 {
+    (job.progress / 100.0 * job.frames_total as f64).max(job.frames_done as f64)
 }
 
 impl View {
@@ -114,24 +153,52 @@ impl View {
             mode,
             errors_shown: 0,
             started: Instant::now(),
-            done_at_start: None,
+            worth_at_start: None,
+            ended_before: None,
+            unreachable: false,
+        }
+    }
+
+    /// The manager cannot be reached: said once, until it answers again.
+    fn waiting(&mut self, why: &str) -> anyhow::Result<()> {
+        if std::mem::replace(&mut self.unreachable, true) {
+            return Ok(());
+        }
+        let line = format!("the manager is unreachable ({why}); reconnecting");
+        match &self.mode {
+            Mode::Json => Ok(()),
+            Mode::Bar(Some(bar)) => {
+                bar.set_message(line);
+                Ok(())
+            }
+            Mode::Bar(None) | Mode::Lines { .. } => remote::print_text(&line),
+        }
+    }
+
+    fn reconnected(&mut self) {
+        if std::mem::replace(&mut self.unreachable, false)
+            && let Mode::Lines { last } = &mut self.mode
+        {
+            *last = None; // say where the job is now
         }
     }
 
     fn show(&mut self, job: &Job) -> anyhow::Result<()> {
-        let done_at_start = *self.done_at_start.get_or_insert(job.frames_done);
+        let at_start = *self.worth_at_start.get_or_insert(worth(job));
+        self.ended_before.get_or_insert(job.is_finished());
+        let rate = Rate::new(worth(job) - at_start, self.started.elapsed());
         let new_errors = job.errors.get(self.errors_shown..).unwrap_or_default();
         self.errors_shown = job.errors.len();
         match &mut self.mode {
             Mode::Json => {}
             Mode::Bar(bar) => {
-                let bar = bar.get_or_insert_with(|| new_bar(job.frames_total));
+                let bar = bar.get_or_insert_with(new_bar);
                 for error in new_errors {
                     bar.println(format!("error: {error}"));
                 }
-                bar.set_length(job.frames_total);
-                bar.set_position(job.frames_done);
-                bar.set_message(job.state.clone());
+                bar.set_length(job.frames_total.max(1) * STEPS_PER_FRAME);
+                bar.set_position((worth(job) * STEPS_PER_FRAME as f64) as u64);
+                bar.set_message(status(job, rate));
             }
             Mode::Lines { last } => {
                 for error in new_errors {
@@ -140,10 +207,6 @@ impl View {
                 // A finished job gets the summary instead.
                 let now = (job.state.clone(), job.frames_done);
                 if last.as_ref() != Some(&now) && !job.is_finished() {
-                    let rate = Rate::new(
-                        job.frames_done.saturating_sub(done_at_start),
-                        self.started.elapsed(),
-                    );
                     remote::print_text(&progress_line(job, rate))?;
                     *last = Some(now);
                 }
@@ -159,34 +222,70 @@ impl View {
             Mode::Bar(Some(bar)) => bar.finish_and_clear(),
             Mode::Bar(None) | Mode::Lines { .. } => {}
         }
-        remote::print_text(&summary(job, self.started.elapsed()))
+        // A job that ended before the watch began took its own time, not the
+        // watch's.
+        let took = match self.ended_before {
+            Some(true) => ran_for(job),
+            _ => Some(self.started.elapsed()),
+        };
+        remote::print_text(&summary(job, took))
     }
 }
 
-fn new_bar(frames: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(frames), ProgressDrawTarget::stdout());
+/// How long a job ran, from its own timestamps.
+fn ran_for(job: &Job) -> Option<Duration> {
+    let started = crate::time::parse_iso(job.started_at.as_deref()?)?;
+    let finished = crate::time::parse_iso(job.finished_at.as_deref()?)?;
+    finished.duration_since(started).ok()
+}
+
+fn new_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stdout());
     if let Ok(style) = ProgressStyle::with_template(BAR_TEMPLATE) {
-        let style = style.progress_chars("=> ").with_key(
-            "rate",
-            |state: &ProgressState, out: &mut dyn fmt::Write| {
-                let _ = write!(out, "{:.1} frames/s", state.per_sec());
-            },
-        );
-        bar.set_style(style);
+        bar.set_style(style.progress_chars("=> "));
     }
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
 
-/// Frames per second since following began.
+/// Frames' worth of progress per second since following began (none until
+/// some was made, and not in the first second).
 #[derive(Debug, Clone, Copy)]
 struct Rate(Option<f64>);
 
 impl Rate {
-    fn new(frames: u64, elapsed: Duration) -> Self {
+    fn new(frames: f64, elapsed: Duration) -> Self {
         let secs = elapsed.as_secs_f64();
-        Self((frames > 0 && secs > 0.0).then(|| frames as f64 / secs))
+        Self((frames > 0.0 && secs >= 1.0).then(|| frames / secs))
     }
+}
+
+/// `R frames/s, ETA T` while the job runs; `paused` when it is paused.
+fn pace(job: &Job, rate: Rate) -> Option<String> {
+    if job.state == "paused" {
+        return Some("paused".into());
+    }
+    let Rate(Some(rate)) = rate else { return None };
+    if job.is_finished() {
+        return None;
+    }
+    let left = (job.frames_total as f64 - worth(job)).max(0.0);
+    let eta = Duration::from_secs_f64(left / rate);
+    Some(format!("{rate:.1} frames/s, ETA {}", clock(eta)))
+}
+
+/// The bar's message: `DONE/TOTAL frames P% [pace] STATE`.
+fn status(job: &Job, rate: Rate) -> String {
+    let mut line = format!(
+        "{}/{} frames {:.1}%",
+        job.frames_done, job.frames_total, job.progress
+    );
+    match pace(job, rate) {
+        Some(pace) if pace == "paused" => line += " paused",
+        Some(pace) => line += &format!(" {pace} {}", job.state),
+        None => line += &format!(" {}", job.state),
+    }
+    line
 }
 
 /// `job ID STATE: DONE/TOTAL frames (P%)[, R frames/s, ETA T]`.
@@ -195,19 +294,22 @@ fn progress_line(job: &Job, rate: Rate) -> String {
         "job {} {}: {}/{} frames ({:.1}%)",
         job.id, job.state, job.frames_done, job.frames_total, job.progress
     );
-    if let (Rate(Some(rate)), false) = (rate, job.is_finished()) {
-        let left = job.frames_total.saturating_sub(job.frames_done) as f64;
-        let eta = Duration::from_secs_f64(left / rate);
-        line += &format!(", {rate:.1} frames/s, ETA {}", clock(eta));
+    match pace(job, rate) {
+        Some(pace) if pace == "paused" => {}
+        Some(pace) => line += &format!(", {pace}"),
+        None => {}
     }
     line
 }
 
-/// The last line: how the job ended.
-fn summary(job: &Job, watched: Duration) -> String {
+/// The last line: how the job ended (and how long it took, when known).
+fn summary(job: &Job, took: Option<Duration>) -> String {
     let frames = format!("{}/{} frames", job.frames_done, job.frames_total);
     match job.state.as_str() {
-        "completed" => format!("job {} completed: {frames} in {}", job.id, clock(watched)),
+        "completed" => match took {
+            Some(took) => format!("job {} completed: {frames} in {}", job.id, clock(took)),
+            None => format!("job {} completed: {frames}", job.id),
+        },
         "failed" => match job.errors.last() {
             Some(error) => format!("job {} failed: {frames} done; {error}", job.id),
             None => format!("job {} failed: {frames} done", job.id),
@@ -247,19 +349,59 @@ mod tests {
     fn progress_lines_show_rate_and_eta_while_running() {
         let line = progress_line(
             &job("active", 40, 100),
-            Rate::new(20, Duration::from_secs(10)),
+            Rate::new(20.0, Duration::from_secs(10)),
         );
         assert_eq!(
             line,
             "job j1 active: 40/100 frames (40.0%), 2.0 frames/s, ETA 30.0s"
         );
-        let line = progress_line(&job("queued", 0, 100), Rate::new(0, Duration::from_secs(1)));
+        let line = progress_line(
+            &job("queued", 0, 100),
+            Rate::new(0.0, Duration::from_secs(1)),
+        );
         assert_eq!(line, "job j1 queued: 0/100 frames (0.0%)");
     }
 
     #[test]
+    fn running_tasks_count_and_a_paused_job_has_no_eta() {
+        // 8 of 10 frames done and the last two half-rendered: 90%.
+        let mut running = job("active", 8, 10);
+        running.progress = 90.0;
+        assert_eq!(worth(&running), 9.0);
+        assert_eq!(
+            status(&running, Rate::new(3.0, Duration::from_secs(3))),
+            "8/10 frames 90.0% 1.0 frames/s, ETA 1.0s active"
+        );
+        let paused = job("paused", 4, 10);
+        assert_eq!(
+            status(&paused, Rate::new(4.0, Duration::from_secs(2))),
+            "4/10 frames 40.0% paused"
+        );
+        assert_eq!(
+            progress_line(&paused, Rate::new(4.0, Duration::from_secs(2))),
+            "job j1 paused: 4/10 frames (40.0%)"
+        );
+        // No rate from what was done before the watch, nor in its first second.
+        assert!(Rate::new(0.0, Duration::from_secs(5)).0.is_none());
+        assert!(Rate::new(3.0, Duration::from_millis(200)).0.is_none());
+    }
+
+    #[test]
+    fn a_job_that_ended_before_the_watch_reports_its_own_duration() {
+        let mut done = job("completed", 40, 40);
+        done.started_at = Some("2026-12-02T03:00:00.000Z".into());
+        done.finished_at = Some("2026-12-02T03:02:30.500Z".into());
+        assert_eq!(ran_for(&done), Some(Duration::from_millis(150_500)));
+        assert_eq!(
+            summary(&done, ran_for(&done)),
+            "job j1 completed: 40/40 frames in 2m30s"
+        );
+        assert_eq!(summary(&done, None), "job j1 completed: 40/40 frames");
+    }
+
+    #[test]
     fn summaries_say_how_the_job_ended() {
-        let watched = Duration::from_secs(75);
+        let watched = Some(Duration::from_secs(75));
         assert_eq!(
             summary(&job("completed", 10, 10), watched),
             "job j1 completed: 10/10 frames in 1m15s"

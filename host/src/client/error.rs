@@ -66,6 +66,16 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// Whether trying again later may work: the hub was unreachable, or
+    /// failed (5xx), as while it restarts.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Hub { status, .. } => status.is_server_error(),
+            _ => false,
+        }
+    }
 }
 
 /// Names the innermost cause (e.g. "Connection refused"), which is what a

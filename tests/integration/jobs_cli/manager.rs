@@ -51,6 +51,11 @@ impl Manager {
         }
     }
 
+    /// The manager's URL (`http://ADDR`).
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
     /// Stops the manager with SIGTERM and starts it again on the same port
     /// and data dir after `down`.
     pub fn restart(&mut self, down: Duration) {

@@ -303,11 +303,7 @@ where
 }
 
 fn is_transient(e: &ClientError) -> bool {
-    match e {
-        ClientError::Transport { .. } => true,
-        ClientError::Hub { status, .. } => status.is_server_error(),
-        _ => false,
-    }
+    e.is_transient()
 }
 
 /// `7` or `1-10`.
