@@ -727,7 +727,7 @@ fn a_watch_outlives_a_manager_restart_and_says_so() {
         "--set",
         "spin_ms=500",
     ]);
-    let mut watch = crate::support::weir()
+    let watch = crate::support::weir()
         .args(["--hub", &manager.url(), "job", "watch", &id])
         .env_remove("WEIR_TOKEN")
         .stdout(std::process::Stdio::piped())
