@@ -1468,3 +1468,41 @@ async fn a_worker_registering_with_its_id_again_is_the_same_worker() {
         .await;
     assert_error(bad, StatusCode::BAD_REQUEST, "worker id \"not an id\"").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_within_its_failure_threshold_completes_with_its_failed_frames_listed() {
+    let hub = hub_with(1, |c| c.jobs.blocklist_after = 100).await;
+    hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    let tolerant = submit(&hub, json!({"package": "render-test", "frames": "1-10", "chunkSize": 1, "maxRetries": 0, "failureThreshold": 20, "settings": {"fail_frames": [3, 7]}})).await;
+    let id = tolerant["id"].as_str().unwrap();
+    let done = wait_state(&hub, id, "completed").await;
+    assert_eq!(done["failedFrames"], json!(["3", "7"]), "{done}");
+    assert_eq!(done["framesDone"], 8, "{done}");
+    assert!(
+        done["errors"]
+            .to_string()
+            .contains("the job goes on (1 of 10 tasks failed, failureThreshold 20%)"),
+        "{done}"
+    );
+    // Past the threshold the job fails, as without one.
+    let strict = submit(&hub, json!({"package": "render-test", "frames": "1-10", "chunkSize": 1, "maxRetries": 0, "failureThreshold": 20, "settings": {"fail_frames": [1, 2, 3]}})).await;
+    let failed = wait_state(&hub, strict["id"].as_str().unwrap(), "failed").await;
+    assert!(
+        failed["errors"]
+            .to_string()
+            .contains("frames 3 failed once"),
+        "{failed}"
+    );
+    let refused = hub
+        .post_json(
+            "/jobs",
+            json!({"package": "render-test", "frames": "1", "failureThreshold": 101}),
+        )
+        .await;
+    assert_error(
+        refused,
+        StatusCode::BAD_REQUEST,
+        "failureThreshold is a percentage",
+    )
+    .await;
+}

@@ -135,6 +135,10 @@ pub struct SubmitArgs {
     /// How often a task may fail before the job fails (default 3).
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,
+    /// Percent of the job's tasks that may fail (out of retries) before the
+    /// job does; below it the job completes with those frames listed (default 0).
+    #[arg(long, value_name = "PERCENT")]
+    pub failure_threshold: Option<u32>,
     /// Seconds one task may run (default: the hub's).
     #[arg(long, value_name = "S")]
     pub task_timeout_secs: Option<u64>,
@@ -171,6 +175,7 @@ impl SubmitArgs {
             tags: self.tags.clone(),
             name: self.name.clone(),
             max_retries: self.max_retries,
+            failure_threshold: self.failure_threshold,
             task_timeout_ms: self.task_timeout_secs.map(|s| s.saturating_mul(1000)),
         })
     }
@@ -405,6 +410,8 @@ fn describe(job: &Job) -> String {
         ("tags", job.tags.join(", ")),
         ("settings", settings),
         ("max retries", job.max_retries.to_string()),
+        ("failure threshold", format!("{}%", job.failure_threshold)),
+        ("failed frames", job.failed_frames.join(", ")),
         ("task timeout", format!("{} s", job.task_timeout_ms / 1000)),
         ("created", job.created_at.clone().unwrap_or_default()),
         ("started", job.started_at.clone().unwrap_or_default()),

@@ -262,6 +262,9 @@ pub struct JobSubmit {
     /// How often a task may fail before the job fails (default 3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
+    /// Percent of tasks that may fail before the job fails (default 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<u32>,
     /// How long one task may run, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_timeout_ms: Option<u64>,
@@ -313,6 +316,11 @@ pub struct Job {
     pub task_counts: TaskCounts,
     /// How often a task may fail before the job fails.
     pub max_retries: u32,
+    /// Percent of tasks that may fail before the job fails.
+    pub failure_threshold: u32,
+    /// The frames of its failed tasks (a job within its threshold
+    /// completes without them).
+    pub failed_frames: Vec<String>,
     /// How long one task may run, in milliseconds.
     pub task_timeout_ms: u64,
     /// What went wrong, oldest first.

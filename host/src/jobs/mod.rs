@@ -231,6 +231,11 @@ pub struct Job {
     tags: Vec<String>,
     state: JobState,
     max_retries: u32,
+    /// Percent of its tasks that may fail (out of retries) before the job
+    /// does (0: the first such task fails it). Below it, the job goes on
+    /// and ends `completed` with its failed frames listed.
+    #[serde(default)]
+    failure_threshold: u32,
     task_timeout_ms: u64,
     errors: Vec<String>,
     blocklist: Vec<String>,
@@ -461,6 +466,9 @@ pub struct SubmitJob {
     /// Retries of a failed task.
     #[serde(alias = "max_retries")]
     pub max_retries: Option<u32>,
+    /// Percent of tasks that may fail before the job fails (default 0).
+    #[serde(alias = "failure_threshold")]
+    pub failure_threshold: Option<u32>,
     /// Time limit per task, in milliseconds.
     #[serde(alias = "task_timeout_ms")]
     pub task_timeout_ms: Option<u64>,
@@ -950,6 +958,12 @@ impl JobManager {
             merged.extend(map.clone());
         }
         check_tags(&request.tags)?;
+        let failure_threshold = request.failure_threshold.unwrap_or(0);
+        if failure_threshold > 100 {
+            return Err(HubError::BadRequest(
+                "failureThreshold is a percentage of the job's tasks: 0-100".into(),
+            ));
+        }
         let max_retries = request.max_retries.unwrap_or(self.config.max_retries);
         if max_retries > 100 {
             return Err(HubError::BadRequest(
@@ -998,6 +1012,7 @@ impl JobManager {
             tags: request.tags,
             state: JobState::Queued,
             max_retries,
+            failure_threshold,
             task_timeout_ms,
             errors: Vec::new(),
             blocklist: Vec::new(),
@@ -2099,7 +2114,26 @@ impl JobManager {
                 "frames {label} failed {times} (maxRetries {}); last error: {error}",
                 job.max_retries
             );
-            touched.extend(job.fail_job(&reason, workers));
+            if job.failures_tolerated() {
+                let failed = job.counts[TaskState::Failed.slot()];
+                let note = format!(
+                    "{reason}; the job goes on ({failed} of {} tasks failed, failureThreshold {}%)",
+                    job.tasks.len(),
+                    job.failure_threshold
+                );
+                job.push_error(note.clone());
+                job.log_line("warn", &note);
+                if job.state != JobState::Paused {
+                    job.state = job.derived_state();
+                    if job.state.is_terminal() {
+                        job.finished_ms = Some(now_ms());
+                        let frames = job.failed_frames().join(", ");
+                        job.log_line("warn", &format!("completed without frames {frames}"));
+                    }
+                }
+            } else {
+                touched.extend(job.fail_job(&reason, workers));
+            }
         } else {
             job.set_task_state(idx, TaskState::Queued);
             job.tasks[idx].worker = None;
@@ -2331,14 +2365,34 @@ impl Job {
     }
 
     /// Queued while nothing ran, active once something did, completed when all did.
+    /// Whether the failed tasks are within the job's failure threshold.
+    fn failures_tolerated(&self) -> bool {
+        let failed = self.counts[TaskState::Failed.slot()];
+        failed > 0
+            && self.failure_threshold > 0
+            && failed * 100 <= self.tasks.len() * self.failure_threshold as usize
+    }
+
+    /// The frames of its failed tasks (`3`, `7-8`).
+    fn failed_frames(&self) -> Vec<String> {
+        self.tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Failed)
+            .map(Task::frames_label)
+            .collect()
+    }
+
     fn derived_state(&self) -> JobState {
         let completed = self.counts[TaskState::Completed.slot()];
+        let failed = self.counts[TaskState::Failed.slot()];
         if completed == self.tasks.len() {
             JobState::Completed
         } else if self.queued.is_empty() && self.active.is_empty() {
             // Nothing left to run and not all completed (after a single
             // task was requeued on a failed or canceled job).
-            if self.counts[TaskState::Failed.slot()] > 0 {
+            if completed + failed == self.tasks.len() && self.failures_tolerated() {
+                JobState::Completed
+            } else if failed > 0 {
                 JobState::Failed
             } else {
                 JobState::Canceled

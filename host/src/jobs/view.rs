@@ -41,6 +41,8 @@ pub fn job(job: &Job) -> Value {
             "canceled": c[TaskState::Canceled.slot()],
         },
         "maxRetries": job.max_retries,
+        "failureThreshold": job.failure_threshold,
+        "failedFrames": job.failed_frames(),
         "taskTimeoutMs": job.task_timeout_ms,
         "errors": job.errors,
         "blocklist": job.blocklist,
