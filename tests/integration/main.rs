@@ -5,6 +5,7 @@
 mod auth;
 mod build_share;
 mod cli;
+mod componentizers;
 mod grants;
 mod hostile;
 mod hostile_clients;
@@ -15,6 +16,7 @@ mod hub_sequences;
 mod hub_support;
 mod jobs;
 mod jobs_cli;
+mod languages;
 mod limits;
 mod ops;
 mod packages;
