@@ -378,3 +378,44 @@ async fn a_component_importing_wasi_http_is_refused_naming_the_build_flag() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_of_three_slots_runs_three_python_instances_at_once() {
+    // 14 core instances each: the pool holds one per slot, not 8 × slots in all.
+    let hub = TestHub::with(|c| c.max_instances = 3, None).await;
+    let seq = hub.upload(py_plugin("events")).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(hub.start_instance(&seq, json!({})).await);
+    }
+    for id in &ids {
+        // Each one answers an event, so each one is running.
+        let reply = {
+            let (client, url) = (
+                hub.client.clone(),
+                hub.url(&format!("/instance/{id}/once/test-response")),
+            );
+            tokio::spawn(async move {
+                client
+                    .get(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        hub.post_json(
+            &format!("/instance/{id}/_event"),
+            json!([5001, {"eventName": "test-event", "message": id}]),
+        )
+        .await;
+        assert_eq!(reply.await.unwrap(), json!(format!("reply to {id}")));
+    }
+    let fourth = hub
+        .post_json(&format!("/sequence/{seq}/start"), json!({}))
+        .await;
+    assert_eq!(fourth.status(), StatusCode::SERVICE_UNAVAILABLE);
+}

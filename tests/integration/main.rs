@@ -23,6 +23,7 @@ mod packages;
 mod plugins;
 mod render;
 mod runtime;
+mod scaffold;
 mod soak;
 mod space;
 mod streaming;

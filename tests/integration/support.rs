@@ -58,7 +58,9 @@ fn plugin_dir(language: &str, name: &str) -> &'static str {
 /// the slow componentizers (10–45 s a plugin) run only when one of these changed.
 fn build_inputs_hash(dir: &Path) -> String {
     use sha2::{Digest, Sha256};
-    fn add(hasher: &mut Sha256, dir: &Path) {
+    // Paths relative to each input, so a plugin made afresh in the same place (`weir new`)
+    // hashes the same.
+    fn add(hasher: &mut Sha256, root: &Path, dir: &Path) {
         let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
@@ -67,9 +69,10 @@ fn build_inputs_hash(dir: &Path) -> String {
                 continue;
             }
             if path.is_dir() {
-                add(hasher, &path);
+                add(hasher, root, &path);
             } else {
-                hasher.update(path.to_string_lossy().as_bytes());
+                let relative = path.strip_prefix(root).unwrap();
+                hasher.update(relative.to_string_lossy().as_bytes());
                 hasher.update(std::fs::read(&path).unwrap());
             }
         }
@@ -83,7 +86,7 @@ fn build_inputs_hash(dir: &Path) -> String {
         &root.join("wit"),
         &root.join("host/src/builder"),
     ] {
-        add(&mut hasher, input);
+        add(&mut hasher, input, input);
     }
     hex::encode(&hasher.finalize()[..8])
 }

@@ -80,7 +80,8 @@ pub struct RuntimeConfig {
     /// The `weir` binary that compiles components in a child process with
     /// the limits below; `None` compiles in this process, unbounded.
     pub compiler: Option<PathBuf>,
-    /// Wall-clock time one compilation may take (default 60 s).
+    /// Wall-clock time one compilation may take (default 180 s: a 12–18 MB JavaScript or
+    /// Python component compiles in 20–30 s alone, several times that on a busy 2-core machine).
     pub compile_timeout: Duration,
     /// Address space the compiler process may use, in bytes (default 2 GiB).
     pub compile_memory_bytes: usize,
@@ -116,7 +117,7 @@ impl Default for RuntimeConfig {
             max_wall_time: None,
             max_cpu_time: None,
             compiler: None,
-            compile_timeout: Duration::from_secs(60),
+            compile_timeout: Duration::from_secs(180),
             compile_memory_bytes: 2048 << 20,
             pipe_capacity: 1 << 20,
             scratch_dir: None,
