@@ -24,6 +24,7 @@ mod plugins;
 mod render;
 mod runtime;
 mod scaffold;
+mod sdk_scripts;
 mod soak;
 mod space;
 mod streaming;

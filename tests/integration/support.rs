@@ -65,7 +65,11 @@ fn build_inputs_hash(dir: &Path) -> String {
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // The SDKs' own tests (sdk/js/test) are not built into a component.
+            if name.starts_with('.')
+                || ["test", "node_modules", "__pycache__"].contains(&name.as_str())
+            {
                 continue;
             }
             if path.is_dir() {
@@ -82,7 +86,7 @@ fn build_inputs_hash(dir: &Path) -> String {
     for input in [
         dir,
         &root.join("sdk/js"),
-        &root.join("sdk/python"),
+        &root.join("sdk/python/weir"),
         &root.join("wit"),
         &root.join("host/src/builder"),
     ] {

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::package::{Kind, Manifest};
-pub use tools::{TOOLS, Tool};
+pub use tools::{COMPONENTIZE_JS, COMPONENTIZE_PY, Tool};
 
 /// The language of a plugin directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +115,7 @@ pub fn build(
     let (tool, mut command) = match language {
         Language::Rust => return Err(BuildError::NotComponentized),
         Language::JavaScript => {
-            let tool = &TOOLS[0];
+            let tool = &COMPONENTIZE_JS;
             copy_sources(dir, &staging.join("app"))?;
             embedded::write(&staging.join("weir-sdk"), embedded::JS_SDK)?;
             fs::write(staging.join("weir-main.js"), js_glue(manifest.kind))?;
@@ -131,7 +131,7 @@ pub fn build(
             (tool, command)
         }
         Language::Python => {
-            let tool = &TOOLS[1];
+            let tool = &COMPONENTIZE_PY;
             let sdk = staging.join("sdk");
             embedded::write(&sdk, embedded::PY_SDK)?;
             fs::write(staging.join("weir_main.py"), python_glue(manifest.kind))?;
@@ -228,6 +228,7 @@ fn copy_sources(from: &Path, to: &Path) -> std::io::Result<()> {
         let name = name.to_string_lossy();
         let skipped = name.starts_with('.')
             || name == "node_modules"
+            || name == "__pycache__"
             || name.ends_with(".tar.gz")
             || name.ends_with(".wasm");
         if skipped {

@@ -18,21 +18,21 @@ pub struct Tool {
     pub install: &'static str,
 }
 
-/// componentize-js for JavaScript, then componentize-py for Python.
-pub const TOOLS: [Tool; 2] = [
-    Tool {
-        name: "componentize-js",
-        language: "JavaScript",
-        env: "WEIR_COMPONENTIZE_JS",
-        install: "npm install -g @bytecodealliance/componentize-js@0.23.0",
-    },
-    Tool {
-        name: "componentize-py",
-        language: "Python",
-        env: "WEIR_COMPONENTIZE_PY",
-        install: "pip install componentize-py==0.25.1",
-    },
-];
+/// componentize-js, which builds JavaScript plugins.
+pub const COMPONENTIZE_JS: Tool = Tool {
+    name: "componentize-js",
+    language: "JavaScript",
+    env: "WEIR_COMPONENTIZE_JS",
+    install: "npm install -g @bytecodealliance/componentize-js@0.23.0",
+};
+
+/// componentize-py, which builds Python plugins.
+pub const COMPONENTIZE_PY: Tool = Tool {
+    name: "componentize-py",
+    language: "Python",
+    env: "WEIR_COMPONENTIZE_PY",
+    install: "pip install componentize-py==0.25.1",
+};
 
 impl Tool {
     /// The tool's path: `$ENV` when set, else the first match on the `PATH`.
