@@ -89,6 +89,10 @@ export class Context {
   emit(name: string, message?: unknown): void;
   /** The next event or stop request; `undefined` after `timeoutMs` (none: wait for ever). */
   wait(timeoutMs?: number): Promise<Signal | undefined>;
+  /** Calls `handler(message, event)` for each event `name` received while waiting. */
+  on(name: string, handler: (message: Json, event: Event) => unknown): this;
+  /** Waits, handing events to their `on` handlers, until the hub asks the instance to stop. */
+  untilStopped(): Promise<void>;
   /** The events sent to the instance, until the hub asks it to stop. */
   events(): AsyncIterableIterator<Event>;
   /** Every event and stop request. */

@@ -254,10 +254,29 @@ export class Context {
     emit(String(name), JSON.stringify(message) ?? "null");
   }
 
-  /** The next event or stop request, or `undefined` after `timeoutMs` (none: wait for ever). */
+  /**
+   * The next event or stop request, or `undefined` after `timeoutMs` (none: wait for ever).
+   * An event with a handler (`on`) is handed to it first.
+   */
   async wait(timeoutMs) {
     const timeout = timeoutMs === undefined ? undefined : BigInt(Math.max(0, Math.ceil(timeoutMs)));
-    return toSignal(wait(timeout));
+    const signal = toSignal(wait(timeout));
+    const handler = signal?.type === "event" ? this.handlers?.get(signal.name) : undefined;
+    if (handler) await handler(signal.message, signal);
+    return signal;
+  }
+
+  /** Calls `handler(message, event)` for each event `name` received while waiting. */
+  on(name, handler) {
+    (this.handlers ??= new Map()).set(String(name), handler);
+    return this;
+  }
+
+  /** Waits (handing events to their handlers) until the hub asks the instance to stop. */
+  async untilStopped() {
+    for await (const _ of this.events()) {
+      // each event went to its handler in `wait`
+    }
   }
 
   /** The events sent to the instance, until the hub asks it to stop. */

@@ -40,7 +40,7 @@ fn the_javascript_sdk_passes_its_tests_under_node() {
         "sdk/js",
     );
     assert!(
-        out.contains("# tests 10") && out.contains("# fail 0"),
+        out.contains("# tests 11") && out.contains("# fail 0"),
         "{out}"
     );
 }
@@ -53,7 +53,7 @@ fn the_python_sdk_passes_its_tests() {
         "sdk/python",
     );
     assert!(
-        out.contains("Ran 12 tests") && out.trim_end().ends_with("OK"),
+        out.contains("Ran 13 tests") && out.trim_end().ends_with("OK"),
         "{out}"
     );
 }

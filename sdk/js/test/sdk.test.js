@@ -75,6 +75,22 @@ test("events end at the stop request and emit JSON", async () => {
   assert.deepEqual(host.keptAlive, [1501n]);
 });
 
+test("on hands events to their handler while untilStopped waits", async () => {
+  reset({
+    signals: [
+      { tag: "event", val: { name: "ping", message: '"a"' } },
+      { tag: "event", val: { name: "other", message: "1" } },
+      { tag: "event", val: { name: "ping", message: '"b"' } },
+      { tag: "stop", val: { timeoutMs: 0n, canKeepAlive: false } },
+    ],
+  });
+  await runSequence(async (ctx) => {
+    ctx.on("ping", async (message) => ctx.emit("pong", `reply to ${message}`));
+    await ctx.untilStopped();
+  });
+  assert.deepEqual(host.emitted, [["pong", '"reply to a"'], ["pong", '"reply to b"']]);
+});
+
 test("topics publish records and read a subscription as records", async () => {
   reset({ topics: { in: [bytes('{"x":1}\n{"x'), bytes('":2}\n')] } });
   await runSequence(async (ctx) => {

@@ -100,6 +100,23 @@ class SequenceTest(unittest.TestCase):
         self.assertEqual(host.emitted, [("pong", '{"n":1}'), ("pong", '"not json"')])
         self.assertEqual(host.kept_alive, [1500])
 
+    def test_on_hands_events_to_their_handler_while_until_stopped_waits(self):
+        reset(
+            signals=[
+                types.Signal_Event(types.Event("ping", '"a"')),
+                types.Signal_Event(types.Event("other", "1")),
+                types.Signal_Event(types.Event("ping", '"b"')),
+                types.Signal_Stop(types.StopRequest(0, False)),
+            ]
+        )
+
+        async def pong(ctx):
+            ctx.on("ping", lambda message: ctx.emit("pong", f"reply to {message}"))
+            await ctx.until_stopped()
+
+        run(pong)
+        self.assertEqual(host.emitted, [("pong", '"reply to a"'), ("pong", '"reply to b"')])
+
     def test_topics_publish_records_and_read_a_subscription(self):
         reset(topics={"in": [b'{"x":1}\n{"x', b'":2}\n']})
 

@@ -241,15 +241,33 @@ class Context:
         #: The start arguments.
         self.args: list[Any] = json.loads(host_context.args())
         self._topics: dict[str, Topic] = {}
+        self._handlers: dict[str, Callable[[Any], Any]] = {}
 
     def emit(self, name: str, message: Any = None) -> None:
         """Emits event ``name`` with ``message`` (any JSON value)."""
         host_events.emit(name, _json.dumps(message))
 
     async def wait(self, timeout_ms: Optional[float] = None) -> Optional[Signal]:
-        """The next event or stop request; ``None`` after ``timeout_ms`` (``None``: for ever)."""
+        """The next event or stop request; ``None`` after ``timeout_ms`` (``None``: for ever).
+
+        An event with a handler (``on``) is handed to it first.
+        """
         timeout = None if timeout_ms is None else max(0, int(-(-timeout_ms // 1)))
-        return _signal(host_events.wait(timeout))
+        signal = _signal(host_events.wait(timeout))
+        if isinstance(signal, Event) and signal.name in self._handlers:
+            drive(self._handlers[signal.name](signal.message))
+        return signal
+
+    def on(self, name: str, handler: Callable[[Any], Any]) -> "Context":
+        """Calls ``handler(message)`` (plain or ``async``) for each event ``name`` received while
+        waiting."""
+        self._handlers[name] = handler
+        return self
+
+    async def until_stopped(self) -> None:
+        """Waits, handing events to their ``on`` handlers, until the hub asks to stop."""
+        async for _ in self.events():
+            pass
 
     async def events(self) -> AsyncIterator[Event]:
         """The events sent to the instance, until the hub asks it to stop."""
