@@ -28,6 +28,7 @@
 //! ```
 
 pub mod api;
+pub mod builder;
 pub mod cli;
 pub mod client;
 pub mod hub;

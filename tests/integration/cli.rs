@@ -524,3 +524,21 @@ fn run_stops_the_plugin_when_its_stdout_reader_goes_away() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn deployed_javascript_and_python_hello_greet_input_sent_with_end() {
+    let hub = Hub::start();
+    for dir in [
+        crate::support::js_plugin("hello"),
+        crate::support::py_plugin("hello"),
+    ] {
+        let id = hub.deploy(dir, &[]);
+        hub.ok_with(&["inst", "input", &id, "--end"], b"world\nweir\n");
+        assert_eq!(
+            hub.ok(&["inst", "output", &id]),
+            "Hello world!\nHello weir!\n",
+            "{dir}"
+        );
+        assert_eq!(hub.exit_code(&id), 0, "{dir}");
+    }
+}

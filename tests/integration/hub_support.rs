@@ -12,6 +12,8 @@ use weir::hub::{Hub, HubConfig};
 
 /// Every network wait in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(30);
+/// How long an upload (which compiles the component) may take.
+pub const COMPILE_WAIT: Duration = Duration::from_secs(300);
 
 pub struct TestHub {
     pub base: String,
@@ -105,6 +107,9 @@ impl TestHub {
             .post(self.url("/sequence"))
             .header("content-type", "application/octet-stream")
             .body(bytes)
+            // Compiling a 12–18 MB JavaScript or Python component takes 20–30 s, longer
+            // while other tests compile.
+            .timeout(COMPILE_WAIT)
             .send()
             .await
             .unwrap();

@@ -408,6 +408,6 @@ async fn compiling_an_upload_is_bounded_in_time_and_memory_and_the_hub_keeps_ser
     );
     assert_eq!(
         config["compile"],
-        json!({ "inChildProcess": true, "timeoutMs": 60000, "memoryBytes": 2048u64 << 20 })
+        json!({ "inChildProcess": true, "timeoutMs": 180000, "memoryBytes": 2048u64 << 20 })
     );
 }

@@ -29,7 +29,74 @@ pub fn weir() -> Command {
     cmd
 }
 
-/// Packs the plugin crate at `dir` with `weir pack` (once per test run).
+/// The `weir` binary with the JavaScript and Python componentizers (`weir pack` of
+/// `plugins/js/*` and `plugins/python/*`).
+pub fn weir_with_componentizers() -> Command {
+    let mut cmd = weir();
+    cmd.envs(crate::componentizers::env());
+    cmd
+}
+
+/// A JavaScript example plugin's directory, `plugins/js/NAME`.
+pub fn js_plugin(name: &str) -> &'static str {
+    plugin_dir("js", name)
+}
+
+/// A Python example plugin's directory, `plugins/python/NAME`.
+pub fn py_plugin(name: &str) -> &'static str {
+    plugin_dir("python", name)
+}
+
+fn plugin_dir(language: &str, name: &str) -> &'static str {
+    let dir = format!("{}/plugins/{language}/{name}", weir_tests::WORKSPACE_DIR);
+    assert!(Path::new(&dir).is_dir(), "no plugin {dir}");
+    String::leak(dir)
+}
+
+/// A hash of everything a JavaScript or Python build reads: the plugin's files, the SDKs,
+/// the WIT and the builder's glue. Their packages are kept across test runs under it, so
+/// the slow componentizers (10–45 s a plugin) run only when one of these changed.
+fn build_inputs_hash(dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    // Paths relative to each input, so a plugin made afresh in the same place (`weir new`)
+    // hashes the same.
+    fn add(hasher: &mut Sha256, root: &Path, dir: &Path) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // The SDKs' own tests (sdk/js/test) are not built into a component.
+            if name.starts_with('.')
+                || ["test", "node_modules", "__pycache__"].contains(&name.as_str())
+            {
+                continue;
+            }
+            if path.is_dir() {
+                add(hasher, root, &path);
+            } else {
+                let relative = path.strip_prefix(root).unwrap();
+                hasher.update(relative.to_string_lossy().as_bytes());
+                hasher.update(std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut hasher = Sha256::new();
+    let root = Path::new(weir_tests::WORKSPACE_DIR);
+    for input in [
+        dir,
+        &root.join("sdk/js"),
+        &root.join("sdk/python/weir"),
+        &root.join("wit"),
+        &root.join("host/src/builder"),
+    ] {
+        add(&mut hasher, input, input);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+/// Packs the plugin at `dir` with `weir pack` (once per test run; a JavaScript or Python
+/// plugin once per content of its build inputs).
 pub fn pack(dir: &str) -> PathBuf {
     static PACKED: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let packed = PACKED.get_or_init(Default::default);
@@ -42,6 +109,33 @@ pub fn pack(dir: &str) -> PathBuf {
         .unwrap()
         .to_string_lossy()
         .into_owned();
+    let componentized = !Path::new(dir).join("Cargo.toml").is_file()
+        && weir::builder::detect(Path::new(dir)).is_some();
+    if componentized {
+        // One build at a time (each takes 400–800 MB): `packed` stays locked meanwhile.
+        let language = Path::new(dir).parent().unwrap().file_name().unwrap();
+        let output = scratch().join(format!(
+            "{}-{name}-{}.tar.gz",
+            language.to_string_lossy(),
+            build_inputs_hash(Path::new(dir))
+        ));
+        if !output.is_file() {
+            let result = weir_with_componentizers()
+                .arg("pack")
+                .arg(dir)
+                .arg("-o")
+                .arg(&output)
+                .output()
+                .unwrap();
+            assert!(
+                result.status.success(),
+                "weir pack {dir} failed: {}",
+                String::from_utf8_lossy(&result.stderr)
+            );
+        }
+        packed.insert(dir.to_string(), output.clone());
+        return output;
+    }
     let output = scratch().join(format!("{name}.tar.gz"));
     let result = weir()
         .arg("pack")

@@ -7,6 +7,7 @@ mod hub;
 mod inst;
 mod job;
 mod job_watch;
+mod new;
 mod pack;
 mod remote;
 mod run;
@@ -25,6 +26,7 @@ pub use grants::GrantArgs;
 pub use hub::HubCommand;
 pub use inst::{EventCommand, InstCommand};
 pub use job::{JobCommand, SubmitArgs};
+pub use new::{Lang, NewArgs, NewKind, new};
 pub use pack::{PackArgs, pack};
 pub use run::RunArgs;
 pub use seq::{SeqCommand, StartArgs};
@@ -62,6 +64,8 @@ pub struct Cli {
 enum Command {
     /// Package a plugin directory as a .tar.gz (building it first if it is a Cargo crate).
     Pack(PackArgs),
+    /// Create a plugin (Rust, JavaScript or Python; sequence or render) that builds as is.
+    New(NewArgs),
     /// Run a sequence package locally: stdin is its input, stdout its output, stderr its log.
     Run(RunArgs),
     /// Run the hub: the HTTP API for sequences, instances and their streams.
@@ -108,6 +112,14 @@ pub fn main() -> ExitCode {
         }
     }
     let result = match cli.command {
+        Command::New(args) => new(&args).map(|dir| {
+            eprintln!(
+                "created {}: build it with `weir pack {}`",
+                dir.display(),
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }),
         Command::Pack(args) => {
             init_tracing();
             pack(&args).map(|path| {

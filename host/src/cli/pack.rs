@@ -1,4 +1,5 @@
-//! `weir pack DIR [-o FILE]`: build (for Cargo crates) and package a plugin.
+//! `weir pack DIR [-o FILE]`: build (Cargo crates, JavaScript and Python plugins) and
+//! package a plugin.
 
 use std::fs;
 use std::io::BufRead;
@@ -8,12 +9,14 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 use flate2::{Compression, write::GzEncoder};
 
+use crate::builder::{self, Language};
 use crate::package::{self, Manifest, PACKAGE_JSON, WEIR_TOML};
 
 /// Arguments of `weir pack`.
 #[derive(Debug, clap::Args)]
 pub struct PackArgs {
-    /// The plugin directory: holds weir.toml (or package.json), and may be a Cargo crate.
+    /// The plugin directory: holds weir.toml (or package.json), and may be a Cargo crate, a
+    /// JavaScript plugin (app.js) or a Python plugin (app.py).
     pub dir: PathBuf,
     /// Where to write the package (default: `<name>.tar.gz` in the current directory).
     #[arg(short, long)]
@@ -26,15 +29,32 @@ pub fn pack(args: &PackArgs) -> anyhow::Result<PathBuf> {
         .dir
         .canonicalize()
         .with_context(|| format!("cannot open plugin directory {}", args.dir.display()))?;
-    let is_crate = dir.join("Cargo.toml").is_file();
-    let (manifest, files) = if is_crate {
-        let wasm = build_crate(&dir)?;
-        let file_name = file_name(&wasm)?;
-        let manifest = crate_manifest(&dir, &wasm, &file_name)?;
-        (manifest, vec![(file_name, wasm)])
-    } else {
-        directory_contents(&dir)?
+    let language = builder::detect(&dir);
+    // Where a JavaScript or Python build stages its sources; removed when packed.
+    let staging = tempfile::tempdir()?;
+    let (manifest, files) = match language {
+        Some(Language::Rust) => {
+            let wasm = build_crate(&dir)?;
+            let file_name = file_name(&wasm)?;
+            let manifest = crate_manifest(&dir, &wasm, &file_name)?;
+            (manifest, vec![(file_name, wasm)])
+        }
+        Some(language) => {
+            let text = fs::read_to_string(dir.join(WEIR_TOML)).with_context(|| {
+                format!(
+                    "a {} plugin needs a {WEIR_TOML} next to it (name, version, kind)",
+                    language.entry()
+                )
+            })?;
+            let mut manifest = Manifest::from_toml(&text, Some("plugin.wasm"))?;
+            manifest.component = format!("{}.wasm", file_stem_for(&manifest.name));
+            let wasm = builder::build(&dir, language, &manifest, staging.path())?;
+            let component = manifest.component.clone();
+            (manifest, vec![(component, wasm)])
+        }
+        None => directory_contents(&dir)?,
     };
+    let built = language.is_some();
     let component = files
         .iter()
         .find(|(name, _)| *name == manifest.component)
@@ -45,7 +65,7 @@ pub fn pack(args: &PackArgs) -> anyhow::Result<PathBuf> {
         Some(path) => path.clone(),
         None => PathBuf::from(format!("{}.tar.gz", file_stem_for(&manifest.name))),
     };
-    write_archive(&output, &manifest, is_crate, &files)
+    write_archive(&output, &manifest, built, &files)
         .with_context(|| format!("cannot write {}", output.display()))?;
     Ok(output)
 }

@@ -173,6 +173,9 @@ impl Hub {
         let limits = self
             .config
             .start_limits(&manifest.limits, request.limits.as_ref())?;
+        sequence
+            .program
+            .check_limits(&limits, "the start request's limits.memory")?;
         let record = {
             let mut all = self.instances.lock();
             let id = match request.instance_id {

@@ -55,7 +55,8 @@ pub struct HubConfig {
     /// The `weir` binary that compiles uploads in a child process (see
     /// `RuntimeConfig::compiler`); `None` compiles in the hub's process.
     pub compiler: Option<PathBuf>,
-    /// Wall-clock time one compilation may take (default 60 s).
+    /// Wall-clock time one compilation may take (default 180 s; see
+    /// [`RuntimeConfig::compile_timeout`](crate::runtime::RuntimeConfig::compile_timeout)).
     pub compile_timeout: Duration,
     /// Address space the compiler process may use, in bytes (default 2 GiB).
     pub compile_memory_bytes: usize,
@@ -91,7 +92,7 @@ impl HubConfig {
             instance_timeout: None,
             instance_cpu: None,
             compiler: None,
-            compile_timeout: Duration::from_secs(60),
+            compile_timeout: Duration::from_secs(180),
             compile_memory_bytes: 2048 << 20,
             guest_threads: Some(std::thread::available_parallelism().map_or(1, |n| n.get())),
             unpack: UnpackLimits::default(),

@@ -402,6 +402,7 @@ impl Hub {
                 .load(&package.component_path)?
                 .with_grants(grants, &package.dir);
             let program = program.with_limits(package_limits(&package.manifest.limits));
+            program.check_limits(&program.limits(), "the package's limits.memory_mb")?;
             let meta = SequenceMeta {
                 id: id.clone(),
                 package_size: received.size,

@@ -15,7 +15,9 @@
 
 mod cache;
 mod compile;
+mod footprint;
 mod host;
+mod imports;
 mod instance;
 mod io;
 mod limits;
@@ -38,6 +40,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use crate::package::Grants;
 pub use cache::CachePrune;
 pub use compile::{EXIT_COMPILE_ERROR, compile_component};
+pub use footprint::{Footprint, PER_SLOT};
 
 pub use host::{EmittedEvent, EventBus, EventStream, MemoryLimitExceeded};
 pub use instance::{
@@ -78,7 +81,8 @@ pub struct RuntimeConfig {
     /// The `weir` binary that compiles components in a child process with
     /// the limits below; `None` compiles in this process, unbounded.
     pub compiler: Option<PathBuf>,
-    /// Wall-clock time one compilation may take (default 60 s).
+    /// Wall-clock time one compilation may take (default 180 s: a 12–18 MB JavaScript or
+    /// Python component compiles in 20–30 s alone, several times that on a busy 2-core machine).
     pub compile_timeout: Duration,
     /// Address space the compiler process may use, in bytes (default 2 GiB).
     pub compile_memory_bytes: usize,
@@ -114,7 +118,7 @@ impl Default for RuntimeConfig {
             max_wall_time: None,
             max_cpu_time: None,
             compiler: None,
-            compile_timeout: Duration::from_secs(60),
+            compile_timeout: Duration::from_secs(180),
             compile_memory_bytes: 2048 << 20,
             pipe_capacity: 1 << 20,
             scratch_dir: None,
@@ -132,6 +136,10 @@ pub enum RuntimeError {
     /// The component imports something weir does not provide (422).
     #[error("the component imports what weir does not provide: {0}")]
     Imports(String),
+    /// The component needs more than an instance may have: more core instances, memories
+    /// or tables than a pool slot, or more memory at start than its limit (422).
+    #[error("the component does not fit: {0}")]
+    TooLarge(String),
     /// The component exports neither a weir entry point nor `wasi:cli/run` (422).
     #[error(
         "the component exports neither `run` (the weir:plugin sequence world), `render` (the render world) nor `wasi:cli/run` (a WASI command)"
@@ -150,7 +158,10 @@ impl RuntimeError {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            RuntimeError::Compile(_) | RuntimeError::Imports(_) | RuntimeError::NoEntryPoint
+            RuntimeError::Compile(_)
+                | RuntimeError::Imports(_)
+                | RuntimeError::TooLarge(_)
+                | RuntimeError::NoEntryPoint
         )
     }
 }
@@ -229,6 +240,8 @@ pub struct Program {
     pub(crate) sandbox: Arc<sandbox::Sandbox>,
     /// The package's own limits, applied to every instance and frame.
     limits: Limits,
+    /// What one instance takes from the pool.
+    footprint: Footprint,
 }
 
 impl Program {
@@ -242,6 +255,18 @@ impl Program {
     /// The package's limits (see [`Program::with_limits`]).
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// What one instance of this program needs: core instances, memories, tables and the
+    /// memory it starts with.
+    pub fn footprint(&self) -> Footprint {
+        self.footprint
+    }
+
+    /// Refuses `limits` when their memory limit (which `limit` names in the message, e.g.
+    /// "the package's limits.memory_mb") is below what the component starts with.
+    pub fn check_limits(&self, limits: &Limits, limit: &str) -> Result<(), RuntimeError> {
+        self.footprint.check_memory(limits.memory_bytes, limit)
     }
 
     /// `"sequence"` for the weir sequence world, `"render"` for the render
@@ -325,6 +350,14 @@ impl Runtime {
     pub fn load(&self, path: &Path) -> Result<Program, RuntimeError> {
         let bytes = fs::read(path)?;
         let digest = hex::encode(Sha256::digest(&bytes));
+        // What can be refused from the bytes is refused before the (long) compile.
+        imports::check(&bytes)?;
+        let footprint = Footprint::of(&bytes)?;
+        footprint.check_slot()?;
+        footprint.check_memory(
+            Some(self.inner.config.max_memory_bytes),
+            "the memory limit of an instance here",
+        )?;
         let component = self.compile_cached(&bytes, &digest)?;
         let pre = self
             .inner
@@ -345,6 +378,7 @@ impl Runtime {
             digest,
             sandbox: Arc::default(),
             limits: Limits::default(),
+            footprint,
         })
     }
 
@@ -439,12 +473,16 @@ fn engine_config(config: &RuntimeConfig) -> Config {
     let mut cfg = compile::code_config();
     if let Some(n) = config.pool_instances {
         let mut pool = PoolingAllocationConfig::default();
-        // A Rust wasm32-wasip2 component needs one memory, two tables and a
-        // handful of core instances.
+        // One slot per instance, each sized for the largest component weir runs (a Python
+        // one: 14 core instances); `Runtime::load` refuses a component larger than a slot.
         pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(8))
-            .total_memories(n.saturating_mul(2))
-            .total_tables(n.saturating_mul(8))
+            .total_core_instances(n.saturating_mul(PER_SLOT.core_instances))
+            .total_memories(n.saturating_mul(PER_SLOT.memories))
+            .total_tables(n.saturating_mul(PER_SLOT.tables))
+            .max_core_instances_per_component(PER_SLOT.core_instances)
+            .max_memories_per_component(PER_SLOT.memories)
+            .max_tables_per_component(PER_SLOT.tables)
+            .table_elements(PER_SLOT.max_table_elements as usize)
             .total_stacks(n)
             .max_memory_size(config.max_memory_bytes);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

@@ -1,0 +1,5 @@
+"""A fake of the bindings componentize-py generates, for the SDK's tests."""
+
+
+class WitWorld:
+    pass

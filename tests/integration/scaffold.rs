@@ -1,0 +1,158 @@
+//! `weir new` makes plugins that build with `weir pack` and run as they are, in each
+//! language and kind; `weir pack` says how to install a missing componentizer.
+
+use std::path::Path;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::hub_support::{TestHub, json_of};
+use crate::support::{pack, run_ok, scratch, weir};
+
+/// `weir new made-KIND --lang LANG --kind KIND`, made afresh in a fixed place (so its build
+/// is cached across runs like the examples'; the names differ per kind because Rust plugins
+/// share one target dir).
+fn scaffold(lang: &str, kind: &str) -> &'static str {
+    let root = scratch().join("new").join(format!("{lang}-{kind}"));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let name = format!("made-{kind}");
+    let dir = root.join(&name);
+    let output = weir()
+        .args(["new", &name, "--lang", lang, "--kind", kind, "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("build it with `weir pack"), "{stderr}");
+    assert!(dir.join("weir.toml").is_file() && dir.join("README.md").is_file());
+    String::leak(dir.to_string_lossy().into_owned())
+}
+
+#[test]
+fn new_sequences_build_and_greet_in_rust_javascript_and_python() {
+    for lang in ["rust", "js", "python"] {
+        let out = run_ok(&pack(scaffold(lang, "sequence")), &[], b"world\nweir\n");
+        assert_eq!(out, "Hello world!\nHello weir!\n", "{lang}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_render_plugins_render_a_text_file_per_frame_through_the_hub() {
+    let hub = TestHub::with(|c| c.jobs.slots = 2, None).await;
+    for lang in ["rust", "js", "python"] {
+        let package = hub.upload(scaffold(lang, "render")).await;
+        let body = json!({"package": package, "frames": "1-2", "settings": {"text": "hi"}});
+        let (status, job) = json_of(hub.post_json("/jobs", body).await).await;
+        assert_eq!(status, StatusCode::CREATED, "{lang}: {job}");
+        let id = job["id"].as_str().unwrap().to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (_, job) = json_of(hub.get(&format!("/jobs/{id}")).await).await;
+            if job["state"] == "completed" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline && job["state"] != "failed",
+                "{lang}: {job:#}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (_, list) = json_of(hub.get(&format!("/jobs/{id}/artifacts")).await).await;
+        let mut texts = Vec::new();
+        for artifact in list.as_array().unwrap() {
+            let url = format!(
+                "{}{}",
+                hub.base.trim_end_matches("/api/v1"),
+                artifact["url"].as_str().unwrap()
+            );
+            texts.push((
+                artifact["name"].clone(),
+                hub.client
+                    .get(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap(),
+            ));
+        }
+        assert_eq!(
+            texts,
+            [
+                (json!("frame-000001.txt"), "hi 1\n".to_string()),
+                (json!("frame-000002.txt"), "hi 2\n".to_string())
+            ],
+            "{lang}"
+        );
+    }
+}
+
+#[test]
+fn new_refuses_a_bad_name_and_an_existing_directory() {
+    let output = weir()
+        .args(["new", "Bad_Name", "--lang", "js"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid plugin name \"Bad_Name\""));
+    let dir = tempfile::tempdir().unwrap();
+    let output = weir()
+        .args(["new", "x", "--lang", "python", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("already exists"));
+}
+
+#[test]
+fn pack_without_the_componentizer_says_how_to_install_it() {
+    let out = tempfile::tempdir().unwrap();
+    for (lang, install, var) in [
+        (
+            "js",
+            "npm install -g @bytecodealliance/componentize-js@0.23.0",
+            "WEIR_COMPONENTIZE_JS",
+        ),
+        (
+            "python",
+            "pip install componentize-py==0.25.1",
+            "WEIR_COMPONENTIZE_PY",
+        ),
+    ] {
+        let dir = Path::new(weir_tests::WORKSPACE_DIR)
+            .join("plugins")
+            .join(lang)
+            .join("hello");
+        let output = weir()
+            .arg("pack")
+            .arg(&dir)
+            .arg("-o")
+            .arg(out.path().join("x.tar.gz"))
+            .env_remove(var)
+            .env("PATH", out.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{lang}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "install it with `{install}` (or set {var} to its path)"
+            )),
+            "{stderr}"
+        );
+        let output = weir()
+            .arg("pack")
+            .arg(&dir)
+            .env(var, out.path().join("nope"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("{var} names")) && stderr.contains("which is not a file"),
+            "{stderr}"
+        );
+    }
+}
