@@ -129,7 +129,11 @@ async fn hostile_round(hub: &HubProcess, seqs: &Sequences) -> Duration {
     let ((), (), (), busy, flood, (), (), ()) = tokio::join!(
         trapped(&seqs.memory_hog, None, "memory limit of 256 MiB exceeded"),
         trapped(&seqs.deep_recursion, None, "stack"),
-        trapped(&seqs.panic, Some("line\n"), "unreachable"),
+        trapped(
+            &seqs.panic,
+            Some("line\n"),
+            "panicked at tests/fixtures/panic/src/lib.rs:"
+        ),
         killed(&seqs.busy_loop),
         killed(&seqs.output_flood),
         idle_connections(hub),
