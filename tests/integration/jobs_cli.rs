@@ -759,3 +759,21 @@ fn a_watch_outlives_a_manager_restart_and_says_so() {
     assert_eq!(code, Some(0));
     assert!(!again.contains("frames in 0.0s"), "{again}");
 }
+
+#[test]
+fn redirected_logs_are_plain_text() {
+    let mut manager = Manager::start(&["--slots", "1"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    manager.worker("plain-log");
+    let id = manager.submit(&["render-test", "--frames", "1-2"]);
+    manager.completes(&id);
+    let logs = manager.logs();
+    assert!(
+        logs.contains("weir"),
+        "the hub and the worker logged: {logs}"
+    );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes in files: {logs:?}"
+    );
+}
