@@ -785,7 +785,7 @@ async fn the_worker_protocol_leases_retries_elsewhere_and_fences_lost_workers() 
     assert_eq!(lease["attempt"], 3);
     let (status, reply) = json_of(hub.post_json(&format!("/workers/{one}/heartbeat"), json!({"tasks": [{"taskId": task, "attempt": 3, "progress": 0.5, "log": ["half way"]}]})).await).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(reply, json!({"cancel": [], "drain": false}));
+    assert_eq!(reply, json!({"cancel": [], "reasons": {}, "drain": false}));
     assert_eq!(get_job(&hub, job_id).await["progress"], 50.0);
     let upload = hub
         .client
@@ -924,6 +924,34 @@ async fn canceling_tells_a_remote_worker_to_stop_on_its_next_heartbeat() {
     )
     .await;
     assert_eq!(reply["cancel"], json!([task]));
+    assert_eq!(reply["reasons"][task], "the job was canceled", "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_tells_a_remote_worker_it_is_a_pause() {
+    let hub = hub_with(0, |_| {}).await;
+    hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    let worker = register(&hub, "w").await;
+    let job = submit(&hub, json!({"package": "render-test", "frames": "1"})).await;
+    let (_, lease) = pickup(&hub, &worker).await;
+    let task = lease["taskId"].as_str().unwrap();
+    let paused = hub
+        .post_json(
+            &format!("/jobs/{}/pause", job["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(paused.status(), StatusCode::OK);
+    let (_, reply) = json_of(
+        hub.post_json(
+            &format!("/workers/{worker}/heartbeat"),
+            json!({"tasks": [{"taskId": task, "attempt": 1}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(reply["cancel"], json!([task]));
+    assert_eq!(reply["reasons"][task], "the job was paused", "{reply}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

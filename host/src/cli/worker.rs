@@ -437,6 +437,8 @@ impl Worker {
     fn answer(&self, reply: HeartbeatReply) {
         for task in &reply.cancel {
             if let Some(running) = self.running().get(task) {
+                let why = reply.reasons.get(task).map_or("", String::as_str);
+                info!("task {task}: the manager stops it: {why}");
                 running.stop(Stop::Canceled);
             }
         }

@@ -594,6 +594,9 @@ pub struct TaskBeat {
 pub struct HeartbeatReply {
     /// Tasks to stop at once.
     pub cancel: Vec<String>,
+    /// Why each is stopped (canceled, paused, timed out, ...).
+    #[serde(default)]
+    pub reasons: std::collections::BTreeMap<String, String>,
     /// Finish the running tasks, take no more, and exit.
     pub drain: bool,
 }

@@ -489,7 +489,9 @@ impl JobManager {
                 && let Some(w) = job.tasks[idx].worker.clone()
                 && let Some(worker) = state.workers.get_mut(&w)
             {
-                worker.cancel.insert(job.tasks[idx].id.clone());
+                worker
+                    .cancel
+                    .insert(job.tasks[idx].id.clone(), error.clone());
             }
             if let Err(e) = self.task_failed(state, &job_id, idx, &error) {
                 tracing::error!(error = %e, "cannot record a task failure");

@@ -338,8 +338,9 @@ pub struct Worker {
     active: BTreeSet<String>,
     #[serde(skip)]
     seen: Option<Instant>,
+    /// Tasks to stop at its next heartbeat, with why.
     #[serde(skip)]
-    cancel: BTreeSet<String>,
+    cancel: BTreeMap<String, String>,
 }
 
 /// A job's log: recent lines and a live feed.
@@ -511,6 +512,8 @@ pub struct TaskReport {
 pub struct HeartbeatReply {
     /// Tasks to stop now.
     pub cancel: Vec<String>,
+    /// Why, by task id (canceled, paused, timed out, ...).
+    pub reasons: BTreeMap<String, String>,
     /// Finish running tasks and exit.
     pub drain: bool,
 }
@@ -1004,7 +1007,7 @@ impl JobManager {
                 if from.is_terminal() {
                     return refuse("only queued, active or paused jobs can be canceled");
                 }
-                changed_tasks = job.cancel_tasks(&mut state.workers);
+                changed_tasks = job.cancel_tasks(&mut state.workers, "the job was canceled");
                 job.state = JobState::Canceled;
                 job.finished_ms = Some(now_ms());
             }
@@ -1012,7 +1015,8 @@ impl JobManager {
                 if !matches!(from, JobState::Queued | JobState::Active) {
                     return refuse("only queued or active jobs can be paused");
                 }
-                changed_tasks = job.stop_active_tasks_to_queue(&mut state.workers);
+                changed_tasks =
+                    job.stop_active_tasks_to_queue(&mut state.workers, "the job was paused");
                 job.state = JobState::Paused;
             }
             "resume" => {
@@ -1146,7 +1150,7 @@ impl JobManager {
             let state = &mut *guard;
             let job = state.jobs.get_mut(id).ok_or_else(|| Self::not_found(id))?;
             for idx in job.active.clone() {
-                job.signal_stop(idx, &mut state.workers);
+                job.signal_stop(idx, &mut state.workers, "the job was deleted");
             }
             state.store.write(|tx| tx.delete_job(id)).map_err(storage)?;
             let _ = self.events.send(JobEvent {
@@ -1370,11 +1374,11 @@ impl Job {
     /// Stops running tasks (signalling their workers) and cancels them and
     /// the queued ones; returns the indexes changed. One pass, without
     /// per-task index updates: a job may have 100,000 queued tasks.
-    fn cancel_tasks(&mut self, workers: &mut BTreeMap<String, Worker>) -> Vec<usize> {
+    fn cancel_tasks(&mut self, workers: &mut BTreeMap<String, Worker>, why: &str) -> Vec<usize> {
         let active = std::mem::take(&mut self.active);
         let queued = std::mem::take(&mut self.queued);
         for &idx in &active {
-            self.signal_stop(idx, workers);
+            self.signal_stop(idx, workers, why);
         }
         self.counts[TaskState::Active.slot()] -= active.len();
         self.counts[TaskState::Queued.slot()] -= queued.len();
@@ -1391,10 +1395,14 @@ impl Job {
     }
 
     /// Stops running tasks and puts them back in the queue (no failure).
-    fn stop_active_tasks_to_queue(&mut self, workers: &mut BTreeMap<String, Worker>) -> Vec<usize> {
+    fn stop_active_tasks_to_queue(
+        &mut self,
+        workers: &mut BTreeMap<String, Worker>,
+        why: &str,
+    ) -> Vec<usize> {
         let active: Vec<usize> = self.active.iter().copied().collect();
         for &idx in &active {
-            self.signal_stop(idx, workers);
+            self.signal_stop(idx, workers, why);
             self.set_task_state(idx, TaskState::Queued);
             self.tasks[idx].progress = 0.0;
         }
@@ -1416,8 +1424,9 @@ impl Job {
         }
     }
 
-    /// Cancels a running task's execution wherever it runs.
-    fn signal_stop(&mut self, idx: usize, workers: &mut BTreeMap<String, Worker>) {
+    /// Cancels a running task's execution wherever it runs (`why` goes to a
+    /// remote worker with its heartbeat answer).
+    fn signal_stop(&mut self, idx: usize, workers: &mut BTreeMap<String, Worker>, why: &str) {
         let task = &mut self.tasks[idx];
         if task.state != TaskState::Active {
             return;
@@ -1431,14 +1440,14 @@ impl Job {
         {
             worker.active.remove(&task.id);
             if !worker.local {
-                worker.cancel.insert(task.id.clone());
+                worker.cancel.insert(task.id.clone(), why.to_string());
             }
         }
     }
 
     /// Fails the job: every other queued or running task is canceled.
     fn fail_job(&mut self, reason: &str, workers: &mut BTreeMap<String, Worker>) -> Vec<usize> {
-        let changed = self.cancel_tasks(workers);
+        let changed = self.cancel_tasks(workers, "the job failed");
         self.state = JobState::Failed;
         self.finished_ms = Some(now_ms());
         self.push_error(reason.to_string());

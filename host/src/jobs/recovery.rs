@@ -137,7 +137,7 @@ impl JobManager {
                     last_seen_ms: now,
                     active: BTreeSet::new(),
                     seen: Some(Instant::now()),
-                    cancel: BTreeSet::new(),
+                    cancel: BTreeMap::new(),
                 },
             );
         }

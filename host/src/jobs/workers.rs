@@ -63,7 +63,7 @@ impl JobManager {
             last_seen_ms: now,
             active: BTreeSet::new(),
             seen: Some(Instant::now()),
-            cancel: BTreeSet::new(),
+            cancel: BTreeMap::new(),
         };
         let mut state = self.lock();
         state
@@ -262,7 +262,8 @@ impl JobManager {
         let state = &mut *guard;
         let worker = seen_worker(&mut state.workers, id)
             .ok_or_else(|| HubError::NotFound(unknown_worker(id)))?;
-        let mut cancel: Vec<String> = std::mem::take(&mut worker.cancel).into_iter().collect();
+        let mut reasons = std::mem::take(&mut worker.cancel);
+        let mut cancel: Vec<String> = reasons.keys().cloned().collect();
         let drain = worker.status == WorkerStatus::Draining;
         for report in reports {
             let held = state.tasks.get(&report.task_id).and_then(|(job_id, idx)| {
@@ -296,6 +297,15 @@ impl JobManager {
                 }
             }
         }
-        Ok(HeartbeatReply { cancel, drain })
+        for id in &cancel {
+            reasons
+                .entry(id.clone())
+                .or_insert_with(|| "this worker no longer holds it".to_string());
+        }
+        Ok(HeartbeatReply {
+            cancel,
+            reasons,
+            drain,
+        })
     }
 }

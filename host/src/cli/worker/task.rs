@@ -46,7 +46,7 @@ impl Stop {
     /// on), or `None` when it does.
     fn unreported(self) -> Option<&'static str> {
         match self {
-            Stop::Canceled => Some("canceled by the manager"),
+            Stop::Canceled => Some("stopped by the manager"),
             Stop::LeaseLost => Some("lost its lease; dropped"),
             Stop::Abandoned => Some("abandoned: it was leased to an old worker id"),
             Stop::Shutdown => {
