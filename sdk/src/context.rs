@@ -229,7 +229,7 @@ impl Context {
     /// # Ok(()) }
     /// ```
     pub fn config_as<T: DeserializeOwned>(&self) -> Result<T> {
-        T::deserialize(self.config()).map_err(|e| Error::Message(format!("invalid config: {e}")))
+        crate::typed(self.config()).map_err(|e| Error::Message(format!("invalid config: {e}")))
     }
 
     /// The start arguments (`args` of the start request).

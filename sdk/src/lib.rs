@@ -144,11 +144,59 @@ pub use serde_json;
 /// `#[serde(crate = "weir_sdk::serde")]`, or add `serde` to your own dependencies.
 pub use serde;
 
+/// Reads `value` as a `T`, naming the field at fault: "`count`: invalid
+/// type: string \"two\", expected u64" (the config's and the settings'
+/// typed readers say it so).
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+) -> std::result::Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        match path.as_str() {
+            "." | "" => e.into_inner().to_string(),
+            _ => format!("`{path}`: {}", e.into_inner()),
+        }
+    })
+}
+
 /// What a plugin usually needs: `use weir_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{Context, Error, Event, Level, Result, Signal};
     pub use serde_json::{Value, json};
     pub use std::io::{BufRead, Read, Write};
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Config {
+        count: u64,
+        inner: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        names: Vec<String>,
+    }
+
+    #[test]
+    fn typed_reads_name_the_field_at_fault() {
+        let bad = serde_json::json!({"count": "two", "inner": {"names": []}});
+        let err = super::typed::<Config>(&bad).unwrap_err();
+        assert_eq!(err, "`count`: invalid type: string \"two\", expected u64");
+        let nested = serde_json::json!({"count": 2, "inner": {"names": ["a", 3]}});
+        let err = super::typed::<Config>(&nested).unwrap_err();
+        assert!(
+            err.starts_with("`inner.names[1]`: invalid type: integer `3`"),
+            "{err}"
+        );
+        assert_eq!(
+            super::typed::<u64>(&serde_json::json!("x")).unwrap_err(),
+            "invalid type: string \"x\", expected u64"
+        );
+    }
 }
 
 /// Used by the code that [`sequence`] generates; not a public API.

@@ -108,10 +108,10 @@ impl Frame {
     /// struct Settings { width: u32 }
     ///
     /// let err = frame.settings::<Settings>().unwrap_err();
-    /// assert!(err.starts_with("invalid settings: invalid type: string \"wide\""), "{err}");
+    /// assert!(err.starts_with("invalid settings: `width`: invalid type: string \"wide\""), "{err}");
     /// ```
     pub fn settings<T: DeserializeOwned>(&self) -> Result<T, String> {
-        T::deserialize(self.settings_value()).map_err(|e| format!("invalid settings: {e}"))
+        crate::typed(self.settings_value()).map_err(|e| format!("invalid settings: {e}"))
     }
 
     /// The settings as JSON text, exactly as the hub sent them.

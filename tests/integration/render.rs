@@ -155,7 +155,11 @@ async fn mandelbrot_rejects_bad_settings_with_the_reason() {
     }
     match render(&rt, &program, 1, json!({"width": "wide"})).await {
         Err(RenderError::Failed(m)) => {
-            assert!(m.starts_with("invalid settings: invalid type"), "{m}")
+            // The setting at fault is named.
+            assert!(
+                m.starts_with("invalid settings: `width`: invalid type: string \"wide\""),
+                "{m}"
+            )
         }
         other => panic!("expected Failed, got {other:?}"),
     }
