@@ -149,15 +149,7 @@ impl JobManager {
         worker: Option<&str>,
         attempt: u32,
     ) -> Result<(&'a mut Job, usize), HubError> {
-        let (job_id, idx) = state
-            .tasks
-            .get(task_id)
-            .cloned()
-            .ok_or_else(|| HubError::NotFound(format!("Task {task_id} not found")))?;
-        let job = state
-            .jobs
-            .get_mut(&job_id)
-            .ok_or_else(|| HubError::NotFound(format!("Task {task_id} not found")))?;
+        let (job, idx) = state.task_mut(task_id)?;
         let task = &job.tasks[idx];
         if task.state != TaskState::Active
             || task.attempt != attempt

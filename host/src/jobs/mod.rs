@@ -343,6 +343,39 @@ pub struct Worker {
     cancel: BTreeMap<String, String>,
 }
 
+impl Worker {
+    /// A worker online now, with no history.
+    fn new(id: String, name: &str, slots: usize, tags: Vec<String>, local: bool) -> Worker {
+        let now = now_ms();
+        Worker {
+            id,
+            name: name.to_string(),
+            slots,
+            tags,
+            local,
+            state: WorkerState::Online,
+            status: WorkerStatus::Enabled,
+            tasks_completed: 0,
+            tasks_failed: 0,
+            registered_ms: now,
+            last_seen_ms: now,
+            active: BTreeSet::new(),
+            seen: Some(Instant::now()),
+            cancel: BTreeMap::new(),
+        }
+    }
+}
+
+impl State {
+    /// The job and index of task `task_id` (404 when there is none).
+    fn task_mut(&mut self, task_id: &str) -> Result<(&mut Job, usize), HubError> {
+        let missing = || HubError::NotFound(format!("Task {task_id} not found"));
+        let (job_id, idx) = self.tasks.get(task_id).cloned().ok_or_else(missing)?;
+        let job = self.jobs.get_mut(&job_id).ok_or_else(missing)?;
+        Ok((job, idx))
+    }
+}
+
 /// A job's log: recent lines and a live feed.
 struct JobLog {
     live: broadcast::Sender<Arc<str>>,

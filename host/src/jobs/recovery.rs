@@ -120,26 +120,14 @@ impl JobManager {
             state.workers.insert(worker.id.clone(), worker);
         }
         if config.slots > 0 {
-            let now = now_ms();
-            state.workers.insert(
+            let local = Worker::new(
                 LOCAL_WORKER.into(),
-                Worker {
-                    id: LOCAL_WORKER.into(),
-                    name: "local".into(),
-                    slots: config.slots,
-                    tags: config.slot_tags.clone(),
-                    local: true,
-                    state: WorkerState::Online,
-                    status: WorkerStatus::Enabled,
-                    tasks_completed: 0,
-                    tasks_failed: 0,
-                    registered_ms: now,
-                    last_seen_ms: now,
-                    active: BTreeSet::new(),
-                    seen: Some(Instant::now()),
-                    cancel: BTreeMap::new(),
-                },
+                "local",
+                config.slots,
+                config.slot_tags.clone(),
+                true,
             );
+            state.workers.insert(LOCAL_WORKER.into(), local);
         }
         {
             let State {

@@ -48,37 +48,28 @@ impl JobManager {
         {
             return self.reattach(id, name, slots, tags);
         }
-        let now = now_ms();
-        let worker = Worker {
-            id: id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string),
-            name: name.to_string(),
-            slots,
-            tags,
-            local: false,
-            state: WorkerState::Online,
-            status: WorkerStatus::Enabled,
-            tasks_completed: 0,
-            tasks_failed: 0,
-            registered_ms: now,
-            last_seen_ms: now,
-            active: BTreeSet::new(),
-            seen: Some(Instant::now()),
-            cancel: BTreeMap::new(),
-        };
+        let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+        let worker = Worker::new(id, name, slots, tags, false);
         let mut state = self.lock();
         state
             .store
             .write(|tx| tx.worker(&worker))
             .map_err(storage)?;
-        let mut body = view::worker(&worker);
-        body["leaseMs"] = (self.config.lease.as_millis() as u64).into();
-        body["heartbeatMs"] = (self.config.heartbeat.as_millis() as u64).into();
+        let body = self.registered(&worker);
         self.emit_worker(&worker);
         tracing::info!(worker = %worker.id, name = %worker.name, slots, "worker registered");
         state.workers.insert(worker.id.clone(), worker);
         drop(state);
         self.work.notify_waiters();
         Ok(body)
+    }
+
+    /// The answer to a registration: the worker, its lease and heartbeat.
+    fn registered(&self, worker: &Worker) -> Value {
+        let mut body = view::worker(worker);
+        body["leaseMs"] = (self.config.lease.as_millis() as u64).into();
+        body["heartbeatMs"] = (self.config.heartbeat.as_millis() as u64).into();
+        body
     }
 
     /// Attaches a known worker again (see [`register`](Self::register)).
@@ -121,9 +112,7 @@ impl JobManager {
             .get(id)
             .ok_or_else(|| HubError::NotFound(unknown_worker(id)))?;
         state.store.write(|tx| tx.worker(worker)).map_err(storage)?;
-        let mut body = view::worker(worker);
-        body["leaseMs"] = (self.config.lease.as_millis() as u64).into();
-        body["heartbeatMs"] = (self.config.heartbeat.as_millis() as u64).into();
+        let body = self.registered(worker);
         self.emit_worker(worker);
         tracing::info!(worker = %id, name = %worker_name, slots, "worker attached again");
         drop(guard);

@@ -152,6 +152,7 @@ impl SharedTopics for Topics {
     }
 }
 
+#[derive(Clone)]
 struct SpaceTopic {
     name: String,
     stream: String,
@@ -322,13 +323,7 @@ impl SpaceTopic {
         // subscriber that lost the race skips what came before it joined.
         let first = keeper.is_some() && stream.delete_consumer(KEEPER).await.is_ok();
         Ok(Box::new(Subscription {
-            topic: SpaceTopic {
-                name: self.name.clone(),
-                stream: self.stream.clone(),
-                subject: self.subject.clone(),
-                topics: self.topics.clone(),
-                opened: OnceCell::new_with(Some(())),
-            },
+            topic: self.clone(),
             stream,
             consumer: name,
             skip_through: if first { 0 } else { joined },
