@@ -116,7 +116,8 @@ impl Space {
         })?;
         let registry = Registry::open(&js, &config.space, config.hub_retention).await?;
         let entry = registry.claim(&hub_id, &config, hub).await?;
-        let packages = Packages::open(&js, &config.space, registry.clone(), &hub_id).await?;
+        let packages =
+            Packages::open(&client, &js, &config.space, registry.clone(), &hub_id).await?;
         hub.share_packages(&config.space, &hub_id, packages::shared(&packages))
             .await
             .map_err(|e| SpaceError::Nats(format!("cannot read the space's packages: {e}")))?;

@@ -36,6 +36,7 @@ enum Stored {
 /// The space's packages.
 #[derive(Clone)]
 pub struct Packages {
+    client: async_nats::Client,
     objects: object_store::ObjectStore,
     catalog: kv::Store,
     registry: Registry,
@@ -53,6 +54,7 @@ fn nats(what: &str) -> impl Fn(String) -> HubError + '_ {
 impl Packages {
     /// Opens (or creates) the object store and the catalog of `space`.
     pub(super) async fn open(
+        client: &async_nats::Client,
         js: &jetstream::Context,
         space: &str,
         registry: Registry,
@@ -86,6 +88,7 @@ impl Packages {
                 .map_err(|e| SpaceError::Nats(format!("cannot create the bucket {bucket}: {e}")))?,
         };
         Ok(Packages {
+            client: client.clone(),
             objects,
             catalog,
             registry,
@@ -275,6 +278,11 @@ impl SharedPackages for Packages {
         archive: &'a Path,
     ) -> BoxFuture<'a, Result<(), HubError>> {
         Box::pin(async move {
+            // Refused at once while NATS is away, rather than after the
+            // client's request timeouts: nothing is stored either way.
+            if self.client.connection_state() != async_nats::connection::State::Connected {
+                return Err(nats("storing the package")("not connected to NATS".into()));
+            }
             self.store_archive(&entry.sha256, archive).await?;
             let value = serde_json::to_vec(&Stored::Entry(Box::new(entry.clone())))
                 .map_err(|e| HubError::Io(e.into()))?;

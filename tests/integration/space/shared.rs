@@ -519,3 +519,49 @@ async fn a_full_topic_holds_its_producer_back_until_the_subscriber_reads() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_upload_while_nats_is_away_is_refused_and_stores_nothing() {
+    let mut nats = Nats::start();
+    let a = SpaceHub::start(&nats, "away", "a", &[]);
+    wait_for_list(&a, "away", |l| l.len() == 1).await;
+    let package = hello_package().await;
+    nats.stop();
+    let started = std::time::Instant::now();
+    let (status, body) = upload(&a, &package).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("the space's package store is unavailable")),
+        "{body}"
+    );
+    eprintln!("refused after {:?}", started.elapsed());
+    // Nothing half-stored: not on the hub, not in the space once NATS is back.
+    assert!(
+        !a._dir
+            .path()
+            .join("sequences")
+            .read_dir()
+            .unwrap()
+            .any(|_| true)
+    );
+    nats.restart();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let (status, listed) = get_json(&api(&a, "/sequences")).await;
+            if status == StatusCode::OK && listed == json!([]) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the hub did not list an empty space after NATS came back");
+    let (status, _) = upload(&a, &package).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the same upload works once NATS is back"
+    );
+}
