@@ -34,6 +34,7 @@ pub mod client;
 pub mod hub;
 pub mod jobs;
 pub mod package;
+pub mod runners;
 pub mod runtime;
 pub mod space;
 pub mod streams;

@@ -68,7 +68,7 @@ fn build_inputs_hash(dir: &Path) -> String {
             let name = entry.file_name().to_string_lossy().into_owned();
             // The SDKs' own tests (sdk/js/test) are not built into a component.
             if name.starts_with('.')
-                || ["test", "node_modules", "__pycache__"].contains(&name.as_str())
+                || ["test", "tests", "node_modules", "__pycache__"].contains(&name.as_str())
             {
                 continue;
             }
@@ -199,6 +199,40 @@ pub fn archive(name: &str, files: &[(&str, &[u8])]) -> PathBuf {
     }
     std::fs::write(&path, builder.into_inner().unwrap().finish().unwrap()).unwrap();
     path
+}
+
+/// Writes a `.tar.gz` of every file under `dir` (paths relative to it, as the Scramjet CLI
+/// packs a sequence directory) into the scratch dir.
+pub fn archive_dir(name: &str, dir: &Path) -> PathBuf {
+    let path = scratch().join(format!("{name}.tar.gz"));
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    builder.mode(tar::HeaderMode::Deterministic);
+    builder.append_dir_all(".", dir).unwrap();
+    std::fs::write(&path, builder.into_inner().unwrap().finish().unwrap()).unwrap();
+    path
+}
+
+/// The JavaScript and Python runners (`weir runner build all`), built once per content of
+/// their sources (`runners/`), the WIT and the builder, and kept across test runs.
+pub fn runners_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(weir_tests::WORKSPACE_DIR);
+        let dir = scratch().join(format!("runners-{}", build_inputs_hash(&root.join("runners"))));
+        if !dir.join("js.wasm").is_file() || !dir.join("python.wasm").is_file() {
+            let result = weir_with_componentizers()
+                .args(["runner", "build", "all", "--runners-dir"])
+                .arg(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                result.status.success(),
+                "weir runner build failed: {}",
+                String::from_utf8_lossy(&result.stderr)
+            );
+        }
+        dir
+    })
 }
 
 /// Waits for `child` to exit (killing it after `wait`) and collects its output.

@@ -97,6 +97,13 @@ async fn feed(
         Target::Stdin => instance.stdin(),
     }
     .ok_or_else(ended)?;
+    if matches!(target, Target::Input)
+        && let Some(content_type) = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    {
+        instance.set_input_content_type(content_type);
+    }
     record.mark_input_started();
     let end = end_stream(headers);
     send_body(body, &sender).await?;

@@ -53,6 +53,14 @@ pub(super) const PY_SDK: Files = &[
     ),
 ];
 
+/// The JavaScript runner (`runners/js/`) and its entry module.
+pub(super) const JS_RUNNER: Files = &[];
+pub(super) const JS_RUNNER_ENTRY: &str = "runner.js";
+
+/// The Python runner (`runners/python/`) and its entry module.
+pub(super) const PY_RUNNER: Files = &[];
+pub(super) const PY_RUNNER_MODULE: &str = "runner";
+
 /// Writes `files` under `dir`.
 pub(super) fn write(dir: &Path, files: Files) -> std::io::Result<()> {
     for (name, text) in files {

@@ -33,7 +33,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::package::{Kind, Manifest};
+use crate::package::{Kind, Manifest, SourceLanguage};
 pub use tools::{COMPONENTIZE_JS, COMPONENTIZE_PY, Tool};
 
 /// The language of a plugin directory.
@@ -167,6 +167,67 @@ pub fn build(
             tool: tool.name,
             status,
             dir: dir.display().to_string(),
+        });
+    }
+    Ok(output)
+}
+
+/// Builds `language`'s runner (the component that runs Scramjet sequences in that language,
+/// `docs/scramjet-sequences.md`) from the sources carried in this binary into `staging` (a
+/// fresh directory the caller removes) and returns the component's path.
+pub fn build_runner(language: SourceLanguage, staging: &Path) -> Result<PathBuf, BuildError> {
+    let wit = staging.join("wit");
+    embedded::write(&wit, embedded::WIT)?;
+    let sources = staging.join("runner");
+    let output = staging.join("runner.wasm");
+    let (tool, mut command) = match language {
+        SourceLanguage::JavaScript => {
+            let tool = &COMPONENTIZE_JS;
+            embedded::write(&sources, embedded::JS_RUNNER)?;
+            let mut command = tool.command()?;
+            command
+                .arg(sources.join(embedded::JS_RUNNER_ENTRY))
+                .arg("--wit")
+                .arg(&wit)
+                .args(["--world-name", "runner", "--disable"])
+                .args(js_disabled(Kind::Sequence))
+                .arg("--out")
+                .arg(&output);
+            (tool, command)
+        }
+        SourceLanguage::Python => {
+            let tool = &COMPONENTIZE_PY;
+            embedded::write(&sources, embedded::PY_RUNNER)?;
+            let mut command = tool.command()?;
+            command
+                .arg("--wit-path")
+                .arg(&wit)
+                .args(["--world", "runner", "componentize"])
+                .arg("--python-path")
+                .arg(&sources)
+                .arg(embedded::PY_RUNNER_MODULE)
+                .arg("--output")
+                .arg(&output);
+            (tool, command)
+        }
+    };
+    eprintln!(
+        "weir: building the {} runner with {} (this takes 15–60 s)",
+        language.title(),
+        tool.name
+    );
+    let status = command
+        .current_dir(staging)
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| tool.missing_or(e))?;
+    if !status.success() || !output.is_file() {
+        return Err(BuildError::Failed {
+            tool: tool.name,
+            status,
+            dir: format!("the {} runner", language.title()),
         });
     }
     Ok(output)

@@ -11,6 +11,7 @@ mod new;
 mod pack;
 mod remote;
 mod run;
+mod runner;
 mod seq;
 mod serve;
 mod session;
@@ -92,6 +93,9 @@ enum Command {
     Job(JobCommand),
     /// Render tasks for a job manager (a `weir serve`) until interrupted.
     Worker(WorkerArgs),
+    /// Build the JavaScript and Python runners that run Scramjet sequences in those languages.
+    #[command(subcommand)]
+    Runner(runner::RunnerCommand),
     /// Compile one component under memory and CPU limits (started by the
     /// hub for each upload; not for people).
     #[command(hide = true)]
@@ -148,6 +152,7 @@ pub fn main() -> ExitCode {
         Command::Job(command) => remote::Remote::new(&cli.hub, cli.token, cli.json)
             .and_then(|remote| job::run(command, remote)),
         Command::Worker(args) => worker::worker(args, &cli.hub, cli.token, cli.json),
+        Command::Runner(command) => runner::runner(command),
         Command::CompileComponent(args) => compile::compile(args),
     };
     result.unwrap_or_else(|e| {

@@ -59,8 +59,14 @@ pub fn pack(args: &PackArgs) -> anyhow::Result<PathBuf> {
         .iter()
         .find(|(name, _)| *name == manifest.component)
         .map(|(_, path)| path.clone())
-        .ok_or_else(|| package::PackageError::MissingComponent(manifest.component.clone()))?;
-    package::check_component_header(&component, &manifest.component)?;
+        .ok_or_else(|| match manifest.source {
+            // A Scramjet sequence in JavaScript or Python: packed as it is, its runner runs it.
+            Some(_) => package::PackageError::MissingMain(manifest.component.clone()),
+            None => package::PackageError::MissingComponent(manifest.component.clone()),
+        })?;
+    if manifest.source.is_none() {
+        package::check_component_header(&component, &manifest.component)?;
+    }
     let output = match &args.output {
         Some(path) => path.clone(),
         None => PathBuf::from(format!("{}.tar.gz", file_stem_for(&manifest.name))),
@@ -125,7 +131,9 @@ fn crate_manifest(dir: &Path, wasm: &Path, file_name: &str) -> anyhow::Result<Ma
         let text = fs::read_to_string(dir.join(WEIR_TOML))?;
         Manifest::from_toml(&text, Some(file_name))?
     } else if dir.join(PACKAGE_JSON).is_file() {
-        Manifest::from_package_json(&fs::read_to_string(dir.join(PACKAGE_JSON))?)?
+        Manifest::from_package_json(&fs::read_to_string(dir.join(PACKAGE_JSON))?, |file| {
+            dir.join(file).is_file()
+        })?
     } else {
         let name = wasm
             .file_stem()
@@ -146,7 +154,9 @@ fn directory_contents(dir: &Path) -> anyhow::Result<(Manifest, Vec<(String, Path
     let manifest = if dir.join(WEIR_TOML).is_file() {
         Manifest::from_toml(&fs::read_to_string(dir.join(WEIR_TOML))?, None)?
     } else if dir.join(PACKAGE_JSON).is_file() {
-        Manifest::from_package_json(&fs::read_to_string(dir.join(PACKAGE_JSON))?)?
+        Manifest::from_package_json(&fs::read_to_string(dir.join(PACKAGE_JSON))?, |file| {
+            dir.join(file).is_file()
+        })?
     } else {
         return Err(package::PackageError::MissingManifest.into());
     };

@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::GrantArgs;
 use crate::hub::package_limits;
 use crate::package::{Package, UnpackLimits};
+use crate::runners::Runners;
 use crate::runtime::{Instance, Runtime, RuntimeConfig, StartOptions};
 use crate::streams::Pipe;
 
@@ -31,6 +32,10 @@ pub struct RunArgs {
     /// Where compiled components are cached (default: the user cache dir).
     #[arg(long, env = "WEIR_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Where the JavaScript and Python runners are, for Scramjet sequences in those
+    /// languages (`weir runner build`; default `~/.cache/weir/runners`).
+    #[arg(long, env = crate::runners::RUNNERS_DIR_ENV, value_name = "DIR")]
+    pub runners_dir: Option<PathBuf>,
     /// What the package may be granted when its manifest asks for it.
     #[command(flatten)]
     pub grants: GrantArgs,
@@ -64,10 +69,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         compiler: std::env::current_exe().ok(),
         ..RuntimeConfig::default()
     })?;
-    let program = runtime
-        .load(&package.component_path)
+    let runners = Runners::new(
+        args.runners_dir
+            .clone()
+            .unwrap_or_else(crate::runners::default_dir),
+    );
+    let program = runners
+        .program(&runtime, &package, grants)
         .with_context(|| format!("{} cannot run", args.package.display()))?
-        .with_grants(grants, &package.dir)
         .with_limits(package_limits(&package.manifest.limits));
     let mut config = package.manifest.config.clone();
     config.extend(overrides);

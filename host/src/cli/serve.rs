@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// Directory for packages, compiled components and state.
     #[arg(long, env = "WEIR_DATA_DIR", default_value = "./weir-data")]
     pub data_dir: PathBuf,
+    /// Where compiled components are cached (default `<data-dir>/cache`); hubs and `weir
+    /// run` on one machine may share one.
+    #[arg(long, env = "WEIR_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Most instances alive at once; more answer 503. Default: total RAM /
     /// 16 MiB (a small instance's memory, stacks and stream buffers with room
     /// to spare), at least 16 and at most 10,000 (each instance maps about six
@@ -108,6 +112,10 @@ pub struct ServeArgs {
     /// What packages may be granted when their manifest asks for it.
     #[command(flatten)]
     pub grants: GrantArgs,
+    /// Where the JavaScript and Python runners are, for Scramjet sequences in those
+    /// languages (`weir runner build`; default `~/.cache/weir/runners`).
+    #[arg(long, env = crate::runners::RUNNERS_DIR_ENV, value_name = "DIR")]
+    pub runners_dir: Option<PathBuf>,
     /// Joining a Space of hubs over NATS JetStream.
     #[command(flatten)]
     pub space: SpaceArgs,
@@ -223,6 +231,10 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
     config.instance_retention = Duration::from_secs(args.instance_retention_secs);
     config.topic_capacity = args.topic_buffer_kib.max(1) << 10;
     config.grants = args.grants.policy();
+    config.runners_dir = args.runners_dir.clone();
+    if let Some(dir) = &args.cache_dir {
+        config.cache_dir = Some(dir.clone());
+    }
     if let Some(slots) = args.slots {
         config.jobs.slots = slots;
     }

@@ -24,6 +24,7 @@ pub use uploads::{UploadInfo, UploadRequest};
 
 use crate::jobs::{JobManager, JobsConfig};
 use crate::package::{GrantPolicy, PackageError, UnpackLimits};
+use crate::runners::Runners;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use crate::streams::Pipe;
 
@@ -75,6 +76,9 @@ pub struct HubConfig {
     /// Capabilities packages may be granted (default: none). A package
     /// asking for more is refused at upload.
     pub grants: GrantPolicy,
+    /// Where the JavaScript and Python runners are (default
+    /// [`runners::default_dir`](crate::runners::default_dir)).
+    pub runners_dir: Option<PathBuf>,
 }
 
 impl HubConfig {
@@ -100,6 +104,7 @@ impl HubConfig {
             topic_capacity: 1 << 20,
             jobs: JobsConfig::default(),
             grants: GrantPolicy::default(),
+            runners_dir: None,
         }
     }
 }
@@ -157,6 +162,8 @@ fn scratch_dir(data_dir: &std::path::Path) -> std::io::Result<PathBuf> {
 pub struct Hub {
     config: HubConfig,
     runtime: Runtime,
+    /// The JavaScript and Python runners, for source packages.
+    runners: Arc<Runners>,
     sequences: sequences::SequenceStore,
     /// The space the hub shares its packages with, once it joined one.
     shared: std::sync::OnceLock<sequences::SharedStore>,
@@ -195,8 +202,19 @@ impl Hub {
             ..RuntimeConfig::default()
         })?;
         let log = Pipe::replay(4 << 20);
-        let sequences =
-            sequences::SequenceStore::open(&config.data_dir, &runtime, &config.grants, &log)?;
+        let runners = Arc::new(Runners::new(
+            config
+                .runners_dir
+                .clone()
+                .unwrap_or_else(crate::runners::default_dir),
+        ));
+        let sequences = sequences::SequenceStore::open(
+            &config.data_dir,
+            &runtime,
+            &runners,
+            &config.grants,
+            &log,
+        )?;
         let jobs = JobManager::open(&config.data_dir, config.jobs.clone())?;
         let uploads = uploads::UploadStore::open(&config.data_dir)?;
         let hub = Arc::new(Hub {
@@ -205,6 +223,7 @@ impl Hub {
             sequences,
             shared: std::sync::OnceLock::new(),
             runtime,
+            runners,
             config,
             jobs,
             uploads,
@@ -232,6 +251,11 @@ impl Hub {
     /// The wasm runtime.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// The language runners source packages run on.
+    pub fn runners(&self) -> &Runners {
+        &self.runners
     }
 
     /// The hub's settings.

@@ -28,6 +28,7 @@ use tokio::io::AsyncWriteExt;
 use super::shared::{CatalogChange, CatalogEntry, SharedPackages};
 use super::{Hub, HubError, check_package_limits, package_limits};
 use crate::package::{GrantPolicy, Package, PackageError};
+use crate::runners::Runners;
 use crate::runtime::{Program, Runtime};
 use crate::streams::Pipe;
 
@@ -138,6 +139,7 @@ impl SequenceStore {
     pub(super) fn open(
         data_dir: &Path,
         runtime: &Runtime,
+        runners: &Runners,
         grants: &GrantPolicy,
         log: &Pipe,
     ) -> Result<Self, HubError> {
@@ -149,7 +151,7 @@ impl SequenceStore {
         let mut by_id = HashMap::new();
         for entry in fs::read_dir(&root)? {
             let dir = entry?.path();
-            match load_stored(&dir, runtime, grants) {
+            match load_stored(&dir, runtime, runners, grants) {
                 Ok(sequence) => {
                     by_id.insert(sequence.id.clone(), Arc::new(sequence));
                 }
@@ -175,14 +177,17 @@ impl SequenceStore {
 
 /// Loads a stored sequence; one whose grants this hub no longer allows is
 /// skipped (and kept on disk for a hub started with them).
-fn load_stored(dir: &Path, runtime: &Runtime, policy: &GrantPolicy) -> Result<Sequence, HubError> {
+fn load_stored(
+    dir: &Path,
+    runtime: &Runtime,
+    runners: &Runners,
+    policy: &GrantPolicy,
+) -> Result<Sequence, HubError> {
     let meta: SequenceMeta = serde_json::from_slice(&fs::read(dir.join("sequence.json"))?)
         .map_err(|e| HubError::Invalid(format!("bad sequence.json: {e}")))?;
     let package = Package::open(&dir.join("package"))?;
     let grants = policy.grant(&package.manifest.grants)?;
-    let program = runtime
-        .load(&package.component_path)?
-        .with_grants(grants, &package.dir);
+    let program = runners.program(runtime, &package, grants)?;
     let program = program.with_limits(package_limits(&package.manifest.limits));
     Ok(Sequence {
         id: meta.id,
@@ -387,6 +392,7 @@ impl Hub {
     /// Unpacks and compiles `<work>/package.tar.gz` as sequence `id`.
     async fn stage(&self, work: &Path, id: &str, received: Received) -> Result<Sequence, HubError> {
         let runtime = self.runtime.clone();
+        let runners = self.runners.clone();
         let limits = self.config.unpack.clone();
         let hub_limits = self.config.instance_limits();
         let policy = self.config.grants.clone();
@@ -398,9 +404,7 @@ impl Hub {
             // Refused before compiling; `relocate` points the grants at
             // the package's final directory.
             let grants = policy.grant(&package.manifest.grants)?;
-            let program = runtime
-                .load(&package.component_path)?
-                .with_grants(grants, &package.dir);
+            let program = runners.program(&runtime, &package, grants)?;
             let program = program.with_limits(package_limits(&package.manifest.limits));
             program.check_limits(&program.limits(), "the package's limits.memory_mb")?;
             let meta = SequenceMeta {
@@ -811,9 +815,8 @@ fn relocate(sequence: Sequence, dir: &Path) -> Sequence {
         .strip_prefix(&sequence.package.dir)
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let grants = sequence.program.grants().clone();
     Sequence {
-        program: sequence.program.with_grants(grants, &package_dir),
+        program: sequence.program.with_package_dir(&package_dir),
         package: Package {
             component_path: package_dir.join(rel),
             dir: package_dir,

@@ -23,6 +23,68 @@ pub enum Kind {
     Render,
 }
 
+/// The language of a source package: a Scramjet sequence whose `main` is source code, run
+/// by that language's runner component (`weir runner build`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceLanguage {
+    /// `main` is a `.js`, `.cjs` or `.mjs` file (or `engines.node` says so).
+    #[serde(rename = "js")]
+    JavaScript,
+    /// `main` is a `.py` file (or `engines.python3` says so).
+    Python,
+}
+
+impl SourceLanguage {
+    /// Every language with a runner.
+    pub const ALL: [SourceLanguage; 2] = [SourceLanguage::JavaScript, SourceLanguage::Python];
+
+    /// Its short name, as `weir runner build NAME` takes it: `js` or `python`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceLanguage::JavaScript => "js",
+            SourceLanguage::Python => "python",
+        }
+    }
+
+    /// Its name in sentences.
+    pub fn title(self) -> &'static str {
+        match self {
+            SourceLanguage::JavaScript => "JavaScript",
+            SourceLanguage::Python => "Python",
+        }
+    }
+
+    /// The language `name` names (`js`, `javascript`, `node`, `python`, `py`).
+    pub fn parse(name: &str) -> Option<SourceLanguage> {
+        match name.to_ascii_lowercase().as_str() {
+            "js" | "javascript" | "node" => Some(SourceLanguage::JavaScript),
+            "python" | "py" | "python3" => Some(SourceLanguage::Python),
+            _ => None,
+        }
+    }
+
+    /// What a `package.json` says about its source: by `main`'s extension first, then by
+    /// `engines`. `None` for a `.wasm` `main` (a component) or when nothing says.
+    fn of_package(main: &str, engines: Option<&Value>) -> Option<SourceLanguage> {
+        let ext = main.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("js" | "cjs" | "mjs") => return Some(SourceLanguage::JavaScript),
+            Some("py") => return Some(SourceLanguage::Python),
+            Some("wasm") => return None,
+            _ => {}
+        }
+        let engines = engines.and_then(Value::as_object)?;
+        if engines.contains_key("python3") || engines.contains_key("python") {
+            Some(SourceLanguage::Python)
+        } else if engines.contains_key("node") {
+            Some(SourceLanguage::JavaScript)
+        } else {
+            None
+        }
+    }
+}
+
 /// Limits a package asks for; the hub may only tighten its own with them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,8 +118,11 @@ pub struct Manifest {
     pub version: String,
     /// What the package runs as.
     pub kind: Kind,
-    /// Path of the component inside the package.
+    /// Path of the component inside the package; for a source package, of its `main`
+    /// source file.
     pub component: String,
+    /// For a source package (a Scramjet sequence in JavaScript or Python), its language.
+    pub source: Option<SourceLanguage>,
     /// One-line description.
     pub description: Option<String>,
     /// Limits the package asks for.
@@ -117,6 +182,7 @@ impl Manifest {
             version: raw.version,
             kind: raw.kind,
             component,
+            source: None,
             description: raw.description,
             limits: raw.limits,
             topics: raw.topics,
@@ -131,8 +197,13 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Parses a Scramjet-style `package.json`: `main` names the component.
-    pub fn from_package_json(text: &str) -> Result<Manifest, PackageError> {
+    /// Parses a Scramjet-style `package.json`: `main` names the component, or the
+    /// JavaScript or Python source of a Scramjet sequence. `has_file` tells whether the
+    /// package holds a file (for Node's default `main`, `index.js`).
+    pub fn from_package_json(
+        text: &str,
+        has_file: impl Fn(&str) -> bool,
+    ) -> Result<Manifest, PackageError> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| PackageError::InvalidManifest(format!("{PACKAGE_JSON}: {e}")))?;
         let Value::Object(obj) = value else {
@@ -141,11 +212,16 @@ impl Manifest {
             )));
         };
         let text_field = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_string);
-        let component = text_field("main").ok_or_else(|| {
-            PackageError::InvalidManifest(format!(
-                "{PACKAGE_JSON}: `main` must name the package's .wasm component"
-            ))
-        })?;
+        let component = match text_field("main") {
+            Some(main) => main,
+            None if has_file("index.js") => "index.js".to_string(),
+            None => {
+                return Err(PackageError::InvalidManifest(format!(
+                    "{PACKAGE_JSON}: `main` must name the package's .wasm component, or its .js or .py source"
+                )));
+            }
+        };
+        let source = SourceLanguage::of_package(&component, obj.get("engines"));
         let mut extra = Map::new();
         for key in [
             "name",
@@ -166,6 +242,7 @@ impl Manifest {
             version: text_field("version").unwrap_or_else(default_version),
             kind: Kind::Sequence,
             component,
+            source,
             description: text_field("description"),
             limits: ManifestLimits::default(),
             topics: ManifestTopics::default(),
@@ -296,14 +373,49 @@ mod tests {
 
     #[test]
     fn package_json_needs_main() {
-        let err = Manifest::from_package_json(r#"{"name":"a"}"#)
+        let err = Manifest::from_package_json(r#"{"name":"a"}"#, |_| false)
             .unwrap_err()
             .to_string();
         assert!(err.contains("`main`"), "{err}");
         let m =
-            Manifest::from_package_json(r#"{"name":"@s/a","main":"a.wasm","args":[1]}"#).unwrap();
+            Manifest::from_package_json(r#"{"name":"@s/a","main":"a.wasm","args":[1]}"#, |_| false)
+                .unwrap();
         assert_eq!(m.component, "a.wasm");
+        assert_eq!(m.source, None);
         assert_eq!(m.extra["args"], serde_json::json!([1]));
+    }
+
+    #[test]
+    fn package_json_tells_its_source_language() {
+        let source = |json: &str, has_index: bool| {
+            Manifest::from_package_json(json, |f| has_index && f == "index.js")
+                .map(|m| (m.component, m.source))
+                .map_err(|e| e.to_string())
+        };
+        use SourceLanguage::{JavaScript as Js, Python as Py};
+        let cases = [
+            (r#"{"main":"index.js"}"#, Ok(("index.js", Some(Js)))),
+            (r#"{"main":"lib/a.mjs"}"#, Ok(("lib/a.mjs", Some(Js)))),
+            (r#"{"main":"a.CJS"}"#, Ok(("a.CJS", Some(Js)))),
+            (r#"{"main":"main.py"}"#, Ok(("main.py", Some(Py)))),
+            (r#"{"main":"run","engines":{"python3":"3.9"}}"#, Ok(("run", Some(Py)))),
+            (r#"{"main":"run","engines":{"node":">=10"}}"#, Ok(("run", Some(Js)))),
+            (r#"{"main":"a.wasm","engines":{"node":">=10"}}"#, Ok(("a.wasm", None))),
+            (r#"{"main":"run"}"#, Ok(("run", None))),
+        ];
+        for (json, expected) in cases {
+            let expected = expected.map(|(c, s)| (c.to_string(), s));
+            assert_eq!(source(json, false), expected, "{json}");
+        }
+        // Node's default `main`, when the package holds it.
+        assert_eq!(
+            source(r#"{"name":"x"}"#, true),
+            Ok(("index.js".to_string(), Some(Js)))
+        );
+        assert!(source(r#"{"name":"x"}"#, false).is_err());
+        assert_eq!(SourceLanguage::parse("node"), Some(Js));
+        assert_eq!(SourceLanguage::parse("Python"), Some(Py));
+        assert_eq!(SourceLanguage::parse("ruby"), None);
     }
 
     #[test]

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 pub use grants::{GrantPolicy, Grants, HostPort, MAX_GRANT_ENTRIES, ManifestGrants, is_env_name};
 pub use manifest::{
-    Kind, MAX_MANIFEST_BYTES, Manifest, ManifestLimits, ManifestTopics, PACKAGE_JSON, WEIR_TOML,
+    Kind, MAX_MANIFEST_BYTES, Manifest, ManifestLimits, ManifestTopics, PACKAGE_JSON,
+    SourceLanguage, WEIR_TOML,
 };
 pub use unpack::{UnpackLimits, UnpackStats};
 
@@ -85,6 +86,23 @@ pub enum PackageError {
     /// The manifest names a component file that is not in the package.
     #[error("the manifest names component {0:?}, which is not a file in the package")]
     MissingComponent(String),
+    /// A source package's `main` is not a file in the package.
+    #[error(
+        "package.json's `main` names {0:?}, which is not a file in the package; put the sequence's source there or fix `main`"
+    )]
+    MissingMain(String),
+    /// The runner of a source package's language is not built on this machine.
+    #[error(
+        "this package is a {language} sequence (its `main` is source code, run by weir's {language} runner), and the {language} runner is not built here: run `{command}` on this machine (it needs {tool}), then upload again"
+    )]
+    RunnerMissing {
+        /// The language's name in sentences.
+        language: &'static str,
+        /// The command that builds the runner.
+        command: String,
+        /// What that command needs installed.
+        tool: &'static str,
+    },
     /// The component file is not WebAssembly.
     #[error("{0:?} is not a WebAssembly file")]
     NotWasm(String),
@@ -112,7 +130,8 @@ pub struct Package {
     pub dir: PathBuf,
     /// The parsed manifest.
     pub manifest: Manifest,
-    /// Absolute path of the component file.
+    /// Absolute path of the component file; for a source package, of its `main` source
+    /// file (the component is its language's runner).
     pub component_path: PathBuf,
 }
 
@@ -146,9 +165,14 @@ impl Package {
             })?;
         let component_path = dir.join(rel);
         if !component_path.is_file() {
-            return Err(PackageError::MissingComponent(manifest.component.clone()));
+            return Err(match manifest.source {
+                Some(_) => PackageError::MissingMain(manifest.component.clone()),
+                None => PackageError::MissingComponent(manifest.component.clone()),
+            });
         }
-        check_component_header(&component_path, &manifest.component)?;
+        if manifest.source.is_none() {
+            check_component_header(&component_path, &manifest.component)?;
+        }
         Ok(Package {
             dir: dir.to_path_buf(),
             manifest,
@@ -164,7 +188,9 @@ fn read_manifest(dir: &Path) -> Result<Manifest, PackageError> {
     }
     let json_path = dir.join(PACKAGE_JSON);
     if json_path.is_file() {
-        return Manifest::from_package_json(&read_small(&json_path)?);
+        return Manifest::from_package_json(&read_small(&json_path)?, |file| {
+            dir.join(file).is_file()
+        });
     }
     Err(PackageError::MissingManifest)
 }
@@ -326,11 +352,27 @@ mod tests {
                 )]),
                 "relative path inside",
             ),
+            (
+                archive(&[("package.json", E::Regular, br#"{"main":"lib/main.js"}"#)]),
+                "`main` names \"lib/main.js\", which is not a file",
+            ),
         ];
         for (bytes, expected) in cases {
             let err = err_of(&bytes);
             assert!(err.contains(expected), "expected {expected:?} in {err:?}");
         }
+    }
+
+    #[test]
+    fn a_source_package_opens_without_a_component() {
+        let bytes = archive(&[
+            ("package.json", E::Regular, br#"{"name":"s","main":"index.js"}"#),
+            ("index.js", E::Regular, b"module.exports = function () {};"),
+        ]);
+        let (_dir, result) = unpack_bytes(&bytes);
+        let package = result.unwrap();
+        assert_eq!(package.manifest.source, Some(SourceLanguage::JavaScript));
+        assert!(package.component_path.ends_with("index.js"));
     }
 
     #[test]

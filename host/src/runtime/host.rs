@@ -16,17 +16,22 @@ use super::render::RenderHooks;
 use super::topics::{TopicBus, TopicPublisher, TopicSubscriber};
 use crate::streams::{Overflow, Pipe, PipeReader};
 
+// The runner world is the sequence world and `runner`: one set of bindings serves both.
 wasmtime::component::bindgen!({
-    world: "sequence",
+    world: "runner",
     path: "../wit",
     imports: { default: async },
     exports: { default: async },
 });
 
 pub use self::weir::plugin::types::{Event as WitEvent, LogLevel, Signal, StopRequest};
+use self::weir::plugin::events::{Arrival, Source};
+use self::weir::plugin::source_package::FileError;
 
 /// Largest chunk the host hands to a guest in one `read-input`.
 const MAX_READ: u32 = 1 << 20;
+/// Largest package file a runner may read in one `read-file`.
+const MAX_PACKAGE_FILE: u64 = 64 << 20;
 /// Output is split into pieces of at most this size so one huge guest write
 /// cannot pin more than this in a pipe beyond its capacity.
 const MAX_OUTPUT_PIECE: usize = 256 * 1024;
@@ -136,6 +141,13 @@ pub struct InstanceState {
     pub(crate) subscriptions: HashMap<String, Subscription>,
     /// Where a render instance's progress and log go (`None` for sequences).
     pub(crate) render: Option<RenderHooks>,
+    /// The package directory `source-package.read-file` reads (a source package's, or one granted
+    /// `files`); `None`: no package files.
+    pub(crate) package_files: Option<std::path::PathBuf>,
+    /// The exit code a failing `run` ends with (`source-package.set-exit-code`).
+    pub(crate) exit_code: Option<i32>,
+    /// The input's content type, once the first input request named it.
+    pub(crate) input_content_type: Arc<std::sync::OnceLock<String>>,
 }
 
 /// A topic subscription with the part of a chunk the guest has not read yet.
@@ -214,6 +226,49 @@ impl self::weir::plugin::events::Host for InstanceState {
         }
     }
 
+    async fn next(&mut self, read: Option<Source>, max_len: u32, timeout_ms: Option<u64>) -> Arrival {
+        let max = max_len.clamp(1, MAX_READ) as usize;
+        let InstanceState {
+            signals,
+            input,
+            subscriptions,
+            ..
+        } = self;
+        // Every branch is cancel-safe: a read that loses the race takes nothing.
+        let data = async {
+            match read {
+                None => std::future::pending().await,
+                Some(Source::Input) => match input.as_mut() {
+                    Some(input) => input.read_chunk(max).await.map(|b| b.to_vec()),
+                    None => None,
+                },
+                Some(Source::Topic(topic)) => match subscriptions.get_mut(&topic) {
+                    Some(subscription) => subscription.read(max).await,
+                    None => None,
+                },
+            }
+        };
+        let timeout = async {
+            match timeout_ms {
+                Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                None => std::future::pending().await,
+            }
+        };
+        let signal = async {
+            match signals.recv().await {
+                Some(signal) => signal,
+                // Only during teardown: nothing more will come.
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            signal = signal => Arrival::Signal(signal),
+            data = data => Arrival::Data(data),
+            () = timeout => Arrival::Timeout,
+        }
+    }
+
     async fn keep_alive(&mut self, ms: u64) {
         let now = Instant::now();
         let until = now + Duration::from_millis(ms.min(24 * 3600 * 1000));
@@ -234,6 +289,10 @@ impl self::weir::plugin::context::Host for InstanceState {
 
     async fn args(&mut self) -> String {
         self.args.clone()
+    }
+
+    async fn input_content_type(&mut self) -> Option<String> {
+        self.input_content_type.get().cloned()
     }
 }
 
@@ -284,14 +343,71 @@ impl self::weir::plugin::topics::Host for InstanceState {
 
     async fn read(&mut self, topic: String, max_len: u32) -> Option<Vec<u8>> {
         let subscription = self.subscriptions.get_mut(&topic)?;
-        while subscription.pending.is_empty() {
-            subscription.pending = subscription.subscriber.next().await?;
+        subscription.read(max_len.clamp(1, MAX_READ) as usize).await
+    }
+}
+
+impl Subscription {
+    /// Up to `max` bytes of the topic, waiting for some; `None` once the topic is gone.
+    async fn read(&mut self, max: usize) -> Option<Vec<u8>> {
+        while self.pending.is_empty() {
+            self.pending = self.subscriber.next().await?;
         }
-        let n = subscription
-            .pending
-            .len()
-            .min(max_len.clamp(1, MAX_READ) as usize);
-        Some(subscription.pending.split_to(n).to_vec())
+        let n = self.pending.len().min(max);
+        Some(self.pending.split_to(n).to_vec())
+    }
+}
+
+impl self::weir::plugin::source_package::Host for InstanceState {
+    async fn read_file(&mut self, path: String) -> Result<Vec<u8>, FileError> {
+        let path = self.package_path(&path)?;
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|_| FileError::NotFound)?;
+        if meta.is_dir() {
+            return Err(FileError::IsDirectory);
+        }
+        if meta.len() > MAX_PACKAGE_FILE {
+            return Err(FileError::TooLarge);
+        }
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|_| FileError::NotFound)?;
+        if bytes.len() as u64 > MAX_PACKAGE_FILE {
+            return Err(FileError::TooLarge);
+        }
+        Ok(bytes)
+    }
+
+    async fn is_directory(&mut self, path: String) -> bool {
+        match self.package_path(&path) {
+            Ok(path) => tokio::fs::metadata(path).await.is_ok_and(|m| m.is_dir()),
+            Err(_) => false,
+        }
+    }
+
+    async fn set_exit_code(&mut self, code: u8) {
+        self.exit_code = Some(i32::from(code));
+    }
+}
+
+impl InstanceState {
+    /// `path` (relative, `/`-separated) inside the package directory, refusing anything
+    /// that could leave it. Unpacked packages hold no links, so the joined path stays in.
+    fn package_path(&self, path: &str) -> Result<std::path::PathBuf, FileError> {
+        let root = self.package_files.as_ref().ok_or(FileError::NotFound)?;
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+        let safe = !parts.is_empty()
+            && path.len() <= 4096
+            && !path.starts_with('/')
+            && parts
+                .iter()
+                .all(|part| *part != ".." && !part.contains(['\\', '\0']));
+        if safe {
+            Ok(parts.iter().fold(root.clone(), |dir, part| dir.join(part)))
+        } else {
+            Err(FileError::InvalidPath)
+        }
     }
 }
 

@@ -29,7 +29,10 @@ pub const EXIT_COMPLETED: i32 = 0;
 pub const EXIT_KILLED: i32 = 137;
 /// Exit code of an instance that ended after a stop request.
 pub const EXIT_STOPPED: i32 = 138;
-/// Exit code of an instance that failed to instantiate.
+/// Exit code of a source package whose `main` names no file (set by its runner).
+pub const EXIT_NO_MAIN: i32 = 21;
+/// Exit code of an instance that failed to instantiate, or of a source package whose
+/// code failed to load.
 pub const EXIT_START_FAILED: i32 = 22;
 /// Exit code of an instance whose `run` returned an error.
 pub const EXIT_FAILED: i32 = 23;
@@ -127,6 +130,8 @@ struct Shared {
     kill: watch::Sender<Option<i32>>,
     /// When a stop was requested (for the exit code and keep-alive).
     stop_requested: Mutex<Option<Instant>>,
+    /// The input's content type, as the first input request named it.
+    input_content_type: Arc<std::sync::OnceLock<String>>,
 }
 
 /// A handle to a running (or ended) instance. Cheap to clone.
@@ -177,6 +182,7 @@ impl Runtime {
             .0,
             kill: watch::channel(None).0,
             stop_requested: Mutex::new(None),
+            input_content_type: Arc::default(),
         });
         let instance = Instance { shared };
         let runtime = self.clone();
@@ -268,6 +274,9 @@ async fn drive(
         publishers: Default::default(),
         subscriptions: Default::default(),
         render: None,
+        package_files: program.sandbox.package_files(),
+        exit_code: None,
+        input_content_type: shared.input_content_type.clone(),
     };
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|state| &mut state.limiter);
@@ -311,6 +320,7 @@ async fn drive(
         Some(Hit::Cpu(limit)) => Exceeded::Cpu(limit),
         _ => Exceeded::Nothing,
     };
+    let failure_code = store.data().exit_code;
     let publishers = std::mem::take(&mut store.data_mut().publishers);
     drop(store); // closes the guest's stdio so the pumps drain and end
     drop(sandbox); // removes the scratch directory
@@ -324,7 +334,7 @@ async fn drive(
     shared.stdout.close();
     // A limit ends the instance errored, even with the killed exit code.
     let by_limit = matches!(outcome, Outcome::TimedOut(_));
-    let terminated = instance.classify(outcome, exceeded, &stderr_tail);
+    let terminated = instance.classify(outcome, exceeded, failure_code, &stderr_tail);
     log_line(
         &shared.log,
         if terminated.exitcode == 0 {
@@ -484,6 +494,12 @@ impl Instance {
         self.shared.stdin_is_input
     }
 
+    /// Records the input's content type (`context.input-content-type`); the first one
+    /// given stays, as in the Scramjet hub.
+    pub fn set_input_content_type(&self, content_type: &str) {
+        let _ = self.shared.input_content_type.set(content_type.to_string());
+    }
+
     /// Ends the instance input for every writer: the guest reads what was
     /// taken, then EOF.
     pub fn close_input(&self) {
@@ -614,6 +630,7 @@ impl Instance {
         &self,
         outcome: Outcome,
         exceeded: Exceeded,
+        failure_code: Option<i32>,
         stderr_tail: &std::collections::VecDeque<String>,
     ) -> Terminated {
         let stopped = lock(&self.shared.stop_requested).is_some();
@@ -631,10 +648,19 @@ impl Instance {
                 (EXIT_STOPPED, "Instance stopped".to_string())
             }
             Outcome::Finished(Ok(Ok(()))) => (EXIT_COMPLETED, "Instance completed".to_string()),
-            Outcome::Finished(Ok(Err(message))) => (
-                EXIT_FAILED,
-                format!("Sequence failed during execution: {message}"),
-            ),
+            // A runner names the Scramjet code: 21 no `main`, 22 its source failed to load.
+            Outcome::Finished(Ok(Err(message))) => match failure_code {
+                Some(code @ (EXIT_NO_MAIN | EXIT_START_FAILED)) => {
+                    (code, format!("Sequence failed on start: {message}"))
+                }
+                Some(code) if code > 0 => {
+                    (code, format!("Sequence failed during execution: {message}"))
+                }
+                _ => (
+                    EXIT_FAILED,
+                    format!("Sequence failed during execution: {message}"),
+                ),
+            },
             Outcome::Finished(Err(RunError::Start(e))) => (
                 EXIT_START_FAILED,
                 format!("Sequence failed on start: {}", trap_message(&e)),

@@ -44,7 +44,7 @@ pub use footprint::{Footprint, PER_SLOT};
 
 pub use host::{EmittedEvent, EventBus, EventStream, MemoryLimitExceeded};
 pub use instance::{
-    EXIT_COMPLETED, EXIT_FAILED, EXIT_KILLED, EXIT_START_FAILED, EXIT_STOPPED, EXIT_TRAPPED,
+    EXIT_COMPLETED, EXIT_FAILED, EXIT_KILLED, EXIT_NO_MAIN, EXIT_START_FAILED, EXIT_STOPPED, EXIT_TRAPPED,
     Instance, InstanceStatus, SendError, StartOptions, Terminated,
 };
 pub use io::{ChannelReader, INPUT_PIECE, InputError, InputWriter};
@@ -57,7 +57,7 @@ pub use sandbox::{PACKAGE_DIR, SCRATCH_DIR};
 pub use topics::{BoxFuture, TopicBus, TopicPublisher, TopicSubscriber};
 
 pub(crate) use host::log_line;
-use host::{InstanceState, Sequence, SequencePre};
+use host::{InstanceState, Runner, RunnerPre};
 use render::RenderPre;
 
 /// How often the epoch ticks; also the longest a guest runs between yields.
@@ -223,7 +223,7 @@ impl Drop for GuestRuntime {
 #[derive(Clone)]
 pub(crate) enum Entry {
     /// Exports `run` from the `weir:plugin` sequence world.
-    Sequence(SequencePre<InstanceState>),
+    Sequence(RunnerPre<InstanceState>),
     /// A plain WASI command (`wasi:cli/run`).
     Command(CommandPre<InstanceState>),
     /// Exports `render` from the `weir:plugin` render world.
@@ -290,11 +290,44 @@ impl Program {
         let sandbox = sandbox::Sandbox {
             grants,
             package_dir: Some(package_dir.to_path_buf()),
+            source: false,
         };
         Program {
             sandbox: Arc::new(sandbox),
             ..self
         }
+    }
+
+    /// This language runner as the program of the source package in `package_dir`: its
+    /// instances read the package's files (their code) through `source-package.read-file` and at
+    /// [`PACKAGE_DIR`], read-only, and get `grants` as any program.
+    pub fn with_source(self, grants: Grants, package_dir: &Path) -> Program {
+        let sandbox = sandbox::Sandbox {
+            grants,
+            package_dir: Some(package_dir.to_path_buf()),
+            source: true,
+        };
+        Program {
+            sandbox: Arc::new(sandbox),
+            ..self
+        }
+    }
+
+    /// The same program with its package's files now in `package_dir` (the package moved).
+    pub fn with_package_dir(self, package_dir: &Path) -> Program {
+        let sandbox = sandbox::Sandbox {
+            package_dir: Some(package_dir.to_path_buf()),
+            ..(*self.sandbox).clone()
+        };
+        Program {
+            sandbox: Arc::new(sandbox),
+            ..self
+        }
+    }
+
+    /// Whether this program runs a source package (see [`Program::with_source`]).
+    pub fn is_source(&self) -> bool {
+        self.sandbox.source
     }
 
     /// What this program's instances are granted.
@@ -312,7 +345,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        Sequence::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        Runner::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         // The render world shares `log` (and `types`) with the sequence world.
         render::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
@@ -364,7 +397,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::Imports(format!("{e:#}")))?;
-        let entry = if let Ok(pre) = SequencePre::new(pre.clone()) {
+        let entry = if let Ok(pre) = RunnerPre::new(pre.clone()) {
             Entry::Sequence(pre)
         } else if let Ok(pre) = RenderPre::new(pre.clone()) {
             Entry::Render(pre)

@@ -322,6 +322,9 @@ fn render_state(wasi: WasiCtx, memory_bytes: usize, options: &RenderOptions) -> 
             on_progress: options.on_progress.clone(),
             on_log: options.on_log.clone(),
         }),
+        package_files: None,
+        exit_code: None,
+        input_content_type: Arc::default(),
     }
 }
 

@@ -32,6 +32,9 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Sandbox {
     pub(crate) grants: Grants,
     pub(crate) package_dir: Option<PathBuf>,
+    /// A source package run by a language runner: its own files are its code, so they
+    /// are readable without a `files` grant (read-only, nothing else of the host).
+    pub(crate) source: bool,
 }
 
 /// Holds what one instance or frame was given that must outlive its store:
@@ -51,7 +54,7 @@ impl Sandbox {
         scratch_root: &Path,
     ) -> Result<(SandboxGuard, Vec<String>), String> {
         let grants = &self.grants;
-        if grants.files {
+        if grants.files || self.source {
             let dir = self.package_dir.as_deref().ok_or_else(|| {
                 "files are granted but the package directory is unknown".to_string()
             })?;
@@ -72,6 +75,15 @@ impl Sandbox {
         }
         let warnings = allow_hosts(wasi, &grants.hosts).await;
         Ok((SandboxGuard { _scratch: scratch }, warnings))
+    }
+
+    /// The package directory a guest may read through `source-package.read-file`, if any.
+    pub(crate) fn package_files(&self) -> Option<PathBuf> {
+        if self.grants.files || self.source {
+            self.package_dir.clone()
+        } else {
+            None
+        }
     }
 }
 
