@@ -141,9 +141,22 @@ impl Context {
     /// # Ok(()) }
     /// ```
     pub fn emit<T: Serialize + ?Sized>(&self, name: &str, message: &T) -> Result<()> {
-        let message = serde_json::to_string(message)?;
-        events::emit(name, &message);
-        Ok(())
+        self.link().emit(name, message)
+    }
+
+    /// A [`Link`] to the hub — events, keep-alive and the log — that borrows nothing, to
+    /// emit and log while the input or output is borrowed.
+    ///
+    /// ```no_run
+    /// # fn f(ctx: &mut weir_sdk::Context) -> weir_sdk::Result<()> {
+    /// let link = ctx.link();
+    /// for line in ctx.input().lines() {
+    ///     link.emit("seen", &line?)?; // `ctx.emit` here would not compile (E0502)
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn link(&self) -> Link {
+        Link { _private: () }
     }
 
     /// Waits for an event or a stop request, at most `timeout` (`None`: for ever).
@@ -165,9 +178,7 @@ impl Context {
     /// # Ok(()) }
     /// ```
     pub fn wait(&self, timeout: Option<Duration>) -> Option<Signal> {
-        let timeout_ms =
-            timeout.map(|t| u64::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX));
-        events::wait(timeout_ms).map(Signal::from)
+        self.link().wait(timeout)
     }
 
     /// Waits for the next event; `None` once the hub asks the instance to stop.
@@ -180,10 +191,7 @@ impl Context {
     /// # Ok(()) }
     /// ```
     pub fn next_event(&self) -> Option<Event> {
-        match self.wait(None)? {
-            Signal::Event(event) => Some(event),
-            Signal::Stop { .. } => None,
-        }
+        self.link().next_event()
     }
 
     /// Asks the hub to keep the instance running for `duration` more; after a stop request
@@ -195,7 +203,7 @@ impl Context {
     /// # }
     /// ```
     pub fn keep_alive(&self, duration: Duration) {
-        events::keep_alive(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+        self.link().keep_alive(duration);
     }
 
     /// The configuration: the package's `[config]` defaults overlaid with the start
@@ -264,7 +272,7 @@ impl Context {
     /// # }
     /// ```
     pub fn log(&self, level: Level, message: &str) {
-        log::log(level.into(), message);
+        self.link().log(level, message);
     }
 
     /// Logs `message` at [`Level::Error`].
@@ -371,6 +379,94 @@ impl Context {
     /// Flushes the output; the sequence glue calls this when the function returns.
     pub(crate) fn finish(&mut self) -> std::io::Result<()> {
         self.output.flush()
+    }
+}
+
+/// The instance's link to the hub: events, keep-alive and the log, as a value that borrows
+/// nothing ([`Context::link`]). A sequence can hold its input and output and still emit,
+/// wait and log through it; each method is the [`Context`] method of the same name.
+///
+/// ```no_run
+/// use std::io::Write;
+/// use weir_sdk::{Context, Result};
+///
+/// /// Copies its input and emits `progress` every 1,000 lines.
+/// #[weir_sdk::sequence]
+/// fn copy(ctx: &mut Context) -> Result<()> {
+///     let link = ctx.link();
+///     let (input, output) = ctx.io();
+///     for (n, line) in input.lines().enumerate() {
+///         writeln!(output, "{}", line?)?;
+///         if (n + 1) % 1000 == 0 {
+///             link.emit("progress", &(n + 1))?;
+///         }
+///     }
+///     link.info("done");
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    _private: (),
+}
+
+impl Link {
+    /// Emits an event; see [`Context::emit`].
+    pub fn emit<T: Serialize + ?Sized>(self, name: &str, message: &T) -> Result<()> {
+        let message = serde_json::to_string(message)?;
+        events::emit(name, &message);
+        Ok(())
+    }
+
+    /// Waits for an event or a stop request; see [`Context::wait`].
+    pub fn wait(self, timeout: Option<Duration>) -> Option<Signal> {
+        let timeout_ms =
+            timeout.map(|t| u64::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX));
+        events::wait(timeout_ms).map(Signal::from)
+    }
+
+    /// Waits for the next event; see [`Context::next_event`].
+    pub fn next_event(self) -> Option<Event> {
+        match self.wait(None)? {
+            Signal::Event(event) => Some(event),
+            Signal::Stop { .. } => None,
+        }
+    }
+
+    /// Asks the hub to keep the instance running; see [`Context::keep_alive`].
+    pub fn keep_alive(self, duration: Duration) {
+        events::keep_alive(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+    }
+
+    /// Writes one line to the instance log; see [`Context::log`].
+    pub fn log(self, level: Level, message: &str) {
+        log::log(level.into(), message);
+    }
+
+    /// Logs `message` at [`Level::Error`].
+    pub fn error(self, message: &str) {
+        self.log(Level::Error, message);
+    }
+
+    /// Logs `message` at [`Level::Warn`].
+    pub fn warn(self, message: &str) {
+        self.log(Level::Warn, message);
+    }
+
+    /// Logs `message` at [`Level::Info`].
+    pub fn info(self, message: &str) {
+        self.log(Level::Info, message);
+    }
+
+    /// Logs `message` at [`Level::Debug`].
+    pub fn debug(self, message: &str) {
+        self.log(Level::Debug, message);
+    }
+
+    /// Logs `message` at [`Level::Trace`].
+    pub fn trace(self, message: &str) {
+        self.log(Level::Trace, message);
     }
 }
 

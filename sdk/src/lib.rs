@@ -96,7 +96,7 @@ pub mod render;
 pub mod topic;
 pub mod transform;
 
-pub use context::{Context, Event, Level, Signal};
+pub use context::{Context, Event, Level, Link, Signal};
 pub use error::{Error, Result};
 pub use io::{Input, Output};
 pub use transform::Records;
@@ -161,7 +161,7 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(
 
 /// What a plugin usually needs: `use weir_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Context, Error, Event, Level, Result, Signal};
+    pub use crate::{Context, Error, Event, Level, Link, Result, Signal};
     pub use serde_json::{Value, json};
     pub use std::io::{BufRead, Read, Write};
 }

@@ -182,6 +182,34 @@ async fn events_round_trip_through_event_once_and_events() {
 }
 
 #[tokio::test]
+async fn a_sequence_emits_while_it_holds_its_input_and_output() {
+    let hub = TestHub::start().await;
+    let seq = hub.upload(weir_tests::LINE_EVENTS_DIR).await;
+    let id = hub.start_instance(&seq, json!({})).await;
+    let events = hub.get(&format!("/instance/{id}/events/line")).await;
+    assert_eq!(events.status(), StatusCode::OK);
+    hub.input(&id, "one\ntwo\nthree\n").await;
+    let output = hub.read_to_end(&format!("/instance/{id}/output")).await;
+    assert_eq!(output, "one\ntwo\nthree\n");
+    // The event stream ends with the instance: every line's event, in order.
+    let text = tokio::time::timeout(WAIT, events.text()).await.unwrap().unwrap();
+    let seen: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            json!({"n": 1, "text": "one"}),
+            json!({"n": 2, "text": "two"}),
+            json!({"n": 3, "text": "three"}),
+        ]
+    );
+    let log = hub.read_to_end(&format!("/instance/{id}/log")).await;
+    assert!(log.contains("all lines seen"), "{log}");
+}
+
+#[tokio::test]
 async fn stop_replies_at_once_and_counter_ends_with_stopped_and_138() {
     let hub = TestHub::start().await;
     let seq = hub.upload(weir_tests::COUNTER_DIR).await;
