@@ -4,7 +4,7 @@
 //! NATS restarted, a duplicate hub id, NATS without JetStream, auth.
 
 mod nats;
-mod scramjet_cli;
+pub mod scramjet_cli;
 mod shared;
 
 use std::process::{Child, Command, Stdio};

@@ -392,24 +392,32 @@ impl self::weir::plugin::source_package::Host for InstanceState {
 }
 
 impl InstanceState {
-    /// `path` (relative, `/`-separated) inside the package directory, refusing anything
-    /// that could leave it. Unpacked packages hold no links, so the joined path stays in.
     fn package_path(&self, path: &str) -> Result<std::path::PathBuf, FileError> {
         let root = self.package_files.as_ref().ok_or(FileError::NotFound)?;
-        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-        let safe = !parts.is_empty()
-            && path.len() <= 4096
-            && !path.starts_with('/')
-            && parts
-                .iter()
-                .all(|part| *part != ".." && !part.contains(['\\', '\0']));
-        if safe {
-            Ok(parts.iter().fold(root.clone(), |dir, part| dir.join(part)))
-        } else {
-            Err(FileError::InvalidPath)
-        }
+        package_file(root, path)
     }
 }
+
+/// `path` (relative, `/`-separated) inside the package directory `root`, refusing anything
+/// that could leave it. Unpacked packages hold no links, so the joined path stays in.
+fn package_file(root: &std::path::Path, path: &str) -> Result<std::path::PathBuf, FileError> {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let safe = !parts.is_empty()
+        && path.len() <= 4096
+        && !path.starts_with('/')
+        && parts
+            .iter()
+            .all(|part| *part != ".." && !part.contains(['\\', '\0']));
+    if safe {
+        Ok(parts.iter().fold(root.to_path_buf(), |dir, part| dir.join(part)))
+    } else {
+        Err(FileError::InvalidPath)
+    }
+}
+
 
 impl self::weir::plugin::log::Host for InstanceState {
     async fn log(&mut self, level: LogLevel, message: String) {
@@ -473,5 +481,27 @@ impl ResourceLimiter for Limiter {
 
     fn memories(&self) -> usize {
         16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn package_paths_stay_inside_the_package() {
+        let root = Path::new("/data/sequences/x/package");
+        for (path, inside) in [
+            ("index.js", "index.js"),
+            ("./lib/a.js", "lib/a.js"),
+            ("lib/./a.js", "lib/a.js"),
+            ("node_modules//dep/index.js", "node_modules/dep/index.js"),
+        ] {
+            assert_eq!(package_file(root, path), Ok(root.join(inside)), "{path}");
+        }
+        for path in ["", "/etc/passwd", "../x", "lib/../../x", "a\\b", "a\0b", ".", "./"] {
+            assert_eq!(package_file(root, path), Err(FileError::InvalidPath), "{path:?}");
+        }
     }
 }

@@ -43,18 +43,18 @@ fn si_binary() -> &'static Path {
 }
 
 /// Runs `si` with its own home (its config lives in `~/.si`).
-struct Si {
-    home: tempfile::TempDir,
+pub struct Si {
+    pub home: tempfile::TempDir,
 }
 
 impl Si {
-    fn new() -> Si {
+    pub fn new() -> Si {
         let home = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(home.path().join(".si")).unwrap();
         Si { home }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(si_binary());
         command
             .args(args)
@@ -64,7 +64,7 @@ impl Si {
     }
 
     /// Runs `si ARGS` to its end; stdout and stderr together.
-    fn run(&self, args: &[&str]) -> String {
+    pub fn run(&self, args: &[&str]) -> String {
         let output = self.command(args).output().unwrap();
         let text = format!(
             "{}{}",
@@ -77,7 +77,7 @@ impl Si {
 }
 
 /// The value of `key: 'VALUE'` in the CLI's printout of an object.
-fn field(printed: &str, key: &str) -> String {
+pub fn field(printed: &str, key: &str) -> String {
     let start = printed
         .find(&format!("{key}: '"))
         .unwrap_or_else(|| panic!("no {key} in {printed}"))
