@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::__private::bindings::weir::plugin::{context, events, log, types};
+use crate::__private::bindings::weir::plugin::types;
+use crate::host;
 use crate::io::{Input, Output};
 use crate::{Error, Result, transform};
 
@@ -216,7 +217,7 @@ impl Context {
     /// ```
     pub fn config(&self) -> &Value {
         self.config
-            .get_or_init(|| match serde_json::from_str(&context::config()) {
+            .get_or_init(|| match serde_json::from_str(&host::config()) {
                 Ok(config @ Value::Object(_)) => config,
                 _ => Value::Object(Map::new()),
             })
@@ -249,7 +250,7 @@ impl Context {
     /// ```
     pub fn args(&self) -> &[Value] {
         self.args
-            .get_or_init(|| serde_json::from_str(&context::args()).unwrap_or_default())
+            .get_or_init(|| serde_json::from_str(&host::args()).unwrap_or_default())
     }
 
     /// The id the hub gave this instance.
@@ -260,7 +261,7 @@ impl Context {
     /// # }
     /// ```
     pub fn instance_id(&self) -> &str {
-        self.instance_id.get_or_init(context::instance_id)
+        self.instance_id.get_or_init(host::instance_id)
     }
 
     /// Writes one line to the instance log (`GET /instance/:id/log`).
@@ -415,7 +416,7 @@ impl Link {
     /// Emits an event; see [`Context::emit`].
     pub fn emit<T: Serialize + ?Sized>(self, name: &str, message: &T) -> Result<()> {
         let message = serde_json::to_string(message)?;
-        events::emit(name, &message);
+        host::emit(name, &message);
         Ok(())
     }
 
@@ -423,7 +424,7 @@ impl Link {
     pub fn wait(self, timeout: Option<Duration>) -> Option<Signal> {
         let timeout_ms =
             timeout.map(|t| u64::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX));
-        events::wait(timeout_ms).map(Signal::from)
+        host::wait(timeout_ms).map(Signal::from)
     }
 
     /// Waits for the next event; see [`Context::next_event`].
@@ -436,12 +437,12 @@ impl Link {
 
     /// Asks the hub to keep the instance running; see [`Context::keep_alive`].
     pub fn keep_alive(self, duration: Duration) {
-        events::keep_alive(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+        host::keep_alive(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
     }
 
     /// Writes one line to the instance log; see [`Context::log`].
     pub fn log(self, level: Level, message: &str) {
-        log::log(level.into(), message);
+        host::log(level.into(), message);
     }
 
     /// Logs `message` at [`Level::Error`].

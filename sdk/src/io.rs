@@ -8,7 +8,7 @@ use std::rc::Rc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::__private::bindings::weir::plugin::io as host;
+use crate::host;
 use crate::Result;
 use crate::transform::Records;
 

@@ -91,8 +91,10 @@ extern crate self as weir_sdk;
 
 mod context;
 mod error;
+mod host;
 mod io;
 pub mod render;
+pub mod testing;
 pub mod topic;
 pub mod transform;
 

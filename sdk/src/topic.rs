@@ -5,7 +5,7 @@ use std::io::{self, BufRead, Read};
 
 use serde::Serialize;
 
-use crate::__private::bindings::weir::plugin::topics as host;
+use crate::host;
 use crate::io::{CHUNK_SIZE, Chunks};
 use crate::transform::Records;
 use crate::{Error, Result};

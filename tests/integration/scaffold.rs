@@ -156,3 +156,33 @@ fn pack_without_the_componentizer_says_how_to_install_it() {
         );
     }
 }
+
+#[test]
+fn a_new_rust_sequence_tests_itself_natively_with_cargo_test() {
+    let dir = scratch().join("new").join("rust-native").join("made-native");
+    let _ = std::fs::remove_dir_all(&dir);
+    let made = weir()
+        .args(["new", "made-native", "--lang", "rust", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    // The scaffold's own test runs the sequence against weir_sdk::testing, natively.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let tested = std::process::Command::new(cargo)
+        .arg("test")
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", Path::new(weir_tests::GUEST_TARGET_DIR).join("native"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&tested.stdout);
+    assert!(
+        tested.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    assert!(stdout.contains("test tests::greets_each_line ... ok"), "{stdout}");
+}

@@ -201,6 +201,19 @@ use weir_sdk::{Context, Result};
 fn run(ctx: &mut Context) -> Result<()> {
     ctx.map_lines(|line| Ok(format!("Hello {line}!")))
 }
+
+// `cargo test` runs the function natively, against an in-memory instance.
+#[cfg(test)]
+mod tests {
+    use weir_sdk::testing::Instance;
+
+    #[test]
+    fn greets_each_line() {
+        let ended = Instance::new().input("world\n").run(super::run);
+        assert_eq!(ended.result, Ok(()));
+        assert_eq!(ended.output_text(), "Hello world!\n");
+    }
+}
 "#;
 
 const RUST_RENDER: &str = r#"//! Renders frame N as `frame-N.txt` holding "TEXT N" (setting `text`, default "frame").
