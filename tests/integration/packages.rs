@@ -136,3 +136,53 @@ pub fn archive_of(name: &str, wasm_path: &str) -> std::path::PathBuf {
         ],
     )
 }
+
+#[tokio::test]
+async fn a_kind_that_does_not_match_the_component_is_refused_at_upload_and_pack() {
+    use crate::hub_support::{TestHub, assert_error};
+    let render = std::fs::read(weir_tests::MANDELBROT).unwrap();
+    let sequence = std::fs::read(weir_tests::HELLO).unwrap();
+    let cases: [(&str, &[u8], &str); 2] = [
+        // A render component without `kind` (a sequence by default).
+        ("name = 'r'\ncomponent = 'c.wasm'\n", &render, "set kind = \"render\""),
+        (
+            "name = 's'\nkind = 'render'\ncomponent = 'c.wasm'\n",
+            &sequence,
+            "the component exports the sequence world",
+        ),
+    ];
+    let hub = TestHub::start().await;
+    for (i, (manifest, wasm, needle)) in cases.into_iter().enumerate() {
+        let files = [("weir.toml", manifest.as_bytes()), ("c.wasm", wasm)];
+        let package = archive(&format!("kind-mismatch-{i}"), &files);
+        let response = hub
+            .client
+            .post(hub.url("/sequence"))
+            .header("content-type", "application/octet-stream")
+            .body(std::fs::read(&package).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, reqwest::StatusCode::UNPROCESSABLE_ENTITY, needle).await;
+        // `weir pack` of the same directory says the same before writing anything.
+        let dir = scratch().join(format!("kind-mismatch-dir-{i}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        let out = dir.join("out.tar.gz");
+        let packed = crate::support::weir()
+            .arg("pack")
+            .arg(&dir)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&packed.stderr);
+        assert!(!packed.status.success() && stderr.contains(needle), "{stderr}");
+        assert!(!out.exists());
+    }
+    let (_, listed) = crate::hub_support::json_of(hub.get("/sequences").await).await;
+    assert_eq!(listed, serde_json::json!([]));
+}

@@ -186,3 +186,34 @@ fn a_new_rust_sequence_tests_itself_natively_with_cargo_test() {
     );
     assert!(stdout.contains("test tests::greets_each_line ... ok"), "{stdout}");
 }
+
+#[test]
+fn two_exports_in_one_rust_crate_are_reported_by_name() {
+    let dir = scratch().join("new").join("rust-two").join("made-two");
+    let _ = std::fs::remove_dir_all(&dir);
+    let made = weir()
+        .args(["new", "made-two", "--lang", "rust", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let lib = dir.join("src/lib.rs");
+    let mut source = std::fs::read_to_string(&lib).unwrap();
+    source.push_str(
+        "\n#[weir_sdk::render]\nfn draw(_frame: &weir_sdk::render::Frame) -> std::result::Result<Vec<weir_sdk::render::Artifact>, String> {\n    Ok(Vec::new())\n}\n",
+    );
+    std::fs::write(&lib, source).unwrap();
+    let packed = weir()
+        .arg("pack")
+        .arg(&dir)
+        .arg("-o")
+        .arg(dir.join("out.tar.gz"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&packed.stderr);
+    assert!(!packed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("weir_sdk_allows_one_sequence_or_render_function_per_crate"),
+        "{stderr}"
+    );
+}

@@ -34,6 +34,11 @@ pub fn pack(args: &PackArgs) -> anyhow::Result<PathBuf> {
     let staging = tempfile::tempdir()?;
     let (manifest, files) = match language {
         Some(Language::Rust) => {
+            // A bad weir.toml is reported before the build, not after it.
+            if dir.join(WEIR_TOML).is_file() {
+                let text = fs::read_to_string(dir.join(WEIR_TOML))?;
+                Manifest::from_toml(&text, Some("plugin.wasm"))?;
+            }
             let wasm = build_crate(&dir)?;
             let file_name = file_name(&wasm)?;
             let manifest = crate_manifest(&dir, &wasm, &file_name)?;
@@ -66,6 +71,9 @@ pub fn pack(args: &PackArgs) -> anyhow::Result<PathBuf> {
         })?;
     if manifest.source.is_none() {
         package::check_component_header(&component, &manifest.component)?;
+        let bytes = fs::read(&component)
+            .with_context(|| format!("cannot read {}", component.display()))?;
+        package::check_kind(manifest.kind, crate::runtime::exported_world(&bytes))?;
     }
     let output = match &args.output {
         Some(path) => path.clone(),

@@ -405,6 +405,7 @@ impl Hub {
             // the package's final directory.
             let grants = policy.grant(&package.manifest.grants)?;
             let program = runners.program(&runtime, &package, grants)?;
+            crate::package::check_kind(package.manifest.kind, Some(program.entry_kind()))?;
             let program = program.with_limits(package_limits(&package.manifest.limits));
             program.check_limits(&program.limits(), "the package's limits.memory_mb")?;
             let meta = SequenceMeta {

@@ -86,6 +86,18 @@ pub enum PackageError {
     /// The manifest names a component file that is not in the package.
     #[error("the manifest names component {0:?}, which is not a file in the package")]
     MissingComponent(String),
+    /// The manifest's `kind` does not match the world the component exports.
+    #[error(
+        "the manifest says kind = \"{kind}\" but the component exports the {world} world; {fix}"
+    )]
+    KindMismatch {
+        /// The manifest's kind.
+        kind: &'static str,
+        /// The world the component exports (`sequence`, `render`, `command`).
+        world: &'static str,
+        /// What to change.
+        fix: &'static str,
+    },
     /// A source package's `main` is not a file in the package.
     #[error(
         "package.json's `main` names {0:?}, which is not a file in the package; put the sequence's source there or fix `main`"
@@ -208,6 +220,33 @@ fn read_small(path: &Path) -> Result<String, PackageError> {
         )));
     }
     Ok(text)
+}
+
+/// Refuses a manifest whose `kind` does not match `world`, the world its component exports
+/// (see [`crate::runtime::exported_world`]; `None` when it exports neither, which loading
+/// reports).
+///
+/// ```
+/// use weir::package::{Kind, check_kind};
+/// assert!(check_kind(Kind::Render, Some("render")).is_ok());
+/// assert!(check_kind(Kind::Sequence, Some("command")).is_ok());
+/// let err = check_kind(Kind::Sequence, Some("render")).unwrap_err().to_string();
+/// assert!(err.contains("set kind = \"render\" in weir.toml"), "{err}");
+/// ```
+pub fn check_kind(kind: Kind, world: Option<&'static str>) -> Result<(), PackageError> {
+    match (kind, world) {
+        (Kind::Sequence, Some("render")) => Err(PackageError::KindMismatch {
+            kind: "sequence",
+            world: "render",
+            fix: "set kind = \"render\" in weir.toml (a render plugin runs as render jobs)",
+        }),
+        (Kind::Render, Some(world @ ("sequence" | "command"))) => Err(PackageError::KindMismatch {
+            kind: "render",
+            world,
+            fix: "a render package exports `render` (`#[weir_sdk::render]`); for a sequence set kind = \"sequence\"",
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The 8-byte preamble of a WebAssembly component (magic, layer 1, version 0xd).

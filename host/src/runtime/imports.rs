@@ -69,6 +69,34 @@ pub(super) fn check(wasm: &[u8]) -> Result<(), RuntimeError> {
     Err(RuntimeError::Imports(message))
 }
 
+/// The world a component's top-level exports say it implements: `"render"` (it exports
+/// `render`), `"sequence"` (`run`), `"command"` (`wasi:cli/run`), or `None`.
+pub fn exported_world(wasm: &[u8]) -> Option<&'static str> {
+    let mut depth = 0usize;
+    let mut world = None;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.ok()? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader.into_iter().flatten() {
+                    let name = export.name.name;
+                    world = match name {
+                        "render" => Some("render"),
+                        "run" if world.is_none() => Some("sequence"),
+                        _ if name.starts_with("wasi:cli/run@") && world.is_none() => {
+                            Some("command")
+                        }
+                        _ => world,
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+    world
+}
+
 fn kind_name(ty: &ComponentTypeRef) -> &'static str {
     match ty {
         ComponentTypeRef::Module(_) => "core module",

@@ -41,6 +41,7 @@ use crate::package::Grants;
 pub use cache::CachePrune;
 pub use compile::{EXIT_COMPILE_ERROR, compile_component};
 pub use footprint::{Footprint, PER_SLOT};
+pub use imports::exported_world;
 
 pub use host::{EmittedEvent, EventBus, EventStream, MemoryLimitExceeded};
 pub use instance::{

@@ -84,7 +84,7 @@ fn parse_function(export: &Export, attr: TokenStream2, item: TokenStream2) -> sy
 
 fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let func = parse_function(&SEQUENCE, attr, item)?;
-
+    let once = one_export_per_crate(&func);
     let name = &func.sig.ident;
     // Spanned at the signature: a wrong argument or return type is reported there.
     let call = quote_spanned! {func.sig.span()=>
@@ -103,11 +103,31 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         }
 
         ::weir_sdk::__private::export_sequence!(__WeirSequence);
+
+        #once
     })
+}
+
+/// An item every export defines at the crate root under one name: a second `#[sequence]` or
+/// `#[render]` in the crate is then a compile error that names the rule and points at both
+/// functions, instead of a clash between generated symbols.
+fn one_export_per_crate(func: &ItemFn) -> TokenStream2 {
+    let name = proc_macro2::Ident::new(
+        "weir_sdk_allows_one_sequence_or_render_function_per_crate",
+        func.sig.ident.span(),
+    );
+    quote! {
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #name {
+            () => {};
+        }
+    }
 }
 
 fn expand_render(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let func = parse_function(&RENDER, attr, item)?;
+    let once = one_export_per_crate(&func);
     let name = &func.sig.ident;
     // Spanned at the signature: a wrong argument or return type is reported there.
     let call = quote_spanned! {func.sig.span()=>
@@ -131,6 +151,8 @@ fn expand_render(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStr
         }
 
         ::weir_sdk::__private::export_render!(__WeirRender);
+
+        #once
     })
 }
 
