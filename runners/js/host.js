@@ -5,7 +5,7 @@ import { writeOutput } from "weir:plugin/io@0.1.0";
 import { instanceId, config, args, inputContentType } from "weir:plugin/context@0.1.0";
 import { publish, subscribe } from "weir:plugin/topics@0.1.0";
 import { log } from "weir:plugin/log@0.1.0";
-import { readFile, setExitCode } from "weir:plugin/runner@0.1.0";
+import { readFile, setExitCode } from "weir:plugin/source-package@0.1.0";
 
 // Taken before the runner installs its own: the engine's timer is how the runner lets every
 // pending microtask run (its callback runs only once the microtask queue is empty).
