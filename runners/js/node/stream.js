@@ -926,7 +926,12 @@ function destroy(error, callback) {
       if (w && !w.errored) w.errored = err;
       if (r && !r.errored) r.errored = err;
     }
-    if (w) w.closed = true;
+    if (w) {
+      w.closed = true;
+      const pending = w.onFinished.splice(0);
+      const reason = w.errored ?? codeError("ERR_STREAM_DESTROYED", "Cannot call end after a stream was destroyed");
+      for (const onFinished of pending) nextTick(onFinished, reason);
+    }
     if (r) r.closed = true;
     if (typeof callback === "function") callback(err);
     if (err) nextTick(emitErrorClose, this, err);
