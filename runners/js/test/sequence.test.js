@@ -89,6 +89,14 @@ test("a declared input topic is subscribed and read; stream.topic publishes the 
   assert.deepEqual(host.published, [["greetings", '{"hello":"x"}\n{"hello":"y"}\n']]);
 });
 
+test("a chunk that completes no record leaves the read outstanding (both ways of reading input)", async () => {
+  const arrivals = () => [data('{"name":'), data('"x"'), data("}\n"), end()];
+  const viaData = await runPackage({ files: filesOf(`${SAMPLES}/topics`), arrivals: arrivals() });
+  assert.deepEqual(viaData.host.published, [["greetings", '{"hello":"x"}\n']]);
+  const viaIterator = await runPackage({ files: peer("ndjson-map") ?? {}, contentType: NDJSON, arrivals: [data('{"id":1,"na'), data('me":"q","n":1}'), end()] });
+  if (peer("ndjson-map")) assert.equal(viaIterator.output, '{"id":1,"name":"Q","n":2}\n');
+});
+
 test("requires: the package's own modules, JSON and a bundled node_modules dependency", async () => {
   const { output, error } = await runPackage({ files: filesOf(`${SAMPLES}/requires-lib`), arrivals: [data("hi"), end()] });
   assert.equal(error, undefined);
