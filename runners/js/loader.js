@@ -1,13 +1,19 @@
 // CommonJS modules from the package's files, resolved as Node resolves them: relative
 // paths, `.js`/`.json`/`.cjs`, a directory's `package.json` `main` (or `exports`) and
-// `index.js`, `node_modules` walking up. Each module is compiled once with `new Function`
-// and cached before it runs, so a cycle sees the partial `exports`, as in Node.
+// `index.js`, `node_modules` walking up. Each module is compiled once, in Node's wrapper
+// function with its header on the source's first line (so stacks and syntax errors give the
+// file's own line numbers), and cached before it runs, so a cycle sees the partial
+// `exports`, as in Node.
 import path from "./node/path.js";
 
 /** Where the package's files appear to the code (`__dirname` of a root-level main). */
 export const ROOT = "/package";
 
 const EXTENSIONS = [".js", ".json", ".cjs"];
+const WRAPPER_HEAD = "(function (exports, require, module, __filename, __dirname) { ";
+const WRAPPER_TAIL = "})";
+// Indirect eval: compiled in the global scope, like `new Function`, but the source keeps its lines.
+const compileWrapper = (text) => (0, eval)(text);
 const decoder = new TextDecoder();
 
 /** An error `require` throws; `code` is Node's (`MODULE_NOT_FOUND`, …). */
@@ -178,11 +184,12 @@ export class Loader {
     const source = text.startsWith("#!") ? `//${text}` : text;
     let fn;
     try {
-      fn = new Function("exports", "require", "module", "__filename", "__dirname", `${source}\n//# sourceURL=${module.filename}`);
+      fn = compileWrapper(`${WRAPPER_HEAD}${source}\n${WRAPPER_TAIL}\n//# sourceURL=${module.filename}`);
     } catch (error) {
       if (error instanceof SyntaxError) {
         const hint = looksLikeEsm(text) ? " (ES module syntax: the runner loads CommonJS modules only)" : "";
-        error.message = `${module.filename}: ${error.message}${hint}`;
+        const line = typeof error.lineNumber === "number" ? `:${error.lineNumber}` : "";
+        error.message = `${module.filename}${line}: ${error.message}${hint}`;
       }
       throw error;
     }

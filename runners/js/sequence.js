@@ -44,10 +44,18 @@ export function describe(error) {
   }
   if (error instanceof Error) {
     const head = `${error.name}: ${error.message}`;
-    const stack = (error.stack ?? "").trim();
-    return stack === "" ? head : stack.startsWith(head) ? stack : `${head}\n${stack}`;
+    const stack = packageFrames(error.stack ?? "", error.name);
+    return stack === "" ? head : `${head}\n${stack}`;
   }
   return typeof error === "string" ? error : format(error);
+}
+
+/** The frames of `stack` in the package's own code (the runner's are noise to its author). */
+function packageFrames(stack, name) {
+  return stack
+    .split("\n")
+    .filter((frame) => frame.includes(`${ROOT}/`) && !frame.startsWith(`${name}:`))
+    .join("\n");
 }
 
 export class Runtime {
