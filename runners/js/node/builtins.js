@@ -1,6 +1,7 @@
 // The Node built-in modules a sequence can `require` (also as `node:<name>`), and the
 // globals Node code expects. Modules a sandbox cannot offer (net, http, child_process, …)
-// are not here: requiring one fails with MODULE_NOT_FOUND naming it.
+// load, so that a library requiring one at its top (the Scramjet framework requires
+// child_process and net for its workers) still loads; calling anything in them throws.
 import { EventEmitter } from "./events.js";
 import { Buffer, bufferModule } from "./buffer.js";
 import * as stream from "./stream.js";
@@ -34,6 +35,7 @@ export function createBuiltins({ process, timers, readFile, root }) {
     util: () => util,
     "util/types": () => util.types,
   };
+  for (const name of UNAVAILABLE) modules[name] = () => unavailable(name);
   return modules;
 }
 
@@ -45,6 +47,26 @@ export function installGlobals(target, { process, timers, console }) {
   target.process = process;
   target.global = target;
   target.console = console;
+}
+
+/** Modules that need an OS the sandbox does not give. */
+const UNAVAILABLE = ["child_process", "cluster", "crypto", "dgram", "dns", "http", "http2", "https", "inspector",
+  "net", "perf_hooks", "readline", "tls", "tty", "v8", "vm", "worker_threads", "zlib"];
+const stubs = new Map();
+
+/** A stand-in for module `name`: every property is a function that throws when called. */
+function unavailable(name) {
+  if (!stubs.has(name)) {
+    const fail = (property) => function notAvailable() {
+      const error = new Error(`${name}.${String(property)}() is not available in weir's sandbox`);
+      error.code = "ERR_NOT_AVAILABLE";
+      throw error;
+    };
+    stubs.set(name, new Proxy({}, {
+      get: (target, property) => (property === "__esModule" || typeof property === "symbol" ? undefined : fail(property)),
+    }));
+  }
+  return stubs.get(name);
 }
 
 function createFs(readFile, root) {
@@ -95,7 +117,9 @@ const os = {
   tmpdir: () => "/tmp",
   homedir: () => "/",
   endianness: () => "LE",
-  cpus: () => [],
+  // One CPU: the sandbox runs on one thread (libraries size their parallelism by this).
+  cpus: () => [{ model: "wasm32", speed: 0, times: { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 } }],
+  availableParallelism: () => 1,
   totalmem: () => 0,
   freemem: () => 0,
   loadavg: () => [0, 0, 0],

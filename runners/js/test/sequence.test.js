@@ -171,6 +171,17 @@ test("output rules: arrays and sync generators as NDJSON, primitives once, promi
   }
 });
 
+test("modules a sandbox cannot offer load, and throw when used; os reports one CPU", async () => {
+  const main = `const { fork } = require("child_process");
+    const net = require("node:net");
+    let message;
+    try { fork("x"); } catch (e) { message = e.message; }
+    module.exports = () => [message, typeof net.createServer, require("os").cpus().length];`;
+  const { output, error } = await runPackage({ files: pkg(main) });
+  assert.equal(error, undefined);
+  assert.equal(output, `"child_process.fork() is not available in weir's sandbox"\n"function"\n1\n`);
+});
+
 test("octet-stream (or unknown) input arrives as Buffers", async () => {
   const main = `module.exports = async function* (input) {
     for await (const chunk of input) yield { buffer: Buffer.isBuffer(chunk), text: chunk.toString("hex") };
