@@ -24,6 +24,7 @@ mod plugins;
 mod render;
 mod runtime;
 mod scaffold;
+mod scramjet;
 mod sdk_scripts;
 mod soak;
 mod space;

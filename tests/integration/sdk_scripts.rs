@@ -1,5 +1,6 @@
-//! The JavaScript and Python SDKs' own tests, against a fake host (no component built):
-//! framing across chunks, output buffering, events, topics, errors, render and PNG encoding.
+//! The JavaScript and Python SDKs' and runners' own tests, against a fake host (no component
+//! built): framing across chunks, output buffering, events, topics, errors, render and PNG
+//! encoding; the runners' module loading, Node built-ins, event loop and `scramjet.streams`.
 //! They need `node` (18+) and `python3` on the PATH, which building those plugins needs too.
 
 use std::path::Path;
@@ -56,4 +57,10 @@ fn the_python_sdk_passes_its_tests() {
         out.contains("Ran 13 tests") && out.trim_end().ends_with("OK"),
         "{out}"
     );
+}
+
+#[test]
+fn the_javascript_runner_passes_its_tests_under_node() {
+    let out = run("node", &["--test", "test/"], "runners/js");
+    assert!(out.contains("# pass ") && out.contains("# fail 0"), "{out}");
 }

@@ -15,6 +15,7 @@ pub(super) const WIT: Files = &[
     ("io.wit", include_str!("../../../wit/io.wit")),
     ("log.wit", include_str!("../../../wit/log.wit")),
     ("render.wit", include_str!("../../../wit/render.wit")),
+    ("runner.wit", include_str!("../../../wit/runner.wit")),
     ("sequence.wit", include_str!("../../../wit/sequence.wit")),
     ("topics.wit", include_str!("../../../wit/topics.wit")),
     ("types.wit", include_str!("../../../wit/types.wit")),
@@ -54,7 +55,30 @@ pub(super) const PY_SDK: Files = &[
 ];
 
 /// The JavaScript runner (`runners/js/`) and its entry module.
-pub(super) const JS_RUNNER: Files = &[];
+pub(super) const JS_RUNNER: Files = &[
+    ("context.js", include_str!("../../../runners/js/context.js")),
+    ("host.js", include_str!("../../../runners/js/host.js")),
+    ("input.js", include_str!("../../../runners/js/input.js")),
+    ("loader.js", include_str!("../../../runners/js/loader.js")),
+    ("node/buffer.js", include_str!("../../../runners/js/node/buffer.js")),
+    ("node/builtins.js", include_str!("../../../runners/js/node/builtins.js")),
+    ("node/events.js", include_str!("../../../runners/js/node/events.js")),
+    ("node/path.js", include_str!("../../../runners/js/node/path.js")),
+    ("node/process.js", include_str!("../../../runners/js/node/process.js")),
+    ("node/stream.js", include_str!("../../../runners/js/node/stream.js")),
+    ("node/streams/duplex.js", include_str!("../../../runners/js/node/streams/duplex.js")),
+    ("node/streams/pipeline.js", include_str!("../../../runners/js/node/streams/pipeline.js")),
+    ("node/streams/readable.js", include_str!("../../../runners/js/node/streams/readable.js")),
+    ("node/streams/shared.js", include_str!("../../../runners/js/node/streams/shared.js")),
+    ("node/streams/writable.js", include_str!("../../../runners/js/node/streams/writable.js")),
+    ("node/string_decoder.js", include_str!("../../../runners/js/node/string_decoder.js")),
+    ("node/tick.js", include_str!("../../../runners/js/node/tick.js")),
+    ("node/timers.js", include_str!("../../../runners/js/node/timers.js")),
+    ("node/util.js", include_str!("../../../runners/js/node/util.js")),
+    ("output.js", include_str!("../../../runners/js/output.js")),
+    ("runner.js", include_str!("../../../runners/js/runner.js")),
+    ("sequence.js", include_str!("../../../runners/js/sequence.js")),
+];
 pub(super) const JS_RUNNER_ENTRY: &str = "runner.js";
 
 /// The Python runner (`runners/python/`) and its entry module.
@@ -71,4 +95,47 @@ pub(super) fn write(dir: &Path, files: Files) -> std::io::Result<()> {
         fs::write(path, text)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// The files under `dir` (relative, `/`-separated) with one of `extensions`, leaving out
+    /// tests and caches.
+    fn on_disk(dir: &Path, extensions: &[&str]) -> Vec<String> {
+        fn walk(root: &Path, dir: &Path, extensions: &[&str], out: &mut Vec<String>) {
+            for entry in fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if path.is_dir() {
+                    if !["test", "tests", "__pycache__", "node_modules"].contains(&name.as_str()) {
+                        walk(root, &path, extensions, out);
+                    }
+                } else if extensions.iter().any(|ext| name.ends_with(ext)) {
+                    let relative = path.strip_prefix(root).unwrap();
+                    out.push(relative.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(dir, dir, extensions, &mut out);
+        out.sort();
+        out
+    }
+
+    fn embedded(files: Files) -> Vec<String> {
+        let mut names: Vec<String> = files.iter().map(|(name, _)| name.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_source_file_is_carried_in_the_binary() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        assert_eq!(embedded(WIT), on_disk(&root.join("wit"), &[".wit"]));
+        assert_eq!(embedded(JS_RUNNER), on_disk(&root.join("runners/js"), &[".js"]));
+        assert_eq!(embedded(PY_RUNNER), on_disk(&root.join("runners/python"), &[".py"]));
+    }
 }

@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// Where compiled components are cached (default: the user cache dir).
     #[arg(long, env = "WEIR_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// The content type of the input (what `POST /input` would name), e.g.
+    /// `application/x-ndjson`: a Scramjet sequence's input is decoded by it.
+    #[arg(long, short = 't', value_name = "CT")]
+    pub input_type: Option<String>,
     /// Where the JavaScript and Python runners are, for Scramjet sequences in those
     /// languages (`weir runner build`; default `~/.cache/weir/runners`).
     #[arg(long, env = crate::runners::RUNNERS_DIR_ENV, value_name = "DIR")]
@@ -86,11 +90,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args: args.args.into_iter().map(Value::String).collect(),
         ..StartOptions::default()
     };
+    let input_type = args.input_type;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let code = rt.block_on(async move {
         let instance = runtime.start(&program, options);
+        if let Some(content_type) = &input_type {
+            instance.set_input_content_type(content_type);
+        }
         if program.entry_kind() == "sequence" {
             instance.close_stdin();
         }

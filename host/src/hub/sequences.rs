@@ -27,7 +27,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::shared::{CatalogChange, CatalogEntry, SharedPackages};
 use super::{Hub, HubError, check_package_limits, package_limits};
-use crate::package::{GrantPolicy, Package, PackageError};
+use crate::package::{GrantPolicy, Package, PackageError, SourceLanguage};
 use crate::runners::Runners;
 use crate::runtime::{Program, Runtime};
 use crate::streams::Pipe;
@@ -56,10 +56,16 @@ impl Sequence {
     /// `SequenceConfig`: the manifest as Scramjet clients expect it.
     pub fn config_json(&self) -> Value {
         let manifest = &self.package.manifest;
+        // A source package is what the Scramjet hub calls a `js` or `py` sequence.
+        let language = match manifest.source {
+            Some(SourceLanguage::JavaScript) => "js",
+            Some(SourceLanguage::Python) => "py",
+            None => "wasm",
+        };
         let mut config = json!({
-            "type": "wasm",
+            "type": language,
             "kind": manifest.kind,
-            "language": "wasm",
+            "language": language,
             "id": self.id,
             "name": manifest.name,
             "version": manifest.version,

@@ -221,7 +221,14 @@ impl Manifest {
                 )));
             }
         };
-        let source = SourceLanguage::of_package(&component, obj.get("engines"));
+        let mut source = SourceLanguage::of_package(&component, obj.get("engines"));
+        // Node resolves `"main": "index"` to index.js, and so do the Scramjet runners.
+        if source.is_none()
+            && std::path::Path::new(&component).extension().is_none()
+            && has_file(&format!("{component}.js"))
+        {
+            source = Some(SourceLanguage::JavaScript);
+        }
         let mut extra = Map::new();
         for key in [
             "name",

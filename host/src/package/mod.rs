@@ -175,7 +175,17 @@ impl Package {
                     manifest.component
                 ))
             })?;
-        let component_path = dir.join(rel);
+        let mut component_path = dir.join(rel);
+        // A JavaScript `main` may leave out `.js`, as `require` does.
+        if manifest.source == Some(SourceLanguage::JavaScript) && !component_path.is_file() {
+            let with_js = component_path.with_file_name(format!(
+                "{}.js",
+                component_path.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            if with_js.is_file() {
+                component_path = with_js;
+            }
+        }
         if !component_path.is_file() {
             return Err(match manifest.source {
                 Some(_) => PackageError::MissingMain(manifest.component.clone()),
@@ -412,6 +422,23 @@ mod tests {
         let package = result.unwrap();
         assert_eq!(package.manifest.source, Some(SourceLanguage::JavaScript));
         assert!(package.component_path.ends_with("index.js"));
+    }
+
+    #[test]
+    fn a_javascript_main_may_leave_out_its_extension() {
+        for json in [
+            &br#"{"name":"s","main":"lib/seq"}"#[..],
+            br#"{"name":"s","main":"lib/seq","engines":{"node":">=10"}}"#,
+        ] {
+            let bytes = archive(&[
+                ("package.json", E::Regular, json),
+                ("lib/seq.js", E::Regular, b"module.exports = function () {};"),
+            ]);
+            let (_dir, result) = unpack_bytes(&bytes);
+            let package = result.unwrap();
+            assert_eq!(package.manifest.source, Some(SourceLanguage::JavaScript));
+            assert!(package.component_path.ends_with("lib/seq.js"));
+        }
     }
 
     #[test]

@@ -102,7 +102,16 @@ async fn a_package_uploaded_to_one_hub_is_listed_started_and_deleted_on_every_hu
     assert!(refused.status().is_client_error(), "{}", refused.status());
     assert!(ids(&b).await.is_empty());
 
-    let (status, uploaded) = upload(&a, &package).await;
+    // The first upload of a JavaScript package compiles the runner (once per machine).
+    let response = client()
+        .post(api(&a, "/sequence"))
+        .header("content-type", "application/octet-stream")
+        .body(std::fs::read(&package).unwrap())
+        .timeout(crate::hub_support::COMPILE_WAIT)
+        .send()
+        .await
+        .unwrap();
+    let (status, uploaded) = json_of(response).await;
     assert_eq!(status, StatusCode::OK, "{uploaded}");
     let sequence = uploaded["id"].as_str().unwrap().to_string();
     // Acknowledged means stored in the space: every hub lists it at once.
@@ -564,4 +573,36 @@ async fn an_upload_while_nats_is_away_is_refused_and_stores_nothing() {
         StatusCode::OK,
         "the same upload works once NATS is back"
     );
+}
+
+#[tokio::test]
+async fn a_scramjet_javascript_sequence_uploaded_to_one_hub_runs_on_another() {
+    let nats = Nats::start();
+    let runners = tokio::task::spawn_blocking(|| crate::support::runners_dir().to_path_buf())
+        .await
+        .unwrap();
+    let runners = runners.to_str().unwrap();
+    let a = SpaceHub::start(&nats, "js", "a", &["--runners-dir", runners]);
+    let b = SpaceHub::start(&nats, "js", "b", &["--runners-dir", runners]);
+    wait_for_list(&a, "js", |l| l.len() == 2).await;
+    let dir = std::path::Path::new(weir_tests::WORKSPACE_DIR)
+        .join("../shared/peers/scramjet-hub/sequences/uppercase");
+    let package = crate::support::archive_dir("space-peer-uppercase", &dir);
+    // The first upload of a JavaScript package compiles the runner (once per machine).
+    let response = client()
+        .post(api(&a, "/sequence"))
+        .header("content-type", "application/octet-stream")
+        .body(std::fs::read(&package).unwrap())
+        .timeout(crate::hub_support::COMPILE_WAIT)
+        .send()
+        .await
+        .unwrap();
+    let (status, uploaded) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{uploaded}");
+    let sequence = uploaded["id"].as_str().unwrap().to_string();
+    // b fetches the package (source and package.json, no component) by its SHA-256 and
+    // runs it on its own JavaScript runner.
+    let instance = start(&b, &sequence).await;
+    let output = run_through(&b, &instance, "from hub a\n").await;
+    assert_eq!(output, "FROM HUB A\n");
 }
