@@ -424,6 +424,7 @@ pub async fn pickup(
                 "taskId": lease.task_id,
                 "jobId": lease.spec.job_id,
                 "attempt": lease.spec.attempt,
+                "frameAttempt": lease.spec.frame_attempt,
                 "frameStart": lease.spec.frame_start,
                 "frameEnd": lease.spec.frame_end,
                 "settings": serde_json::from_str::<Value>(&lease.spec.settings).unwrap_or_default(),

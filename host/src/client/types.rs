@@ -535,6 +535,9 @@ pub struct TaskLease {
     pub job_id: String,
     /// This attempt, from 1; every report names it.
     pub attempt: u32,
+    /// Which try of the frames this is, as the plugin sees it (1 + failed attempts; 0 from
+    /// a manager that does not say, then `attempt` is used).
+    pub frame_attempt: u32,
     /// The first frame to render.
     pub frame_start: i64,
     /// The last frame to render (inclusive).

@@ -18,8 +18,12 @@ use crate::runtime::{
 pub struct TaskSpec {
     /// Job id (passed to the plugin).
     pub job_id: String,
-    /// Attempt number (passed to the plugin).
+    /// The lease's attempt number (the token every report names).
     pub attempt: u32,
+    /// Which try of its frames this is, as the plugin sees it (`frame-request.attempt`): 1,
+    /// plus one per failed attempt. A pause, a requeue by the manager or a worker signing off
+    /// takes a new lease but is not a try.
+    pub frame_attempt: u32,
     /// First frame.
     pub frame_start: i64,
     /// Last frame (inclusive).
@@ -69,7 +73,7 @@ where
         let request = FrameRequest {
             job_id: spec.job_id.clone(),
             frame,
-            attempt: spec.attempt,
+            attempt: spec.frame_attempt,
             settings: spec.settings.clone(),
         };
         let artifacts = match runtime.render(program, request, &options).await {

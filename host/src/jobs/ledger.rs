@@ -97,6 +97,7 @@ impl JobManager {
             spec: TaskSpec {
                 job_id: job.id.clone(),
                 attempt: task.attempt,
+                frame_attempt: u32::try_from(task.failures.len()).unwrap_or(u32::MAX - 1) + 1,
                 frame_start: task.frame_start,
                 frame_end: task.frame_end,
                 settings: job.merged_settings.clone(),

@@ -173,6 +173,10 @@ impl Worker {
         let spec = TaskSpec {
             job_id: lease.job_id.clone(),
             attempt: lease.attempt,
+            frame_attempt: match lease.frame_attempt {
+                0 => lease.attempt,
+                tries => tries,
+            },
             frame_start: lease.frame_start,
             frame_end: lease.frame_end,
             settings: serde_json::Value::Object(lease.settings.clone()).to_string(),
