@@ -391,3 +391,33 @@ async fn a_frame_over_the_memory_limit_traps_with_the_limit() {
             .is_ok()
     );
 }
+
+#[test]
+fn weir_render_renders_frames_locally_into_a_directory() {
+    let package = crate::support::pack(weir_tests::MANDELBROT_DIR);
+    let out = tempfile::tempdir().unwrap();
+    let rendered = crate::support::weir()
+        .arg("render")
+        .arg(&package)
+        .args(["--frames", "2-3", "--set", "width=32", "--set", "height=24", "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&rendered.stderr);
+    assert!(rendered.status.success(), "{stderr}");
+    for frame in [2, 3] {
+        let png = std::fs::read(out.path().join(format!("frame-{frame:06}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "frame {frame}");
+        assert!(stderr.contains(&format!("frame {frame}: ")), "{stderr}");
+    }
+    // A sequence package is `weir run`'s.
+    let hello = crate::support::pack(weir_tests::HELLO_DIR);
+    let refused = crate::support::weir()
+        .arg("render")
+        .arg(&hello)
+        .args(["--frames", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("`weir run` runs it"), "{stderr}");
+}

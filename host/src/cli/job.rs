@@ -153,19 +153,7 @@ pub struct SubmitArgs {
 impl SubmitArgs {
     /// The body of `POST /jobs`, for the package `package`.
     fn request(&self, package: String) -> anyhow::Result<JobSubmit> {
-        let mut settings = match self.settings.as_deref() {
-            None => None,
-            Some(text) => Some(settings(text)?),
-        };
-        for pair in &self.set {
-            let Some((key, value)) = pair.split_once('=') else {
-                bail!("--set {pair}: expected KEY=VALUE");
-            };
-            let value = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
-            settings
-                .get_or_insert_with(Map::new)
-                .insert(key.trim().to_string(), value);
-        }
+        let settings = settings_of(self.settings.as_deref(), &self.set)?;
         Ok(JobSubmit {
             package,
             frames: self.frames.clone(),
@@ -179,6 +167,25 @@ impl SubmitArgs {
             task_timeout_ms: self.task_timeout_secs.map(|s| s.saturating_mul(1000)),
         })
     }
+}
+
+/// `--settings` overlaid with each `--set KEY=VALUE` (VALUE is JSON if it parses, else a
+/// string); `None` when neither is given.
+pub(super) fn settings_of(
+    text: Option<&str>,
+    set: &[String],
+) -> anyhow::Result<Option<Map<String, Value>>> {
+    let mut settings = text.map(settings).transpose()?;
+    for pair in set {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("--set {pair}: expected KEY=VALUE");
+        };
+        let value = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+        settings
+            .get_or_insert_with(Map::new)
+            .insert(key.trim().to_string(), value);
+    }
+    Ok(settings)
 }
 
 /// `--settings`: a JSON object, or `@FILE` holding one.

@@ -10,6 +10,7 @@ mod job_watch;
 mod new;
 mod pack;
 mod remote;
+mod render;
 mod run;
 mod runner;
 mod seq;
@@ -69,6 +70,8 @@ enum Command {
     New(NewArgs),
     /// Run a sequence package locally: stdin is its input, stdout its output, stderr its log.
     Run(RunArgs),
+    /// Render frames of a render package on this machine, without a hub.
+    Render(render::RenderArgs),
     /// Run the hub: the HTTP API for sequences, instances and their streams.
     Serve(Box<ServeArgs>),
     /// Start a hub and run plugins/hello end to end through its HTTP API.
@@ -153,6 +156,7 @@ pub fn main() -> ExitCode {
             .and_then(|remote| job::run(command, remote)),
         Command::Worker(args) => worker::worker(args, &cli.hub, cli.token, cli.json),
         Command::Runner(command) => runner::runner(command),
+        Command::Render(args) => render::render(args),
         Command::CompileComponent(args) => compile::compile(args),
     };
     result.unwrap_or_else(|e| {

@@ -214,7 +214,7 @@ fn parse_config(text: Option<&str>) -> anyhow::Result<Map<String, Value>> {
     }
 }
 
-fn default_cache_dir() -> PathBuf {
+pub(super) fn default_cache_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
