@@ -1,0 +1,53 @@
+"""weir's Python runner: runs an unchanged Scramjet Python sequence in the sandbox.
+
+componentize-py builds this package against the ``language-runner`` world; its ``run``
+export loads the package mounted at ``/package`` (``package.json``'s ``main``) and runs its
+``async def run(context, input, *args)`` on an asyncio loop over ``events.next``.
+
+- :mod:`.package` finds ``main``, sets ``sys.path`` and imports the module;
+- :mod:`.sequence` runs it: input, result to output, events, stop;
+- :mod:`.loop` is the event loop; :mod:`.codec` the content types; :mod:`.context` the
+  sequence's ``context``; :mod:`.host` the only module that calls the bindings.
+
+Everything is imported here, at build time, so that componentize-py's snapshot holds it and
+an instance starts without importing anything but the sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio  # noqa: F401  (in the snapshot)
+import logging  # noqa: F401
+
+import scramjet.streams  # noqa: F401
+import wit_world
+from componentize_py_types import Err
+
+from . import host, package
+from .sequence import Failed, Instance, describe
+
+
+def run_package(root: str = package.ROOT) -> None:
+    """Loads and runs the package at ``root``; raises :class:`Failed` with the exit code."""
+    try:
+        main = package.main_path(root)
+    except package.MainMissing as e:
+        raise Failed(21, str(e)) from None
+    try:
+        module = package.load(root, main)
+    except package.LoadFailed as e:
+        raise Failed(22, str(e)) from None
+    except BaseException as e:
+        raise Failed(22, describe(e)) from None
+    Instance(module).run()
+
+
+class WitWorld(wit_world.WitWorld):
+    """The export componentize-py looks for."""
+
+    def run(self) -> None:
+        try:
+            run_package()
+        except Failed as failure:
+            host.set_exit_code(failure.code)
+            host.log("error", failure.message)
+            raise Err(failure.message) from None

@@ -1,0 +1,204 @@
+"""Running a loaded sequence: its input, its result to the output, events, stop, exit codes.
+
+``run(context, input, *args)`` is called once; what it returns (awaited when it is a
+coroutine) is written to the output until it ends: a ``Stream``, an async generator or
+iterable, a plain iterable, ``str``/``bytes``, another value (one JSON line), or None
+(nothing). The input is a ``StringStream`` over the instance's input, or over the topic
+``requires`` names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import traceback
+from collections.abc import AsyncIterable, Iterable
+from types import ModuleType
+from typing import Any, Optional
+
+from scramjet.streams import Stream, StringStream, _AsyncIterableSource, _SyncIterableSource
+
+from . import codec, host
+from .context import AppContext
+from .loop import Reader, RunnerLoop, Waits
+
+
+class Failed(Exception):
+    """The sequence failed: ``code`` is the exit code, ``message`` its error and traceback."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def declared(module: ModuleType, name: str) -> dict:
+    value = getattr(module, name, None)
+    return value if isinstance(value, dict) else {}
+
+
+class InputSource:
+    """The input's batches, decoded by the content type known once the first data came."""
+
+    def __init__(self, reader: Reader, content_type: Optional[str], ask_type: bool) -> None:
+        self._reader = reader
+        self._content_type = content_type
+        self._ask_type = ask_type
+        self._decoder = None
+        self._ended = False
+
+    async def pull(self) -> Optional[list]:
+        while not self._ended:
+            data = await self._reader.read()
+            if self._decoder is None:
+                if self._ask_type:
+                    self._content_type = host.input_content_type() or self._content_type
+                self._decoder = codec.decoder(self._content_type)
+            if data is None:
+                self._ended = True
+            batch = self._decoder.decode(data)
+            if batch:
+                return batch
+        return None
+
+
+class Instance:
+    """One run of a sequence module on a :class:`RunnerLoop`."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+        self.requires = declared(module, "requires")
+        self.provides = declared(module, "provides")
+        topic = self.provides.get("provides")
+        send = (lambda data: host.publish(topic, data)) if topic else host.write_output
+        self.output = codec.Output(send)
+        self.waits = Waits(self._on_signal, self.output.flush)
+        self.loop = RunnerLoop(self.waits)
+        self.loop.set_exception_handler(self._on_task_error)
+        self.context: Optional[AppContext] = None
+        self.task: Optional[asyncio.Task] = None
+        self.stopped = False
+
+    def run(self) -> None:
+        """Runs the sequence to its end; raises :class:`Failed` (exit code 23) when it fails."""
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.task = self.loop.create_task(self.main())
+            try:
+                self.loop.run_until_complete(self.task)
+            except asyncio.CancelledError:
+                if not self.stopped:
+                    raise
+            self.output.flush()
+        except Failed:
+            raise
+        except BaseException as e:
+            try:
+                self.output.flush()
+            except host.OutputClosed:
+                pass
+            raise Failed(23, describe(e)) from None
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        except BaseException:
+            pass
+        self.loop.close()
+        asyncio.set_event_loop(None)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+
+    async def main(self) -> None:
+        self.context = AppContext(json.loads(host.config() or "{}"), host.instance_id())
+        args = json.loads(host.args() or "[]")
+        result = self.module.run(self.context, self._input(), *args)
+        content_type = getattr(result, "content_type", None) or self.provides.get("contentType") or getattr(self.module, "output_type", None)
+        if asyncio.iscoroutine(result):
+            result = await result
+            content_type = getattr(result, "content_type", None) or content_type
+        await self.forward(result, content_type)
+
+    def _input(self) -> StringStream:
+        topic = self.requires.get("requires")
+        content_type = self.requires.get("contentType")
+        if topic:
+            host.subscribe(topic)
+            reader = self.waits.reader(host.topic_source(topic))
+            content_type = content_type or "application/x-ndjson"
+        else:
+            reader = self.waits.reader(host.INPUT)
+        return StringStream(upstream=InputSource(reader, content_type, ask_type=not content_type), name="input")
+
+    async def forward(self, result: Any, content_type: Optional[str]) -> None:
+        """Writes ``result`` to the output (or the ``provides`` topic)."""
+        if result is None:
+            return
+        encode = codec.encoder(content_type)
+        source = batches(result)
+        if source is None:
+            # A single value: numbers as text, as the Scramjet hub writes them.
+            single = isinstance(result, (bool, int, float)) and not codec.is_ndjson(content_type)
+            self.output.write(str(result).encode() if single else encode([result]))
+            return
+        while (batch := await source.pull()) is not None:
+            self.output.write(encode(batch))
+
+    def _on_signal(self, signal: Any) -> None:
+        if isinstance(signal, host.Stop):
+            self.loop.create_task(self._stop(signal))
+            return
+        handlers = self.context.handlers.get(signal.name, []) if self.context else []
+        for handler in handlers:
+            try:
+                outcome = handler(signal.message)
+                if asyncio.iscoroutine(outcome):
+                    self.loop.create_task(outcome)
+            except Exception as e:
+                host.log("error", f"handler of event {signal.name} failed: {describe(e)}")
+
+    async def _stop(self, stop: host.Stop) -> None:
+        context = self.context
+        if context is not None:
+            context.keep_alive_requested = False
+            for handler in context.stop_handlers:
+                try:
+                    outcome = handler(stop.timeout_ms / 1000, stop.can_keep_alive)
+                    if asyncio.iscoroutine(outcome):
+                        await outcome
+                except Exception as e:
+                    host.log("error", f"stop handler failed: {describe(e)}")
+            if stop.can_keep_alive and context.keep_alive_requested:
+                return
+        self.stopped = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def _on_task_error(self, loop: asyncio.AbstractEventLoop, details: dict) -> None:
+        error = details.get("exception")
+        text = describe(error) if error is not None else str(details.get("message"))
+        host.log("error", f"a task of the sequence failed: {text}")
+
+
+def batches(result: Any):
+    """A batch source over ``result``, or None for a single value."""
+    if isinstance(result, Stream):
+        return result._batches()
+    if isinstance(result, (str, bytes, bytearray, dict)):
+        return None
+    if isinstance(result, AsyncIterable):
+        return _AsyncIterableSource(result)
+    if isinstance(result, Iterable):
+        return _SyncIterableSource(result)
+    return None
+
+
+def describe(error: BaseException) -> str:
+    """The error and its traceback, as the instance log shows them."""
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
