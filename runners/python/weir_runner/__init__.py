@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio  # noqa: F401  (in the snapshot)
 import logging  # noqa: F401
+from typing import Optional
 
 import scramjet.streams  # noqa: F401
 import wit_world
@@ -26,8 +27,10 @@ from . import host, package
 from .sequence import Failed, Instance, describe
 
 
-def run_package(root: str = package.ROOT) -> None:
-    """Loads and runs the package at ``root``; raises :class:`Failed` with the exit code."""
+def run_package(root: Optional[str] = None) -> None:
+    """Loads and runs the package at ``root`` (``/package``); raises :class:`Failed` with the
+    exit code."""
+    root = root or package.ROOT
     try:
         main = package.main_path(root)
     except package.MainMissing as e:

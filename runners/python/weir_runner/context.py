@@ -12,6 +12,9 @@ import json
 import logging
 from typing import Any, Callable
 
+#: Events kept for handlers not registered yet (the oldest are dropped past this).
+UNHANDLED_EVENTS = 64
+
 from . import host
 from scramjet.streams import DONE
 
@@ -55,6 +58,9 @@ class AppContext:
         self.instance_id = instance_id
         self.logger = instance_logger()
         self.handlers: dict[str, list[Callable]] = {}
+        #: Events that came before any handler of their name: handed to the first one.
+        self.unhandled: list = []
+        self.dispatch: Callable[[Any], None] = lambda event: None
         self.stop_handlers: list[Callable] = []
         self.keep_alive_requested = False
         self.health_check: Callable[[], Any] = lambda: {"healthy": True}
@@ -68,6 +74,11 @@ class AppContext:
         """Calls ``callback(message)`` (plain or ``async``) for each event ``event_name``; handlers
         run whenever the sequence waits."""
         self.handlers.setdefault(event_name, []).append(callback)
+        waiting = [event for event in self.unhandled if event.name == event_name]
+        if waiting:
+            self.unhandled = [event for event in self.unhandled if event.name != event_name]
+            for event in waiting:
+                self.dispatch(event)
         return self
 
     def keep_alive(self, timeout: float = 0):

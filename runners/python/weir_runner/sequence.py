@@ -20,7 +20,7 @@ from typing import Any, Optional
 from scramjet.streams import Stream, StringStream, _AsyncIterableSource, _SyncIterableSource
 
 from . import codec, host
-from .context import AppContext
+from .context import UNHANDLED_EVENTS, AppContext
 from .loop import Reader, RunnerLoop, Waits
 
 
@@ -77,6 +77,7 @@ class Instance:
         self.loop = RunnerLoop(self.waits)
         self.loop.set_exception_handler(self._on_task_error)
         self.context: Optional[AppContext] = None
+        self.early_events: list = []
         self.task: Optional[asyncio.Task] = None
         self.stopped = False
 
@@ -117,6 +118,8 @@ class Instance:
 
     async def main(self) -> None:
         self.context = AppContext(json.loads(host.config() or "{}"), host.instance_id())
+        self.context.dispatch = self._dispatch
+        self.context.unhandled, self.early_events = self.early_events, []
         args = json.loads(host.args() or "[]")
         result = self.module.run(self.context, self._input(), *args)
         content_type = getattr(result, "content_type", None) or self.provides.get("contentType") or getattr(self.module, "output_type", None)
@@ -154,14 +157,24 @@ class Instance:
         if isinstance(signal, host.Stop):
             self.loop.create_task(self._stop(signal))
             return
-        handlers = self.context.handlers.get(signal.name, []) if self.context else []
+        self._dispatch(signal)
+
+    def _dispatch(self, event: host.Event) -> None:
+        """Calls the event's handlers; keeps it for later when it has none yet."""
+        context = self.context
+        handlers = context.handlers.get(event.name) if context else None
+        if not handlers:
+            unhandled = context.unhandled if context else self.early_events
+            unhandled.append(event)
+            del unhandled[:-UNHANDLED_EVENTS]
+            return
         for handler in handlers:
             try:
-                outcome = handler(signal.message)
+                outcome = handler(event.message)
                 if asyncio.iscoroutine(outcome):
                     self.loop.create_task(outcome)
             except Exception as e:
-                host.log("error", f"handler of event {signal.name} failed: {describe(e)}")
+                host.log("error", f"the handler of event {event.name} failed: {describe(e)}")
 
     async def _stop(self, stop: host.Stop) -> None:
         context = self.context

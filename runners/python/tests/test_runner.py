@@ -1,0 +1,167 @@
+"""The runner against a fake host: the sample packages of ``tests/scramjet/python``, the event
+loop, input decoding and exit codes."""
+
+import json
+import os
+import sys
+import time
+import unittest
+
+import support
+
+import weir_runner  # noqa: E402
+from componentize_py_types import Err  # noqa: E402
+from weir_runner import codec  # noqa: E402
+from wit_world.imports import events, host  # noqa: E402
+
+
+def sample(name):
+    return os.path.join(support.SAMPLES, name)
+
+
+class Run:
+    """Runs a sample package's ``run`` export and restores the process afterwards."""
+
+    def __init__(self, name, **state):
+        self.state = host.reset(root=sample(name), **state)
+        self.error = None
+        cwd, path = os.getcwd(), list(sys.path)
+        started = time.monotonic()
+        weir_runner.package.ROOT = sample(name)
+        try:
+            weir_runner.WitWorld().run()
+        except Err as e:
+            self.error = e.value
+        finally:
+            self.took = time.monotonic() - started
+            os.chdir(cwd)
+            sys.path[:] = path
+            sys.modules.pop("sequence", None)
+
+    @property
+    def output(self):
+        return self.state.output().decode()
+
+    def records(self):
+        return [json.loads(line) for line in self.output.splitlines()]
+
+
+class SamplesTest(unittest.TestCase):
+    def test_stringstream_upper_cases_non_empty_lines_split_across_reads(self):
+        run = Run("stringstream", input=[b"hel", b"lo\nwor", b"ld\n\nbye"], content_type="text/plain")
+        self.assertIsNone(run.error)
+        self.assertEqual(run.output, "HELLO\nWORLD\nBYE\n")
+
+    def test_async_gen_yields_objects_as_ndjson_with_config(self):
+        run = Run("async-gen", config='{"count": 4}')
+        self.assertIsNone(run.error)
+        self.assertEqual(run.output, '{"n": 0, "square": 0}\n{"n": 1, "square": 1}\n{"n": 2, "square": 4}\n{"n": 3, "square": 9}\n')
+
+    def test_events_answers_ping_while_it_waits_for_input(self):
+        run = Run("events", input=[b"a\nb\n"], signals=[host.event("ping", '{"x": 1}')])
+        self.assertIsNone(run.error)
+        emitted = dict(run.state.emitted)
+        self.assertEqual(sorted(emitted), ["hello", "pong"])
+        self.assertEqual(json.loads(emitted["pong"])["got"], {"x": 1})
+        self.assertEqual(run.output, "echo: a\necho: b\n")
+        self.assertIn(("info", "got ping {'x': 1}"), run.state.logs)
+
+    def test_sleep_overlaps_sleeping_tasks_and_emits_ticks(self):
+        run = Run("sleep")
+        self.assertIsNone(run.error)
+        self.assertEqual(run.records(), [{"order": [50, 100, 150]}])
+        self.assertEqual([m for n, m in run.state.emitted if n == "tick"], ["50", "100", "150"])
+        self.assertLess(run.took, 0.4)
+        # The loop's waits went to the host as timeouts, without reading the unread input.
+        self.assertTrue(any(timeout and read is None for read, timeout in run.state.calls))
+
+    def test_throws_fails_with_23_after_its_first_output(self):
+        run = Run("throws")
+        self.assertEqual(run.state.exit_code, 23)
+        self.assertIn("RuntimeError: this sequence fails on purpose", run.error)
+        self.assertIn("Traceback", run.error)
+        self.assertEqual(run.output, "first\n")
+        self.assertEqual(run.state.logs[-1], ("error", run.error))
+
+    def test_syntax_error_fails_with_22(self):
+        run = Run("syntax-error")
+        self.assertEqual(run.state.exit_code, 22)
+        self.assertIn("SyntaxError", run.error)
+        self.assertIn("line 3", run.error)
+        self.assertEqual(run.output, "")
+
+    def test_main_naming_no_file_fails_with_21(self):
+        run = Run("main-missing")
+        self.assertEqual(run.state.exit_code, 21)
+        self.assertIn("Sequence entrypoint path missing.py is invalid", run.error)
+
+    def test_uses_pypackages_imports_both_layouts(self):
+        run = Run("uses-pypackages", input=[b"ann\nbob\n"])
+        self.assertIsNone(run.error)
+        self.assertEqual(run.output, "Hello, ann!\nHELLO, BOB!\n")
+
+    def test_ndjson_map_parses_records_split_across_reads(self):
+        lines = "".join(json.dumps({"id": i, "name": f"n{i}", "n": i}) + "\n" for i in range(1000)).encode()
+        chunks = [lines[i : i + 1000] for i in range(0, len(lines), 1000)]
+        run = Run("ndjson-map", input=chunks, content_type="application/x-ndjson")
+        self.assertIsNone(run.error)
+        records = run.records()
+        self.assertEqual(len(records), 1000)
+        self.assertEqual(records[7], {"id": 7, "name": "N7", "n": 14})
+
+    def test_passthrough_keeps_bytes_and_writes_in_64_kib_pieces(self):
+        data = bytes(range(256)) * 1024
+        run = Run("passthrough", input=[data], content_type="application/octet-stream")
+        self.assertIsNone(run.error)
+        self.assertEqual(run.state.output(), data)
+        self.assertTrue(all(len(w) >= codec.OUTPUT_BUFFER for w in run.state.writes[:-1]))
+
+    def test_input_is_read_only_while_the_sequence_awaits_it(self):
+        run = Run("first-output", input=[b"x"], content_type="text/plain")
+        self.assertIsNone(run.error)
+        self.assertIn('"ready"', run.output)
+        reads = [call for call in run.state.calls if isinstance(call[0], events.Source_Input)]
+        self.assertEqual(len(reads), 2)  # the chunk, then the end
+
+    def test_a_stop_request_runs_the_stop_handler_and_ends_the_run(self):
+        stopped = []
+        run = None
+
+        class Module:
+            @staticmethod
+            async def run(context, input):
+                context.set_stop_handler(lambda timeout, can: stopped.append((timeout, can)))
+                async for chunk in input:
+                    yield chunk
+
+        from weir_runner.sequence import Instance
+
+        host.reset(ended=False, signals=[host.stop(2000, False)])
+        Instance(Module).run()
+        self.assertEqual(stopped, [(2.0, False)])
+        self.assertIsNone(run)
+
+
+class NdjsonTest(unittest.TestCase):
+    def test_a_bad_line_is_named(self):
+        decoder = codec.NdjsonDecoder()
+        self.assertEqual(decoder.decode(b'{"a": 1}\n\n  \n[2]\n'), [{"a": 1}, [2]])
+        with self.assertRaises(codec.InputError) as raised:
+            decoder.decode(b"{}\nnope\n")
+        self.assertIn("input line 6", str(raised.exception))
+
+    def test_the_last_line_needs_no_newline(self):
+        decoder = codec.NdjsonDecoder()
+        self.assertEqual(decoder.decode(b'1\n{"b"'), [1])
+        self.assertEqual(decoder.decode(b": 2}"), [])
+        self.assertEqual(decoder.decode(None), [{"b": 2}])
+
+    def test_content_types(self):
+        self.assertIsInstance(codec.decoder("application/x-ndjson; charset=utf-8"), codec.NdjsonDecoder)
+        self.assertIsInstance(codec.decoder(None), codec.TextDecoder)
+        self.assertIsInstance(codec.decoder("application/octet-stream"), codec.BytesDecoder)
+        self.assertEqual(codec.encode_any(["a", b"b", {"c": 1}, 2]), b'ab{"c": 1}\n2\n')
+
+
+if __name__ == "__main__":
+    unittest.main()
