@@ -22,12 +22,13 @@ def sample(name):
 class Run:
     """Runs a sample package's ``run`` export and restores the process afterwards."""
 
-    def __init__(self, name, **state):
+    def __init__(self, name, mounted=True, **state):
         self.state = host.reset(root=sample(name), **state)
         self.error = None
         cwd, path = os.getcwd(), list(sys.path)
         started = time.monotonic()
-        weir_runner.package.ROOT = sample(name)
+        weir_runner.package.ROOT = sample(name) if mounted else "/nonexistent/package"
+        meta_path = list(sys.meta_path)
         try:
             weir_runner.WitWorld().run()
         except Err as e:
@@ -36,6 +37,9 @@ class Run:
             self.took = time.monotonic() - started
             os.chdir(cwd)
             sys.path[:] = path
+            sys.meta_path[:] = meta_path
+            for module in ("greeting", "shout"):
+                sys.modules.pop(module, None)
             sys.modules.pop("sequence", None)
 
     @property
@@ -99,6 +103,16 @@ class SamplesTest(unittest.TestCase):
         run = Run("uses-pypackages", input=[b"ann\nbob\n"])
         self.assertIsNone(run.error)
         self.assertEqual(run.output, "Hello, ann!\nHELLO, BOB!\n")
+
+    def test_without_the_mount_modules_load_through_read_file(self):
+        run = Run("uses-pypackages", mounted=False, input=[b"ann\nbob\n"])
+        self.assertIsNone(run.error)
+        self.assertEqual(run.output, "Hello, ann!\nHELLO, BOB!\n")
+        run = Run("syntax-error", mounted=False)
+        self.assertEqual(run.state.exit_code, 22)
+        self.assertIn('File "/package/main.py", line 3', run.error)
+        run = Run("main-missing", mounted=False)
+        self.assertEqual(run.state.exit_code, 21)
 
     def test_ndjson_map_parses_records_split_across_reads(self):
         lines = "".join(json.dumps({"id": i, "name": f"n{i}", "n": i}) + "\n" for i in range(1000)).encode()

@@ -1,6 +1,6 @@
 """weir's Python runner: runs an unchanged Scramjet Python sequence in the sandbox.
 
-componentize-py builds this package against the ``language-runner`` world; its ``run``
+componentize-py builds this package against the ``runner`` world; its ``run``
 export loads the package mounted at ``/package`` (``package.json``'s ``main``) and runs its
 ``async def run(context, input, *args)`` on an asyncio loop over ``events.next``.
 
@@ -23,8 +23,12 @@ import scramjet.streams  # noqa: F401
 import wit_world
 from componentize_py_types import Err
 
-from . import host, package
+from . import host, package, preload
 from .sequence import Failed, Instance, describe
+
+#: Standard library modules this CPython lacks (imported at build time: see preload).
+MISSING_STDLIB = preload.import_stdlib()
+preload.warm_up()
 
 
 def run_package(root: Optional[str] = None) -> None:

@@ -16,7 +16,7 @@ from wit_world.imports import context as host_context
 from wit_world.imports import events as host_events
 from wit_world.imports import io as host_io
 from wit_world.imports import log as host_log
-from wit_world.imports import runner as host_runner
+from wit_world.imports import source_package as host_package
 from wit_world.imports import topics as host_topics
 from wit_world.imports import types as host_types
 
@@ -131,10 +131,14 @@ def input_content_type() -> Optional[str]:
 def read_file(path: str) -> Optional[bytes]:
     """A package file's bytes; None when there is none at ``path``."""
     try:
-        return host_runner.read_file(path)
+        return host_package.read_file(path)
     except Err:
         return None
 
 
+def is_directory(path: str) -> bool:
+    return host_package.is_directory(path)
+
+
 def set_exit_code(code: int) -> None:
-    host_runner.set_exit_code(code)
+    host_package.set_exit_code(code)

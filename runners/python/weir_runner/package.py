@@ -14,7 +14,7 @@ import os
 import sys
 from types import ModuleType
 
-from . import host
+from . import finder, host
 
 ROOT = "/package"
 
@@ -28,7 +28,8 @@ class LoadFailed(Exception):
 
 
 def main_path(root: str = ROOT) -> str:
-    """The absolute path of the file ``main`` names."""
+    """The path of the file ``main`` names: absolute under ``root`` when the package is
+    mounted there, else relative to the package root (loaded through read-file)."""
     data = host.read_file("package.json")
     if data is None:
         raise MainMissing("the package has no package.json")
@@ -42,10 +43,12 @@ def main_path(root: str = ROOT) -> str:
     relative = os.path.normpath(main.strip())
     if relative.startswith("..") or os.path.isabs(relative):
         raise MainMissing(f"Sequence entrypoint path {main} is invalid: it leaves the package")
+    mounted = os.path.isdir(root)
     for candidate in (relative, relative + ".py"):
-        path = os.path.join(root, candidate)
-        if os.path.isfile(path):
-            return path
+        if mounted and os.path.isfile(os.path.join(root, candidate)):
+            return os.path.join(root, candidate)
+        if not mounted and host.read_file(candidate) is not None:
+            return candidate
     raise MainMissing(f"Sequence entrypoint path {main} is invalid: the package has no such file")
 
 
@@ -68,6 +71,8 @@ def search_path(root: str, main: str) -> list[str]:
 
 def load(root: str, main: str) -> ModuleType:
     """Imports ``main`` as module ``sequence``; its ``run`` must be callable."""
+    if not os.path.isabs(main):
+        return _checked(finder.load_main(main), main)
     sys.dont_write_bytecode = True
     sys.path[:0] = [d for d in search_path(root, main) if d not in sys.path]
     try:
@@ -80,6 +85,10 @@ def load(root: str, main: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules["sequence"] = module
     spec.loader.exec_module(module)
+    return _checked(module, os.path.relpath(main, root))
+
+
+def _checked(module: ModuleType, main: str) -> ModuleType:
     if not callable(getattr(module, "run", None)):
-        raise LoadFailed(f"{os.path.relpath(main, root)} defines no function `run(context, input, *args)`")
+        raise LoadFailed(f"{main} defines no function `run(context, input, *args)`")
     return module

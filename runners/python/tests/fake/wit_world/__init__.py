@@ -1,4 +1,4 @@
-"""A fake of the bindings componentize-py generates for the language-runner world."""
+"""A fake of the bindings componentize-py generates for the runner world."""
 
 
 class WitWorld:
