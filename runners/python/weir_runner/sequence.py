@@ -84,6 +84,11 @@ class Instance:
     def run(self) -> None:
         """Runs the sequence to its end; raises :class:`Failed` (exit code 23) when it fails."""
         asyncio.set_event_loop(self.loop)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.reconfigure(line_buffering=True)  # print() reaches /stdout at once
+            except Exception:
+                pass
         try:
             self.task = self.loop.create_task(self.main())
             try:
