@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import traceback
 from collections.abc import AsyncIterable, Iterable
 from types import ModuleType
 from typing import Any, Optional
 
+from scramjet import streams
 from scramjet.streams import Stream, StringStream, _AsyncIterableSource, _SyncIterableSource
 
 from . import codec, host
@@ -217,6 +219,19 @@ def batches(result: Any):
     return None
 
 
+#: Frames of these files are left out of a sequence's traceback: they are the runner's.
+RUNNER_FILES = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(streams.__file__)), "<frozen ")
+
+
 def describe(error: BaseException) -> str:
-    """The error and its traceback, as the instance log shows them."""
-    return "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
+    """The error and its traceback without the runner's frames (and the standard library's
+    before the sequence's first), as the instance log shows them."""
+    report = traceback.TracebackException.from_exception(error)
+    frames = [frame for frame in report.stack if not frame.filename.startswith(RUNNER_FILES)]
+    while frames and frames[0].filename.startswith(STDLIB) and len(frames) > 1:
+        frames.pop(0)
+    report.stack = traceback.StackSummary.from_list(frames)
+    return "".join(report.format()).rstrip()
+
+
+STDLIB = os.path.dirname(os.path.abspath(asyncio.__file__)).rsplit("/", 1)[0] + "/"
