@@ -174,8 +174,9 @@ async def _settle(values: list, max_parallel: int) -> list:
 
 
 def _has_awaitable(values: list) -> bool:
-    for value in values:
-        if isinstance(value, _AWAITABLES) or hasattr(type(value), "__await__"):
+    """Whether any of ``values`` is awaitable (checked once per type, not per value)."""
+    for kind in set(map(type, values)):
+        if issubclass(kind, _AWAITABLES) or hasattr(kind, "__await__"):
             return True
     return False
 

@@ -137,18 +137,24 @@ def encode_ndjson(batch: list) -> bytes:
     return ("\n".join([dumps(value) for value in batch]) + "\n").encode()
 
 
+#: Chunk types that go out as JSON lines.
+JSON_TYPES = frozenset([dict, list, tuple, int, float, bool, type(None)])
+
+
 def encode_any(batch: list) -> bytes:
+    kinds = set(map(type, batch))
+    if kinds <= JSON_TYPES:
+        return encode_ndjson(batch)
+    if kinds == {str}:
+        return "".join(batch).encode()
+    if kinds == {bytes}:
+        return b"".join(batch)
     parts = []
     for value in batch:
-        kind = type(value)
-        if kind is str:
+        if isinstance(value, str):
             parts.append(value.encode())
-        elif kind is bytes:
-            parts.append(value)
-        elif isinstance(value, (bytearray, memoryview)):
+        elif isinstance(value, (bytes, bytearray, memoryview)):
             parts.append(bytes(value))
-        elif isinstance(value, str):
-            parts.append(str(value).encode())
         else:
             parts.append(_json_line(value))
     return b"".join(parts)
