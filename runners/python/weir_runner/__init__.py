@@ -43,9 +43,18 @@ def run_package(root: Optional[str] = None) -> None:
         module = package.load(root, main)
     except package.LoadFailed as e:
         raise Failed(22, str(e)) from None
+    except ModuleNotFoundError as e:
+        raise Failed(22, f"{describe(e)}\n{MODULE_HINT}") from None
     except BaseException as e:
         raise Failed(22, describe(e)) from None
     Instance(module).run()
+
+
+MODULE_HINT = (
+    "(weir's Python runner imports the package's own modules, pure-Python ones bundled in "
+    "__pypackages__, and the standard library modules it was built with; C extensions "
+    "cannot load)"
+)
 
 
 class WitWorld(wit_world.WitWorld):
