@@ -137,9 +137,25 @@ class SamplesTest(unittest.TestCase):
         reads = [call for call in run.state.calls if isinstance(call[0], events.Source_Input)]
         self.assertEqual(len(reads), 2)  # the chunk, then the end
 
+    def test_an_unended_stream_is_written_and_the_run_ends_at_the_stop_request(self):
+        class Module:
+            @staticmethod
+            async def run(context, input):
+                from scramjet.streams import Stream
+
+                stream = Stream()
+                stream.write("Hello World!")
+                return stream
+
+        from weir_runner.sequence import Instance
+
+        state = host.reset(ended=False, signals=[(99, host.stop())])
+        Instance(Module).run()
+        self.assertEqual(state.output(), b"Hello World!")
+        self.assertEqual(state.calls[-1][1], None)  # it waited for the stop without a timeout
+
     def test_a_stop_request_runs_the_stop_handler_and_ends_the_run(self):
         stopped = []
-        run = None
 
         class Module:
             @staticmethod
@@ -153,7 +169,21 @@ class SamplesTest(unittest.TestCase):
         host.reset(ended=False, signals=[host.stop(2000, False)])
         Instance(Module).run()
         self.assertEqual(stopped, [(2.0, False)])
-        self.assertIsNone(run)
+
+    def test_keep_alive_in_the_stop_handler_keeps_the_run_going(self):
+        class Module:
+            @staticmethod
+            async def run(context, input):
+                context.set_stop_handler(lambda timeout, can: context.keep_alive(5000))
+                async for chunk in input:
+                    yield chunk
+
+        from weir_runner.sequence import Instance
+
+        state = host.reset(input=[b"late"], ended=True, signals=[host.stop(1000, True)])
+        Instance(Module).run()
+        self.assertEqual(state.kept_alive, [5000])
+        self.assertEqual(state.output(), b"late")
 
 
 class NdjsonTest(unittest.TestCase):

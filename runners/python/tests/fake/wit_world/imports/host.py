@@ -1,6 +1,7 @@
 """The fake host's state: what the runner reads, and what it wrote, emitted and logged.
 
-Signals are delivered first, one per ``next`` call that could block or poll; input is
+Signals are delivered first, one per ``next`` call that could block or poll (a signal given
+as ``(n, signal)`` waits for the n-th call, or for the runner to block); input is
 given a chunk per read; a wait with nothing to deliver sleeps its timeout for real.
 """
 
@@ -55,7 +56,12 @@ def next_arrival(read, max_len, timeout_ms):
 
     state.calls.append((read, timeout_ms))
     if state.signals:
-        return events.Arrival_Signal(state.signals.pop(0))
+        signal = state.signals[0]
+        # (n, signal): delivered from the n-th call on, or when the runner would block.
+        at, signal = signal if isinstance(signal, tuple) else (0, signal)
+        if len(state.calls) > at or (timeout_ms is None and not state.input and not state.ended):
+            state.signals.pop(0)
+            return events.Arrival_Signal(signal)
     if isinstance(read, events.Source_Input):
         if state.input:
             chunk = state.input.pop(0)
