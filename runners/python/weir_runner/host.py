@@ -88,6 +88,9 @@ def keep_alive(ms: int) -> None:
 
 
 def write_output(data: bytes) -> None:
+    # componentize-py lowers list<u8> from `bytes` only (a bytearray traps the component).
+    if type(data) is not bytes:
+        data = bytes(data)
     try:
         host_io.write_output(data)
     except Err:
@@ -95,6 +98,8 @@ def write_output(data: bytes) -> None:
 
 
 def publish(topic: str, data: bytes) -> None:
+    if type(data) is not bytes:
+        data = bytes(data)
     try:
         host_topics.publish(topic, data)
     except Err as e:
