@@ -100,6 +100,19 @@ sample_passthrough() {
   check "passthrough output" "$(output "$i" | od -An -tx1 | tr -d ' \n')" 610062ff63
 }
 
-samples=${*:-stringstream async_gen events sleep throws syntax_error uses_pypackages ndjson_map passthrough}
+sample_topics() {
+  local consumer producer out
+  consumer=$(start "$(upload topic-consumer)")
+  producer=$(start "$(upload topic-producer)")
+  input "$producer" text/plain 'ann\nbob\n'
+  out=$(curl -sS -N --max-time 5 "$BASE/instance/$consumer/output" 2>/dev/null | head -2)
+  check "topics output" "$out" $'Hello ann!\nHello bob!'
+  check "topics producer exit" "$(terminated "$producer")" 0
+  curl -sS --max-time 10 -X POST -H 'content-type: application/json' -d '{"timeout":3000}' \
+    "$BASE/instance/$consumer/_stop" >/dev/null
+  check "topics consumer stopped" "$(terminated "$consumer")" 138
+}
+
+samples=${*:-stringstream async_gen events sleep throws syntax_error uses_pypackages ndjson_map passthrough topics}
 for s in $samples; do "sample_${s//-/_}"; done
 [ "$failures" -eq 0 ] && echo "all passed" || { echo "$failures failed"; exit 1; }
