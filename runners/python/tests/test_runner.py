@@ -170,6 +170,28 @@ class SamplesTest(unittest.TestCase):
         Instance(Module).run()
         self.assertEqual(stopped, [(2.0, False)])
 
+    def test_sys_exit_ends_the_run_with_its_code(self):
+        from weir_runner.sequence import Failed, Instance
+
+        class Clean:
+            @staticmethod
+            async def run(context, input):
+                yield "bye\n"
+                raise SystemExit(0)
+
+        class Failing:
+            @staticmethod
+            async def run(context, input):
+                raise SystemExit(3)
+
+        state = host.reset()
+        Instance(Clean).run()
+        self.assertEqual(state.output(), b"bye\n")
+        host.reset()
+        with self.assertRaises(Failed) as raised:
+            Instance(Failing).run()
+        self.assertEqual(raised.exception.code, 3)
+
     def test_keep_alive_in_the_stop_handler_keeps_the_run_going(self):
         class Module:
             @staticmethod
@@ -199,6 +221,12 @@ class NdjsonTest(unittest.TestCase):
         self.assertEqual(decoder.decode(b'1\n{"b"'), [1])
         self.assertEqual(decoder.decode(b": 2}"), [])
         self.assertEqual(decoder.decode(None), [{"b": 2}])
+
+    def test_text_that_is_not_utf8_passes_through_unchanged(self):
+        data = bytes(range(256)) * 4
+        run = Run("passthrough", input=[data[:300], data[300:]])
+        self.assertIsNone(run.error)
+        self.assertEqual(run.state.output(), data)
 
     def test_content_types(self):
         self.assertIsInstance(codec.decoder("application/x-ndjson; charset=utf-8"), codec.NdjsonDecoder)

@@ -67,3 +67,9 @@ class WitWorld(wit_world.WitWorld):
             host.set_exit_code(failure.code)
             host.log("error", failure.message)
             raise Err(failure.message) from None
+        except BaseException as e:
+            # Any other exception would trap the component: end as a failed run instead.
+            message = describe(e)
+            host.set_exit_code(23)
+            host.log("error", message)
+            raise Err(message) from None

@@ -3,7 +3,9 @@
 Input: ``application/x-ndjson`` (or ``text/x-ndjson``) gives one parsed JSON value per
 non-blank line; ``text/*`` gives ``str`` chunks (UTF-8, characters split across reads
 joined); anything else (``application/octet-stream``) gives ``bytes``. With no content type
-at all, the input is text (:data:`DEFAULT_INPUT_TYPE`).
+at all, the input is text (:data:`DEFAULT_INPUT_TYPE`). Text is decoded with
+``surrogateescape``: bytes that are not UTF-8 become lone surrogates, which the output turns
+back into the same bytes, so text that is not quite UTF-8 passes through unchanged.
 
 Output: with ``application/x-ndjson`` every chunk is one JSON line; otherwise ``str`` goes
 out as UTF-8, ``bytes`` as they are, and any other value as one JSON line.
@@ -78,13 +80,10 @@ class NdjsonDecoder:
 
 class TextDecoder:
     def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
 
     def decode(self, data: Optional[bytes]) -> list:
-        try:
-            text = self._decoder.decode(b"" if data is None else data, final=data is None)
-        except UnicodeDecodeError as e:
-            raise InputError(f"the input is not valid UTF-8: {e}") from None
+        text = self._decoder.decode(b"" if data is None else data, final=data is None)
         return [text] if text else []
 
 
@@ -146,13 +145,13 @@ def encode_any(batch: list) -> bytes:
     if kinds <= JSON_TYPES:
         return encode_ndjson(batch)
     if kinds == {str}:
-        return "".join(batch).encode()
+        return "".join(batch).encode("utf-8", "surrogateescape")
     if kinds == {bytes}:
         return b"".join(batch)
     parts = []
     for value in batch:
         if isinstance(value, str):
-            parts.append(value.encode())
+            parts.append(value.encode("utf-8", "surrogateescape"))
         elif isinstance(value, (bytes, bytearray, memoryview)):
             parts.append(bytes(value))
         else:

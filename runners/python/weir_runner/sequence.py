@@ -101,6 +101,12 @@ class Instance:
             self.output.flush()
         except Failed:
             raise
+        except SystemExit as e:
+            # sys.exit() ends the sequence as it would end the Scramjet runner's process.
+            self.output.flush()
+            if e.code not in (None, 0):
+                code = e.code if isinstance(e.code, int) and 0 < e.code < 256 else 1
+                raise Failed(code, f"the sequence called sys.exit({e.code!r})") from None
         except BaseException as e:
             try:
                 self.output.flush()
