@@ -189,7 +189,9 @@ class Stream:
     ``read(size)``.
     """
 
-    def __init__(self, max_parallel: int = 64, upstream: Any = None, origin: Any = None, name: str = "datastream"):
+    def __init__(
+        self, max_parallel: int = 64, upstream: Any = None, origin: Any = None, name: str = "datastream"
+    ):
         self.name = name
         self.max_parallel = max_parallel
         if upstream is None:
@@ -258,9 +260,16 @@ class Stream:
         self._consumed = True
         return self._source
 
-    def _then(self, step: Callable, finish: Optional[Callable] = None, cls: Optional[type] = None, suffix: str = "") -> "Stream":
+    def _then(
+        self, step: Callable, finish: Optional[Callable] = None, cls: Optional[type] = None, suffix: str = ""
+    ) -> "Stream":
         target = cls or type(self)
-        stream = target(self.max_parallel, upstream=_Stage(self._take(), step, finish), origin=self._origin, name=self.name + suffix)
+        stream = target(
+            self.max_parallel,
+            upstream=_Stage(self._take(), step, finish),
+            origin=self._origin,
+            name=self.name + suffix,
+        )
         return stream
 
     def _batches(self):
@@ -414,9 +423,7 @@ class Stream:
         return self.filter(func)
 
     def __await__(self):
-        raise TypeError(
-            "a Stream cannot be awaited; await a sink method such as .to_list() to get its data"
-        )
+        raise TypeError("a Stream cannot be awaited; await a sink method such as .to_list() to get its data")
 
     # Sinks.
 
@@ -474,7 +481,9 @@ class Stream:
 class StringStream(Stream):
     """A stream of strings, with text operations."""
 
-    def __init__(self, max_parallel: int = 64, upstream: Any = None, origin: Any = None, name: str = "stringstream"):
+    def __init__(
+        self, max_parallel: int = 64, upstream: Any = None, origin: Any = None, name: str = "stringstream"
+    ):
         super().__init__(max_parallel=max_parallel, upstream=upstream, origin=origin, name=name)
 
     def parse(self, func: Callable, *args: Any) -> Stream:

@@ -8,11 +8,11 @@ import time
 import unittest
 
 import support
+from componentize_py_types import Err  # noqa: E402
+from wit_world.imports import events, host  # noqa: E402
 
 import weir_runner  # noqa: E402
-from componentize_py_types import Err  # noqa: E402
 from weir_runner import codec  # noqa: E402
-from wit_world.imports import events, host  # noqa: E402
 
 
 def sample(name):
@@ -59,7 +59,10 @@ class SamplesTest(unittest.TestCase):
     def test_async_gen_yields_objects_as_ndjson_with_config(self):
         run = Run("async-gen", config='{"count": 4}')
         self.assertIsNone(run.error)
-        self.assertEqual(run.output, '{"n": 0, "square": 0}\n{"n": 1, "square": 1}\n{"n": 2, "square": 4}\n{"n": 3, "square": 9}\n')
+        self.assertEqual(
+            run.output,
+            '{"n": 0, "square": 0}\n{"n": 1, "square": 1}\n{"n": 2, "square": 4}\n{"n": 3, "square": 9}\n',
+        )
 
     def test_events_answers_ping_while_it_waits_for_input(self):
         run = Run("events", input=[b"a\nb\n"], signals=[host.event("ping", '{"x": 1}')])

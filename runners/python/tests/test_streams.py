@@ -85,9 +85,11 @@ class StreamTest(unittest.TestCase):
         async def main():
             flat = await Stream.read_from([1, 2, 3]).flatmap(lambda x: [x] * x).to_list()
             batches = await Stream.read_from(range(7)).batch(lambda x: x % 3 == 2).to_list()
-            pairs = await Stream.read_from("abcde").sequence(
-                lambda part, c: [part + c] if len(part + c) < 2 else [part + c, ""], ""
-            ).to_list()
+            pairs = (
+                await Stream.read_from("abcde")
+                .sequence(lambda part, c: [part + c] if len(part + c) < 2 else [part + c, ""], "")
+                .to_list()
+            )
             total = await Stream.read_from(range(5)).reduce(lambda a, b: a + b)
             joined = await Stream.read_from("abc").reduce(lambda a, b: a + b, ">")
             return flat, batches, pairs, total, joined

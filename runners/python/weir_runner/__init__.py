@@ -19,9 +19,10 @@ import asyncio  # noqa: F401  (in the snapshot)
 import logging  # noqa: F401
 from typing import Optional
 
-import scramjet.streams  # noqa: F401
 import wit_world
 from componentize_py_types import Err
+
+import scramjet.streams  # noqa: F401
 
 from . import host, package, preload
 from .sequence import Failed, Instance, describe

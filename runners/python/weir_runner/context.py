@@ -12,11 +12,12 @@ import json
 import logging
 from typing import Any, Callable
 
-#: Events kept for handlers not registered yet (the oldest are dropped past this).
-UNHANDLED_EVENTS = 64
+from scramjet.streams import DONE
 
 from . import host
-from scramjet.streams import DONE
+
+#: Events kept for handlers not registered yet (the oldest are dropped past this).
+UNHANDLED_EVENTS = 64
 
 
 class InstanceLogHandler(logging.Handler):

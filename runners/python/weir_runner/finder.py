@@ -49,12 +49,16 @@ class PackageFinder(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname: str, path: Optional[Sequence[str]], target=None):
         name = fullname.rpartition(".")[2]
-        bases = self.dirs if path is None else [p[len("/package/") :] for p in path if p.startswith("/package/")]
+        bases = (
+            self.dirs if path is None else [p[len("/package/") :] for p in path if p.startswith("/package/")]
+        )
         for base in bases:
             stem = posixpath.join(base, name) if base else name
             init = host.read_file(f"{stem}/__init__.py")
             if init is not None:
-                spec = importlib.util.spec_from_loader(fullname, PackageLoader(f"{stem}/__init__.py", init), is_package=True)
+                spec = importlib.util.spec_from_loader(
+                    fullname, PackageLoader(f"{stem}/__init__.py", init), is_package=True
+                )
                 spec.submodule_search_locations = [f"/package/{stem}"]
                 return spec
             source = host.read_file(f"{stem}.py")

@@ -135,7 +135,11 @@ class Instance:
         self.context.unhandled, self.early_events = self.early_events, []
         args = json.loads(host.args() or "[]")
         result = self.module.run(self.context, self._input(), *args)
-        content_type = getattr(result, "content_type", None) or self.provides.get("contentType") or getattr(self.module, "output_type", None)
+        content_type = (
+            getattr(result, "content_type", None)
+            or self.provides.get("contentType")
+            or getattr(self.module, "output_type", None)
+        )
         if asyncio.iscoroutine(result):
             result = await result
             content_type = getattr(result, "content_type", None) or content_type
@@ -150,7 +154,9 @@ class Instance:
             content_type = content_type or "application/x-ndjson"
         else:
             reader = self.waits.reader(host.INPUT)
-        return StringStream(upstream=InputSource(reader, content_type, ask_type=not content_type), name="input")
+        return StringStream(
+            upstream=InputSource(reader, content_type, ask_type=not content_type), name="input"
+        )
 
     async def forward(self, result: Any, content_type: Optional[str]) -> None:
         """Writes ``result`` to the output (or the ``provides`` topic)."""
@@ -226,7 +232,11 @@ def batches(result: Any):
 
 
 #: Frames of these files are left out of a sequence's traceback: they are the runner's.
-RUNNER_FILES = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(streams.__file__)), "<frozen ")
+RUNNER_FILES = (
+    os.path.dirname(os.path.abspath(__file__)),
+    os.path.dirname(os.path.abspath(streams.__file__)),
+    "<frozen ",
+)
 
 
 def describe(error: BaseException) -> str:
