@@ -173,6 +173,22 @@ class SamplesTest(unittest.TestCase):
         Instance(Module).run()
         self.assertEqual(stopped, [(2.0, False)])
 
+    def test_the_result_can_name_its_output_topic(self):
+        from scramjet.streams import Stream
+        from weir_runner.sequence import Instance
+
+        class Module:
+            @staticmethod
+            async def run(context, input):
+                stream = Stream.read_from([{"a": 1}])
+                stream.provides = {"provides": "out", "contentType": "application/x-ndjson"}
+                return stream
+
+        state = host.reset()
+        Instance(Module).run()
+        self.assertEqual(state.published, [("out", b'{"a": 1}\n')])
+        self.assertEqual(state.output(), b"")
+
     def test_sys_exit_ends_the_run_with_its_code(self):
         from weir_runner.sequence import Failed, Instance
 

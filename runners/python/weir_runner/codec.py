@@ -169,7 +169,7 @@ class Output:
     the runner is about to wait)."""
 
     def __init__(self, send: Callable[[bytes], None]) -> None:
-        self._send = send
+        self.send = send
         self._parts: list[bytes] = []
         self._size = 0
 
@@ -186,4 +186,4 @@ class Output:
             return
         data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
         self._parts, self._size = [], 0
-        self._send(data)
+        self.send(data)

@@ -16,7 +16,7 @@ import sys
 import traceback
 from collections.abc import AsyncIterable, Iterable
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from scramjet import streams
 from scramjet.streams import Stream, StringStream, _AsyncIterableSource, _SyncIterableSource
@@ -72,9 +72,7 @@ class Instance:
         self.module = module
         self.requires = declared(module, "requires")
         self.provides = declared(module, "provides")
-        topic = self.provides.get("provides")
-        send = (lambda data: host.publish(topic, data)) if topic else host.write_output
-        self.output = codec.Output(send)
+        self.output = codec.Output(sender(self.provides))
         self.waits = Waits(self._on_signal, self.output.flush)
         self.loop = RunnerLoop(self.waits)
         self.loop.set_exception_handler(self._on_task_error)
@@ -135,14 +133,18 @@ class Instance:
         self.context.unhandled, self.early_events = self.early_events, []
         args = json.loads(host.args() or "[]")
         result = self.module.run(self.context, self._input(), *args)
+        if asyncio.iscoroutine(result):
+            result = await result
+        # As on the Scramjet hub, the result's own `provides`/`content_type` come first.
+        provides = getattr(result, "provides", None)
+        if isinstance(provides, dict) and provides.get("provides"):
+            self.provides = provides
+            self.output.send = sender(provides)
         content_type = (
             getattr(result, "content_type", None)
             or self.provides.get("contentType")
             or getattr(self.module, "output_type", None)
         )
-        if asyncio.iscoroutine(result):
-            result = await result
-            content_type = getattr(result, "content_type", None) or content_type
         await self.forward(result, content_type)
 
     def _input(self) -> StringStream:
@@ -216,6 +218,14 @@ class Instance:
         error = details.get("exception")
         text = describe(error) if error is not None else str(details.get("message"))
         host.log("error", f"a task of the sequence failed: {text}")
+
+
+def sender(provides: dict) -> Callable[[bytes], None]:
+    """Where output goes: the topic ``provides`` names, else the instance's output."""
+    topic = provides.get("provides")
+    if topic:
+        return lambda data: host.publish(topic, data)
+    return host.write_output
 
 
 def batches(result: Any):
