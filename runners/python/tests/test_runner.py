@@ -153,7 +153,7 @@ class SamplesTest(unittest.TestCase):
         from weir_runner.sequence import Instance
 
         state = host.reset(ended=False, signals=[(99, host.stop())])
-        Instance(Module).run()
+        Instance().run(Module)
         self.assertEqual(state.output(), b"Hello World!")
         self.assertEqual(state.calls[-1][1], None)  # it waited for the stop without a timeout
 
@@ -170,8 +170,17 @@ class SamplesTest(unittest.TestCase):
         from weir_runner.sequence import Instance
 
         host.reset(ended=False, signals=[host.stop(2000, False)])
-        Instance(Module).run()
+        Instance().run(Module)
         self.assertEqual(stopped, [(2.0, False)])
+
+    def test_the_loop_is_current_while_the_module_loads(self):
+        import asyncio
+
+        from weir_runner.sequence import Instance
+
+        instance = Instance()
+        self.assertIs(asyncio.get_event_loop(), instance.loop)
+        instance.close()
 
     def test_the_result_can_name_its_output_topic(self):
         from scramjet.streams import Stream
@@ -185,7 +194,7 @@ class SamplesTest(unittest.TestCase):
                 return stream
 
         state = host.reset()
-        Instance(Module).run()
+        Instance().run(Module)
         self.assertEqual(state.published, [("out", b'{"a": 1}\n')])
         self.assertEqual(state.output(), b"")
 
@@ -204,11 +213,11 @@ class SamplesTest(unittest.TestCase):
                 raise SystemExit(3)
 
         state = host.reset()
-        Instance(Clean).run()
+        Instance().run(Clean)
         self.assertEqual(state.output(), b"bye\n")
         host.reset()
         with self.assertRaises(Failed) as raised:
-            Instance(Failing).run()
+            Instance().run(Failing)
         self.assertEqual(raised.exception.code, 3)
 
     def test_keep_alive_in_the_stop_handler_keeps_the_run_going(self):
@@ -222,7 +231,7 @@ class SamplesTest(unittest.TestCase):
         from weir_runner.sequence import Instance
 
         state = host.reset(input=[b"late"], ended=True, signals=[host.stop(1000, True)])
-        Instance(Module).run()
+        Instance().run(Module)
         self.assertEqual(state.kept_alive, [5000])
         self.assertEqual(state.output(), b"late")
 

@@ -40,15 +40,16 @@ def run_package(root: Optional[str] = None) -> None:
         main = package.main_path(root)
     except package.MainMissing as e:
         raise Failed(21, str(e)) from None
+    instance = Instance()
     try:
         module = package.load(root, main)
-    except package.LoadFailed as e:
-        raise Failed(22, str(e)) from None
-    except ModuleNotFoundError as e:
-        raise Failed(22, f"{describe(e)}\n{MODULE_HINT}") from None
     except BaseException as e:
-        raise Failed(22, describe(e)) from None
-    Instance(module).run()
+        instance.close()
+        if isinstance(e, package.LoadFailed):
+            raise Failed(22, str(e)) from None
+        hint = f"\n{MODULE_HINT}" if isinstance(e, ModuleNotFoundError) else ""
+        raise Failed(22, describe(e) + hint) from None
+    instance.run(module)
 
 
 MODULE_HINT = (

@@ -68,22 +68,27 @@ class InputSource:
 class Instance:
     """One run of a sequence module on a :class:`RunnerLoop`."""
 
-    def __init__(self, module: ModuleType) -> None:
-        self.module = module
-        self.requires = declared(module, "requires")
-        self.provides = declared(module, "provides")
-        self.output = codec.Output(sender(self.provides))
+    def __init__(self) -> None:
+        self.module: Any = None
+        self.requires: dict = {}
+        self.provides: dict = {}
+        self.output = codec.Output(host.write_output)
         self.waits = Waits(self._on_signal, self.output.flush)
         self.loop = RunnerLoop(self.waits)
         self.loop.set_exception_handler(self._on_task_error)
+        # The loop is current before the module loads: code at its top level may ask for it.
+        asyncio.set_event_loop(self.loop)
         self.context: Optional[AppContext] = None
         self.early_events: list = []
         self.task: Optional[asyncio.Task] = None
         self.stopped = False
 
-    def run(self) -> None:
+    def run(self, module: ModuleType) -> None:
         """Runs the sequence to its end; raises :class:`Failed` (exit code 23) when it fails."""
-        asyncio.set_event_loop(self.loop)
+        self.module = module
+        self.requires = declared(module, "requires")
+        self.provides = declared(module, "provides")
+        self.output.send = sender(self.provides)
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.reconfigure(line_buffering=True)  # print() reaches /stdout at once
@@ -112,9 +117,10 @@ class Instance:
                 pass
             raise Failed(23, describe(e)) from None
         finally:
-            self._close()
+            self.close()
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Ends the loop (after a run, or when the module did not load)."""
         try:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         except BaseException:
