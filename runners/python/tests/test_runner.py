@@ -198,6 +198,45 @@ class SamplesTest(unittest.TestCase):
         self.assertEqual(state.published, [("out", b'{"a": 1}\n')])
         self.assertEqual(state.output(), b"")
 
+    def test_newer_scramjet_names_main_topic_and_content_type_are_read(self):
+        from weir_runner.sequence import Instance
+
+        class Module:
+            provides = {"topic": "t", "content_type": "text/plain"}
+
+            @staticmethod
+            async def main(context, input, *args):
+                async for chunk in input:
+                    yield f"got: {chunk}"
+
+        state = host.reset(input=[b"x"])
+        Instance().run(Module)
+        self.assertEqual(state.published, [("t", b"got: x")])
+
+    def test_context_end_completes_and_destroy_fails_the_run(self):
+        from weir_runner.sequence import Failed, Instance
+
+        class Ending:
+            @staticmethod
+            async def run(context, input):
+                yield "before\n"
+                context.end()
+                await input.to_list()  # never reached: end() cancels the run
+
+        class Destroying:
+            @staticmethod
+            async def run(context, input):
+                context.destroy(ValueError("bad state"))
+                await input.to_list()
+
+        state = host.reset(ended=False, signals=[(99, host.stop())])
+        Instance().run(Ending)
+        self.assertEqual(state.output(), b"before\n")
+        host.reset(ended=False, signals=[(99, host.stop())])
+        with self.assertRaises(Failed) as raised:
+            Instance().run(Destroying)
+        self.assertEqual((raised.exception.code, raised.exception.message), (23, "bad state"))
+
     def test_sys_exit_ends_the_run_with_its_code(self):
         from weir_runner.sequence import Failed, Instance
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from scramjet.streams import DONE
 
@@ -62,6 +62,7 @@ class AppContext:
         #: Events that came before any handler of their name: handed to the first one.
         self.unhandled: list = []
         self.dispatch: Callable[[Any], None] = lambda event: None
+        self.finish: Callable[[Optional[str]], None] = lambda error: None
         self.stop_handlers: list[Callable] = []
         self.keep_alive_requested = False
         self.health_check: Callable[[], Any] = lambda: {"healthy": True}
@@ -96,3 +97,18 @@ class AppContext:
     def set_health_check(self, health_check: Callable[[], Any]) -> None:
         """Accepted; weir monitors the sandbox itself and does not call it."""
         self.health_check = health_check
+
+    # The names newer Scramjet runners give these.
+    add_stop_handler = set_stop_handler
+    add_monitoring_handler = set_health_check
+
+    def add_kill_handler(self, handler: Callable[[], Any]) -> None:
+        """Accepted and never called: a kill ends the sandbox at once."""
+
+    def end(self) -> None:
+        """Ends the sequence now, as completed (what it wrote so far is kept)."""
+        self.finish(None)
+
+    def destroy(self, error: Any = None) -> None:
+        """Ends the sequence now, as failed with ``error``."""
+        self.finish(str(error) if error is not None else "the sequence destroyed itself")

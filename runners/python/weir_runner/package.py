@@ -88,7 +88,15 @@ def load(root: str, main: str) -> ModuleType:
     return _checked(module, os.path.relpath(main, root))
 
 
+def entry(module: ModuleType):
+    """The sequence function: ``run``, or ``main`` as newer Scramjet runners name it."""
+    function = getattr(module, "run", None)
+    if not callable(function):
+        function = getattr(module, "main", None)
+    return function if callable(function) else None
+
+
 def _checked(module: ModuleType, main: str) -> ModuleType:
-    if not callable(getattr(module, "run", None)):
+    if entry(module) is None:
         raise LoadFailed(f"{main} defines no function `run(context, input, *args)`")
     return module

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 from scramjet import streams
 from scramjet.streams import Stream, StringStream, _AsyncIterableSource, _SyncIterableSource
 
-from . import codec, host
+from . import codec, host, package
 from .context import UNHANDLED_EVENTS, AppContext
 from .loop import Reader, RunnerLoop, Waits
 
@@ -35,9 +35,15 @@ class Failed(Exception):
         self.message = message
 
 
-def declared(module: ModuleType, name: str) -> dict:
-    value = getattr(module, name, None)
-    return value if isinstance(value, dict) else {}
+def topic_of(value: Any, key: str) -> dict:
+    """A ``requires``/``provides`` declaration as ``{"topic", "contentType"}``: both
+    ``{'requires': t, 'contentType': c}`` and ``{'topic': t, 'content_type': c}`` are read."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        "topic": value.get(key) or value.get("topic"),
+        "contentType": value.get("contentType") or value.get("content_type"),
+    }
 
 
 class InputSource:
@@ -81,13 +87,16 @@ class Instance:
         self.context: Optional[AppContext] = None
         self.early_events: list = []
         self.task: Optional[asyncio.Task] = None
+        #: Whether the run was ended early: a stop request, ``context.end()`` or ``destroy()``.
         self.stopped = False
+        #: The error ``context.destroy(error)`` ended the run with.
+        self.destroyed: Optional[str] = None
 
     def run(self, module: ModuleType) -> None:
         """Runs the sequence to its end; raises :class:`Failed` (exit code 23) when it fails."""
         self.module = module
-        self.requires = declared(module, "requires")
-        self.provides = declared(module, "provides")
+        self.requires = topic_of(getattr(module, "requires", None), "requires")
+        self.provides = topic_of(getattr(module, "provides", None), "provides")
         self.output.send = sender(self.provides)
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -101,6 +110,8 @@ class Instance:
             except asyncio.CancelledError:
                 if not self.stopped:
                     raise
+            if self.destroyed is not None:
+                raise Failed(23, self.destroyed)
             self.output.flush()
         except Failed:
             raise
@@ -136,14 +147,15 @@ class Instance:
     async def main(self) -> None:
         self.context = AppContext(json.loads(host.config() or "{}"), host.instance_id())
         self.context.dispatch = self._dispatch
+        self.context.finish = self._finish
         self.context.unhandled, self.early_events = self.early_events, []
         args = json.loads(host.args() or "[]")
-        result = self.module.run(self.context, self._input(), *args)
+        result = package.entry(self.module)(self.context, self._input(), *args)
         if asyncio.iscoroutine(result):
             result = await result
         # As on the Scramjet hub, the result's own `provides`/`content_type` come first.
-        provides = getattr(result, "provides", None)
-        if isinstance(provides, dict) and provides.get("provides"):
+        provides = topic_of(getattr(result, "provides", None), "provides")
+        if provides.get("topic"):
             self.provides = provides
             self.output.send = sender(provides)
         content_type = (
@@ -154,7 +166,7 @@ class Instance:
         await self.forward(result, content_type)
 
     def _input(self) -> StringStream:
-        topic = self.requires.get("requires")
+        topic = self.requires.get("topic")
         content_type = self.requires.get("contentType")
         if topic:
             host.subscribe(topic)
@@ -220,6 +232,13 @@ class Instance:
         if self.task is not None:
             self.task.cancel()
 
+    def _finish(self, error: Optional[str]) -> None:
+        """``context.end()`` (error None) or ``context.destroy(error)``: ends the run now."""
+        self.stopped = True
+        self.destroyed = error
+        if self.task is not None:
+            self.task.cancel()
+
     def _on_task_error(self, loop: asyncio.AbstractEventLoop, details: dict) -> None:
         error = details.get("exception")
         text = describe(error) if error is not None else str(details.get("message"))
@@ -228,7 +247,7 @@ class Instance:
 
 def sender(provides: dict) -> Callable[[bytes], None]:
     """Where output goes: the topic ``provides`` names, else the instance's output."""
-    topic = provides.get("provides")
+    topic = provides.get("topic")
     if topic:
         return lambda data: host.publish(topic, data)
     return host.write_output
