@@ -1,6 +1,8 @@
 """The runner against a fake host: the sample packages of ``tests/scramjet/python``, the event
 loop, input decoding and exit codes."""
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -29,11 +31,14 @@ class Run:
         started = time.monotonic()
         weir_runner.package.ROOT = sample(name) if mounted else "/nonexistent/package"
         meta_path = list(sys.meta_path)
+        stderr = io.StringIO()
         try:
-            weir_runner.WitWorld().run()
+            with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+                weir_runner.WitWorld().run()
         except Err as e:
             self.error = e.value
         finally:
+            self.stderr = stderr.getvalue()
             self.took = time.monotonic() - started
             os.chdir(cwd)
             sys.path[:] = path
@@ -89,6 +94,7 @@ class SamplesTest(unittest.TestCase):
         self.assertIn("Traceback", run.error)
         self.assertEqual(run.output, "first\n")
         self.assertEqual(run.state.logs[-1], ("error", run.error))
+        self.assertIn("RuntimeError: this sequence fails on purpose", run.stderr)
 
     def test_syntax_error_fails_with_22(self):
         run = Run("syntax-error")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio  # noqa: F401  (in the snapshot)
 import logging  # noqa: F401
+import sys
 from typing import Optional
 
 import wit_world
@@ -66,12 +67,19 @@ class WitWorld(wit_world.WitWorld):
         try:
             run_package()
         except Failed as failure:
-            host.set_exit_code(failure.code)
-            host.log("error", failure.message)
-            raise Err(failure.message) from None
+            report(failure.code, failure.message)
         except BaseException as e:
             # Any other exception would trap the component: end as a failed run instead.
-            message = describe(e)
-            host.set_exit_code(23)
-            host.log("error", message)
-            raise Err(message) from None
+            report(23, describe(e))
+
+
+def report(code: int, message: str) -> None:
+    """Ends the run as failed: the exit code, the error in the instance log and on stderr."""
+    host.set_exit_code(code)
+    host.log("error", message)
+    try:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
+    raise Err(message)
