@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from itertools import repeat
 from typing import Any, Callable, Optional
 
 DEFAULT_INPUT_TYPE = "text/plain"
@@ -102,30 +103,37 @@ def decoder(content_type: Optional[str]):
     return BytesDecoder()
 
 
-def _fast_dumps() -> Callable[[Any], str]:
-    """``json.dumps`` with its defaults (Scramjet's Python runner writes ``{"a": 1}``), without
-    its per-call argument handling: about 2.5 times faster per record. A value that refers to
-    itself fails with RecursionError instead of ValueError."""
+def _c_encoder() -> Optional[Callable[[Any, int], list]]:
+    """The C encoder ``json.dumps`` uses with its defaults (Scramjet's Python runner writes
+    ``{"a": 1}``), to call without ``json.dumps``'s per-call argument handling. A value that
+    refers to itself then fails with RecursionError instead of ValueError."""
     try:
         from json.encoder import c_make_encoder, encode_basestring_ascii
 
         default = json.JSONEncoder().default
         encode = c_make_encoder(None, default, encode_basestring_ascii, None, ": ", ", ", False, False, True)
-
-        def dumps(value: Any) -> str:
-            if isinstance(value, str):
-                return encode_basestring_ascii(value)
-            return "".join(encode(value, 0))
-
         sample = {"a": [1, 2.5, None, True], "é": "x\n"}
-        if dumps(sample) == json.dumps(sample) and dumps("s") == json.dumps("s"):
-            return dumps
+        if "".join(encode(sample, 0)) == json.dumps(sample):
+            return encode
     except (ImportError, TypeError):
         pass
-    return json.dumps
+    return None
 
 
-dumps = _fast_dumps()
+_ENCODE = _c_encoder()
+
+
+def dumps(value: Any) -> str:
+    """``json.dumps(value)``, faster."""
+    if _ENCODE is None or isinstance(value, str):
+        return json.dumps(value)
+    return "".join(_ENCODE(value, 0))
+
+
+def _dump_all(batch: list) -> list:
+    if _ENCODE is None or str in set(map(type, batch)):
+        return [dumps(value) for value in batch]
+    return list(map("".join, map(_ENCODE, batch, repeat(0, len(batch)))))
 
 
 def _json_line(value: Any) -> bytes:
@@ -133,7 +141,7 @@ def _json_line(value: Any) -> bytes:
 
 
 def encode_ndjson(batch: list) -> bytes:
-    return ("\n".join([dumps(value) for value in batch]) + "\n").encode()
+    return ("\n".join(_dump_all(batch)) + "\n").encode()
 
 
 #: Chunk types that go out as JSON lines.
