@@ -98,37 +98,36 @@ class Instance:
         self.requires = topic_of(getattr(module, "requires", None), "requires")
         self.provides = topic_of(getattr(module, "provides", None), "provides")
         self.output.send = sender(self.provides)
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.reconfigure(line_buffering=True)  # print() reaches /stdout at once
-            except Exception:
-                pass
+        line_buffered(sys.stdout, sys.stderr)  # print() reaches /stdout at once
         try:
-            self.task = self.loop.create_task(self.main())
-            try:
-                self.loop.run_until_complete(self.task)
-            except asyncio.CancelledError:
-                if not self.stopped:
-                    raise
-            if self.destroyed is not None:
-                raise Failed(23, self.destroyed)
-            self.output.flush()
-        except Failed:
-            raise
-        except SystemExit as e:
-            # sys.exit() ends the sequence as it would end the Scramjet runner's process.
-            self.output.flush()
-            if e.code not in (None, 0):
-                code = e.code if isinstance(e.code, int) and 0 < e.code < 256 else 1
-                raise Failed(code, f"the sequence called sys.exit({e.code!r})") from None
+            self._drive()
         except BaseException as e:
-            try:
-                self.output.flush()
-            except host.OutputClosed:
-                pass
-            raise Failed(23, describe(e)) from None
+            self._flush_after_failure()
+            raise failure(e) from None
         finally:
             self.close()
+
+    def _drive(self) -> None:
+        self.task = self.loop.create_task(self.main())
+        try:
+            self.loop.run_until_complete(self.task)
+        except asyncio.CancelledError:
+            if not self.stopped:
+                raise
+        except SystemExit as e:
+            # sys.exit() ends the sequence as it would end the Scramjet runner's process.
+            if e.code not in (None, 0):
+                raise
+        if self.destroyed is not None:
+            raise Failed(23, self.destroyed)
+        self.output.flush()
+
+    def _flush_after_failure(self) -> None:
+        # What the sequence wrote before it failed still reaches the reader.
+        try:
+            self.output.flush()
+        except host.OutputClosed:
+            pass
 
     def close(self) -> None:
         """Ends the loop (after a run, or when the module did not load)."""
@@ -243,6 +242,24 @@ class Instance:
         error = details.get("exception")
         text = describe(error) if error is not None else str(details.get("message"))
         host.log("error", f"a task of the sequence failed: {text}")
+
+
+def failure(error: BaseException) -> Failed:
+    """The :class:`Failed` a run that raised ``error`` ends with."""
+    if isinstance(error, Failed):
+        return error
+    if isinstance(error, SystemExit):
+        code = error.code if isinstance(error.code, int) and 0 < error.code < 256 else 1
+        return Failed(code, f"the sequence called sys.exit({error.code!r})")
+    return Failed(23, describe(error))
+
+
+def line_buffered(*streams: Any) -> None:
+    for stream in streams:
+        try:
+            stream.reconfigure(line_buffering=True)
+        except Exception:
+            pass
 
 
 def sender(provides: dict) -> Callable[[bytes], None]:
