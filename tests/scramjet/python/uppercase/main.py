@@ -1,0 +1,3 @@
+# Uppercase: text/plain input chunks come out upper-cased.
+async def run(context, input):
+    return input.map(str.upper)
