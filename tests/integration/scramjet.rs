@@ -259,7 +259,7 @@ async fn code_that_fails_ends_with_the_scramjet_exit_codes_and_says_why() {
         ("js", "syntax-error", 22, "SyntaxError"),
         ("js", "throws", 23, "bad input: x"),
         ("python", "syntax-error", 22, "SyntaxError"),
-        ("python", "throws", 23, "boom"),
+        ("python", "throws", 23, "this sequence fails on purpose"),
     ] {
         let sequence = hub.upload_file(&sample(language, name)).await;
         let instance = hub.start_instance(&sequence, json!({})).await;
@@ -402,4 +402,88 @@ fn weir_run_runs_a_scramjet_sequence_locally() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(output.stdout, b"LOCAL AND UNCHANGED\n");
+}
+
+#[tokio::test]
+async fn python_sequences_return_a_stringstream_chain_or_an_async_generator() {
+    let hub = hub().await;
+    let (out, end) = run(
+        &hub,
+        &sample("python", "stringstream"),
+        json!({}),
+        "text/plain",
+        b"hello\nworld\n\nbye".to_vec(),
+    )
+    .await;
+    assert_eq!(end["exitcode"], 0, "{end}");
+    assert_eq!(String::from_utf8(out).unwrap(), "HELLO\nWORLD\nBYE\n");
+
+    let (out, end) = run(
+        &hub,
+        &sample("python", "async-gen"),
+        json!({"appConfig": {"count": 4}}),
+        "text/plain",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(end["exitcode"], 0, "{end}");
+    let squares: Vec<Value> = (0..4).map(|n| json!({"n": n, "square": n * n})).collect();
+    assert_eq!(lines(&out), squares);
+
+    // Bundled __pypackages__ are importable, both as pip -t and as PEP 582 lay them out.
+    let (out, end) = run(
+        &hub,
+        &sample("python", "uses-pypackages"),
+        json!({}),
+        "text/plain",
+        b"ann\nbob\n".to_vec(),
+    )
+    .await;
+    assert_eq!(end["exitcode"], 0, "{end}");
+    assert_eq!(String::from_utf8(out).unwrap(), "Hello, ann!\nHELLO, BOB!\n");
+}
+
+#[tokio::test]
+async fn python_sequences_use_asyncio_and_answer_events_while_they_wait() {
+    let hub = hub().await;
+    // Three overlapping asyncio.sleep tasks and a Queue.
+    let sequence = hub.upload_file(&sample("python", "sleep")).await;
+    let instance = hub.start_instance(&sequence, json!({})).await;
+    let ticks = hub.get(&format!("/instance/{instance}/events/tick")).await;
+    let out = hub.read_to_end(&format!("/instance/{instance}/output")).await;
+    assert_eq!(lines(out.as_bytes()), [json!({"order": [50, 100, 150]})]);
+    let ticks = tokio::time::timeout(WAIT, ticks.text()).await.unwrap().unwrap();
+    assert_eq!(ticks, "50\n100\n150\n");
+
+    let sequence = hub.upload_file(&sample("python", "events")).await;
+    let instance = hub.start_instance(&sequence, json!({})).await;
+    let (status, hello) = json_of(hub.get(&format!("/instance/{instance}/event/hello")).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(hello["started"].as_f64().is_some(), "{hello}");
+    let pong = tokio::spawn(
+        hub.client
+            .get(hub.url(&format!("/instance/{instance}/once/pong")))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ping = hub
+        .post_json(
+            &format!("/instance/{instance}/_event"),
+            json!({"eventName": "ping", "message": "hi"}),
+        )
+        .await;
+    assert_eq!(ping.status(), StatusCode::OK);
+    let (_, pong) = json_of(pong.await.unwrap().unwrap()).await;
+    assert_eq!(pong["got"], "hi", "{pong}");
+    let output = hub
+        .client
+        .get(hub.url(&format!("/instance/{instance}/output")))
+        .send();
+    let (_, output) = tokio::join!(
+        input(&hub, &instance, "text/plain", b"one\ntwo\n".to_vec()),
+        output
+    );
+    assert_eq!(output.unwrap().text().await.unwrap(), "echo: one\necho: two\n");
+    let stdout = hub.read_to_end(&format!("/instance/{instance}/stdout")).await;
+    assert!(stdout.contains("events sequence started"), "{stdout:?}");
 }

@@ -64,3 +64,13 @@ fn the_javascript_runner_passes_its_tests_under_node() {
     let out = run("node", &["--test", "test/"], "runners/js");
     assert!(out.contains("# pass ") && out.contains("# fail 0"), "{out}");
 }
+
+#[test]
+fn the_python_runner_passes_its_tests() {
+    let out = run(
+        "python3",
+        &["-m", "unittest", "discover", "-s", "tests", "-v"],
+        "runners/python",
+    );
+    assert!(out.trim_end().ends_with("OK"), "{out}");
+}

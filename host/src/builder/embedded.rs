@@ -82,8 +82,53 @@ pub(super) const JS_RUNNER: Files = &[
 pub(super) const JS_RUNNER_ENTRY: &str = "runner.js";
 
 /// The Python runner (`runners/python/`) and its entry module.
-pub(super) const PY_RUNNER: Files = &[];
-pub(super) const PY_RUNNER_MODULE: &str = "runner";
+pub(super) const PY_RUNNER: Files = &[
+    (
+        "scramjet/__init__.py",
+        include_str!("../../../runners/python/scramjet/__init__.py"),
+    ),
+    (
+        "scramjet/streams.py",
+        include_str!("../../../runners/python/scramjet/streams.py"),
+    ),
+    (
+        "weir_runner/__init__.py",
+        include_str!("../../../runners/python/weir_runner/__init__.py"),
+    ),
+    (
+        "weir_runner/codec.py",
+        include_str!("../../../runners/python/weir_runner/codec.py"),
+    ),
+    (
+        "weir_runner/context.py",
+        include_str!("../../../runners/python/weir_runner/context.py"),
+    ),
+    (
+        "weir_runner/finder.py",
+        include_str!("../../../runners/python/weir_runner/finder.py"),
+    ),
+    (
+        "weir_runner/host.py",
+        include_str!("../../../runners/python/weir_runner/host.py"),
+    ),
+    (
+        "weir_runner/loop.py",
+        include_str!("../../../runners/python/weir_runner/loop.py"),
+    ),
+    (
+        "weir_runner/package.py",
+        include_str!("../../../runners/python/weir_runner/package.py"),
+    ),
+    (
+        "weir_runner/preload.py",
+        include_str!("../../../runners/python/weir_runner/preload.py"),
+    ),
+    (
+        "weir_runner/sequence.py",
+        include_str!("../../../runners/python/weir_runner/sequence.py"),
+    ),
+];
+pub(super) const PY_RUNNER_MODULE: &str = "weir_runner";
 
 /// Writes `files` under `dir`.
 pub(super) fn write(dir: &Path, files: Files) -> std::io::Result<()> {
