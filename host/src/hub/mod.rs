@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 pub use instances::{InstanceRecord, StartRequest};
 pub use limits::{StartLimits, check_package_limits, default_max_instances, package_limits};
-pub use ops::{DEFAULT_SHUTDOWN_TIMEOUT, GcReport, load_check, resident_bytes};
+pub use ops::{DEFAULT_SHUTDOWN_TIMEOUT, GcReport, load_check, prime_load_check, resident_bytes};
 pub use sequences::{Listed, Sequence};
 pub use shared::{CatalogChange, CatalogEntry, SharedPackages};
 pub use topics::{Topic, TopicInfo};
@@ -183,6 +183,7 @@ impl Hub {
     /// Opens the data directory (loading stored sequences) and builds the runtime.
     pub fn open(config: HubConfig) -> Result<Arc<Hub>, HubError> {
         std::fs::create_dir_all(&config.data_dir)?;
+        ops::prime_load_check();
         let runtime = Runtime::new(RuntimeConfig {
             pool_instances: Some(u32::try_from(config.max_instances).unwrap_or(u32::MAX)),
             cache_dir: Some(

@@ -167,19 +167,53 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The CPU sampler behind `/load-check`: CPU use is a rate between two samples, so one
+/// sampler lives for the process and each check reads the use since the one before (at
+/// least [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] apart; a check sooner than that gets the
+/// last figure). Only the very first sample of the process waits for that interval.
+static CPU: std::sync::Mutex<Option<(sysinfo::System, std::time::Instant, Option<f32>)>> =
+    std::sync::Mutex::new(None);
+
+/// Takes the first CPU sample, so that the first `/load-check` answers at once.
+pub fn prime_load_check() {
+    let mut cpu = CPU.lock().unwrap_or_else(|p| p.into_inner());
+    if cpu.is_none()
+        && let Ok(mut system) = sysinfo::System::new()
+    {
+        system.refresh_cpu_usage();
+        *cpu = Some((system, std::time::Instant::now(), None));
+    }
+}
+
+/// CPU use of the whole machine, in percent, since the previous call.
+fn cpu_usage() -> Option<f32> {
+    prime_load_check();
+    let mut cpu = CPU.lock().unwrap_or_else(|p| p.into_inner());
+    let (system, at, last) = cpu.as_mut()?;
+    let since = at.elapsed();
+    if since < sysinfo::MINIMUM_CPU_UPDATE_INTERVAL {
+        if last.is_some() {
+            return *last;
+        }
+        // The process's first check, right after priming.
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL - since);
+    }
+    system.refresh_cpu_usage();
+    *at = std::time::Instant::now();
+    *last = Some(system.global_cpu_usage());
+    *last
+}
+
 /// The machine's load as `/load-check` shows it (`avgLoad`, `currentLoad`,
-/// `cores`, `memFree`, `memUsed`, `fsSize` of the data dir's disk). Blocks
-/// for the CPU sampling interval; `{}` where the figures cannot be read.
+/// `cores`, `memFree`, `memUsed`, `fsSize` of the data dir's disk); `{}` where the
+/// figures cannot be read. `currentLoad` is the CPU use since the previous check.
 pub fn load_check(data_dir: &std::path::Path) -> serde_json::Value {
     use serde_json::{Value, json};
     use sysinfo::{Disks, System};
     let sample = || -> Option<Value> {
         let mut system = System::new().ok()?;
         system.refresh_memory();
-        // CPU use is a rate: two samples the minimum interval apart.
-        system.refresh_cpu_usage();
-        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
-        system.refresh_cpu_usage();
+        let current_load = cpu_usage()?;
         let avg = System::load_average().ok()?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -208,7 +242,7 @@ pub fn load_check(data_dir: &std::path::Path) -> serde_json::Value {
             .collect();
         Some(json!({
             "avgLoad": avg.one,
-            "currentLoad": system.global_cpu_usage(),
+            "currentLoad": current_load,
             "cores": cores,
             "memFree": system.available_memory(),
             "memUsed": system.used_memory(),
