@@ -542,3 +542,28 @@ fn deployed_javascript_and_python_hello_greet_input_sent_with_end() {
         assert_eq!(hub.exit_code(&id), 0, "{dir}");
     }
 }
+
+#[test]
+fn weir_run_reads_and_publishes_topics_through_files() {
+    let package = crate::packages::archive_of("topic-relay", weir_tests::TOPIC_RELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.ndjson"), dir.path().join("out.ndjson"));
+    std::fs::write(&input, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n").unwrap();
+    // Subscribed: two records of the topic's file go to the output.
+    let config = r#"{"subscribe_to":"orders","count":2}"#;
+    let topic_in = format!("orders={}", input.display());
+    let out = crate::support::run(&package, &["--config", config, "--topic-in", &topic_in], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"{\"a\":1}\n{\"b\":2}\n");
+    // Published: each input line lands in the topic's file.
+    let topic_out = format!("audit={}", output.display());
+    let config = r#"{"publish_to":"audit"}"#;
+    let out = crate::support::run(&package, &["--config", config, "--topic-out", &topic_out], b"x\ny\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "x\ny\n");
+    // A topic with no file says which flag wires it.
+    let out = crate::support::run(&package, &["--config", config], b"x\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--topic-out audit=FILE"), "{stderr}");
+}

@@ -12,6 +12,7 @@ mod pack;
 mod remote;
 mod render;
 mod run;
+mod run_topics;
 mod runner;
 mod seq;
 mod serve;

@@ -32,6 +32,12 @@ pub struct RunArgs {
     /// Where compiled components are cached (default: the user cache dir).
     #[arg(long, env = "WEIR_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Topic NAME's records come from FILE (the topic ends with the file); repeat for more.
+    #[arg(long = "topic-in", value_name = "NAME=FILE")]
+    pub topic_in: Vec<String>,
+    /// What the plugin publishes to topic NAME is written to FILE; repeat for more.
+    #[arg(long = "topic-out", value_name = "NAME=FILE")]
+    pub topic_out: Vec<String>,
     /// The content type of the input (what `POST /input` would name), e.g.
     /// `application/x-ndjson`: a Scramjet sequence's input is decoded by it.
     #[arg(long, short = 't', value_name = "CT")]
@@ -84,10 +90,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_limits(package_limits(&package.manifest.limits));
     let mut config = package.manifest.config.clone();
     config.extend(overrides);
+    let topics = super::run_topics::FileTopics::new(&args.topic_in, &args.topic_out)?;
     let options = StartOptions {
         id: uuid::Uuid::new_v4().to_string(),
         config,
         args: args.args.into_iter().map(Value::String).collect(),
+        topics: Some(std::sync::Arc::new(topics)),
         ..StartOptions::default()
     };
     let input_type = args.input_type;
