@@ -19,7 +19,9 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! weir-sdk = "0.1"
+//! # Until weir-sdk is on crates.io: the sdk/ directory of a weir checkout (what `weir new`
+//! # writes), or the crate `cargo package -p weir-sdk-macros -p weir-sdk` makes, vendored.
+//! weir-sdk = { path = "../weir/sdk" }
 //! ```
 //!
 //! `src/lib.rs`:
@@ -208,7 +210,7 @@ pub mod __private {
     #[allow(unsafe_code, missing_docs, clippy::all)]
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "wit",
             world: "sequence",
             pub_export_macro: true,
             export_macro_name: "export_sequence",
@@ -222,7 +224,7 @@ pub mod __private {
     #[allow(unsafe_code, missing_docs, clippy::all)]
     pub mod render_bindings {
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "wit",
             world: "render",
             pub_export_macro: true,
             export_macro_name: "export_render",

@@ -217,3 +217,19 @@ fn two_exports_in_one_rust_crate_are_reported_by_name() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_rust_sdk_packages_with_its_wit() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let listed = std::process::Command::new(cargo)
+        .args(["package", "--list", "--allow-dirty", "-p", "weir-sdk"])
+        .current_dir(weir_tests::WORKSPACE_DIR)
+        .output()
+        .unwrap();
+    let files = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    for wit in ["wit/sequence.wit", "wit/render.wit", "wit/events.wit", "src/lib.rs"] {
+        assert!(files.lines().any(|f| f == wit), "{wit} not in the crate: {files}");
+    }
+    assert!(!files.contains("js/"), "the JavaScript SDK is not part of the crate: {files}");
+}
