@@ -8,8 +8,8 @@ use std::rc::Rc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::host;
 use crate::Result;
+use crate::host;
 use crate::transform::Records;
 
 /// Bytes asked for per host read, size of the output buffer, and the smallest chunk the

@@ -77,7 +77,10 @@ impl Ended {
 #[derive(Debug, Clone)]
 enum Queued {
     Event(Event),
-    Stop { timeout_ms: u64, can_keep_alive: bool },
+    Stop {
+        timeout_ms: u64,
+        can_keep_alive: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -202,9 +205,9 @@ thread_local! {
 /// The host calls, natively: what `Instance::run` set up on this thread.
 pub(crate) mod host {
     use super::{Queued, STATE, State};
-    use crate::Level;
     use crate::__private::bindings::weir::plugin::io::WriteError;
     use crate::__private::bindings::weir::plugin::types::{self, LogLevel, Signal};
+    use crate::Level;
 
     fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
         STATE.with(|state| {
@@ -393,7 +396,10 @@ mod tests {
             .run(fails_on_bad_records);
         let reason = ended.result.clone().unwrap_err();
         assert!(reason.contains("line 2"), "{reason}");
-        assert_eq!(ended.output_records().unwrap(), [json!({ "seen": { "a": 1 } })]);
+        assert_eq!(
+            ended.output_records().unwrap(),
+            [json!({ "seen": { "a": 1 } })]
+        );
     }
 
     #[test]

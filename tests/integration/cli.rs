@@ -552,14 +552,30 @@ fn weir_run_reads_and_publishes_topics_through_files() {
     // Subscribed: two records of the topic's file go to the output.
     let config = r#"{"subscribe_to":"orders","count":2}"#;
     let topic_in = format!("orders={}", input.display());
-    let out = crate::support::run(&package, &["--config", config, "--topic-in", &topic_in], b"");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = crate::support::run(
+        &package,
+        &["--config", config, "--topic-in", &topic_in],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout, b"{\"a\":1}\n{\"b\":2}\n");
     // Published: each input line lands in the topic's file.
     let topic_out = format!("audit={}", output.display());
     let config = r#"{"publish_to":"audit"}"#;
-    let out = crate::support::run(&package, &["--config", config, "--topic-out", &topic_out], b"x\ny\n");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = crate::support::run(
+        &package,
+        &["--config", config, "--topic-out", &topic_out],
+        b"x\ny\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&output).unwrap(), "x\ny\n");
     // A topic with no file says which flag wires it.
     let out = crate::support::run(&package, &["--config", config], b"x\n");

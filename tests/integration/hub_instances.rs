@@ -192,7 +192,10 @@ async fn a_sequence_emits_while_it_holds_its_input_and_output() {
     let output = hub.read_to_end(&format!("/instance/{id}/output")).await;
     assert_eq!(output, "one\ntwo\nthree\n");
     // The event stream ends with the instance: every line's event, in order.
-    let text = tokio::time::timeout(WAIT, events.text()).await.unwrap().unwrap();
+    let text = tokio::time::timeout(WAIT, events.text())
+        .await
+        .unwrap()
+        .unwrap();
     let seen: Vec<Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())

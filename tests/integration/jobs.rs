@@ -532,9 +532,16 @@ async fn a_pause_is_not_a_try_of_the_frame() {
     let hub = hub_with(1, |_| {}).await;
     hub.upload(weir_tests::RENDER_TEST_DIR).await;
     let settings = json!({"spin_ms": 1500, "echo_attempt": true});
-    let job = submit(&hub, json!({"package": "render-test", "frames": "1", "settings": settings})).await;
+    let job = submit(
+        &hub,
+        json!({"package": "render-test", "frames": "1", "settings": settings}),
+    )
+    .await;
     let id = job["id"].as_str().unwrap();
-    wait_for(&hub, id, "the frame running", |j| j["taskCounts"]["active"] == 1).await;
+    wait_for(&hub, id, "the frame running", |j| {
+        j["taskCounts"]["active"] == 1
+    })
+    .await;
     let (status, paused) = post(&hub, &format!("/jobs/{id}/pause")).await;
     assert_eq!(status, StatusCode::OK, "{paused}");
     let (status, resumed) = post(&hub, &format!("/jobs/{id}/resume")).await;
@@ -545,7 +552,10 @@ async fn a_pause_is_not_a_try_of_the_frame() {
     // The second lease of the task renders the frame's first try.
     assert_eq!(String::from_utf8(text).unwrap(), "frame 1 attempt 1\n");
     let tasks = tasks(&hub, id).await;
-    assert_eq!(tasks[0]["attempt"], 2, "the lease was taken twice: {tasks:?}");
+    assert_eq!(
+        tasks[0]["attempt"], 2,
+        "the lease was taken twice: {tasks:?}"
+    );
 }
 
 async fn job_state(hub: &TestHub, id: &str) -> Value {

@@ -144,7 +144,11 @@ async fn a_kind_that_does_not_match_the_component_is_refused_at_upload_and_pack(
     let sequence = std::fs::read(weir_tests::HELLO).unwrap();
     let cases: [(&str, &[u8], &str); 2] = [
         // A render component without `kind` (a sequence by default).
-        ("name = 'r'\ncomponent = 'c.wasm'\n", &render, "set kind = \"render\""),
+        (
+            "name = 'r'\ncomponent = 'c.wasm'\n",
+            &render,
+            "set kind = \"render\"",
+        ),
         (
             "name = 's'\nkind = 'render'\ncomponent = 'c.wasm'\n",
             &sequence,
@@ -180,7 +184,10 @@ async fn a_kind_that_does_not_match_the_component_is_refused_at_upload_and_pack(
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&packed.stderr);
-        assert!(!packed.status.success() && stderr.contains(needle), "{stderr}");
+        assert!(
+            !packed.status.success() && stderr.contains(needle),
+            "{stderr}"
+        );
         assert!(!out.exists());
     }
     let (_, listed) = crate::hub_support::json_of(hub.get("/sequences").await).await;

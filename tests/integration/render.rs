@@ -399,7 +399,15 @@ fn weir_render_renders_frames_locally_into_a_directory() {
     let rendered = crate::support::weir()
         .arg("render")
         .arg(&package)
-        .args(["--frames", "2-3", "--set", "width=32", "--set", "height=24", "-o"])
+        .args([
+            "--frames",
+            "2-3",
+            "--set",
+            "width=32",
+            "--set",
+            "height=24",
+            "-o",
+        ])
         .arg(out.path())
         .output()
         .unwrap();
@@ -419,5 +427,8 @@ fn weir_render_renders_frames_locally_into_a_directory() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success() && stderr.contains("`weir run` runs it"), "{stderr}");
+    assert!(
+        !refused.status.success() && stderr.contains("`weir run` runs it"),
+        "{stderr}"
+    );
 }

@@ -159,21 +159,31 @@ fn pack_without_the_componentizer_says_how_to_install_it() {
 
 #[test]
 fn a_new_rust_sequence_tests_itself_natively_with_cargo_test() {
-    let dir = scratch().join("new").join("rust-native").join("made-native");
+    let dir = scratch()
+        .join("new")
+        .join("rust-native")
+        .join("made-native");
     let _ = std::fs::remove_dir_all(&dir);
     let made = weir()
         .args(["new", "made-native", "--lang", "rust", "--dir"])
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     // The scaffold's own test runs the sequence against weir_sdk::testing, natively.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let tested = std::process::Command::new(cargo)
         .arg("test")
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", Path::new(weir_tests::GUEST_TARGET_DIR).join("native"))
+        .env(
+            "CARGO_TARGET_DIR",
+            Path::new(weir_tests::GUEST_TARGET_DIR).join("native"),
+        )
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .output()
@@ -184,7 +194,10 @@ fn a_new_rust_sequence_tests_itself_natively_with_cargo_test() {
         "{stdout}{}",
         String::from_utf8_lossy(&tested.stderr)
     );
-    assert!(stdout.contains("test tests::greets_each_line ... ok"), "{stdout}");
+    assert!(
+        stdout.contains("test tests::greets_each_line ... ok"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -196,7 +209,11 @@ fn two_exports_in_one_rust_crate_are_reported_by_name() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let lib = dir.join("src/lib.rs");
     let mut source = std::fs::read_to_string(&lib).unwrap();
     source.push_str(
@@ -227,9 +244,24 @@ fn the_rust_sdk_packages_with_its_wit() {
         .output()
         .unwrap();
     let files = String::from_utf8_lossy(&listed.stdout);
-    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
-    for wit in ["wit/sequence.wit", "wit/render.wit", "wit/events.wit", "src/lib.rs"] {
-        assert!(files.lines().any(|f| f == wit), "{wit} not in the crate: {files}");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    for wit in [
+        "wit/sequence.wit",
+        "wit/render.wit",
+        "wit/events.wit",
+        "src/lib.rs",
+    ] {
+        assert!(
+            files.lines().any(|f| f == wit),
+            "{wit} not in the crate: {files}"
+        );
     }
-    assert!(!files.contains("js/"), "the JavaScript SDK is not part of the crate: {files}");
+    assert!(
+        !files.contains("js/"),
+        "the JavaScript SDK is not part of the crate: {files}"
+    );
 }

@@ -97,7 +97,12 @@ async fn the_scramjet_benchmark_sequences_run_unchanged() {
     )
     .await;
     assert_eq!(end["exitcode"], 0, "{end}");
-    assert!(out == data, "passthrough changed the bytes ({} of {})", out.len(), data.len());
+    assert!(
+        out == data,
+        "passthrough changed the bytes ({} of {})",
+        out.len(),
+        data.len()
+    );
 
     // uppercase: text chunks upper-cased through Readable.from(generator), raw bytes out.
     let (out, end) = run(
@@ -109,7 +114,10 @@ async fn the_scramjet_benchmark_sequences_run_unchanged() {
     )
     .await;
     assert_eq!(end["exitcode"], 0, "{end}");
-    assert_eq!(String::from_utf8(out).unwrap(), "HELLO, WÖRLD 123\nNO NEWLINE");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HELLO, WÖRLD 123\nNO NEWLINE"
+    );
 
     // ndjson-map: x-ndjson input arrives as objects; yielded objects go out as NDJSON.
     let records: String = (0..2000)
@@ -127,7 +135,10 @@ async fn the_scramjet_benchmark_sequences_run_unchanged() {
     let out = lines(&out);
     assert_eq!(out.len(), 2000);
     assert_eq!(out[0], json!({"id": 0, "name": "USER-0", "n": 0}));
-    assert_eq!(out[1999], json!({"id": 1999, "name": "USER-1999", "n": 3998}));
+    assert_eq!(
+        out[1999],
+        json!({"id": 1999, "name": "USER-1999", "n": 3998})
+    );
 
     // first-output: one record as soon as it runs, then its input echoed.
     let (out, end) = run(
@@ -140,7 +151,10 @@ async fn the_scramjet_benchmark_sequences_run_unchanged() {
     .await;
     assert_eq!(end["exitcode"], 0, "{end}");
     let out = lines(&out);
-    assert!(out[0]["ready"].as_f64().is_some_and(|t| t > 1.6e12), "{out:?}");
+    assert!(
+        out[0]["ready"].as_f64().is_some_and(|t| t > 1.6e12),
+        "{out:?}"
+    );
     assert_eq!(&out[1..], &[json!({"a": 1}), json!({"b": [2]})]);
 }
 
@@ -264,7 +278,9 @@ async fn code_that_fails_ends_with_the_scramjet_exit_codes_and_says_why() {
         let sequence = hub.upload_file(&sample(language, name)).await;
         let instance = hub.start_instance(&sequence, json!({})).await;
         input(&hub, &instance, "text/plain", b"x\n".to_vec()).await;
-        let end = tokio::time::timeout(WAIT, ended(&hub, &instance)).await.unwrap();
+        let end = tokio::time::timeout(WAIT, ended(&hub, &instance))
+            .await
+            .unwrap();
         assert_eq!(end["exitcode"], code, "{language} {name}: {end}");
         let reason = end["reason"].as_str().unwrap();
         assert!(reason.contains(needle), "{language} {name}: {reason}");
@@ -305,7 +321,9 @@ async fn javascript_requires_its_own_files_and_bundled_modules_and_runs_timers()
     // setInterval ticks while nothing comes in; `this.end()` ends the instance.
     let sequence = hub.upload_file(&sample("js", "timers")).await;
     let instance = hub.start_instance(&sequence, json!({})).await;
-    let out = hub.read_to_end(&format!("/instance/{instance}/output")).await;
+    let out = hub
+        .read_to_end(&format!("/instance/{instance}/output"))
+        .await;
     assert_eq!(out, "tick 1\ntick 2\ntick 3\n");
     let end = ended(&hub, &instance).await;
     assert_eq!(end["exitcode"], 0, "{end}");
@@ -440,7 +458,10 @@ async fn python_sequences_return_a_stringstream_chain_or_an_async_generator() {
     )
     .await;
     assert_eq!(end["exitcode"], 0, "{end}");
-    assert_eq!(String::from_utf8(out).unwrap(), "Hello, ann!\nHELLO, BOB!\n");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "Hello, ann!\nHELLO, BOB!\n"
+    );
 }
 
 #[tokio::test]
@@ -450,14 +471,20 @@ async fn python_sequences_use_asyncio_and_answer_events_while_they_wait() {
     let sequence = hub.upload_file(&sample("python", "sleep")).await;
     let instance = hub.start_instance(&sequence, json!({})).await;
     let ticks = hub.get(&format!("/instance/{instance}/events/tick")).await;
-    let out = hub.read_to_end(&format!("/instance/{instance}/output")).await;
+    let out = hub
+        .read_to_end(&format!("/instance/{instance}/output"))
+        .await;
     assert_eq!(lines(out.as_bytes()), [json!({"order": [50, 100, 150]})]);
-    let ticks = tokio::time::timeout(WAIT, ticks.text()).await.unwrap().unwrap();
+    let ticks = tokio::time::timeout(WAIT, ticks.text())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ticks, "50\n100\n150\n");
 
     let sequence = hub.upload_file(&sample("python", "events")).await;
     let instance = hub.start_instance(&sequence, json!({})).await;
-    let (status, hello) = json_of(hub.get(&format!("/instance/{instance}/event/hello")).await).await;
+    let (status, hello) =
+        json_of(hub.get(&format!("/instance/{instance}/event/hello")).await).await;
     assert_eq!(status, StatusCode::OK);
     assert!(hello["started"].as_f64().is_some(), "{hello}");
     let pong = tokio::spawn(
@@ -483,7 +510,12 @@ async fn python_sequences_use_asyncio_and_answer_events_while_they_wait() {
         input(&hub, &instance, "text/plain", b"one\ntwo\n".to_vec()),
         output
     );
-    assert_eq!(output.unwrap().text().await.unwrap(), "echo: one\necho: two\n");
-    let stdout = hub.read_to_end(&format!("/instance/{instance}/stdout")).await;
+    assert_eq!(
+        output.unwrap().text().await.unwrap(),
+        "echo: one\necho: two\n"
+    );
+    let stdout = hub
+        .read_to_end(&format!("/instance/{instance}/stdout"))
+        .await;
     assert!(stdout.contains("events sequence started"), "{stdout:?}");
 }

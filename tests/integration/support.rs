@@ -218,7 +218,10 @@ pub fn runners_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let root = Path::new(weir_tests::WORKSPACE_DIR);
-        let dir = scratch().join(format!("runners-{}", build_inputs_hash(&root.join("runners"))));
+        let dir = scratch().join(format!(
+            "runners-{}",
+            build_inputs_hash(&root.join("runners"))
+        ));
         if !dir.join("js.wasm").is_file() || !dir.join("python.wasm").is_file() {
             let result = weir_with_componentizers()
                 .args(["runner", "build", "all", "--runners-dir"])

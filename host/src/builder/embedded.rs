@@ -60,24 +60,72 @@ pub(super) const JS_RUNNER: Files = &[
     ("host.js", include_str!("../../../runners/js/host.js")),
     ("input.js", include_str!("../../../runners/js/input.js")),
     ("loader.js", include_str!("../../../runners/js/loader.js")),
-    ("node/buffer.js", include_str!("../../../runners/js/node/buffer.js")),
-    ("node/builtins.js", include_str!("../../../runners/js/node/builtins.js")),
-    ("node/events.js", include_str!("../../../runners/js/node/events.js")),
-    ("node/path.js", include_str!("../../../runners/js/node/path.js")),
-    ("node/process.js", include_str!("../../../runners/js/node/process.js")),
-    ("node/stream.js", include_str!("../../../runners/js/node/stream.js")),
-    ("node/streams/duplex.js", include_str!("../../../runners/js/node/streams/duplex.js")),
-    ("node/streams/pipeline.js", include_str!("../../../runners/js/node/streams/pipeline.js")),
-    ("node/streams/readable.js", include_str!("../../../runners/js/node/streams/readable.js")),
-    ("node/streams/shared.js", include_str!("../../../runners/js/node/streams/shared.js")),
-    ("node/streams/writable.js", include_str!("../../../runners/js/node/streams/writable.js")),
-    ("node/string_decoder.js", include_str!("../../../runners/js/node/string_decoder.js")),
-    ("node/tick.js", include_str!("../../../runners/js/node/tick.js")),
-    ("node/timers.js", include_str!("../../../runners/js/node/timers.js")),
-    ("node/util.js", include_str!("../../../runners/js/node/util.js")),
+    (
+        "node/buffer.js",
+        include_str!("../../../runners/js/node/buffer.js"),
+    ),
+    (
+        "node/builtins.js",
+        include_str!("../../../runners/js/node/builtins.js"),
+    ),
+    (
+        "node/events.js",
+        include_str!("../../../runners/js/node/events.js"),
+    ),
+    (
+        "node/path.js",
+        include_str!("../../../runners/js/node/path.js"),
+    ),
+    (
+        "node/process.js",
+        include_str!("../../../runners/js/node/process.js"),
+    ),
+    (
+        "node/stream.js",
+        include_str!("../../../runners/js/node/stream.js"),
+    ),
+    (
+        "node/streams/duplex.js",
+        include_str!("../../../runners/js/node/streams/duplex.js"),
+    ),
+    (
+        "node/streams/pipeline.js",
+        include_str!("../../../runners/js/node/streams/pipeline.js"),
+    ),
+    (
+        "node/streams/readable.js",
+        include_str!("../../../runners/js/node/streams/readable.js"),
+    ),
+    (
+        "node/streams/shared.js",
+        include_str!("../../../runners/js/node/streams/shared.js"),
+    ),
+    (
+        "node/streams/writable.js",
+        include_str!("../../../runners/js/node/streams/writable.js"),
+    ),
+    (
+        "node/string_decoder.js",
+        include_str!("../../../runners/js/node/string_decoder.js"),
+    ),
+    (
+        "node/tick.js",
+        include_str!("../../../runners/js/node/tick.js"),
+    ),
+    (
+        "node/timers.js",
+        include_str!("../../../runners/js/node/timers.js"),
+    ),
+    (
+        "node/util.js",
+        include_str!("../../../runners/js/node/util.js"),
+    ),
     ("output.js", include_str!("../../../runners/js/output.js")),
     ("runner.js", include_str!("../../../runners/js/runner.js")),
-    ("sequence.js", include_str!("../../../runners/js/sequence.js")),
+    (
+        "sequence.js",
+        include_str!("../../../runners/js/sequence.js"),
+    ),
 ];
 pub(super) const JS_RUNNER_ENTRY: &str = "runner.js";
 
@@ -180,7 +228,13 @@ mod tests {
     fn every_source_file_is_carried_in_the_binary() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         assert_eq!(embedded(WIT), on_disk(&root.join("wit"), &[".wit"]));
-        assert_eq!(embedded(JS_RUNNER), on_disk(&root.join("runners/js"), &[".js"]));
-        assert_eq!(embedded(PY_RUNNER), on_disk(&root.join("runners/python"), &[".py"]));
+        assert_eq!(
+            embedded(JS_RUNNER),
+            on_disk(&root.join("runners/js"), &[".js"])
+        );
+        assert_eq!(
+            embedded(PY_RUNNER),
+            on_disk(&root.join("runners/python"), &[".py"])
+        );
     }
 }

@@ -71,8 +71,8 @@ pub fn pack(args: &PackArgs) -> anyhow::Result<PathBuf> {
         })?;
     if manifest.source.is_none() {
         package::check_component_header(&component, &manifest.component)?;
-        let bytes = fs::read(&component)
-            .with_context(|| format!("cannot read {}", component.display()))?;
+        let bytes =
+            fs::read(&component).with_context(|| format!("cannot read {}", component.display()))?;
         package::check_kind(manifest.kind, crate::runtime::exported_world(&bytes))?;
     }
     let output = match &args.output {

@@ -54,8 +54,12 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let archive = std::fs::File::open(&args.package)
         .with_context(|| format!("cannot open {}", args.package.display()))?;
-    let package = Package::unpack(archive, &work.path().join("package"), &UnpackLimits::default())
-        .with_context(|| format!("{} is not a valid package", args.package.display()))?;
+    let package = Package::unpack(
+        archive,
+        &work.path().join("package"),
+        &UnpackLimits::default(),
+    )
+    .with_context(|| format!("{} is not a valid package", args.package.display()))?;
     if package.manifest.kind != Kind::Render {
         bail!(
             "{} is a sequence package; `weir run` runs it (`weir render` renders a package whose weir.toml says kind = \"render\")",
@@ -68,7 +72,11 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         .grant(&package.manifest.grants)
         .with_context(|| format!("{} cannot render", args.package.display()))?;
     let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(args.cache_dir.clone().unwrap_or_else(super::run::default_cache_dir)),
+        cache_dir: Some(
+            args.cache_dir
+                .clone()
+                .unwrap_or_else(super::run::default_cache_dir),
+        ),
         max_memory_bytes: args.memory_mb << 20,
         compiler: std::env::current_exe().ok(),
         ..RuntimeConfig::default()
@@ -86,7 +94,9 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let options = RenderOptions {
-        on_log: Some(Arc::new(|level: &str, line: &str| eprintln!("{level}: {line}"))),
+        on_log: Some(Arc::new(|level: &str, line: &str| {
+            eprintln!("{level}: {line}")
+        })),
         ..RenderOptions::default()
     };
     let mut written = HashSet::new();

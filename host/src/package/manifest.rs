@@ -67,7 +67,9 @@ impl SourceLanguage {
     /// What a `package.json` says about its source: by `main`'s extension first, then by
     /// `engines`. `None` for a `.wasm` `main` (a component) or when nothing says.
     fn of_package(main: &str, engines: Option<&Value>) -> Option<SourceLanguage> {
-        let ext = main.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
+        let ext = main
+            .rsplit_once('.')
+            .map(|(_, ext)| ext.to_ascii_lowercase());
         match ext.as_deref() {
             Some("js" | "cjs" | "mjs") => return Some(SourceLanguage::JavaScript),
             Some("py") => return Some(SourceLanguage::Python),
@@ -405,9 +407,18 @@ mod tests {
             (r#"{"main":"lib/a.mjs"}"#, Ok(("lib/a.mjs", Some(Js)))),
             (r#"{"main":"a.CJS"}"#, Ok(("a.CJS", Some(Js)))),
             (r#"{"main":"main.py"}"#, Ok(("main.py", Some(Py)))),
-            (r#"{"main":"run","engines":{"python3":"3.9"}}"#, Ok(("run", Some(Py)))),
-            (r#"{"main":"run","engines":{"node":">=10"}}"#, Ok(("run", Some(Js)))),
-            (r#"{"main":"a.wasm","engines":{"node":">=10"}}"#, Ok(("a.wasm", None))),
+            (
+                r#"{"main":"run","engines":{"python3":"3.9"}}"#,
+                Ok(("run", Some(Py))),
+            ),
+            (
+                r#"{"main":"run","engines":{"node":">=10"}}"#,
+                Ok(("run", Some(Js))),
+            ),
+            (
+                r#"{"main":"a.wasm","engines":{"node":">=10"}}"#,
+                Ok(("a.wasm", None)),
+            ),
             (r#"{"main":"run"}"#, Ok(("run", None))),
         ];
         for (json, expected) in cases {

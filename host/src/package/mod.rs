@@ -180,7 +180,10 @@ impl Package {
         if manifest.source == Some(SourceLanguage::JavaScript) && !component_path.is_file() {
             let with_js = component_path.with_file_name(format!(
                 "{}.js",
-                component_path.file_name().unwrap_or_default().to_string_lossy()
+                component_path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
             ));
             if with_js.is_file() {
                 component_path = with_js;
@@ -415,7 +418,11 @@ mod tests {
     #[test]
     fn a_source_package_opens_without_a_component() {
         let bytes = archive(&[
-            ("package.json", E::Regular, br#"{"name":"s","main":"index.js"}"#),
+            (
+                "package.json",
+                E::Regular,
+                br#"{"name":"s","main":"index.js"}"#,
+            ),
             ("index.js", E::Regular, b"module.exports = function () {};"),
         ]);
         let (_dir, result) = unpack_bytes(&bytes);
@@ -432,7 +439,11 @@ mod tests {
         ] {
             let bytes = archive(&[
                 ("package.json", E::Regular, json),
-                ("lib/seq.js", E::Regular, b"module.exports = function () {};"),
+                (
+                    "lib/seq.js",
+                    E::Regular,
+                    b"module.exports = function () {};",
+                ),
             ]);
             let (_dir, result) = unpack_bytes(&bytes);
             let package = result.unwrap();

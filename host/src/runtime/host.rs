@@ -24,9 +24,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::weir::plugin::types::{Event as WitEvent, LogLevel, Signal, StopRequest};
 use self::weir::plugin::events::{Arrival, Source};
 use self::weir::plugin::source_package::FileError;
+pub use self::weir::plugin::types::{Event as WitEvent, LogLevel, Signal, StopRequest};
 
 /// Largest chunk the host hands to a guest in one `read-input`.
 const MAX_READ: u32 = 1 << 20;
@@ -226,7 +226,12 @@ impl self::weir::plugin::events::Host for InstanceState {
         }
     }
 
-    async fn next(&mut self, read: Option<Source>, max_len: u32, timeout_ms: Option<u64>) -> Arrival {
+    async fn next(
+        &mut self,
+        read: Option<Source>,
+        max_len: u32,
+        timeout_ms: Option<u64>,
+    ) -> Arrival {
         let max = max_len.clamp(1, MAX_READ) as usize;
         let InstanceState {
             signals,
@@ -412,12 +417,13 @@ fn package_file(root: &std::path::Path, path: &str) -> Result<std::path::PathBuf
             .iter()
             .all(|part| *part != ".." && !part.contains(['\\', '\0']));
     if safe {
-        Ok(parts.iter().fold(root.to_path_buf(), |dir, part| dir.join(part)))
+        Ok(parts
+            .iter()
+            .fold(root.to_path_buf(), |dir, part| dir.join(part)))
     } else {
         Err(FileError::InvalidPath)
     }
 }
-
 
 impl self::weir::plugin::log::Host for InstanceState {
     async fn log(&mut self, level: LogLevel, message: String) {
@@ -500,8 +506,21 @@ mod tests {
         ] {
             assert_eq!(package_file(root, path), Ok(root.join(inside)), "{path}");
         }
-        for path in ["", "/etc/passwd", "../x", "lib/../../x", "a\\b", "a\0b", ".", "./"] {
-            assert_eq!(package_file(root, path), Err(FileError::InvalidPath), "{path:?}");
+        for path in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "lib/../../x",
+            "a\\b",
+            "a\0b",
+            ".",
+            "./",
+        ] {
+            assert_eq!(
+                package_file(root, path),
+                Err(FileError::InvalidPath),
+                "{path:?}"
+            );
         }
     }
 }

@@ -45,8 +45,8 @@ pub use imports::exported_world;
 
 pub use host::{EmittedEvent, EventBus, EventStream, MemoryLimitExceeded};
 pub use instance::{
-    EXIT_COMPLETED, EXIT_FAILED, EXIT_KILLED, EXIT_NO_MAIN, EXIT_START_FAILED, EXIT_STOPPED, EXIT_TRAPPED,
-    Instance, InstanceStatus, SendError, StartOptions, Terminated,
+    EXIT_COMPLETED, EXIT_FAILED, EXIT_KILLED, EXIT_NO_MAIN, EXIT_START_FAILED, EXIT_STOPPED,
+    EXIT_TRAPPED, Instance, InstanceStatus, SendError, StartOptions, Terminated,
 };
 pub use io::{ChannelReader, INPUT_PIECE, InputError, InputWriter};
 pub use limits::{CpuLimitExceeded, Limits, TimeLimitExceeded};
