@@ -359,11 +359,8 @@ mod tests {
     }
 
     fn answer(ctx: &mut Context) -> Result<()> {
-        loop {
-            match ctx.wait(None) {
-                Some(Signal::Event(event)) => ctx.emit("pong", &event.message)?,
-                Some(Signal::Stop { .. }) | None => break,
-            }
+        while let Some(Signal::Event(event)) = ctx.wait(None) {
+            ctx.emit("pong", &event.message)?;
         }
         ctx.keep_alive(Duration::from_millis(250));
         let args = ctx.args().len();
@@ -404,7 +401,7 @@ mod tests {
 
     #[test]
     fn a_host_call_outside_an_instance_says_what_to_do() {
-        let panic = std::panic::catch_unwind(|| crate::host::config()).unwrap_err();
+        let panic = std::panic::catch_unwind(crate::host::config).unwrap_err();
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
