@@ -97,7 +97,7 @@ impl JobManager {
             spec: TaskSpec {
                 job_id: job.id.clone(),
                 attempt: task.attempt,
-                frame_attempt: u32::try_from(task.failures.len()).unwrap_or(u32::MAX - 1) + 1,
+                frame_attempt: task.tries_failed.saturating_add(1),
                 frame_start: task.frame_start,
                 frame_end: task.frame_end,
                 settings: job.merged_settings.clone(),
@@ -312,6 +312,7 @@ impl JobManager {
             attempt: task.attempt,
             error: error.to_string(),
         });
+        task.tries_failed = task.tries_failed.saturating_add(1);
         for staged in std::mem::take(&mut task.staged) {
             self.remove_staged(&task.id, task.attempt, &staged.name);
         }

@@ -277,6 +277,10 @@ pub struct Task {
     frame_end: i64,
     state: TaskState,
     attempt: u32,
+    /// How many of its attempts failed, requeues included: the frames' next try is this + 1
+    /// (`frame.attempt()`), while `attempt` also counts leases that were no try (a pause).
+    #[serde(default)]
+    tries_failed: u32,
     worker: Option<String>,
     progress: f32,
     failures: Vec<Failure>,
@@ -856,6 +860,7 @@ impl JobManager {
                 started_at: None,
                 cancel: None,
                 staged: Vec::new(),
+                tries_failed: 0,
             });
         }
         job.rebuild_indexes();
