@@ -112,7 +112,7 @@ pub fn build(
     let wit = staging.join("wit");
     embedded::write(&wit, embedded::WIT)?;
     let output = staging.join("component.wasm");
-    let (tool, mut command) = match language {
+    let (tool, command) = match language {
         Language::Rust => return Err(BuildError::NotComponentized),
         Language::JavaScript => {
             let tool = &COMPONENTIZE_JS;
@@ -155,6 +155,18 @@ pub fn build(
         "weir: building {} with {} (a {world} component; this takes 10–45 s)",
         manifest.name, tool.name
     );
+    componentize(tool, command, staging, output, dir.display().to_string())
+}
+
+/// Runs a componentizer in `staging` with its output shown, and returns `output`, the
+/// component it must have written; `what` names what was built in the error.
+fn componentize(
+    tool: &Tool,
+    mut command: std::process::Command,
+    staging: &Path,
+    output: PathBuf,
+    what: String,
+) -> Result<PathBuf, BuildError> {
     let status = command
         .current_dir(staging)
         .stdin(Stdio::null())
@@ -166,7 +178,7 @@ pub fn build(
         return Err(BuildError::Failed {
             tool: tool.name,
             status,
-            dir: dir.display().to_string(),
+            dir: what,
         });
     }
     Ok(output)
@@ -180,7 +192,7 @@ pub fn build_runner(language: SourceLanguage, staging: &Path) -> Result<PathBuf,
     embedded::write(&wit, embedded::WIT)?;
     let sources = staging.join("runner");
     let output = staging.join("runner.wasm");
-    let (tool, mut command) = match language {
+    let (tool, command) = match language {
         SourceLanguage::JavaScript => {
             let tool = &COMPONENTIZE_JS;
             embedded::write(&sources, embedded::JS_RUNNER)?;
@@ -216,21 +228,8 @@ pub fn build_runner(language: SourceLanguage, staging: &Path) -> Result<PathBuf,
         language.title(),
         tool.name
     );
-    let status = command
-        .current_dir(staging)
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .status()
-        .map_err(|e| tool.missing_or(e))?;
-    if !status.success() || !output.is_file() {
-        return Err(BuildError::Failed {
-            tool: tool.name,
-            status,
-            dir: format!("the {} runner", language.title()),
-        });
-    }
-    Ok(output)
+    let what = format!("the {} runner", language.title());
+    componentize(tool, command, staging, output, what)
 }
 
 /// What componentize-js leaves out: `wasi:http` always (weir grants no outgoing HTTP), and
