@@ -10,11 +10,10 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use super::GrantArgs;
-use crate::hub::package_limits;
+use super::run::{Local, LocalOptions, load_local};
 use crate::jobs::FrameSpec;
-use crate::package::{Kind, Package, UnpackLimits};
-use crate::runners::Runners;
-use crate::runtime::{FrameRequest, RenderOptions, Runtime, RuntimeConfig};
+use crate::package::Kind;
+use crate::runtime::{FrameRequest, RenderOptions};
 
 /// Arguments of `weir render`.
 #[derive(Debug, clap::Args)]
@@ -52,39 +51,30 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
     let overrides = super::job::settings_of(args.settings.as_deref(), &args.set)?;
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let archive = std::fs::File::open(&args.package)
-        .with_context(|| format!("cannot open {}", args.package.display()))?;
-    let package = Package::unpack(
-        archive,
-        &work.path().join("package"),
-        &UnpackLimits::default(),
-    )
-    .with_context(|| format!("{} is not a valid package", args.package.display()))?;
-    if package.manifest.kind != Kind::Render {
-        bail!(
-            "{} is a sequence package; `weir run` runs it (`weir render` renders a package whose weir.toml says kind = \"render\")",
-            args.package.display()
-        );
-    }
-    let grants = args
-        .grants
-        .policy()
-        .grant(&package.manifest.grants)
-        .with_context(|| format!("{} cannot render", args.package.display()))?;
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(
-            args.cache_dir
-                .clone()
-                .unwrap_or_else(super::run::default_cache_dir),
-        ),
-        max_memory_bytes: args.memory_mb << 20,
-        compiler: std::env::current_exe().ok(),
-        ..RuntimeConfig::default()
-    })?;
-    let program = Runners::new(crate::runners::default_dir())
-        .program(&runtime, &package, grants)
-        .with_context(|| format!("{} cannot render", args.package.display()))?
-        .with_limits(package_limits(&package.manifest.limits));
+    let Local {
+        package,
+        runtime,
+        program,
+    } = load_local(
+        &args.package,
+        work.path(),
+        LocalOptions {
+            grants: &args.grants,
+            memory_mb: args.memory_mb,
+            cache_dir: args.cache_dir.clone(),
+            runners_dir: None,
+            verb: "render",
+        },
+        |package| {
+            if package.manifest.kind != Kind::Render {
+                bail!(
+                    "{} is a sequence package; `weir run` runs it (`weir render` renders a package whose weir.toml says kind = \"render\")",
+                    args.package.display()
+                );
+            }
+            Ok(())
+        },
+    )?;
     let mut settings = package.manifest.config.clone();
     settings.extend(overrides.unwrap_or_default());
     let settings = Value::Object(settings).to_string();

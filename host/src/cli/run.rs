@@ -15,7 +15,7 @@ use super::GrantArgs;
 use crate::hub::package_limits;
 use crate::package::{Package, UnpackLimits};
 use crate::runners::Runners;
-use crate::runtime::{Instance, Runtime, RuntimeConfig, StartOptions};
+use crate::runtime::{Instance, Program, Runtime, RuntimeConfig, StartOptions};
 use crate::streams::Pipe;
 
 /// Arguments of `weir run`.
@@ -59,35 +59,22 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let overrides = parse_config(args.config.as_deref())?;
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let archive = std::fs::File::open(&args.package)
-        .with_context(|| format!("cannot open {}", args.package.display()))?;
-    let package = Package::unpack(
-        archive,
-        &work.path().join("package"),
-        &UnpackLimits::default(),
-    )
-    .with_context(|| format!("{} is not a valid package", args.package.display()))?;
-    let grants = args
-        .grants
-        .policy()
-        .grant(&package.manifest.grants)
-        .with_context(|| format!("{} cannot run", args.package.display()))?;
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
-        max_memory_bytes: args.memory_mb << 20,
-        // Compile in a child process with a time and memory limit.
-        compiler: std::env::current_exe().ok(),
-        ..RuntimeConfig::default()
-    })?;
-    let runners = Runners::new(
-        args.runners_dir
-            .clone()
-            .unwrap_or_else(crate::runners::default_dir),
-    );
-    let program = runners
-        .program(&runtime, &package, grants)
-        .with_context(|| format!("{} cannot run", args.package.display()))?
-        .with_limits(package_limits(&package.manifest.limits));
+    let Local {
+        package,
+        runtime,
+        program,
+    } = load_local(
+        &args.package,
+        work.path(),
+        LocalOptions {
+            grants: &args.grants,
+            memory_mb: args.memory_mb,
+            cache_dir: args.cache_dir.clone(),
+            runners_dir: args.runners_dir.clone(),
+            verb: "run",
+        },
+        |_| Ok(()),
+    )?;
     let mut config = package.manifest.config.clone();
     config.extend(overrides);
     let topics = super::run_topics::FileTopics::new(&args.topic_in, &args.topic_out)?;
@@ -115,6 +102,66 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // stdin may still be blocked in a read the plugin no longer wants.
     rt.shutdown_background();
     Ok(code)
+}
+
+/// A package unpacked on this machine with the program that runs it: what `weir run` and
+/// `weir render` share.
+pub(super) struct Local {
+    pub(super) package: Package,
+    pub(super) runtime: Runtime,
+    pub(super) program: Program,
+}
+
+/// How [`load_local`] loads a package.
+pub(super) struct LocalOptions<'a> {
+    pub(super) grants: &'a GrantArgs,
+    pub(super) memory_mb: usize,
+    pub(super) cache_dir: Option<PathBuf>,
+    pub(super) runners_dir: Option<PathBuf>,
+    /// The command's verb in errors ("PACKAGE cannot run").
+    pub(super) verb: &'static str,
+}
+
+/// Unpacks the package at `path` into `work`, lets `check` refuse it before anything is
+/// compiled, grants what the flags allow and loads its program (its component, or its
+/// language's runner), compiling in a child process with a time and memory limit.
+pub(super) fn load_local(
+    path: &std::path::Path,
+    work: &std::path::Path,
+    options: LocalOptions<'_>,
+    check: impl FnOnce(&Package) -> anyhow::Result<()>,
+) -> anyhow::Result<Local> {
+    let verb = options.verb;
+    let archive =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let package = Package::unpack(archive, &work.join("package"), &UnpackLimits::default())
+        .with_context(|| format!("{} is not a valid package", path.display()))?;
+    check(&package)?;
+    let grants = options
+        .grants
+        .policy()
+        .grant(&package.manifest.grants)
+        .with_context(|| format!("{} cannot {verb}", path.display()))?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(options.cache_dir.unwrap_or_else(default_cache_dir)),
+        max_memory_bytes: options.memory_mb << 20,
+        compiler: std::env::current_exe().ok(),
+        ..RuntimeConfig::default()
+    })?;
+    let runners = Runners::new(
+        options
+            .runners_dir
+            .unwrap_or_else(crate::runners::default_dir),
+    );
+    let program = runners
+        .program(&runtime, &package, grants)
+        .with_context(|| format!("{} cannot {verb}", path.display()))?
+        .with_limits(package_limits(&package.manifest.limits));
+    Ok(Local {
+        package,
+        runtime,
+        program,
+    })
 }
 
 /// Wires the process's stdio to the instance and waits for it to end.
