@@ -16,7 +16,9 @@
 //!   [`Pipe::reader_from_oldest`] gets them.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -28,6 +30,58 @@ pub enum Overflow {
     Block,
     /// The oldest chunks are dropped to make room (log, stderr).
     DropOldest,
+}
+
+/// What went through a stream: bytes, writes and newline-terminated records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flow {
+    /// Bytes.
+    pub bytes: u64,
+    /// Writes (chunks).
+    pub chunks: u64,
+    /// Newlines, i.e. records of a line-based stream.
+    pub lines: u64,
+}
+
+impl Flow {
+    /// The two flows together.
+    pub fn plus(self, other: Flow) -> Flow {
+        Flow {
+            bytes: self.bytes + other.bytes,
+            chunks: self.chunks + other.chunks,
+            lines: self.lines + other.lines,
+        }
+    }
+}
+
+/// Counts what goes through one stream, without a lock.
+#[derive(Debug, Default)]
+pub struct FlowMeter {
+    bytes: AtomicU64,
+    chunks: AtomicU64,
+    lines: AtomicU64,
+}
+
+impl FlowMeter {
+    /// Counts one write of `data`.
+    pub fn count(&self, data: &[u8]) {
+        self.count_parts(data.len(), memchr::memchr_iter(b'\n', data).count(), 1);
+    }
+
+    fn count_parts(&self, bytes: usize, lines: usize, chunks: u64) {
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.lines.fetch_add(lines as u64, Ordering::Relaxed);
+        self.chunks.fetch_add(chunks, Ordering::Relaxed);
+    }
+
+    /// What went through so far.
+    pub fn read(&self) -> Flow {
+        Flow {
+            bytes: self.bytes.load(Ordering::Relaxed),
+            chunks: self.chunks.load(Ordering::Relaxed),
+            lines: self.lines.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// A bounded, fan-out byte pipe. Cheap to clone; all clones share one buffer.
@@ -44,6 +98,10 @@ struct Shared {
     writable: Notify,
     capacity: usize,
     overflow: Overflow,
+    /// What was written (dropped data included).
+    flow: FlowMeter,
+    /// Nanoseconds writers waited for room.
+    blocked_nanos: AtomicU64,
 }
 
 #[derive(Default)]
@@ -128,6 +186,8 @@ impl Pipe {
                 writable: Notify::new(),
                 capacity,
                 overflow,
+                flow: FlowMeter::default(),
+                blocked_nanos: AtomicU64::new(0),
             }),
         }
     }
@@ -143,7 +203,8 @@ impl Pipe {
 
     /// Appends `data`, waiting for room when the pipe is full and blocking.
     pub async fn write(&self, data: Bytes) -> Result<(), Closed> {
-        self.append(data.len(), std::iter::once(data)).await
+        let lines = memchr::memchr_iter(b'\n', &data).count();
+        self.append(data.len(), lines, std::iter::once(data)).await
     }
 
     /// Appends `parts` as one write: no other writer's data comes between
@@ -152,18 +213,24 @@ impl Pipe {
     /// one big buffer.)
     pub async fn write_batch(&self, parts: Vec<Bytes>) -> Result<(), Closed> {
         let len = parts.iter().map(Bytes::len).sum();
-        self.append(len, parts).await
+        let lines = parts
+            .iter()
+            .map(|part| memchr::memchr_iter(b'\n', part).count())
+            .sum();
+        self.append(len, lines, parts).await
     }
 
-    /// Appends `parts`, `len` bytes in all.
+    /// Appends `parts`, `len` bytes and `lines` newlines in all.
     async fn append(
         &self,
         len: usize,
+        lines: usize,
         parts: impl IntoIterator<Item = Bytes>,
     ) -> Result<(), Closed> {
         if len == 0 {
             return Ok(());
         }
+        let mut waited: Option<Instant> = None;
         loop {
             let writable = self.shared.writable.notified();
             {
@@ -185,9 +252,17 @@ impl Pipe {
                         .extend(parts.into_iter().filter(|part| !part.is_empty()));
                     drop(state);
                     self.shared.readable.notify_waiters();
+                    self.shared.flow.count_parts(len, lines, 1);
+                    if let Some(since) = waited {
+                        let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                        self.shared
+                            .blocked_nanos
+                            .fetch_add(nanos, Ordering::Relaxed);
+                    }
                     return Ok(());
                 }
             }
+            waited.get_or_insert_with(Instant::now);
             writable.await;
         }
     }
@@ -204,6 +279,7 @@ impl Pipe {
         }
         state.buffered += data.len();
         state.total_written += data.len() as u64;
+        self.shared.flow.count(&data);
         state.chunks.push_back(data);
         drop(state);
         self.shared.readable.notify_waiters();
@@ -224,6 +300,16 @@ impl Pipe {
     /// Bytes currently held for readers.
     pub fn buffered(&self) -> usize {
         self.lock().buffered
+    }
+
+    /// What was written since the pipe was made: bytes, writes, lines.
+    pub fn flow(&self) -> Flow {
+        self.shared.flow.read()
+    }
+
+    /// How long writers waited for readers to make room (backpressure).
+    pub fn blocked(&self) -> Duration {
+        Duration::from_nanos(self.shared.blocked_nanos.load(Ordering::Relaxed))
     }
 
     /// Bytes written since the pipe was made.

@@ -34,11 +34,26 @@ impl TestHub {
         TestHub::on(dir, tweak, token).await
     }
 
+    /// A hub with an admin token and a read-only token.
+    pub async fn with_read_token(token: &str, read_token: &str) -> TestHub {
+        let dir = tempfile::tempdir().unwrap();
+        TestHub::launch(dir, |_| {}, Some(token), Some(read_token)).await
+    }
+
     /// A hub on an existing data directory (for restart tests).
     pub async fn on(
         dir: tempfile::TempDir,
         tweak: impl FnOnce(&mut HubConfig),
         token: Option<&str>,
+    ) -> TestHub {
+        TestHub::launch(dir, tweak, token, None).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut HubConfig),
+        token: Option<&str>,
+        read_token: Option<&str>,
     ) -> TestHub {
         let mut config = HubConfig::new(dir.path());
         config.cache_dir = Some(crate::support::scratch().join("components"));
@@ -50,6 +65,8 @@ impl TestHub {
         let state = AppState {
             hub: hub.clone(),
             token: token.map(Arc::from),
+            read_token: read_token.map(Arc::from),
+            metrics_open: false,
             listen: addr.to_string(),
             space: None,
         };

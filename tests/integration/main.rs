@@ -18,6 +18,7 @@ mod jobs;
 mod jobs_cli;
 mod languages;
 mod limits;
+mod observability;
 mod ops;
 mod packages;
 mod plugins;

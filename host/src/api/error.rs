@@ -16,9 +16,9 @@ pub enum ApiError {
     /// 401: no bearer token was sent.
     #[error("missing bearer token: send `Authorization: Bearer <token>`")]
     Unauthorized,
-    /// 403: the bearer token is wrong.
-    #[error("invalid bearer token")]
-    Forbidden,
+    /// 403: the bearer token is wrong, or does not open this route.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such route, sequence or instance.
     #[error("{0}")]
     NotFound(String),
@@ -60,7 +60,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,

@@ -1,7 +1,6 @@
 //! Render-job routes: jobs, tasks, artifacts, workers, the worker protocol
 //! and Server-Sent Events (`docs/render-jobs.md`).
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
@@ -10,10 +9,9 @@ use axum::extract::State;
 
 use super::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
@@ -23,8 +21,8 @@ use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
 use crate::jobs::{
-    JobEvent, JobState, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob, TaskReport,
-    Upload, WorkerStatus,
+    JobState, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob, TaskReport, Upload,
+    WorkerStatus,
 };
 
 /// `POST /jobs`: queue a render job → 201 job.
@@ -250,79 +248,6 @@ pub async fn log(
         replay.chain(follow),
         "text/plain; charset=utf-8",
     ))
-}
-
-fn sse_event(event: &JobEvent) -> Result<Event, Infallible> {
-    Ok(Event::default()
-        .event(event.kind)
-        .data(event.data.to_string()))
-}
-
-fn sse(stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
-    Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
-        .into_response()
-}
-
-/// `GET /jobs/:id/events`: SSE of this job's changes; starts with the job
-/// as it is and ends after it reaches a final state.
-pub async fn job_events(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let jobs = state.hub.jobs().clone();
-    let rx = jobs.subscribe();
-    let current = jobs.get(&id)?;
-    let first = JobEvent {
-        kind: "job",
-        job_id: Some(id.clone()),
-        data: current.into(),
-    };
-    let done = is_final(&first);
-    let first = futures::stream::iter([sse_event(&first)]);
-    let rest = futures::stream::unfold((rx, id, done), |(mut rx, id, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            match rx.recv().await {
-                Ok(event) if event.job_id.as_deref() == Some(id.as_str()) => {
-                    let done = is_final(&event);
-                    return Some((sse_event(&event), (rx, id, done)));
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    });
-    Ok(sse(first.chain(rest)))
-}
-
-/// A job event after which nothing more will happen (final state or removed).
-fn is_final(event: &JobEvent) -> bool {
-    event.kind == "job"
-        && (event.data.get("removed").is_some()
-            || event
-                .data
-                .get("state")
-                .and_then(Value::as_str)
-                .and_then(JobState::parse)
-                .is_some_and(JobState::is_terminal))
-}
-
-/// `GET /events`: SSE of every job, task and worker change.
-pub async fn events(State(state): State<AppState>) -> Response {
-    let rx = state.hub.jobs().subscribe();
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(event) => return Some((sse_event(&event), rx)),
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    });
-    sse(stream)
 }
 
 // ---- workers -------------------------------------------------------------

@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use crate::hub::{InstanceRecord, Sequence};
+use crate::runtime::Usage;
+use crate::streams::Flow;
 use crate::time::iso;
 
 /// Largest JSON request body.
@@ -88,6 +90,33 @@ pub fn instance_info(record: &InstanceRecord) -> Value {
         if let Some(terminated) = instance.terminated() {
             map.insert("terminated".into(), json!(terminated));
         }
+        map.insert("usage".into(), usage(&instance.usage()));
     }
     info
+}
+
+/// An instance's accounting: CPU, memory, each stream, backpressure, limits.
+fn usage(usage: &Usage) -> Value {
+    let flow =
+        |flow: Flow| json!({ "bytes": flow.bytes, "chunks": flow.chunks, "lines": flow.lines });
+    let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let limits = usage.limits.map(|limits| {
+        json!({
+            "memoryBytes": limits.memory_bytes,
+            "timeoutMs": limits.wall_time.map(|d| d.as_millis() as u64),
+            "cpuMs": limits.cpu_time.map(|d| d.as_millis() as u64),
+        })
+    });
+    json!({
+        "cpuMs": millis(usage.cpu),
+        "memoryBytes": usage.memory_bytes,
+        "peakMemoryBytes": usage.peak_memory_bytes,
+        "input": flow(usage.input),
+        "stdin": flow(usage.stdin),
+        "output": flow(usage.output),
+        "stdout": flow(usage.stdout),
+        "stderr": flow(usage.stderr),
+        "outputBlockedMs": millis(usage.output_blocked),
+        "limits": limits,
+    })
 }

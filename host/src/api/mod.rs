@@ -3,13 +3,16 @@
 //! One file per surface; handlers extract, call one hub service and build
 //! the response. Every error is JSON `{"error": "..."}` ([`ApiError`]).
 
+mod access;
 mod error;
+mod events;
 mod extract;
 mod files;
 mod hub;
 mod instances;
 mod jobs;
 mod json;
+mod observe;
 mod ops;
 mod sequences;
 mod serve;
@@ -24,10 +27,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, Method, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::Request;
+use axum::http::{HeaderName, Method};
+use axum::middleware;
 use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -46,6 +48,11 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Bearer token required on every route but `/health`, if set.
     pub token: Option<Arc<str>>,
+    /// A token that opens the `GET` routes only (dashboards, scrapers);
+    /// needs `token`.
+    pub read_token: Option<Arc<str>>,
+    /// `GET /metrics` without a token.
+    pub metrics_open: bool,
     /// The address the server listens on (for `/config`).
     pub listen: String,
     /// The space this hub is in (`weir serve --nats`), if any.
@@ -95,6 +102,7 @@ routes! {
     GET "/log" => hub::log, "hub log: replayed buffer, then live";
     GET "/health" => hub::health, "liveness (no auth)";
     GET "/help" => hub::help, "this list";
+    GET "/metrics" => observe::metrics, "Prometheus metrics, OpenMetrics text (also at /metrics; --metrics-open: no token)";
     POST "/shutdown" => ops::shutdown, "{timeout}: stop instances (default 5000 ms, then killed), exit";
     POST "/gc" => ops::gc, "remove unused compiled components; memory before/after";
     POST "/sequence" => sequences::create, "upload a package (raw .tar.gz body) → {id}";
@@ -137,8 +145,8 @@ routes! {
     GET "/jobs/{id}/artifacts" => jobs::artifacts, "the job's artifact index";
     GET "/jobs/{id}/artifacts/{name}" => jobs::artifact, "one artifact's bytes";
     GET "/jobs/{id}/log" => jobs::log, "job log: replayed, then live until the job ends";
-    GET "/jobs/{id}/events" => jobs::job_events, "Server-Sent Events of the job until it ends";
-    GET "/events" => jobs::events, "Server-Sent Events of every job, task and worker";
+    GET "/jobs/{id}/events" => events::job_events, "Server-Sent Events of the job until it ends (resumable: Last-Event-ID)";
+    GET "/events" => events::events, "Server-Sent Events of every job, task, worker and instance change (resumable: Last-Event-ID)";
     DELETE "/jobs/{id}/blocklist" => jobs::unblock, "take ?worker=ID (default: every worker) off the job's blocklist";
     POST "/workers" => jobs::register, "register a remote worker {name, slots, tags}";
     GET "/workers" => jobs::workers, "list workers (local slots included)";
@@ -192,11 +200,25 @@ pub fn router(state: AppState) -> Router {
     let api = api_routes()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .layer(middleware::from_fn_with_state(state.clone(), access::auth))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        .with_state(state.clone());
+    // Where Prometheus looks by default, with the same rules.
+    let root = Router::new()
+        .route("/metrics", axum::routing::get(observe::metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), access::auth))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state);
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/api/v1", api)
+        .merge(root)
         .fallback(not_found)
         // Outside auth, so a 401 before the body is read is read too.
         .layer(middleware::from_fn(unread::drain_unread_bodies))
@@ -228,45 +250,6 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// With a token configured, every route but `/health` needs `Authorization: Bearer`.
-async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(token) = &state.token else {
-        return next.run(request).await;
-    };
-    if matches!(request.uri().path(), "/health" | "/api/v1/health") {
-        return next.run(request).await;
-    }
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    match given {
-        None => ApiError::Unauthorized.into_response(),
-        Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => {
-            next.run(request).await
-        }
-        Some(_) => ApiError::Forbidden.into_response(),
-    }
-}
-
-/// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110).
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim_start_matches(' '))
-}
-
-/// Compares without an early exit, so timing does not reveal the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
-    }
-    diff == 0
-}
-
 /// Serves the API on `listener` with the default [`ConnectionLimits`] until
 /// `shutdown` completes (see [`serve_with`]).
 pub async fn serve(
@@ -275,26 +258,4 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     serve_with(listener, state, ConnectionLimits::default(), shutdown).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{bearer_token, constant_time_eq};
-
-    #[test]
-    fn the_bearer_scheme_is_case_insensitive() {
-        for value in ["Bearer tok", "bearer tok", "BEARER tok", "Bearer  tok"] {
-            assert_eq!(bearer_token(value), Some("tok"), "{value:?}");
-        }
-        assert_eq!(bearer_token("Basic tok"), None);
-        assert_eq!(bearer_token("Bearertok"), None);
-    }
-
-    #[test]
-    fn token_comparison() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"secret"));
-    }
 }

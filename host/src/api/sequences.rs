@@ -148,18 +148,20 @@ pub async fn delete(
     Ok(Json(json!({ "id": id })))
 }
 
-/// `POST /sequence/:id/start`
+/// `POST /sequence/:id/start` (`sessionToken: true` mints a token, shown
+/// only in this reply, that opens this instance's routes and no others)
 pub async fn start(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let request: StartRequest = read_json(&headers, body).await?;
+    let mut request: StartRequest = read_json(&headers, body).await?;
+    let minted = request.mint_session_token();
     let record = state.hub.start_instance(&id, request).await?;
     let id = record.instance.id();
     let base = format!("/api/v1/instance/{id}");
-    Ok(Json(json!({
+    let mut reply = json!({
         "message": format!("Sequence {id} starting"),
         "id": id,
         "endpoints": {
@@ -169,5 +171,9 @@ pub async fn start(
             "log": format!("{base}/log"),
             "ws": format!("{base}/ws"),
         },
-    })))
+    });
+    if let Some(token) = minted {
+        reply["sessionToken"] = token.into();
+    }
+    Ok(Json(reply))
 }

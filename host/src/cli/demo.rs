@@ -69,7 +69,14 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {} (is a hub already running? try --listen 127.0.0.1:0)", args.listen))?;
         let addr = listener.local_addr()?;
-        let state = AppState { hub: hub.clone(), token: None, listen: addr.to_string(), space: None };
+        let state = AppState {
+            hub: hub.clone(),
+            token: None,
+            read_token: None,
+            metrics_open: false,
+            listen: addr.to_string(),
+            space: None,
+        };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(api::serve(listener, state, async move {
             let _ = stop_rx.await;

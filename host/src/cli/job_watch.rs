@@ -24,6 +24,8 @@ const POLL: Duration = Duration::from_millis(500);
 /// How often a job is read even while events arrive, in case one was missed.
 const REFRESH: Duration = Duration::from_secs(2);
 const BAR_TEMPLATE: &str = "{spinner} [{elapsed_precise}] [{wide_bar}] {msg}";
+/// How long a broken event stream waits before it is resumed.
+const RESUME_AFTER: Duration = Duration::from_millis(250);
 /// How long a watch waits for a manager that went away.
 const RECONNECT_FOR: Duration = Duration::from_secs(600);
 /// Steps of the bar per frame (it follows running tasks' progress).
@@ -33,8 +35,8 @@ const STEPS_PER_FRAME: u64 = 100;
 /// 1 when it failed or was canceled.
 pub(super) async fn watch(remote: &Remote, id: &str) -> anyhow::Result<ExitCode> {
     // Subscribe before the first read, so no change falls in between.
-    let events = match remote.client.job_events(id).await {
-        Ok(events) => Some(events),
+    let events = match remote.client.job_events(id, None).await {
+        Ok(events) => events,
         Err(e) => {
             tracing::debug!("no event stream for job {id}, polling instead: {e}");
             None
@@ -59,8 +61,10 @@ pub(super) async fn watch(remote: &Remote, id: &str) -> anyhow::Result<ExitCode>
     })
 }
 
-/// Shows every change the event stream reports until the job ends or the
-/// stream does (the caller then polls).
+/// Shows every change the event stream reports until the job ends. A stream
+/// that breaks (the manager restarted, a proxy cut it) is resumed after the
+/// last event seen, once the manager answers again; if it cannot be, the
+/// caller polls.
 async fn follow(
     remote: &Remote,
     mut job: Job,
@@ -68,16 +72,42 @@ async fn follow(
     view: &mut View,
 ) -> anyhow::Result<Job> {
     let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + REFRESH, REFRESH);
+    let mut last_id: Option<String> = None;
     while !job.is_finished() {
         tokio::select! {
             event = events.next() => match event {
-                Some(Ok(JobEvent::Job(update))) if update.id == job.id => job = *update,
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => {
-                    tracing::debug!("the event stream broke, polling instead: {e}");
-                    break;
+                Some(Ok((event, id))) => {
+                    last_id = id.or(last_id);
+                    match event {
+                        JobEvent::Job(update) if update.id == job.id => job = *update,
+                        // Events were lost: read the job as it is now.
+                        JobEvent::Other { event, .. } if event == "reset" => {
+                            job = read(remote, &job.id, view).await?;
+                        }
+                        _ => continue,
+                    }
                 }
-                None => break,
+                broken => {
+                    if let Some(Err(e)) = broken {
+                        tracing::debug!("the event stream broke: {e}");
+                    }
+                    tokio::time::sleep(RESUME_AFTER).await;
+                    job = read(remote, &job.id, view).await?;
+                    if job.is_finished() {
+                        break;
+                    }
+                    match remote.client.job_events(&job.id, last_id.as_deref()).await {
+                        Ok(Some(resumed)) => events = resumed,
+                        Ok(None) => {
+                            job = read(remote, &job.id, view).await?;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!("cannot resume the event stream, polling instead: {e}");
+                            break;
+                        }
+                    }
+                }
             },
             _ = refresh.tick() => job = read(remote, &job.id, view).await?,
         }

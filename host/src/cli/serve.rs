@@ -116,6 +116,24 @@ pub struct ServeArgs {
     /// languages (`weir runner build`; default `~/.cache/weir/runners`).
     #[arg(long, env = crate::runners::RUNNERS_DIR_ENV, value_name = "DIR")]
     pub runners_dir: Option<PathBuf>,
+    /// A second token that opens the GET routes only (dashboards, scrapers,
+    /// viewers); needs --token.
+    #[arg(
+        long,
+        env = "WEIR_READ_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub read_token: Option<String>,
+    /// Serve `GET /metrics` without a token (for a Prometheus that scrapes
+    /// a private network).
+    #[arg(long)]
+    pub metrics_open: bool,
+    /// How the hub writes its log to stderr: `text` for people, `json` for
+    /// log shippers (one object a line; each request with its id, route,
+    /// status and duration).
+    #[arg(long, env = "WEIR_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     /// Joining a Space of hubs over NATS JetStream.
     #[command(flatten)]
     pub space: SpaceArgs,
@@ -202,12 +220,22 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the hub until Ctrl-C, SIGTERM or `POST /api/v1/shutdown`.
 pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
-    init_tracing();
+    init_tracing(args.log_format);
     // An empty token must not quietly mean "no auth".
     anyhow::ensure!(
         token.as_deref().is_none_or(|t| !t.trim().is_empty()),
         "--token (or WEIR_TOKEN) is empty: give a token, or leave both unset to serve without auth"
     );
+    if let Some(read) = &args.read_token {
+        anyhow::ensure!(
+            token.is_some(),
+            "--read-token needs --token: without an admin token every route is open anyway"
+        );
+        anyhow::ensure!(
+            !read.trim().is_empty() && Some(read) != token.as_ref(),
+            "--read-token (or WEIR_READ_TOKEN) must be non-empty and differ from --token"
+        );
+    }
     // Before anything opens a descriptor or sizes a limit from it.
     if let Err(e) = api::raise_open_file_limit() {
         tracing::warn!("cannot raise the open-file limit: {e}");
@@ -277,6 +305,8 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         let state = AppState {
             hub: hub.clone(),
             token: token.map(Arc::from),
+            read_token: args.read_token.as_deref().map(Arc::from),
+            metrics_open: args.metrics_open,
             listen: addr.to_string(),
             space: space.clone(),
         };
@@ -365,13 +395,35 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-fn init_tracing() {
+/// The formats of the hub's own log (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people; requests are not logged one by one (`WEIR_LOG=weir::access=info` does).
+    Text,
+    /// One JSON object a line, with one line per request.
+    Json,
+}
+
+fn init_tracing(format: LogFormat) {
+    let default = match format {
+        LogFormat::Text => "info,tower_http=info,weir::access=warn",
+        LogFormat::Json => "info,tower_http=info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    // Colours only on a terminal: a redirected log gets plain text.
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        // Colours only on a terminal: a redirected log gets plain text.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }

@@ -19,8 +19,10 @@ use super::{
 /// Tasks per page when [`HubClient::job_tasks`] reads them all.
 const TASK_PAGE: usize = 1000;
 
-/// Job, task and worker events, as they happen.
-pub type JobEventStream = Pin<Box<dyn Stream<Item = Result<JobEvent, ClientError>> + Send>>;
+/// Job, task and worker events, as they happen, each with the id to resume
+/// after it (`Last-Event-ID`).
+pub type JobEventStream =
+    Pin<Box<dyn Stream<Item = Result<(JobEvent, Option<String>), ClientError>> + Send>>;
 
 /// The jobs API.
 impl HubClient {
@@ -154,24 +156,43 @@ impl HubClient {
         Ok(stream::bytes(self.send(request).await?))
     }
 
-    /// `GET /jobs/{id}/events`: the job's events as they happen.
-    pub async fn job_events(&self, id: &str) -> Result<JobEventStream, ClientError> {
-        self.event_stream(&["jobs", id, "events"]).await
+    /// `GET /jobs/{id}/events`: the job's events as they happen; after
+    /// `last_id` (an id this stream gave before) when resuming. `None` when a
+    /// resumed stream has nothing more to say (the job had ended).
+    pub async fn job_events(
+        &self,
+        id: &str,
+        last_id: Option<&str>,
+    ) -> Result<Option<JobEventStream>, ClientError> {
+        self.event_stream(&["jobs", id, "events"], last_id).await
     }
 
-    /// `GET /events`: every job, task and worker event as it happens.
-    pub async fn hub_events(&self) -> Result<JobEventStream, ClientError> {
-        self.event_stream(&["events"]).await
+    /// `GET /events`: every job, task, worker and instance event as it
+    /// happens; after `last_id` when resuming.
+    pub async fn hub_events(&self, last_id: Option<&str>) -> Result<JobEventStream, ClientError> {
+        let events = self.event_stream(&["events"], last_id).await?;
+        Ok(events.unwrap_or_else(|| Box::pin(futures::stream::empty())))
     }
 
-    async fn event_stream(&self, path: &[&str]) -> Result<JobEventStream, ClientError> {
-        let request = self
+    async fn event_stream(
+        &self,
+        path: &[&str],
+        last_id: Option<&str>,
+    ) -> Result<Option<JobEventStream>, ClientError> {
+        let mut request = self
             .request(Method::GET, path)
             .header(ACCEPT, "text/event-stream");
-        let events = stream::sse(stream::bytes(self.send(request).await?));
-        Ok(Box::pin(events.map(|event| {
-            event.map(|event| JobEvent::parse(&event.event, &event.data))
-        })))
+        if let Some(id) = last_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = self.send(request).await?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        let events = stream::sse(stream::bytes(response));
+        Ok(Some(Box::pin(events.map(|event| {
+            event.map(|event| (JobEvent::parse(&event.event, &event.data), event.id))
+        }))))
     }
 }
 

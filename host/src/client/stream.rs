@@ -18,13 +18,17 @@ pub type JsonStream = Pin<Box<dyn Stream<Item = Result<Value, ClientError>> + Se
 /// Server-Sent Events streamed from the hub, one per event.
 pub type SseStream = Pin<Box<dyn Stream<Item = Result<SseEvent, ClientError>> + Send>>;
 
-/// One Server-Sent Event: its `event:` name and its `data:` lines.
+/// One Server-Sent Event: its `event:` name, its `data:` lines and the
+/// stream's last event id when it came.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent {
     /// The event name; `message` when the hub sent none.
     pub event: String,
     /// The data lines, joined with newlines.
     pub data: String,
+    /// The last `id:` the stream sent, up to this event (as a browser's
+    /// `EventSource` keeps it): what `Last-Event-ID` resumes from.
+    pub id: Option<String>,
 }
 
 /// The body of `response` as a [`ByteStream`].
@@ -85,7 +89,7 @@ pub(crate) fn ndjson(bytes: ByteStream, url: String) -> JsonStream {
 
 /// Reads `text/event-stream` from `bytes`: `field: value` lines, a blank
 /// line ending each event; comments (`:` lines, the hub's keep-alives) and
-/// events without data are skipped.
+/// events without data are skipped; `id:` is kept for the events after it.
 pub(crate) fn sse(bytes: ByteStream) -> SseStream {
     struct State {
         bytes: ByteStream,
@@ -93,6 +97,7 @@ pub(crate) fn sse(bytes: ByteStream) -> SseStream {
         ended: bool,
         event: Option<String>,
         data: Option<String>,
+        id: Option<String>,
     }
     let state = State {
         bytes,
@@ -100,6 +105,7 @@ pub(crate) fn sse(bytes: ByteStream) -> SseStream {
         ended: false,
         event: None,
         data: None,
+        id: None,
     };
     Box::pin(futures::stream::try_unfold(state, |mut state| async move {
         loop {
@@ -121,7 +127,8 @@ pub(crate) fn sse(bytes: ByteStream) -> SseStream {
                 let event = state.event.take();
                 if let Some(data) = state.data.take() {
                     let event = event.unwrap_or_else(|| "message".into());
-                    return Ok(Some((SseEvent { event, data }, state)));
+                    let id = state.id.clone();
+                    return Ok(Some((SseEvent { event, data, id }, state)));
                 }
                 if state.ended && state.pending.is_empty() {
                     return Ok(None);
@@ -139,7 +146,11 @@ pub(crate) fn sse(bytes: ByteStream) -> SseStream {
                     }
                     None => state.data = Some(value.to_string()),
                 },
-                _ => {} // comments, `id:` and `retry:`
+                // An id with a NUL is ignored, as browsers do.
+                "id" if !value.contains('\0') => {
+                    state.id = Some(value.to_string()).filter(|id| !id.is_empty());
+                }
+                _ => {} // comments and `retry:`
             }
         }
     }))
@@ -216,5 +227,26 @@ mod tests {
         let got = events(&["event: job\n\nid: 3\nevent: worker\ndata: {}"]).await;
         assert_eq!(got, vec![("worker".to_string(), "{}".to_string())]);
         assert!(events(&[]).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn sse_keeps_the_last_id_for_the_events_after_it() {
+        let got: Vec<(String, Option<String>)> = sse(chunks(&[
+            "id: a-1\ndata: 1\n\ndata: 2\n\nid: a-3\ndata: 3\n\nid:\ndata: 4\n\n",
+        ]))
+        .map_ok(|e| (e.data, e.id))
+        .try_collect()
+        .await
+        .unwrap();
+        let id = |s: &str| Some(s.to_string());
+        assert_eq!(
+            got,
+            vec![
+                ("1".into(), id("a-1")),
+                ("2".into(), id("a-1")),
+                ("3".into(), id("a-3")),
+                ("4".into(), None),
+            ]
+        );
     }
 }

@@ -36,6 +36,85 @@ pub struct StartRequest {
     /// ms}`; each may only tighten the hub's (more is refused with 422).
     #[serde(default)]
     pub limits: Option<StartLimits>,
+    /// A token that opens this instance's own routes (`/instance/:id/*`)
+    /// and nothing else: given, or `true` for the hub to mint one.
+    #[serde(default)]
+    pub session_token: Option<SessionToken>,
+}
+
+impl StartRequest {
+    /// Replaces `sessionToken: true` with a freshly minted token and returns
+    /// it, for the reply (the only place it is ever shown).
+    pub fn mint_session_token(&mut self) -> Option<String> {
+        if !matches!(self.session_token, Some(SessionToken::Mint(true))) {
+            return None;
+        }
+        let token = new_session_token();
+        self.session_token = Some(SessionToken::Given(token.clone()));
+        Some(token)
+    }
+}
+
+/// 256 random bits, as hex.
+fn new_session_token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// A start request's `sessionToken` (as in the HOOPS spawn API).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum SessionToken {
+    /// `true`: mint one; `false`: none.
+    Mint(bool),
+    /// The client's own token.
+    Given(String),
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionToken::Mint(mint) => write!(f, "Mint({mint})"),
+            SessionToken::Given(_) => f.write_str("Given(..)"),
+        }
+    }
+}
+
+/// What a session token is kept as: its SHA-256, never the token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SessionKey([u8; 32]);
+
+impl SessionKey {
+    /// The key of `token`.
+    pub fn of(token: &str) -> SessionKey {
+        use sha2::Digest;
+        SessionKey(sha2::Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Whether `token` is the one this key was made of, compared without an
+    /// early exit.
+    pub fn opens_with(&self, token: &str) -> bool {
+        let given = SessionKey::of(token);
+        self.0
+            .iter()
+            .zip(given.0)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+    }
+
+    /// The key of a start request's `sessionToken`, checked.
+    fn from_request(token: Option<SessionToken>) -> Result<Option<SessionKey>, HubError> {
+        let token = match token {
+            None | Some(SessionToken::Mint(false)) => return Ok(None),
+            Some(SessionToken::Mint(true)) => new_session_token(),
+            Some(SessionToken::Given(token)) => token,
+        };
+        if token.len() < 16 || token.len() > 512 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(HubError::Invalid(
+                "sessionToken must be 16 to 512 visible ASCII characters (or true, for the hub to mint one)".into(),
+            ));
+        }
+        Ok(Some(SessionKey::of(&token)))
+    }
 }
 
 /// A started instance and what it was started with.
@@ -52,6 +131,8 @@ pub struct InstanceRecord {
     pub requires: Option<String>,
     /// Topic its output feeds, if any.
     pub provides: Option<String>,
+    /// The key of its session token, if it was started with one.
+    pub session: Option<SessionKey>,
     remove_on_exit: AtomicBool,
     removal: tokio::sync::Notify,
     input_started: AtomicBool,
@@ -130,6 +211,20 @@ impl Hub {
         sequence_ref: &str,
         request: StartRequest,
     ) -> Result<Arc<InstanceRecord>, HubError> {
+        let began = std::time::Instant::now();
+        let started = self.start(sequence_ref, request).await;
+        match &started {
+            Ok(_) => self.metrics.started(began.elapsed()),
+            Err(_) => self.metrics.start_refused(),
+        }
+        started
+    }
+
+    async fn start(
+        self: &Arc<Self>,
+        sequence_ref: &str,
+        request: StartRequest,
+    ) -> Result<Arc<InstanceRecord>, HubError> {
         let sequence = self.sequence_or_fetch(sequence_ref).await?;
         let manifest = &sequence.package.manifest;
         if manifest.kind == Kind::Render {
@@ -173,6 +268,7 @@ impl Hub {
         let limits = self
             .config
             .start_limits(&manifest.limits, request.limits.as_ref())?;
+        let session = SessionKey::from_request(request.session_token)?;
         sequence
             .program
             .check_limits(&limits, "the start request's limits.memory")?;
@@ -225,6 +321,7 @@ impl Hub {
                 instance,
                 requires,
                 provides,
+                session,
                 sequence: sequence.clone(),
                 app_config,
                 args,
@@ -319,6 +416,8 @@ impl Hub {
     fn forget_instance(&self, record: &InstanceRecord) {
         let removed = self.instances.lock().remove(record.instance.id());
         if removed.is_some() {
+            self.retired
+                .add(&record.instance.usage(), record.instance.stdin_is_input());
             self.jobs().publish(
                 "instance",
                 serde_json::json!({"id": record.instance.id(), "removed": true}),

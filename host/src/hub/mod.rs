@@ -4,6 +4,7 @@
 
 mod instances;
 mod limits;
+mod metrics;
 mod ops;
 mod sequences;
 mod shared;
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use instances::{InstanceRecord, StartRequest};
+pub use instances::{InstanceRecord, SessionKey, SessionToken, StartRequest};
 pub use limits::{StartLimits, check_package_limits, default_max_instances, package_limits};
 pub use ops::{DEFAULT_SHUTDOWN_TIMEOUT, GcReport, load_check, prime_load_check, resident_bytes};
 pub use sequences::{Listed, Sequence};
@@ -177,6 +178,9 @@ pub struct Hub {
     shutdown: tokio::sync::watch::Sender<Option<Duration>>,
     log: Pipe,
     started: Instant,
+    metrics: crate::metrics::Metrics,
+    /// What forgotten instances moved, for the metrics.
+    retired: metrics::Retired,
 }
 
 impl Hub {
@@ -226,12 +230,14 @@ impl Hub {
             runtime,
             runners,
             config,
-            jobs,
+            jobs: jobs.clone(),
             uploads,
             staging_gate: tokio::sync::RwLock::new(()),
             shutdown: tokio::sync::watch::Sender::new(None),
             log,
             started: Instant::now(),
+            metrics: crate::metrics::Metrics::new(jobs.task_metrics()),
+            retired: metrics::Retired::default(),
         });
         // The job sweeper and the local render slots run on the caller's
         // tokio runtime (`weir serve`, tests); without one the hub is a

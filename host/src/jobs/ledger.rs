@@ -217,6 +217,10 @@ impl JobManager {
         let task = &mut job.tasks[idx];
         task.progress = 1.0;
         task.finished_ms = Some(now_ms());
+        if let (Some(started), Some(finished)) = (task.started_ms, task.finished_ms) {
+            self.task_metrics
+                .completed(Duration::from_millis(finished.saturating_sub(started)));
+        }
         task.cancel = None;
         let label = task.frames_label();
         let staged_names: Vec<String> = staged.iter().map(|a| a.name.clone()).collect();
@@ -382,6 +386,7 @@ impl JobManager {
             }
         } else {
             job.set_task_state(idx, TaskState::Queued);
+            self.task_metrics.retries.inc();
             job.tasks[idx].worker = None;
             job.tasks[idx].progress = 0.0;
             // Nobody left who may run it: fail now instead of waiting forever.

@@ -45,7 +45,9 @@ use tokio_util::sync::CancellationToken;
 pub use exec::{TaskSpec, run_frames, spawn_local_slots};
 pub use frames::{FrameSpec, MAX_FRAMES};
 
+use crate::events::{Feed, Subscription};
 use crate::hub::{HubError, Sequence};
+use crate::metrics::TaskMetrics;
 use crate::package::Kind;
 
 /// Id of the hub's own worker (its local slots).
@@ -180,9 +182,40 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    /// Every state, in slot order.
+    const ALL: [TaskState; 5] = [
+        TaskState::Queued,
+        TaskState::Active,
+        TaskState::Completed,
+        TaskState::Failed,
+        TaskState::Canceled,
+    ];
+
     fn slot(self) -> usize {
         self as usize
     }
+
+    /// The state's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Active => "active",
+            TaskState::Completed => "completed",
+            TaskState::Failed => "failed",
+            TaskState::Canceled => "canceled",
+        }
+    }
+}
+
+/// Jobs, tasks and workers per state, for the metrics.
+#[derive(Debug, Default)]
+pub struct StateCounts {
+    /// Jobs per state.
+    pub jobs: Vec<(&'static str, u64)>,
+    /// Tasks per state.
+    pub tasks: Vec<(&'static str, u64)>,
+    /// Workers per state (`online`, `lost`, `offline`).
+    pub workers: Vec<(&'static str, u64)>,
 }
 
 /// One failed attempt of a task.
@@ -447,17 +480,6 @@ pub struct Upload<'a> {
     pub frame: i64,
 }
 
-/// A change for `/events` subscribers.
-#[derive(Debug, Clone)]
-pub struct JobEvent {
-    /// `job`, `task`, `worker` or `instance`.
-    pub kind: &'static str,
-    /// The job it concerns (none for workers).
-    pub job_id: Option<String>,
-    /// The object, as the API shows it.
-    pub data: Arc<Value>,
-}
-
 /// What a worker gets from [`JobManager::pickup`].
 #[derive(Debug, Clone)]
 pub struct Lease {
@@ -568,13 +590,15 @@ struct State {
 pub struct JobManager {
     state: Mutex<State>,
     config: JobsConfig,
-    events: broadcast::Sender<JobEvent>,
+    events: Feed,
     work: Notify,
     artifacts_dir: PathBuf,
     staging_dir: PathBuf,
     logs_dir: PathBuf,
     /// Artifact uploads streaming to disk now (see `staging`).
     artifact_uploads: tokio::sync::Semaphore,
+    /// Task durations and retries, for the metrics.
+    task_metrics: TaskMetrics,
 }
 
 fn now_ms() -> u64 {
@@ -684,9 +708,15 @@ impl JobManager {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Subscribes to job, task and worker changes.
-    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
-        self.events.subscribe()
+    /// Subscribes to job, task, worker and instance changes, after the one
+    /// with id `last_id` (a reconnecting client's `Last-Event-ID`) or from now.
+    pub fn subscribe(&self, last_id: Option<&str>) -> Subscription {
+        self.events.subscribe(last_id)
+    }
+
+    /// The id clients see for change `seq` (SSE `id:`).
+    pub fn event_id(&self, seq: u64) -> String {
+        self.events.id(seq)
     }
 
     /// Waits until a task may have become available (or a second passes).
@@ -694,16 +724,9 @@ impl JobManager {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.work.notified()).await;
     }
 
-    /// Sends a change to `/events` subscribers; `data` is built only when
-    /// someone listens.
+    /// Records a change for `/events` subscribers (and those who reconnect).
     fn emit(&self, kind: &'static str, job_id: Option<&str>, data: impl FnOnce() -> Value) {
-        if self.events.receiver_count() > 0 {
-            let _ = self.events.send(JobEvent {
-                kind,
-                job_id: job_id.map(str::to_string),
-                data: Arc::new(data()),
-            });
-        }
+        self.events.send(kind, job_id, data());
     }
 
     /// Publishes a change that is not a job's, task's or worker's (the hub
@@ -1191,11 +1214,11 @@ impl JobManager {
                 job.signal_stop(idx, &mut state.workers, "the job was deleted");
             }
             state.store.write(|tx| tx.delete_job(id)).map_err(storage)?;
-            let _ = self.events.send(JobEvent {
-                kind: "job",
-                job_id: Some(id.to_string()),
-                data: Arc::new(serde_json::json!({"id": id, "removed": true})),
-            });
+            self.events.send(
+                "job",
+                Some(id),
+                serde_json::json!({"id": id, "removed": true}),
+            );
             state.jobs.remove(id)
         };
         let task_ids = job.map_or_else(Vec::new, |job| {
@@ -1210,6 +1233,49 @@ impl JobManager {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The figures the task metrics keep (durations, retries).
+    pub fn task_metrics(&self) -> &TaskMetrics {
+        &self.task_metrics
+    }
+
+    /// Jobs, tasks and workers per state.
+    pub fn state_counts(&self) -> StateCounts {
+        let state = self.lock();
+        let job_states = [
+            JobState::Queued,
+            JobState::Active,
+            JobState::Paused,
+            JobState::Completed,
+            JobState::Failed,
+            JobState::Canceled,
+        ];
+        let mut jobs: Vec<(&'static str, u64)> =
+            job_states.iter().map(|s| (s.as_str(), 0)).collect();
+        let mut tasks: Vec<(&'static str, u64)> =
+            TaskState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for job in state.jobs.values() {
+            if let Some(slot) = job_states.iter().position(|&s| s == job.state) {
+                jobs[slot].1 += 1;
+            }
+            for (slot, n) in job.counts.iter().enumerate() {
+                tasks[slot].1 += *n as u64;
+            }
+        }
+        let worker_states = [WorkerState::Online, WorkerState::Lost, WorkerState::Offline];
+        let workers = worker_states
+            .iter()
+            .map(|&ws| {
+                let n = state.workers.values().filter(|w| w.state == ws).count();
+                (view::worker_state(ws), n as u64)
+            })
+            .collect();
+        StateCounts {
+            jobs,
+            tasks,
+            workers,
         }
     }
 

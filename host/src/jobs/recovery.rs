@@ -166,12 +166,13 @@ impl JobManager {
         Ok(Arc::new(JobManager {
             state: Mutex::new(state),
             config,
-            events: broadcast::channel(4096).0,
+            events: Feed::new(),
             work: Notify::new(),
             artifacts_dir,
             staging_dir,
             logs_dir,
             artifact_uploads: tokio::sync::Semaphore::new(staging::MAX_ARTIFACT_UPLOADS),
+            task_metrics: TaskMetrics::default(),
         }))
     }
 }

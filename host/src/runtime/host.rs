@@ -447,6 +447,8 @@ pub(crate) struct Limiter {
     pub(crate) memory_bytes: usize,
     pub(crate) table_elements: usize,
     pub(crate) memory_exceeded: bool,
+    /// The memory the instance has, for its accounting.
+    pub(crate) memory: Arc<super::usage::MemoryUse>,
 }
 
 /// The trap raised when an instance grows past its memory limit.
@@ -457,7 +459,7 @@ pub struct MemoryLimitExceeded(pub usize);
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -465,6 +467,7 @@ impl ResourceLimiter for Limiter {
             self.memory_exceeded = true;
             return Err(MemoryLimitExceeded(self.memory_bytes).into());
         }
+        self.memory.grew(current, desired);
         Ok(true)
     }
 

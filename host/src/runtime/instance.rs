@@ -2,6 +2,7 @@
 //! the rest of the hub uses to feed input, read streams, send events, stop
 //! and kill it.
 
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,6 +20,7 @@ use super::host::{
 use super::io::{ChannelReader, InputWriter, input_channel, pump_into, pump_into_keeping_tail};
 use super::limits::{Hit, Limits, arm_epoch, metered, wall_clock};
 use super::trap::{panic_message, trap_message};
+use super::usage::{MemoryUse, Usage};
 use super::{Entry, Program, Runtime, TopicBus};
 use crate::streams::{Overflow, Pipe};
 
@@ -66,6 +68,30 @@ pub enum InstanceStatus {
 }
 
 impl InstanceStatus {
+    /// Every state, in the order an instance goes through them.
+    pub const ALL: [InstanceStatus; 7] = [
+        InstanceStatus::Initializing,
+        InstanceStatus::Starting,
+        InstanceStatus::Running,
+        InstanceStatus::Stopping,
+        InstanceStatus::Killing,
+        InstanceStatus::Completed,
+        InstanceStatus::Errored,
+    ];
+
+    /// The state's name, as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Initializing => "initializing",
+            InstanceStatus::Starting => "starting",
+            InstanceStatus::Running => "running",
+            InstanceStatus::Stopping => "stopping",
+            InstanceStatus::Killing => "killing",
+            InstanceStatus::Completed => "completed",
+            InstanceStatus::Errored => "errored",
+        }
+    }
+
     /// Whether the instance has ended.
     pub fn is_terminal(self) -> bool {
         matches!(self, InstanceStatus::Completed | InstanceStatus::Errored)
@@ -132,6 +158,11 @@ struct Shared {
     stop_requested: Mutex<Option<Instant>>,
     /// The input's content type, as the first input request named it.
     input_content_type: Arc<std::sync::OnceLock<String>>,
+    /// Nanoseconds spent running the guest.
+    cpu_nanos: Arc<AtomicU64>,
+    memory: Arc<MemoryUse>,
+    /// The limits in force, once the instance started.
+    limits: std::sync::OnceLock<Limits>,
 }
 
 /// A handle to a running (or ended) instance. Cheap to clone.
@@ -183,6 +214,9 @@ impl Runtime {
             kill: watch::channel(None).0,
             stop_requested: Mutex::new(None),
             input_content_type: Arc::default(),
+            cpu_nanos: Arc::default(),
+            memory: Arc::default(),
+            limits: std::sync::OnceLock::new(),
         });
         let instance = Instance { shared };
         let runtime = self.clone();
@@ -252,6 +286,7 @@ async fn drive(
             wall_time: options.max_wall_time,
             cpu_time: options.max_cpu_time,
         });
+    let _ = shared.limits.set(limits);
     let memory_bytes = limits.memory_bytes.unwrap_or(usize::MAX);
     let state = InstanceState {
         wasi: wasi.build(),
@@ -260,6 +295,7 @@ async fn drive(
             memory_bytes,
             table_elements: 100_000,
             memory_exceeded: false,
+            memory: shared.memory.clone(),
         },
         input,
         output: shared.output.clone(),
@@ -280,7 +316,7 @@ async fn drive(
     };
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|state| &mut state.limiter);
-    let meter = arm_epoch(&mut store, &limits);
+    let meter = arm_epoch(&mut store, &limits, &shared.cpu_nanos);
 
     instance.set_status(InstanceStatus::Starting);
     let mut kill_rx = shared.kill.subscribe();
@@ -291,7 +327,7 @@ async fn drive(
             }
             run_entry(&program.entry, &mut store, &instance).await
         };
-        let run = metered(run, meter.clone());
+        let run = metered(run, meter.clone(), shared.cpu_nanos.clone());
         tokio::select! {
             result = run => Outcome::Finished(result),
             code = wait_for_kill(&mut kill_rx) => Outcome::Killed(code),
@@ -514,6 +550,25 @@ impl Instance {
     /// The output stream.
     pub fn output(&self) -> &Pipe {
         &self.shared.output
+    }
+
+    /// What the instance used so far (see [`Usage`]).
+    pub fn usage(&self) -> Usage {
+        let shared = &self.shared;
+        let (memory_bytes, peak_memory_bytes) = shared.memory.read();
+        let input = shared.input.flow();
+        Usage {
+            cpu: Duration::from_nanos(shared.cpu_nanos.load(AtomicOrdering::Relaxed)),
+            memory_bytes,
+            peak_memory_bytes,
+            input,
+            stdin: shared.stdin.flow(),
+            output: shared.output.flow(),
+            stdout: shared.stdout.flow(),
+            stderr: shared.stderr.flow(),
+            output_blocked: shared.output.blocked(),
+            limits: shared.limits.get().copied(),
+        }
     }
 
     /// The guest's WASI stdout (separate from output for SDK plugins).

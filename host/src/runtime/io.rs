@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::streams::Pipe;
+use crate::streams::{Flow, FlowMeter, Pipe};
 
 /// The largest piece an instance's input channel carries. A larger chunk (a
 /// WebSocket message, a big HTTP frame, a topic's record) is copied in
@@ -40,6 +40,8 @@ pub enum InputError {
 struct Port {
     tx: mpsc::Sender<Feed>,
     ended: AtomicBool,
+    /// What the guest was given.
+    flow: FlowMeter,
 }
 
 /// One writer of an instance's input. Cheap to clone; every clone, every
@@ -59,6 +61,7 @@ pub(crate) fn input_channel(capacity: usize) -> (InputWriter, ChannelReader) {
     let port = Arc::new(Port {
         tx,
         ended: AtomicBool::new(false),
+        flow: FlowMeter::default(),
     });
     let reader = ChannelReader {
         rx,
@@ -85,15 +88,23 @@ impl InputWriter {
         Ok(())
     }
 
+    /// What was taken for the guest so far: bytes, writes, lines.
+    pub fn flow(&self) -> Flow {
+        self.port.flow.read()
+    }
+
     async fn send_piece(&self, piece: Bytes) -> Result<(), InputError> {
         if piece.is_empty() {
             return Ok(());
         }
+        let counted = piece.clone();
         self.port
             .tx
             .send(Feed::Data(piece))
             .await
-            .map_err(|_| self.refused())
+            .map_err(|_| self.refused())?;
+        self.port.flow.count(&counted);
+        Ok(())
     }
 
     fn refused(&self) -> InputError {

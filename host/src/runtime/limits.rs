@@ -87,8 +87,8 @@ pub(crate) struct Meter {
     cpu_limit: Option<Duration>,
     /// The wall-clock limit and when it runs out.
     wall: Option<(Duration, Instant)>,
-    /// Nanoseconds spent in finished polls.
-    spent: AtomicU64,
+    /// Nanoseconds spent in finished polls (shared with the instance's accounting).
+    spent: Arc<AtomicU64>,
     /// When the poll in progress started.
     polling_since: Mutex<Option<Instant>>,
     hit: Mutex<Option<Hit>>,
@@ -129,8 +129,12 @@ impl Meter {
 /// Makes a guest yield to the executor every epoch tick (so it can be killed
 /// at any time), and, with a CPU or wall-clock limit, installs the meter that
 /// traps it; the wall clock starts now. Returns the meter, to be passed to
-/// [`metered`].
-pub(crate) fn arm_epoch<T: 'static>(store: &mut Store<T>, limits: &Limits) -> Option<Arc<Meter>> {
+/// [`metered`]. `spent` is where [`metered`] adds the time of each poll.
+pub(crate) fn arm_epoch<T: 'static>(
+    store: &mut Store<T>,
+    limits: &Limits,
+    spent: &Arc<AtomicU64>,
+) -> Option<Arc<Meter>> {
     store.set_epoch_deadline(1);
     // Also marks the store as async-only, which `Yield` below needs.
     store.epoch_deadline_async_yield_and_update(1);
@@ -142,7 +146,7 @@ pub(crate) fn arm_epoch<T: 'static>(store: &mut Store<T>, limits: &Limits) -> Op
         wall: limits
             .wall_time
             .map(|limit| (limit, Instant::now() + limit)),
-        spent: AtomicU64::new(0),
+        spent: spent.clone(),
         polling_since: Mutex::new(None),
         hit: Mutex::new(None),
     });
@@ -163,12 +167,18 @@ pub(crate) async fn wall_clock(limit: Option<Duration>) -> Duration {
     }
 }
 
-/// `future`, with the time of each poll added to `meter` (when there is one).
-pub(crate) fn metered<F: Future>(future: F, meter: Option<Arc<Meter>>) -> Metered<F> {
+/// `future`, with the time of each poll added to `spent` (and shown to the
+/// `meter`, when there is one, while the poll runs).
+pub(crate) fn metered<F: Future>(
+    future: F,
+    meter: Option<Arc<Meter>>,
+    spent: Arc<AtomicU64>,
+) -> Metered<F> {
     Metered {
         future: Box::pin(future),
-        // Only CPU time needs the polls timed.
+        // Only a CPU limit needs the poll in progress.
         meter: meter.filter(|meter| meter.cpu_limit.is_some()),
+        spent,
     }
 }
 
@@ -176,27 +186,32 @@ pub(crate) fn metered<F: Future>(future: F, meter: Option<Arc<Meter>>) -> Metere
 pub(crate) struct Metered<F> {
     future: Pin<Box<F>>,
     meter: Option<Arc<Meter>>,
+    spent: Arc<AtomicU64>,
 }
 
 impl<F: Future> Future for Metered<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let Some(meter) = self.meter.clone() else {
-            return self.future.as_mut().poll(cx);
-        };
         let started = Instant::now();
-        *meter
-            .polling_since
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(started);
+        let meter = self.meter.clone();
+        if let Some(meter) = &meter {
+            *meter
+                .polling_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(started);
+        }
         let result = self.future.as_mut().poll(cx);
-        *meter
-            .polling_since
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+        // Added before the poll is marked done: the meter may count this poll
+        // twice for an instant, never not at all.
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        meter.spent.fetch_add(nanos, Ordering::Relaxed);
+        self.spent.fetch_add(nanos, Ordering::Relaxed);
+        if let Some(meter) = &meter {
+            *meter
+                .polling_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = None;
+        }
         result
     }
 }

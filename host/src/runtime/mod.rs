@@ -25,12 +25,13 @@ mod render;
 mod sandbox;
 mod topics;
 mod trap;
+mod usage;
 
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -56,6 +57,7 @@ pub use render::{
 };
 pub use sandbox::{PACKAGE_DIR, SCRATCH_DIR};
 pub use topics::{BoxFuture, TopicBus, TopicPublisher, TopicSubscriber};
+pub use usage::Usage;
 
 pub(crate) use host::log_line;
 use host::{InstanceState, Runner, RunnerPre};
@@ -179,6 +181,27 @@ struct RuntimeInner {
     config: RuntimeConfig,
     engine_key: String,
     guests: GuestRuntime,
+    compiles: CompileCounts,
+}
+
+/// How components were had: from the compile cache, or compiled (and how
+/// long compiling took).
+#[derive(Debug, Default)]
+struct CompileCounts {
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+/// [`Runtime::compile_stats`]: the compile cache's hits and misses so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Components loaded compiled from the cache.
+    pub hits: u64,
+    /// Components compiled.
+    pub misses: u64,
+    /// Time spent compiling them.
+    pub time: Duration,
 }
 
 /// The tokio runtime guests run on, when they have their own.
@@ -360,6 +383,7 @@ impl Runtime {
                 config,
                 engine_key,
                 guests,
+                compiles: CompileCounts::default(),
             }),
         })
     }
@@ -416,10 +440,45 @@ impl Runtime {
         })
     }
 
+    /// The compile cache's hits and misses so far.
+    pub fn compile_stats(&self) -> CompileStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counts = &self.inner.compiles;
+        CompileStats {
+            hits: counts.hits.load(Relaxed),
+            misses: counts.misses.load(Relaxed),
+            time: Duration::from_nanos(counts.nanos.load(Relaxed)),
+        }
+    }
+
     fn compile_cached(&self, wasm: &[u8], digest: &str) -> Result<Component, RuntimeError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let started = Instant::now();
+        let cached = self.compile_or_load(wasm, digest);
+        let counts = &self.inner.compiles;
+        match &cached {
+            Ok((_, true)) => {
+                counts.hits.fetch_add(1, Relaxed);
+            }
+            Ok((_, false)) => {
+                counts.misses.fetch_add(1, Relaxed);
+                let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                counts.nanos.fetch_add(nanos, Relaxed);
+            }
+            Err(_) => {}
+        }
+        cached.map(|(component, _)| component)
+    }
+
+    /// The component and whether it came from the cache.
+    fn compile_or_load(
+        &self,
+        wasm: &[u8],
+        digest: &str,
+    ) -> Result<(Component, bool), RuntimeError> {
         let engine = &self.inner.engine;
         let Some(dir) = &self.inner.config.cache_dir else {
-            return match self.compiler() {
+            let component = match self.compiler() {
                 Some(compiler) => {
                     let scratch = compile::scratch_artifact()?;
                     compiler.compile(wasm, scratch.path())?;
@@ -428,11 +487,12 @@ impl Runtime {
                 None => Component::new(engine, wasm)
                     .map_err(|e| RuntimeError::Compile(format!("{e:#}"))),
             };
+            return component.map(|c| (c, false));
         };
         let path = dir.join(format!("{digest}-{}.cwasm", self.inner.engine_key));
         if path.is_file() {
             match load_artifact(engine, &path) {
-                Ok(component) => return Ok(component),
+                Ok(component) => return Ok((component, true)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component");
                     let _ = fs::remove_file(&path);
@@ -454,7 +514,7 @@ impl Runtime {
         // (a compiler from another build) never gets there.
         let component = load_compiled(engine, tmp.path())?;
         tmp.persist(&path).map_err(|e| RuntimeError::Io(e.error))?;
-        Ok(component)
+        Ok((component, false))
     }
 
     /// The child-process compiler, when configured.

@@ -230,7 +230,8 @@ impl Runtime {
             render_state(wasi.build(), memory_bytes, options),
         );
         store.limiter(|state| &mut state.limiter);
-        let meter = arm_epoch(&mut store, &limits);
+        let spent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let meter = arm_epoch(&mut store, &limits, &spent);
         let request = frames::FrameRequest {
             job_id: request.job_id,
             frame: request.frame,
@@ -242,7 +243,7 @@ impl Runtime {
                 let bindings = pre.instantiate_async(&mut store).await?;
                 bindings.call_render(&mut store, &request).await
             };
-            let call = metered(call, meter.clone());
+            let call = metered(call, meter.clone(), spent);
             tokio::select! {
                 biased;
                 () = cancelled(options.cancel.as_ref()) => Outcome::Canceled,
@@ -305,6 +306,7 @@ fn render_state(wasi: WasiCtx, memory_bytes: usize, options: &RenderOptions) -> 
             memory_bytes,
             table_elements: 100_000,
             memory_exceeded: false,
+            memory: Arc::default(),
         },
         input: None,
         output: Pipe::new(0, Overflow::DropOldest),

@@ -1,0 +1,122 @@
+//! Who may call what: the bearer tokens of the API.
+//!
+//! - the admin token (`--token`) opens every route;
+//! - the read token (`--read-token`) opens the `GET` routes only, for
+//!   dashboards and scrapers;
+//! - an instance's session token (`sessionToken` of its start request) opens
+//!   that instance's own routes, `/instance/:id` and below, and nothing else,
+//!   so a viewer can be handed one instance without the admin token.
+//!
+//! `/health` is always open, and `/metrics` too with `--metrics-open`. Tokens
+//! are compared in constant time and never logged.
+
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+
+/// The middleware: lets the request through or answers 401/403.
+pub(super) async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match check(&state, &request) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn check(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    let Some(admin) = &state.token else {
+        return Ok(());
+    };
+    let path = request.uri().path();
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    if path == "/health" || (path == "/metrics" && state.metrics_open) {
+        return Ok(());
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .ok_or(ApiError::Unauthorized)?;
+    if constant_time_eq(given.as_bytes(), admin.as_bytes()) {
+        return Ok(());
+    }
+    if let Some(read) = &state.read_token
+        && constant_time_eq(given.as_bytes(), read.as_bytes())
+    {
+        return if matches!(*request.method(), Method::GET | Method::HEAD) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "the read-only token opens GET routes only, not {}",
+                request.method()
+            )))
+        };
+    }
+    if let Some(id) = instance_of(path)
+        && let Ok(record) = state.hub.instance(id)
+        && record.session.is_some_and(|key| key.opens_with(given))
+    {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(
+        "invalid bearer token (a session token opens only its own instance's routes)".into(),
+    ))
+}
+
+/// The instance id of `/instance/:id` and the routes below it.
+fn instance_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/instance/")?;
+    let id = rest.split('/').next()?;
+    (!id.is_empty()).then_some(id)
+}
+
+/// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
+}
+
+/// Compares without an early exit, so timing does not reveal the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{bearer_token, constant_time_eq, instance_of};
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer tok", "bearer tok", "BEARER tok", "Bearer  tok"] {
+            assert_eq!(bearer_token(value), Some("tok"), "{value:?}");
+        }
+        assert_eq!(bearer_token("Basic tok"), None);
+        assert_eq!(bearer_token("Bearertok"), None);
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"secret"));
+    }
+
+    #[test]
+    fn instance_routes_are_recognised() {
+        assert_eq!(instance_of("/instance/abc"), Some("abc"));
+        assert_eq!(instance_of("/instance/abc/output"), Some("abc"));
+        assert_eq!(instance_of("/instance/"), None);
+        assert_eq!(instance_of("/instances"), None);
+        assert_eq!(instance_of("/sequence/abc/start"), None);
+    }
+}

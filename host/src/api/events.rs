@@ -1,0 +1,193 @@
+//! Server-Sent Events: `GET /events` (every job, task, worker and instance
+//! change) and `GET /jobs/:id/events` (one job's, until it ends).
+//!
+//! Every event carries an `id:` (see [`crate::events`]). A client that comes
+//! back with `Last-Event-ID` gets the events it missed, each once, then the
+//! live ones; one whose id is too old gets a `reset` event first and then,
+//! on a job's stream, the job as it is now. Idle streams get a keep-alive
+//! comment every ten seconds so proxies do not cut them.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::extract::Path;
+use super::{ApiError, AppState};
+use crate::events::{Change, Resume};
+use crate::jobs::{JobManager, JobState};
+
+type SseItem = Result<Event, Infallible>;
+
+/// The client's `Last-Event-ID`, if it sent one.
+fn last_event_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+}
+
+fn change_event(jobs: &JobManager, change: &Change) -> SseItem {
+    Ok(Event::default()
+        .id(jobs.event_id(change.seq))
+        .event(change.kind)
+        .data(change.data.to_string()))
+}
+
+/// A `reset`: the client missed changes that are no longer kept and must
+/// read the current state again. With `seq`, the id to resume from after it.
+fn reset_event(jobs: &JobManager, seq: Option<u64>, why: &str) -> SseItem {
+    let mut event = Event::default()
+        .event("reset")
+        .data(json!({ "reason": why }).to_string());
+    if let Some(seq) = seq {
+        event = event.id(jobs.event_id(seq));
+    }
+    Ok(event)
+}
+
+fn sse(stream: impl Stream<Item = SseItem> + Send + 'static) -> Response {
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
+        .into_response()
+}
+
+const TOO_OLD: &str = "the Last-Event-ID is older than the events this hub keeps (or from before it restarted); read the current state again";
+
+/// `GET /events`: SSE of every job, task, worker and instance change. A new
+/// stream starts with an `open` event, whose id a client can come back with.
+pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let jobs = state.hub.jobs().clone();
+    let subscription = jobs.subscribe(last_event_id(&headers));
+    let first: Vec<SseItem> = match subscription.resume {
+        Resume::Live => vec![Ok(Event::default()
+            .id(jobs.event_id(subscription.last_seq))
+            .event("open")
+            .data("{}"))],
+        Resume::Missed(changes) => changes.iter().map(|c| change_event(&jobs, c)).collect(),
+        Resume::Reset => vec![reset_event(&jobs, Some(subscription.last_seq), TOO_OLD)],
+    };
+    let live = futures::stream::unfold(
+        (subscription.live, jobs.clone()),
+        |(mut rx, jobs)| async move {
+            let item = match rx.recv().await {
+                Ok(change) => change_event(&jobs, &change),
+                Err(RecvError::Lagged(n)) => reset_event(
+                    &jobs,
+                    None,
+                    &format!("{n} events were skipped because this client read too slowly"),
+                ),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((item, (rx, jobs)))
+        },
+    );
+    sse(futures::stream::iter(first).chain(live))
+}
+
+/// `GET /jobs/:id/events`: SSE of this job's changes, starting with the job
+/// as it is (or, resumed, with what the client missed) and ending once it
+/// reaches a final state. Resumed after its end: 204, which tells a browser's
+/// `EventSource` to stop reconnecting.
+pub async fn job_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let jobs = state.hub.jobs().clone();
+    let subscription = jobs.subscribe(last_event_id(&headers));
+    let snapshot = |seq: u64| -> Result<(SseItem, bool), ApiError> {
+        let job = jobs.get(&id)?;
+        let done = ended(&job);
+        let event = Event::default()
+            .id(jobs.event_id(seq))
+            .event("job")
+            .data(job.to_string());
+        Ok((Ok(event), done))
+    };
+    let mut first = Vec::new();
+    let mut done = false;
+    match subscription.resume {
+        Resume::Live => {
+            let (event, ended) = snapshot(subscription.last_seq)?;
+            first.push(event);
+            done = ended;
+        }
+        Resume::Missed(changes) => {
+            for change in changes.iter().filter(|c| c.job_id.as_deref() == Some(&id)) {
+                first.push(change_event(&jobs, change));
+                done |= is_final(change);
+            }
+            if first.is_empty() {
+                // Nothing missed: a job that has ended has nothing more to say.
+                let (_, ended) = snapshot(subscription.last_seq)?;
+                if ended {
+                    return Ok(StatusCode::NO_CONTENT.into_response());
+                }
+            }
+        }
+        Resume::Reset => {
+            first.push(reset_event(&jobs, Some(subscription.last_seq), TOO_OLD));
+            let (event, ended) = snapshot(subscription.last_seq)?;
+            first.push(event);
+            done = ended;
+        }
+    }
+    // Each step yields the events to send: one change, or after a lag a
+    // `reset` and the job as it is now.
+    let live = futures::stream::unfold(
+        (subscription.live, jobs, id, done),
+        |(mut rx, jobs, id, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(change) if change.job_id.as_deref() == Some(id.as_str()) => {
+                        let done = is_final(&change);
+                        let events = vec![change_event(&jobs, &change)];
+                        return Some((events, (rx, jobs, id, done)));
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => {
+                        let why =
+                            format!("{n} events were skipped because this client read too slowly");
+                        let mut events = vec![reset_event(&jobs, None, &why)];
+                        let now = jobs.get(&id).ok();
+                        let done = now.as_ref().is_none_or(ended);
+                        if let Some(job) = now {
+                            events.push(Ok(Event::default().event("job").data(job.to_string())));
+                        }
+                        return Some((events, (rx, jobs, id, done)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    )
+    .flat_map(futures::stream::iter);
+    Ok(sse(futures::stream::iter(first).chain(live)))
+}
+
+/// A job view that is final: a final state, or removed.
+fn ended(job: &Value) -> bool {
+    job.get("removed").is_some()
+        || job
+            .get("state")
+            .and_then(Value::as_str)
+            .and_then(JobState::parse)
+            .is_some_and(JobState::is_terminal)
+}
+
+/// A job change after which nothing more will happen.
+fn is_final(change: &Arc<Change>) -> bool {
+    change.kind == "job" && ended(&change.data)
+}
