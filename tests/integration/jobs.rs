@@ -1011,7 +1011,13 @@ async fn job_events_stream_as_server_sent_events_until_the_job_ends() {
         }
     });
     read.await.expect("the event stream ends when the job does");
-    assert!(text.starts_with("event: job\ndata: {"), "{text}");
+    // Every event has an id (for Last-Event-ID); the first is the job.
+    assert!(text.starts_with("id: "), "{text}");
+    assert!(
+        text.lines().nth(1) == Some("event: job")
+            && text.lines().nth(2).unwrap().starts_with("data: {"),
+        "{text}"
+    );
     assert!(text.contains("event: task\n"), "{text}");
     let last = text.trim_end().lines().last().unwrap();
     assert!(

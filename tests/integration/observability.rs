@@ -360,11 +360,7 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
         print(f"{s.name}{{{labels}}} {s.value}")
 "#;
-    let path = std::env::var_os("WEIR_PY_VALIDATORS").unwrap_or_else(|| {
-        panic!(
-            "this test needs prometheus-client for Python: `pip install --target DIR prometheus-client` and set WEIR_PY_VALIDATORS=DIR (.ci/run does)"
-        )
-    });
+    let path = py_validators();
     let mut child = std::process::Command::new("python3")
         .args(["-c", script])
         .env("PYTHONPATH", path)
@@ -387,6 +383,35 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The Python validators' pinned package, PyPI.
+const PROMETHEUS_CLIENT: &str = "prometheus-client==0.21.1";
+
+/// A directory holding `prometheus_client`: `$WEIR_PY_VALIDATORS` (`.ci/run` sets it), else
+/// the pinned package installed once under the guests' target dir with pip.
+fn py_validators() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("WEIR_PY_VALIDATORS") {
+            return dir.into();
+        }
+        let dir = std::path::Path::new(weir_tests::GUEST_TARGET_DIR).join("tools/py-validators-1");
+        if !dir.join("prometheus_client/__init__.py").is_file() {
+            eprintln!("installing {PROMETHEUS_CLIENT} into {} (pip)", dir.display());
+            let status = std::process::Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--target"])
+                .arg(&dir)
+                .arg(PROMETHEUS_CLIENT)
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "this test needs prometheus-client for Python: `pip install --target DIR {PROMETHEUS_CLIENT}` and WEIR_PY_VALIDATORS=DIR"
+            );
+        }
+        dir
+    })
+    .clone()
 }
 
 fn sample(parsed: &str, series: &str) -> f64 {
