@@ -1,6 +1,7 @@
 //! What the people who run a hub watch it with: resumable event streams,
 //! scoped and read-only tokens, Prometheus metrics (parsed by the reference
-//! Python parser), per-instance accounting and JSON logs.
+//! Python parser), per-instance accounting, JSON logs and the OpenAPI document (checked by
+//! `openapi-spec-validator`).
 
 use std::time::Duration;
 
@@ -360,10 +361,46 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
         print(f"{s.name}{{{labels}}} {s.value}")
 "#;
-    let path = py_validators();
+    python(script, text)
+}
+
+/// The Python validators, pinned, from PyPI: the reference OpenMetrics parser and the
+/// OpenAPI document validator.
+const PY_VALIDATORS: [&str; 2] = ["prometheus-client==0.21.1", "openapi-spec-validator==0.7.1"];
+
+/// A directory holding [`PY_VALIDATORS`]: `$WEIR_PY_VALIDATORS` (`.ci/run` sets it), else
+/// the pinned packages installed once under the guests' target dir with pip.
+fn py_validators() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("WEIR_PY_VALIDATORS") {
+            return dir.into();
+        }
+        let dir = std::path::Path::new(weir_tests::GUEST_TARGET_DIR).join("tools/py-validators-2");
+        if !dir.join("openapi_spec_validator/__init__.py").is_file() {
+            eprintln!("installing {PY_VALIDATORS:?} into {} (pip)", dir.display());
+            let status = std::process::Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--target"])
+                .arg(&dir)
+                .args(PY_VALIDATORS)
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "these tests need `pip install --target DIR {}` and WEIR_PY_VALIDATORS=DIR",
+                PY_VALIDATORS.join(" ")
+            );
+        }
+        dir
+    })
+    .clone()
+}
+
+/// Runs the Python `script` with the validators on the path, `input` on its
+/// stdin; its stdout, or a panic with its stderr.
+fn python(script: &str, input: &str) -> String {
     let mut child = std::process::Command::new("python3")
         .args(["-c", script])
-        .env("PYTHONPATH", path)
+        .env("PYTHONPATH", py_validators())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -374,44 +411,15 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         .stdin
         .take()
         .unwrap()
-        .write_all(text.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "the OpenMetrics parser refused the metrics: {}\n{text}",
+        "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// The Python validators' pinned package, PyPI.
-const PROMETHEUS_CLIENT: &str = "prometheus-client==0.21.1";
-
-/// A directory holding `prometheus_client`: `$WEIR_PY_VALIDATORS` (`.ci/run` sets it), else
-/// the pinned package installed once under the guests' target dir with pip.
-fn py_validators() -> std::path::PathBuf {
-    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Some(dir) = std::env::var_os("WEIR_PY_VALIDATORS") {
-            return dir.into();
-        }
-        let dir = std::path::Path::new(weir_tests::GUEST_TARGET_DIR).join("tools/py-validators-1");
-        if !dir.join("prometheus_client/__init__.py").is_file() {
-            eprintln!("installing {PROMETHEUS_CLIENT} into {} (pip)", dir.display());
-            let status = std::process::Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--target"])
-                .arg(&dir)
-                .arg(PROMETHEUS_CLIENT)
-                .status();
-            assert!(
-                status.is_ok_and(|s| s.success()),
-                "this test needs prometheus-client for Python: `pip install --target DIR {PROMETHEUS_CLIENT}` and WEIR_PY_VALIDATORS=DIR"
-            );
-        }
-        dir
-    })
-    .clone()
 }
 
 fn sample(parsed: &str, series: &str) -> f64 {
@@ -550,4 +558,49 @@ async fn json_logs_have_a_line_per_request_with_its_route_status_and_id() {
     assert_eq!(request["instance"], "no-such-instance", "{request}");
     assert!(request["duration_ms"].as_f64().is_some(), "{request}");
     assert!(lines.iter().any(|l| l["level"] == "INFO"), "{log}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_validates_and_lists_exactly_the_routes() {
+    let hub = TestHub::start().await;
+    let (status, doc) = json_of(hub.get("/openapi.json").await).await;
+    assert_eq!(status, StatusCode::OK);
+    let script = r#"
+import json, sys
+from openapi_spec_validator import validate
+doc = json.load(sys.stdin)
+validate(doc)
+for path, item in sorted(doc["paths"].items()):
+    for method in sorted(k for k in item if k in ("get", "post", "put", "patch", "delete")):
+        print(method.upper(), path)
+"#;
+    let listed = python(script, &doc.to_string());
+    let mut expected: Vec<String> = Vec::new();
+    for route in weir::api::ROUTES {
+        let path = route.path.replace("{*", "{");
+        let methods: &[&str] = match route.method {
+            "ANY" => &["DELETE", "GET", "PATCH", "POST", "PUT"],
+            m => &[m][..],
+        };
+        for m in methods {
+            expected.push(format!("{m} {path}"));
+        }
+    }
+    expected.sort();
+    let mut got: Vec<String> = listed.lines().map(str::to_string).collect();
+    got.sort();
+    assert_eq!(got, expected, "the document's operations are the router's");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let start = &doc["paths"]["/sequence/{id}/start"]["post"];
+    assert_eq!(
+        start["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/StartRequest"
+    );
+    let limits = &doc["components"]["schemas"]["StartRequest"]["properties"]["limits"];
+    assert!(
+        !limits.is_null(),
+        "{}",
+        doc["components"]["schemas"]["StartRequest"]
+    );
+    assert!(start["responses"]["422"].is_object(), "{start}");
 }

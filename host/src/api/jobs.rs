@@ -252,7 +252,7 @@ pub async fn log(
 
 // ---- workers -------------------------------------------------------------
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Register {
     name: Option<String>,
@@ -295,7 +295,7 @@ pub async fn worker(
     Ok(Json(state.hub.jobs().worker(&id)?))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 pub struct PatchWorker {
     status: Option<String>,
 }
@@ -375,7 +375,7 @@ pub async fn pickup(
     }
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 pub struct Heartbeat {
     #[serde(default)]
     tasks: Vec<TaskReport>,
@@ -442,7 +442,7 @@ pub async fn upload_artifact(
         .into_response())
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskResult {
     #[serde(alias = "worker_id")]

@@ -13,6 +13,7 @@ mod instances;
 mod jobs;
 mod json;
 mod observe;
+mod openapi;
 mod ops;
 mod sequences;
 mod serve;
@@ -102,6 +103,7 @@ routes! {
     GET "/log" => hub::log, "hub log: replayed buffer, then live";
     GET "/health" => hub::health, "liveness (no auth)";
     GET "/help" => hub::help, "this list";
+    GET "/openapi.json" => openapi::openapi, "this API as an OpenAPI 3.1 document";
     GET "/metrics" => observe::metrics, "Prometheus metrics, OpenMetrics text (also at /metrics; --metrics-open: no token)";
     POST "/shutdown" => ops::shutdown, "{timeout}: stop instances (default 5000 ms, then killed), exit";
     POST "/gc" => ops::gc, "remove unused compiled components; memory before/after";

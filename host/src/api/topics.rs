@@ -29,7 +29,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(json!(state.hub.listed_topics().await))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 pub struct CreateTopic {
     id: Option<String>,
     #[serde(rename = "content-type", alias = "contentType")]

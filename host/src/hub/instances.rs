@@ -17,7 +17,7 @@ use crate::runtime::{Instance, InstanceStatus, StartOptions};
 /// answers with the instance still `starting`.
 const START_WAIT: Duration = Duration::from_secs(2);
 /// The body of `POST /sequence/:id/start` (Scramjet's `StartSequencePayload`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartRequest {
     /// Configuration object overlaid on the package's `[config]`.
@@ -61,7 +61,7 @@ fn new_session_token() -> String {
 }
 
 /// A start request's `sessionToken` (as in the HOOPS spawn API).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum SessionToken {
     /// `true`: mint one; `false`: none.

@@ -40,7 +40,7 @@ pub fn default_max_instances() -> usize {
 
 /// Per-start limits (`limits` of `POST /sequence/:id/start`); each may only
 /// tighten the hub's and the package's.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartLimits {
     /// Memory in MiB.

@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::{Hub, HubError, Sequence};
 
 /// The body of `POST /uploads`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct UploadRequest {
     /// The package's size in bytes.
     pub size: Option<u64>,

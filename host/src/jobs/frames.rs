@@ -6,7 +6,7 @@ use serde::Deserialize;
 pub const MAX_FRAMES: usize = 1_000_000;
 
 /// How a job names its frames on submission.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum FrameSpec {
     /// `"1-100"`, `"1-10,20,30-35"`, `"7"`.

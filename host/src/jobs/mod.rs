@@ -508,7 +508,7 @@ pub enum PickupError {
 }
 
 /// A job submission, as parsed from `POST /jobs`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubmitJob {
     /// Sequence id or name of a render package.
@@ -540,7 +540,7 @@ pub struct SubmitJob {
 }
 
 /// `PATCH /jobs/:id`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchJob {
     /// New priority.
@@ -550,7 +550,7 @@ pub struct PatchJob {
 }
 
 /// A heartbeat's report of one task.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskReport {
     /// Task id.
