@@ -17,8 +17,8 @@ WORK=$(mktemp -d /tmp/weir-accounting.XXXXXX)
 trap 'kill $HUB 2>/dev/null || true; rm -rf "$WORK"' EXIT
 HUB=
 
-"$AFTER" pack plugins/passthrough -o "$WORK/passthrough.tar.gz" >/dev/null
-"$AFTER" pack tests/fixtures/bench-map -o "$WORK/map.tar.gz" >/dev/null
+"$AFTER" pack plugins/passthrough -o "$WORK/passthrough.tar.gz" >/dev/null 2>&1
+"$AFTER" pack tests/fixtures/bench-map -o "$WORK/map.tar.gz" >/dev/null 2>&1
 python3 - "$RECORDS" > "$WORK/records.ndjson" <<'EOF'
 import json, sys
 for i in range(int(sys.argv[1])):
