@@ -244,6 +244,11 @@ fn two_workers_render_every_frame_exactly_once() {
     let mut used = BTreeSet::new();
     for task in tasks.as_array().unwrap() {
         assert_eq!(task["state"], "completed", "{task}");
+        // What the worker measured comes with its report.
+        let usage = &task["usage"];
+        assert!(usage["cpuMs"].as_f64().unwrap() > 0.0, "{task}");
+        assert!(usage["peakMemoryBytes"].as_u64().unwrap() > 0, "{task}");
+        assert!(usage["wallMs"].as_u64().is_some(), "{task}");
         let worker = task["worker"].as_str().unwrap();
         used.insert(
             workers

@@ -604,3 +604,40 @@ for path, item in sorted(doc["paths"].items()):
     );
     assert!(start["responses"]["422"].is_object(), "{start}");
 }
+
+#[tokio::test]
+async fn a_completed_render_task_shows_its_cpu_memory_and_wall_time() {
+    let hub = TestHub::with(|c| c.jobs.slots = 1, None).await;
+    let seq = hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    let (status, job) = json_of(
+        hub.post_json(
+            "/jobs",
+            json!({"package": seq, "frames": "1-2", "chunkSize": 2, "settings": {"spin_ms": 50, "alloc_mb": 8}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let tasks = tokio::time::timeout(WAIT, async {
+        loop {
+            let (_, tasks) = json_of(hub.get(&format!("/jobs/{id}/tasks")).await).await;
+            if tasks[0]["state"] == "completed" {
+                return tasks;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let usage = &tasks[0]["usage"];
+    // Two frames that spin 50 ms each: about that much CPU, within the wall time.
+    let cpu = usage["cpuMs"].as_f64().unwrap();
+    let wall = usage["wallMs"].as_u64().unwrap() as f64;
+    assert!((80.0..=wall + 20.0).contains(&cpu), "{usage}");
+    // Each frame allocates and touches 8 MiB.
+    assert!(
+        usage["peakMemoryBytes"].as_u64().unwrap() >= 8 << 20,
+        "{usage}"
+    );
+}

@@ -21,8 +21,8 @@ use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
 use crate::jobs::{
-    JobState, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob, TaskReport, Upload,
-    WorkerStatus,
+    JobState, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob, TaskReport, TaskUsage,
+    Upload, WorkerStatus,
 };
 
 /// `POST /jobs`: queue a render job → 201 job.
@@ -449,6 +449,11 @@ pub struct TaskResult {
     worker_id: Option<String>,
     attempt: Option<u32>,
     error: Option<String>,
+    /// What the frames used (on complete): CPU time in ms and peak memory in bytes.
+    #[serde(alias = "cpu_ms")]
+    cpu_ms: Option<f64>,
+    #[serde(alias = "peak_memory_bytes")]
+    peak_memory_bytes: Option<u64>,
 }
 
 fn result_fields(result: &TaskResult) -> Result<(&str, u32), ApiError> {
@@ -471,7 +476,19 @@ pub async fn complete(
 ) -> Result<Json<Value>, ApiError> {
     let result: TaskResult = read_json(&headers, body).await?;
     let (worker, attempt) = result_fields(&result)?;
-    state.hub.jobs().complete(&task_id, worker, attempt)?;
+    let usage = match (result.cpu_ms, result.peak_memory_bytes) {
+        (Some(cpu_ms), Some(peak_memory_bytes)) if cpu_ms.is_finite() && cpu_ms >= 0.0 => {
+            Some(TaskUsage {
+                cpu_ms,
+                peak_memory_bytes,
+            })
+        }
+        _ => None,
+    };
+    state
+        .hub
+        .jobs()
+        .complete(&task_id, worker, attempt, usage)?;
     Ok(Json(json!({ "id": task_id, "completed": true })))
 }
 

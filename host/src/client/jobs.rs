@@ -277,14 +277,20 @@ impl HubClient {
         self.call(request).await
     }
 
-    /// `POST /tasks/{id}/complete`: commits the uploaded artifacts.
+    /// `POST /tasks/{id}/complete`: commits the uploaded artifacts, with
+    /// what the frames used (CPU ms, peak memory bytes).
     pub async fn complete_task(
         &self,
         task: &str,
         worker: &str,
         attempt: u32,
+        usage: Option<(f64, u64)>,
     ) -> Result<(), ClientError> {
-        let body = json!({"workerId": worker, "attempt": attempt});
+        let mut body = json!({"workerId": worker, "attempt": attempt});
+        if let Some((cpu_ms, peak_memory_bytes)) = usage {
+            body["cpuMs"] = cpu_ms.into();
+            body["peakMemoryBytes"] = peak_memory_bytes.into();
+        }
         let request = self
             .request(Method::POST, &["tasks", task, "complete"])
             .json(&body);

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{JobManager, LOCAL_WORKER, Lease, PickupError, Upload};
+use super::{JobManager, LOCAL_WORKER, Lease, PickupError, TaskUsage, Upload};
 use crate::hub::Hub;
 use crate::runtime::{
-    Artifact, FrameRequest, LogHook, Program, ProgressHook, RenderError, RenderOptions, Runtime,
+    Artifact, FrameRequest, LogHook, Program, ProgressHook, RenderError, RenderOptions,
+    RenderUsage, Runtime,
 };
 
 /// What a worker needs to run one task.
@@ -38,7 +39,8 @@ pub struct TaskSpec {
 /// `sink` before the next frame starts (so at most one frame's artifacts are
 /// held). `on_progress` gets the task's progress (0.0–1.0). Stops with
 /// [`RenderError::Canceled`] when `cancel` fires and with
-/// [`RenderError::TimedOut`] past the task's time limit.
+/// [`RenderError::TimedOut`] past the task's time limit. Returns what the
+/// frames used.
 pub async fn run_frames<F, Fut>(
     runtime: &Runtime,
     program: &Program,
@@ -47,12 +49,13 @@ pub async fn run_frames<F, Fut>(
     on_progress: ProgressHook,
     on_log: Option<LogHook>,
     mut sink: F,
-) -> Result<(), RenderError>
+) -> Result<TaskUsage, RenderError>
 where
     F: FnMut(i64, Vec<Artifact>) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
     let started = Instant::now();
+    let usage = Arc::new(RenderUsage::default());
     let count = (spec.frame_end - spec.frame_start + 1).max(1) as f32;
     for (done, frame) in (spec.frame_start..=spec.frame_end).enumerate() {
         let remaining = spec
@@ -69,6 +72,7 @@ where
                 task_progress((base + p.clamp(0.0, 1.0)) / count)
             })),
             on_log: on_log.clone(),
+            usage: Some(usage.clone()),
         };
         let request = FrameRequest {
             job_id: spec.job_id.clone(),
@@ -83,7 +87,10 @@ where
         sink(frame, artifacts).await.map_err(RenderError::Failed)?;
         on_progress((base + 1.0) / count);
     }
-    Ok(())
+    Ok(TaskUsage {
+        cpu_ms: usage.cpu().as_secs_f64() * 1000.0,
+        peak_memory_bytes: usage.peak_memory_bytes() as u64,
+    })
 }
 
 /// Starts the hub's local render slots (`JobsConfig::slots` of them). They
@@ -176,7 +183,7 @@ async fn run_local(hub: &Arc<Hub>, jobs: &Arc<JobManager>, lease: Lease) {
     // report for an attempt the manager took back is refused (409) and
     // ignored.
     let report = match result {
-        Ok(()) => jobs.complete(&task_id, LOCAL_WORKER, attempt),
+        Ok(usage) => jobs.complete(&task_id, LOCAL_WORKER, attempt, Some(usage)),
         Err(RenderError::Canceled) => Ok(()),
         Err(e) => jobs.fail(&task_id, LOCAL_WORKER, attempt, &e.to_string()),
     };

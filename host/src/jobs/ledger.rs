@@ -87,6 +87,7 @@ impl JobManager {
         task.worker = Some(id.to_string());
         task.progress = 0.0;
         task.started_ms = Some(now_ms());
+        task.usage = None;
         task.finished_ms = None;
         task.started_at = Some(Instant::now());
         task.cancel = Some(cancel.clone());
@@ -182,8 +183,15 @@ impl JobManager {
         let _ = std::fs::remove_file(path);
     }
 
-    /// Completes an attempt: its staged artifacts become the job's.
-    pub fn complete(&self, task_id: &str, worker_id: &str, attempt: u32) -> Result<(), HubError> {
+    /// Completes an attempt: its staged artifacts become the job's; `usage`
+    /// is what its frames used, as the worker measured it.
+    pub fn complete(
+        &self,
+        task_id: &str,
+        worker_id: &str,
+        attempt: u32,
+        usage: Option<TaskUsage>,
+    ) -> Result<(), HubError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let (job, idx) = Self::held(state, task_id, Some(worker_id), attempt)?;
@@ -217,6 +225,7 @@ impl JobManager {
         let task = &mut job.tasks[idx];
         task.progress = 1.0;
         task.finished_ms = Some(now_ms());
+        task.usage = usage;
         if let (Some(started), Some(finished)) = (task.started_ms, task.finished_ms) {
             self.task_metrics
                 .completed(Duration::from_millis(finished.saturating_sub(started)));

@@ -319,6 +319,9 @@ pub struct Task {
     failures: Vec<Failure>,
     started_ms: Option<u64>,
     finished_ms: Option<u64>,
+    /// What its completed attempt used, as its worker reported it.
+    #[serde(default)]
+    usage: Option<TaskUsage>,
     #[serde(skip)]
     started_at: Option<Instant>,
     #[serde(skip)]
@@ -331,6 +334,17 @@ impl Task {
     fn frame_count(&self) -> usize {
         (self.frame_end - self.frame_start + 1) as usize
     }
+}
+
+/// What a completed task's frames used (CPU summed, memory at its most), as
+/// the worker that rendered them reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskUsage {
+    /// Time spent running the frames' guests, in milliseconds.
+    pub cpu_ms: f64,
+    /// The most linear memory one frame had, in bytes.
+    pub peak_memory_bytes: u64,
 }
 
 /// Worker liveness.
@@ -880,6 +894,7 @@ impl JobManager {
                 failures: Vec::new(),
                 started_ms: None,
                 finished_ms: None,
+                usage: None,
                 started_at: None,
                 cancel: None,
                 staged: Vec::new(),

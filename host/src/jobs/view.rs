@@ -69,6 +69,24 @@ pub fn task(task: &Task) -> Value {
         "failures": task.failures,
         "startedAt": ts_opt(task.started_ms),
         "finishedAt": ts_opt(task.finished_ms),
+        "usage": task_usage(task),
+    })
+}
+
+/// A completed task's CPU time and peak memory (from its worker) and wall time
+/// (lease to completion), or null.
+fn task_usage(task: &Task) -> Value {
+    let Some(usage) = task.usage else {
+        return Value::Null;
+    };
+    let wall_ms = match (task.started_ms, task.finished_ms) {
+        (Some(started), Some(finished)) => Some(finished.saturating_sub(started)),
+        _ => None,
+    };
+    json!({
+        "cpuMs": usage.cpu_ms,
+        "peakMemoryBytes": usage.peak_memory_bytes,
+        "wallMs": wall_ms,
     })
 }
 

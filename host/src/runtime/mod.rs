@@ -57,7 +57,7 @@ pub use render::{
 };
 pub use sandbox::{PACKAGE_DIR, SCRATCH_DIR};
 pub use topics::{BoxFuture, TopicBus, TopicPublisher, TopicSubscriber};
-pub use usage::Usage;
+pub use usage::{RenderUsage, Usage};
 
 pub(crate) use host::log_line;
 use host::{InstanceState, Runner, RunnerPre};

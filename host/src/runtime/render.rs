@@ -102,6 +102,8 @@ pub struct RenderOptions {
     /// Receives the guest's log lines, its stdout lines as `info` and its stderr
     /// lines as `warn`. Without it they are dropped.
     pub on_log: Option<LogHook>,
+    /// Where the frame adds its CPU time and peak memory (one per task).
+    pub usage: Option<Arc<super::RenderUsage>>,
 }
 
 /// Why a frame did not render.
@@ -225,12 +227,16 @@ impl Runtime {
         if let Some(on_log) = &options.on_log {
             warnings.iter().for_each(|warning| on_log("warn", warning));
         }
+        let memory = Arc::new(super::usage::MemoryUse::default());
         let mut store = Store::new(
             self.engine(),
-            render_state(wasi.build(), memory_bytes, options),
+            render_state(wasi.build(), memory_bytes, memory.clone(), options),
         );
         store.limiter(|state| &mut state.limiter);
-        let spent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let spent = options.usage.as_ref().map_or_else(
+            || Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            |usage| usage.cpu_nanos.clone(),
+        );
         let meter = arm_epoch(&mut store, &limits, &spent);
         let request = frames::FrameRequest {
             job_id: request.job_id,
@@ -252,6 +258,9 @@ impl Runtime {
             }
         };
         let memory_exceeded = store.data().limiter.memory_exceeded;
+        if let Some(usage) = &options.usage {
+            usage.frame_peak(memory.read().1);
+        }
         let hit = meter.and_then(|meter| meter.hit());
         drop(store); // closes the guest's stdio so the pumps drain and end
         drop(sandbox); // removes the scratch directory
@@ -298,7 +307,12 @@ async fn cancelled(token: Option<&CancellationToken>) {
 
 /// The store data of one frame. The render world imports only `log` and
 /// `frames`, so the sequence parts are inert placeholders.
-fn render_state(wasi: WasiCtx, memory_bytes: usize, options: &RenderOptions) -> InstanceState {
+fn render_state(
+    wasi: WasiCtx,
+    memory_bytes: usize,
+    memory: Arc<super::usage::MemoryUse>,
+    options: &RenderOptions,
+) -> InstanceState {
     InstanceState {
         wasi,
         table: ResourceTable::new(),
@@ -306,7 +320,7 @@ fn render_state(wasi: WasiCtx, memory_bytes: usize, options: &RenderOptions) -> 
             memory_bytes,
             table_elements: 100_000,
             memory_exceeded: false,
-            memory: Arc::default(),
+            memory,
         },
         input: None,
         output: Pipe::new(0, Overflow::DropOldest),

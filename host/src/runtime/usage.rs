@@ -5,7 +5,8 @@
 //! the data path): the CPU time by the future that polls the guest, memory
 //! by the store's resource limiter, bytes by the pipes and the input channel.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::limits::Limits;
@@ -34,6 +35,30 @@ impl MemoryUse {
             self.current.load(Ordering::Relaxed),
             self.peak.load(Ordering::Relaxed),
         )
+    }
+}
+
+/// What the frames rendered with one [`RenderOptions::usage`](super::RenderOptions::usage)
+/// used: CPU time summed, linear memory at its most.
+#[derive(Debug, Default)]
+pub struct RenderUsage {
+    pub(crate) cpu_nanos: Arc<AtomicU64>,
+    peak_memory: AtomicUsize,
+}
+
+impl RenderUsage {
+    /// Time spent running the frames' guests.
+    pub fn cpu(&self) -> Duration {
+        Duration::from_nanos(self.cpu_nanos.load(Ordering::Relaxed))
+    }
+
+    /// The most linear memory one frame had.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.peak_memory.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn frame_peak(&self, bytes: usize) {
+        self.peak_memory.fetch_max(bytes, Ordering::Relaxed);
     }
 }
 

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::Worker;
 use crate::client::{ClientError, TaskBeat, TaskLease};
-use crate::jobs::{TaskSpec, run_frames};
+use crate::jobs::{TaskSpec, TaskUsage, run_frames};
 use crate::runtime::{Artifact, RenderError};
 
 /// Time limit of a task whose lease names none.
@@ -160,7 +160,7 @@ impl Worker {
     }
 
     /// Renders every frame of the task, uploading each frame's artifacts.
-    async fn render(&self, running: &Arc<Running>) -> Result<(), String> {
+    async fn render(&self, running: &Arc<Running>) -> Result<TaskUsage, String> {
         let lease = &running.lease;
         let program = self
             .program(&lease.package.digest)
@@ -241,20 +241,23 @@ impl Worker {
     }
 
     /// Tells the manager how the task ended, unless it has moved on already.
-    async fn report(&self, running: &Running, result: Result<(), String>, took: Duration) {
+    async fn report(&self, running: &Running, result: Result<TaskUsage, String>, took: Duration) {
         let lease = &running.lease;
         let (task, frames) = (&lease.task_id, running.frames());
         if let Some(why) = running.stopped().and_then(Stop::unreported) {
             info!("task {task} (frames {frames}) {why}");
             return;
         }
-        let error = result.err();
+        let (usage, error) = match result {
+            Ok(usage) => (Some((usage.cpu_ms, usage.peak_memory_bytes)), None),
+            Err(e) => (None, Some(e)),
+        };
         let id = &running.worker_id;
         let attempt = lease.attempt;
         let reported = match &error {
             None => {
                 retry("completing", || {
-                    self.client.complete_task(task, id, attempt)
+                    self.client.complete_task(task, id, attempt, usage)
                 })
                 .await
             }
