@@ -103,6 +103,10 @@ pub struct Snapshot {
     pub topic_subscribers: u64,
     /// Bytes published into the topics alive now, since each was created.
     pub topic_published_bytes: u64,
+    /// Records (lines) published into them through this hub.
+    pub topic_published_records: u64,
+    /// Bytes and records their subscribers on this hub were given.
+    pub topic_delivered: Flow,
     /// Per stream (`input`, `stdin`, `output`, `stdout`, `stderr`).
     pub streams: Vec<(&'static str, Flow)>,
     /// Nanoseconds instances spent waiting on a full output (backpressure).
@@ -133,6 +137,9 @@ pub struct Metrics {
     topic_producers: Gauge,
     topic_subscribers: Gauge,
     topic_published: Counter,
+    topic_published_records: Counter,
+    topic_delivered: Counter,
+    topic_delivered_records: Counter,
     stream_bytes: Family<StreamLabels, Counter>,
     stream_chunks: Family<StreamLabels, Counter>,
     stream_lines: Family<StreamLabels, Counter>,
@@ -227,6 +234,25 @@ impl Metrics {
             Unit::Bytes,
             topic_published.clone(),
         );
+        let topic_published_records = Counter::default();
+        registry.register(
+            "topic_published_records",
+            "Records (lines) published into topics through this hub",
+            topic_published_records.clone(),
+        );
+        let topic_delivered = Counter::default();
+        registry.register_with_unit(
+            "topic_delivered",
+            "Bytes topics gave their subscribers on this hub",
+            Unit::Bytes,
+            topic_delivered.clone(),
+        );
+        let topic_delivered_records = Counter::default();
+        registry.register(
+            "topic_delivered_records",
+            "Records (lines) topics gave their subscribers on this hub",
+            topic_delivered_records.clone(),
+        );
         let stream_family =
             |registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>| {
                 let family = Family::<StreamLabels, Counter>::default();
@@ -302,6 +328,9 @@ impl Metrics {
             topic_producers,
             topic_subscribers,
             topic_published,
+            topic_published_records,
+            topic_delivered,
+            topic_delivered_records,
             stream_bytes,
             stream_chunks,
             stream_lines,
@@ -367,6 +396,9 @@ impl Metrics {
         self.topic_producers.set(saturate(now.topic_producers));
         self.topic_subscribers.set(saturate(now.topic_subscribers));
         raise(&self.topic_published, now.topic_published_bytes);
+        raise(&self.topic_published_records, now.topic_published_records);
+        raise(&self.topic_delivered, now.topic_delivered.bytes);
+        raise(&self.topic_delivered_records, now.topic_delivered.lines);
         for &(stream, totals) in &now.streams {
             let labels = StreamLabels { stream };
             raise(&self.stream_bytes.get_or_create(&labels), totals.bytes);

@@ -54,18 +54,35 @@ impl Flow {
     }
 }
 
-/// Counts what goes through one stream, without a lock.
+/// Counts what goes through one stream, without a lock. Lines are counted
+/// until [`FlowMeter::bytes_only`] says the stream carries bytes, not records.
 #[derive(Debug, Default)]
 pub struct FlowMeter {
     bytes: AtomicU64,
     chunks: AtomicU64,
     lines: AtomicU64,
+    bytes_only: std::sync::atomic::AtomicBool,
 }
 
 impl FlowMeter {
     /// Counts one write of `data`.
     pub fn count(&self, data: &[u8]) {
-        self.count_parts(data.len(), memchr::memchr_iter(b'\n', data).count(), 1);
+        self.count_parts(data.len(), self.lines_in(data), 1);
+    }
+
+    /// The newlines of `data`, or 0 on a byte stream.
+    fn lines_in(&self, data: &[u8]) -> usize {
+        if self.bytes_only.load(Ordering::Relaxed) {
+            0
+        } else {
+            memchr::memchr_iter(b'\n', data).count()
+        }
+    }
+
+    /// From now on the stream carries bytes: its lines are not counted
+    /// (a pass over every byte that would mean nothing).
+    pub fn bytes_only(&self) {
+        self.bytes_only.store(true, Ordering::Relaxed);
     }
 
     fn count_parts(&self, bytes: usize, lines: usize, chunks: u64) {
@@ -203,7 +220,7 @@ impl Pipe {
 
     /// Appends `data`, waiting for room when the pipe is full and blocking.
     pub async fn write(&self, data: Bytes) -> Result<(), Closed> {
-        let lines = memchr::memchr_iter(b'\n', &data).count();
+        let lines = self.shared.flow.lines_in(&data);
         self.append(data.len(), lines, std::iter::once(data)).await
     }
 
@@ -215,7 +232,7 @@ impl Pipe {
         let len = parts.iter().map(Bytes::len).sum();
         let lines = parts
             .iter()
-            .map(|part| memchr::memchr_iter(b'\n', part).count())
+            .map(|part| self.shared.flow.lines_in(part))
             .sum();
         self.append(len, lines, parts).await
     }
@@ -305,6 +322,11 @@ impl Pipe {
     /// What was written since the pipe was made: bytes, writes, lines.
     pub fn flow(&self) -> Flow {
         self.shared.flow.read()
+    }
+
+    /// From now on this pipe carries bytes: its lines are not counted.
+    pub fn bytes_only(&self) {
+        self.shared.flow.bytes_only();
     }
 
     /// How long writers waited for readers to make room (backpressure).
@@ -518,6 +540,21 @@ mod tests {
         let pipe = Pipe::new(4, Overflow::Block);
         pipe.close();
         assert_eq!(pipe.write(b("x")).await, Err(Closed));
+    }
+
+    #[tokio::test]
+    async fn a_pipe_counts_bytes_writes_and_lines_until_it_carries_bytes() {
+        let pipe = Pipe::new(1024, Overflow::DropOldest);
+        pipe.write(Bytes::from_static(b"a\nb\n")).await.unwrap();
+        pipe.write_batch(vec![Bytes::from_static(b"c"), Bytes::from_static(b"\n")])
+            .await
+            .unwrap();
+        let flow = pipe.flow();
+        assert_eq!((flow.bytes, flow.chunks, flow.lines), (6, 2, 3));
+        pipe.bytes_only();
+        pipe.write(Bytes::from_static(b"\n\n")).await.unwrap();
+        let flow = pipe.flow();
+        assert_eq!((flow.bytes, flow.chunks, flow.lines), (8, 3, 3));
     }
 
     #[tokio::test]

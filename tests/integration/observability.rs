@@ -456,6 +456,23 @@ async fn metrics_and_accounting_count_known_work_exactly() {
         );
         assert!(usage["limits"]["memoryBytes"].as_u64().is_some(), "{usage}");
     }
+    // A topic: two records published, then read by one subscriber.
+    let published = hub
+        .client
+        .post(hub.url("/topic/metered"))
+        .header("content-type", "application/x-ndjson")
+        .body("{\"a\":1}\n{\"a\":2}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), StatusCode::OK);
+    let mut subscribed = hub.get("/topic/metered").await.bytes_stream();
+    let mut got = Vec::new();
+    while got.len() < 16 {
+        let chunk = tokio::time::timeout(WAIT, subscribed.next()).await.unwrap();
+        got.extend_from_slice(&chunk.unwrap().unwrap());
+    }
+    drop(subscribed);
     let response = hub
         .client
         .get(hub.base.replace("/api/v1", "/metrics"))
@@ -504,6 +521,23 @@ async fn metrics_and_accounting_count_known_work_exactly() {
         + sample(&parsed, r#"weir_compile_cache_hits_total{}"#);
     assert_eq!(compiles, 1.0);
     assert!(sample(&parsed, r#"weir_process_resident_memory_bytes{}"#) > 1e6);
+    assert_eq!(sample(&parsed, r#"weir_topics{}"#), 1.0);
+    assert_eq!(
+        sample(&parsed, r#"weir_topic_published_bytes_total{}"#),
+        16.0
+    );
+    assert_eq!(
+        sample(&parsed, r#"weir_topic_published_records_total{}"#),
+        2.0
+    );
+    assert_eq!(
+        sample(&parsed, r#"weir_topic_delivered_bytes_total{}"#),
+        16.0
+    );
+    assert_eq!(
+        sample(&parsed, r#"weir_topic_delivered_records_total{}"#),
+        2.0
+    );
     assert!(!parsed.contains(&seq), "no id becomes a label:\n{parsed}");
 }
 

@@ -101,6 +101,14 @@ impl Hub {
             topic_producers: topics.iter().map(|t| t.producers as u64).sum(),
             topic_subscribers: topics.iter().map(|t| t.subscribers as u64).sum(),
             topic_published_bytes: topics.iter().map(|t| t.published_bytes).sum(),
+            topic_published_records: topics.iter().map(|t| t.published_records).sum(),
+            topic_delivered: topics.iter().fold(Flow::default(), |all, t| {
+                all.plus(Flow {
+                    bytes: t.delivered_bytes,
+                    chunks: 0,
+                    lines: t.delivered_records,
+                })
+            }),
             streams: STREAMS.iter().copied().zip(totals.streams).collect(),
             output_blocked_nanos: u64::try_from(totals.output_blocked.as_nanos())
                 .unwrap_or(u64::MAX),

@@ -138,6 +138,8 @@ pub struct Topic {
     shared: Option<Arc<dyn SharedTopic>>,
     /// Bytes this hub published into the space's topic.
     shared_published: std::sync::atomic::AtomicU64,
+    /// What its subscribers on this hub were given.
+    delivered: crate::streams::FlowMeter,
 }
 
 /// What a topic carries, and whether anyone has said so yet.
@@ -181,6 +183,12 @@ pub struct TopicInfo {
     pub retained_bytes: usize,
     /// Bytes published since the topic was created.
     pub published_bytes: u64,
+    /// Records (lines) published through this hub since the topic was created.
+    pub published_records: u64,
+    /// Bytes its subscribers on this hub were given.
+    pub delivered_bytes: u64,
+    /// Records (lines) its subscribers on this hub were given.
+    pub delivered_records: u64,
 }
 
 impl Topic {
@@ -226,6 +234,7 @@ impl Topic {
 
     /// The topic's state.
     pub fn info(&self) -> TopicInfo {
+        let delivered = self.delivered.read();
         TopicInfo {
             topic: self.name.clone(),
             topic_name: self.name.clone(),
@@ -235,6 +244,9 @@ impl Topic {
             retained_bytes: self.pipe.buffered(),
             published_bytes: self.pipe.total_written()
                 + self.shared_published.load(Ordering::Relaxed),
+            published_records: self.pipe.flow().lines,
+            delivered_bytes: delivered.bytes,
+            delivered_records: delivered.lines,
         }
     }
 
@@ -519,11 +531,15 @@ impl Subscriber {
             tracing::warn!("subscribing to topic {} failed: {e}", self.topic.name);
             return None;
         }
-        match &mut self.reader {
+        let chunk = match &mut self.reader {
             Reading::Local(reader) => reader.next().await,
             Reading::Shared(Some(subscription)) => subscription.next().await,
             Reading::Shared(None) => None,
+        };
+        if let Some(chunk) = &chunk {
+            self.topic.delivered.count(chunk);
         }
+        chunk
     }
 
     /// The chunks as a stream (for HTTP bodies).
@@ -645,6 +661,7 @@ impl Hub {
             subscribers: AtomicUsize::new(0),
             shared: self.topics.shared.get().map(|s| s.topic(name)),
             shared_published: std::sync::atomic::AtomicU64::new(0),
+            delivered: crate::streams::FlowMeter::default(),
         });
         all.insert(name.to_string(), topic.clone());
         drop(all);
@@ -700,6 +717,9 @@ impl Hub {
                             subscribers: 0,
                             retained_bytes: topic.retained_bytes as usize,
                             published_bytes: 0,
+                            published_records: 0,
+                            delivered_bytes: 0,
+                            delivered_records: 0,
                         }),
                     }
                 }

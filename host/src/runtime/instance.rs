@@ -533,7 +533,16 @@ impl Instance {
     /// Records the input's content type (`context.input-content-type`); the first one
     /// given stays, as in the Scramjet hub.
     pub fn set_input_content_type(&self, content_type: &str) {
-        let _ = self.shared.input_content_type.set(content_type.to_string());
+        let first = self.shared.input_content_type.set(content_type.to_string());
+        // Bytes in, bytes out: lines would mean nothing, and counting them
+        // costs a pass over every byte.
+        if first.is_ok() && content_type.starts_with("application/octet-stream") {
+            let shared = &self.shared;
+            shared.input.bytes_only();
+            shared.stdin.bytes_only();
+            shared.output.bytes_only();
+            shared.stdout.bytes_only();
+        }
     }
 
     /// Ends the instance input for every writer: the guest reads what was

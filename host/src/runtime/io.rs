@@ -88,6 +88,11 @@ impl InputWriter {
         Ok(())
     }
 
+    /// From now on the input carries bytes: its lines are not counted.
+    pub fn bytes_only(&self) {
+        self.port.flow.bytes_only();
+    }
+
     /// What was taken for the guest so far: bytes, writes, lines.
     pub fn flow(&self) -> Flow {
         self.port.flow.read()
