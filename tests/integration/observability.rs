@@ -267,6 +267,55 @@ async fn a_session_token_opens_its_instance_and_nothing_else() {
     assert_eq!(output.status(), StatusCode::OK);
     assert_eq!(output.text().await.unwrap(), "through\n");
 
+    // A browser's WebSocket: the token as a subprotocol, chosen back by the hub.
+    {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let (_, ws_reply) = json_of(start(json!({"sessionToken": true})).await.unwrap()).await;
+        let ws_id = ws_reply["id"].as_str().unwrap();
+        let ws_token = ws_reply["sessionToken"].as_str().unwrap();
+        let url = format!(
+            "{}/instance/{ws_id}/ws",
+            hub.base.replace("http://", "ws://")
+        );
+        let protocol = format!("weir.bearer.{ws_token}");
+        let mut request = url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (mut socket, reply) = tokio_tungstenite::connect_async(request).await.unwrap();
+        assert_eq!(
+            reply.headers()["sec-websocket-protocol"].to_str().unwrap(),
+            protocol
+        );
+        socket.send(Message::text("by socket\n")).await.unwrap();
+        socket
+            .send(Message::binary(Vec::<u8>::new()))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(Ok(message)) = tokio::time::timeout(WAIT, socket.next()).await.unwrap() {
+            match message {
+                Message::Binary(data) => out.extend_from_slice(&data),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), "by socket\n");
+        // Another instance's WebSocket does not open with it.
+        let other_url = format!(
+            "{}/instance/{other}/ws",
+            hub.base.replace("http://", "ws://")
+        );
+        let mut request = other_url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let refused = tokio_tungstenite::connect_async(request).await;
+        assert!(refused.is_err(), "another instance's socket opened");
+    }
+
     // Every other route of the API: 403 with the session token.
     for route in weir::api::ROUTES {
         if route.path == "/health" {

@@ -9,6 +9,11 @@
 //!
 //! `/health` is always open, and `/metrics` too with `--metrics-open`. Tokens
 //! are compared in constant time and never logged.
+//!
+//! A browser cannot set `Authorization` on a WebSocket, so a WebSocket
+//! upgrade may carry the token as a subprotocol instead,
+//! `Sec-WebSocket-Protocol: weir.bearer.<token>` (the hub answers with the
+//! same subprotocol, as browsers require).
 
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
@@ -39,6 +44,7 @@ fn check(state: &AppState, request: &Request) -> Result<(), ApiError> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
+        .or_else(|| websocket_token(request.headers()))
         .ok_or(ApiError::Unauthorized)?;
     if constant_time_eq(given.as_bytes(), admin.as_bytes()) {
         return Ok(());
@@ -71,6 +77,28 @@ fn instance_of(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("/instance/")?;
     let id = rest.split('/').next()?;
     (!id.is_empty()).then_some(id)
+}
+
+/// The subprotocol a WebSocket upgrade carries its token in.
+pub(super) const WS_TOKEN_PREFIX: &str = "weir.bearer.";
+
+/// The `weir.bearer.<token>` subprotocol of a WebSocket upgrade, whole.
+pub(super) fn websocket_token_protocol(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let upgrade = headers.get(header::UPGRADE)?.to_str().ok()?;
+    if !upgrade.eq_ignore_ascii_case("websocket") {
+        return None;
+    }
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|p| p.starts_with(WS_TOKEN_PREFIX) && p.len() > WS_TOKEN_PREFIX.len())
+}
+
+fn websocket_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    websocket_token_protocol(headers).map(|p| &p[WS_TOKEN_PREFIX.len()..])
 }
 
 /// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110).

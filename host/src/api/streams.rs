@@ -225,6 +225,7 @@ pub async fn inout(
 pub async fn ws(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let record = state.hub.instance(&id)?;
@@ -241,6 +242,11 @@ pub async fn ws(
     }
     let sender = record.instance.input().ok_or_else(ended)?;
     record.mark_input_started();
+    // A browser that sent its token as a subprotocol needs it chosen back.
+    let upgrade = match super::access::websocket_token_protocol(&headers) {
+        Some(protocol) => upgrade.protocols([protocol.to_string()]),
+        None => upgrade,
+    };
     Ok(upgrade.on_upgrade(move |socket| websocket(socket, record.instance.clone(), sender)))
 }
 
