@@ -687,6 +687,45 @@ async fn a_task_past_its_timeout_fails() {
     wait_state(&hub, next["id"].as_str().unwrap(), "completed").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_times_out_keeps_the_frames_it_finished() {
+    let hub = hub_with(1, |_| {}).await;
+    hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    // One task of three frames; frame 2 hangs on its first try only.
+    let job = submit(
+        &hub,
+        json!({"package": "render-test", "frames": "1-3", "chunkSize": 3, "taskTimeoutMs": 1500,
+               "settings": {"hang_first_try_frames": [2], "echo_attempt": true}}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap();
+    wait_state(&hub, id, "completed").await;
+    let task = &tasks(&hub, id).await[0];
+    assert_eq!(task["failures"].as_array().unwrap().len(), 1, "{task}");
+    assert_eq!(
+        task["resumeFrom"], 2,
+        "the second try started at frame 2: {task}"
+    );
+    // Frame 1 is the first try's, not rendered again; frames 2 and 3 the second's.
+    for (frame, attempt) in [(1, 1), (2, 2), (3, 2)] {
+        let (_, body) = bytes(
+            &hub,
+            &format!("/api/v1/jobs/{id}/artifacts/frame-{frame:06}.txt"),
+        )
+        .await;
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            format!("frame {frame} attempt {attempt}\n")
+        );
+    }
+    assert_eq!(get_job(&hub, id).await["framesDone"], 3);
+    let log = hub.read_to_end(&format!("/jobs/{id}/log")).await;
+    assert!(
+        log.contains("kept frames 1-1 of that attempt; the next one starts at frame 2"),
+        "{log}"
+    );
+}
+
 async fn register(hub: &TestHub, name: &str) -> String {
     let (status, worker) = json_of(
         hub.post_json("/workers", json!({"name": name, "slots": 1}))

@@ -275,6 +275,52 @@ fn slow_job(manager: &Manager, frames: &str) -> String {
 }
 
 #[test]
+fn a_workers_task_that_times_out_keeps_the_frames_it_finished() {
+    let mut manager = Manager::start(&["--slots", "0"]);
+    manager.send(weir_tests::RENDER_TEST_DIR);
+    manager.worker("w1");
+    manager.wait_for_workers("the worker did not register", |w| w.len() == 1);
+    // One task of three frames; frame 2 hangs on its first try only.
+    let id = manager.submit(&[
+        "render-test",
+        "--frames",
+        "1-3",
+        "--chunk-size",
+        "3",
+        "--task-timeout-secs",
+        "2",
+        "--set",
+        "hang_first_try_frames=[2]",
+        "--set",
+        "echo_attempt=true",
+    ]);
+    manager.completes(&id);
+    let tasks = manager.json(&["job", "tasks", &id]);
+    let task = &tasks[0];
+    assert_eq!(task["failures"].as_array().unwrap().len(), 1, "{task}");
+    assert_eq!(task["resumeFrom"], 2, "{task}");
+    // Frame 1 is the first try's (reported by the worker as finished), not
+    // rendered again.
+    use sha2::Digest;
+    let sha = |text: &str| hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    let artifacts = manager.json(&["job", "artifacts", &id]);
+    let by_frame: BTreeMap<i64, String> = artifacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["frame"].as_i64().unwrap(),
+                a["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(by_frame[&1], sha("frame 1 attempt 1\n"), "{artifacts}");
+    assert_eq!(by_frame[&2], sha("frame 2 attempt 2\n"), "{artifacts}");
+    assert_eq!(by_frame[&3], sha("frame 3 attempt 2\n"), "{artifacts}");
+}
+
+#[test]
 fn a_killed_workers_task_is_requeued_and_every_frame_is_stored_once() {
     let mut manager = Manager::start(&["--slots", "0", "--lease-secs", "2"]);
     manager.send(weir_tests::RENDER_TEST_DIR);

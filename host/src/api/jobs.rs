@@ -454,6 +454,10 @@ pub struct TaskResult {
     cpu_ms: Option<f64>,
     #[serde(alias = "peak_memory_bytes")]
     peak_memory_bytes: Option<u64>,
+    /// Frames finished before the failure (on fail): kept, and the next
+    /// attempt starts after them.
+    #[serde(alias = "frames_done")]
+    frames_done: Option<u32>,
 }
 
 fn result_fields(result: &TaskResult) -> Result<(&str, u32), ApiError> {
@@ -505,6 +509,12 @@ pub async fn fail(
         .error
         .as_deref()
         .unwrap_or("the worker gave no reason");
+    if let Some(done) = result.frames_done {
+        state
+            .hub
+            .jobs()
+            .frames_finished(&task_id, worker, attempt, done);
+    }
     state.hub.jobs().fail(&task_id, worker, attempt, error)?;
     Ok(Json(json!({ "id": task_id, "failed": true })))
 }

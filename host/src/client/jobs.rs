@@ -297,15 +297,19 @@ impl HubClient {
         self.call(request).await
     }
 
-    /// `POST /tasks/{id}/fail`: reports the attempt failed with `error`.
+    /// `POST /tasks/{id}/fail`: reports the attempt failed with `error`
+    /// after finishing its first `frames_done` frames.
     pub async fn fail_task(
         &self,
         task: &str,
         worker: &str,
         attempt: u32,
         error: &str,
+        frames_done: u32,
     ) -> Result<(), ClientError> {
-        let body = json!({"workerId": worker, "attempt": attempt, "error": error});
+        let body = json!({
+            "workerId": worker, "attempt": attempt, "error": error, "framesDone": frames_done
+        });
         let request = self
             .request(Method::POST, &["tasks", task, "fail"])
             .json(&body);

@@ -589,6 +589,10 @@ pub struct TaskBeat {
     /// Plugin log lines since the last heartbeat.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub log: Vec<String>,
+    /// Frames finished so far (rendered and their artifacts uploaded): kept
+    /// by the manager should the attempt fail later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames_done: Option<u32>,
 }
 
 /// The reply to a heartbeat.

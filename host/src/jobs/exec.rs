@@ -146,6 +146,7 @@ async fn run_local(hub: &Arc<Hub>, jobs: &Arc<JobManager>, lease: Lease) {
     let on_log: LogHook = Arc::new(move |level, message| {
         log_jobs.local_log(&log_task, level, message);
     });
+    let first_frame = lease.spec.frame_start;
     let sink = |frame: i64, artifacts: Vec<Artifact>| {
         let jobs = jobs.clone();
         let task_id = task_id.clone();
@@ -166,6 +167,8 @@ async fn run_local(hub: &Arc<Hub>, jobs: &Arc<JobManager>, lease: Lease) {
                 .await
                 .map_err(|e| e.to_string())?;
             }
+            let done = u32::try_from(frame - first_frame + 1).unwrap_or(0);
+            jobs.frames_finished(&task_id, LOCAL_WORKER, attempt, done);
             Ok(())
         }
     };

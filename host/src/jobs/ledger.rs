@@ -88,6 +88,7 @@ impl JobManager {
         task.progress = 0.0;
         task.started_ms = Some(now_ms());
         task.usage = None;
+        task.frames_finished = 0;
         task.finished_ms = None;
         task.started_at = Some(Instant::now());
         task.cancel = Some(cancel.clone());
@@ -99,7 +100,7 @@ impl JobManager {
                 job_id: job.id.clone(),
                 attempt: task.attempt,
                 frame_attempt: task.tries_failed.saturating_add(1),
-                frame_start: task.frame_start,
+                frame_start: task.resume_from.unwrap_or(task.frame_start),
                 frame_end: task.frame_end,
                 settings: job.merged_settings.clone(),
                 timeout: Duration::from_millis(job.task_timeout_ms),
@@ -326,8 +327,44 @@ impl JobManager {
             error: error.to_string(),
         });
         task.tries_failed = task.tries_failed.saturating_add(1);
+        // When the task is tried again, the frames this attempt finished
+        // before it failed are kept: their artifacts become the job's and the
+        // next attempt starts after them.
+        let retrying = task.failures.len() <= job.max_retries as usize;
+        let first = task.resume_from.unwrap_or(task.frame_start);
+        let keep_below = first + i64::from(task.frames_finished);
+        let keeping = retrying && task.frames_finished > 0 && keep_below <= task.frame_end;
+        let dest = self.artifact_dir(job_id);
+        let mut kept = Vec::new();
         for staged in std::mem::take(&mut task.staged) {
-            self.remove_staged(&task.id, task.attempt, &staged.name);
+            let from = self.staged_path(&task.id, task.attempt, &staged.name);
+            let clash = job
+                .artifacts
+                .get(&staged.name)
+                .is_some_and(|old| old.task_id != staged.task_id);
+            if keeping
+                && staged.frame < keep_below
+                && !clash
+                && std::fs::rename(&from, dest.join(&staged.name)).is_ok()
+            {
+                let _ = std::fs::remove_file(meta_path(&from));
+                kept.push(staged);
+            } else {
+                self.remove_staged(&task.id, task.attempt, &staged.name);
+            }
+        }
+        if keeping {
+            task.resume_from = Some(keep_below);
+        }
+        let kept_note = keeping.then(|| {
+            format!(
+                "kept frames {first}-{} of that attempt; the next one starts at frame {keep_below}",
+                keep_below - 1
+            )
+        });
+        let kept_names: Vec<String> = kept.iter().map(|a| a.name.clone()).collect();
+        for artifact in kept {
+            job.artifacts.insert(artifact.name.clone(), artifact);
         }
         let failures = task.failures.len();
         let label = task.frames_label();
@@ -346,6 +383,9 @@ impl JobManager {
         );
         job.push_error(message.clone());
         job.log_line("error", &message);
+        if let Some(note) = &kept_note {
+            job.log_line("info", note);
+        }
         let count = {
             let count = job.worker_failures.entry(worker_id.clone()).or_insert(0);
             *count += 1;
@@ -426,6 +466,11 @@ impl JobManager {
                 tx.job(job)?;
                 for &i in &touched {
                     tx.task(&job.tasks[i])?;
+                }
+                for name in &kept_names {
+                    if let Some(artifact) = job.artifacts.get(name) {
+                        tx.artifact(&job.id, artifact)?;
+                    }
                 }
                 Ok(())
             })

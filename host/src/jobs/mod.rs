@@ -322,6 +322,14 @@ pub struct Task {
     /// What its completed attempt used, as its worker reported it.
     #[serde(default)]
     usage: Option<TaskUsage>,
+    /// Where its next attempt starts: the frames before it were finished by
+    /// an attempt that failed later, and their artifacts kept.
+    #[serde(default)]
+    resume_from: Option<i64>,
+    /// Frames the current attempt has finished (rendered and stored), as its
+    /// worker reported them.
+    #[serde(skip)]
+    frames_finished: u32,
     #[serde(skip)]
     started_at: Option<Instant>,
     #[serde(skip)]
@@ -578,6 +586,9 @@ pub struct TaskReport {
     /// Plugin log lines since the last heartbeat.
     #[serde(default)]
     pub log: Vec<String>,
+    /// Frames of the attempt finished so far (rendered and their artifacts uploaded).
+    #[serde(default, alias = "frames_done")]
+    pub frames_done: Option<u32>,
 }
 
 /// The answer to a heartbeat.
@@ -895,6 +906,8 @@ impl JobManager {
                 started_ms: None,
                 finished_ms: None,
                 usage: None,
+                resume_from: None,
+                frames_finished: 0,
                 started_at: None,
                 cancel: None,
                 staged: Vec::new(),
@@ -1114,6 +1127,7 @@ impl JobManager {
                         task.progress = 0.0;
                         task.worker = None;
                         task.finished_ms = None;
+                        task.resume_from = None;
                         changed_tasks.push(task.index);
                     }
                 }
@@ -1191,6 +1205,7 @@ impl JobManager {
         task.progress = 0.0;
         task.worker = None;
         task.finished_ms = None;
+        task.resume_from = None;
         let label = task.frames_label();
         if job.state != JobState::Paused {
             job.state = job.derived_state();
@@ -1328,6 +1343,24 @@ impl JobManager {
         if due {
             job.last_progress_event = Some(Instant::now());
             self.emit_job(job);
+        }
+    }
+
+    /// The attempt `attempt` of `task_id`, run by `worker`, has finished (rendered and
+    /// stored) its first `frames` frames: they are kept should the attempt fail later.
+    pub fn frames_finished(&self, task_id: &str, worker: &str, attempt: u32, frames: u32) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if let Some((job_id, idx)) = state.tasks.get(task_id)
+            && let Some(job) = state.jobs.get_mut(job_id)
+        {
+            let task = &mut job.tasks[*idx];
+            if task.state == TaskState::Active
+                && task.attempt == attempt
+                && task.worker.as_deref() == Some(worker)
+            {
+                task.frames_finished = task.frames_finished.max(frames);
+            }
         }
     }
 

@@ -70,6 +70,7 @@ pub fn task(task: &Task) -> Value {
         "startedAt": ts_opt(task.started_ms),
         "finishedAt": ts_opt(task.finished_ms),
         "usage": task_usage(task),
+        "resumeFrom": task.resume_from,
     })
 }
 

@@ -268,6 +268,10 @@ impl JobManager {
                     if let Some(p) = report.progress {
                         job.tasks[idx].progress = p.clamp(0.0, 1.0);
                     }
+                    if let Some(done) = report.frames_done {
+                        let task = &mut job.tasks[idx];
+                        task.frames_finished = task.frames_finished.max(done);
+                    }
                     for line in report.log.iter().take(1000) {
                         let line: String = line.chars().take(4096).collect();
                         job.log_line(

@@ -68,6 +68,8 @@ pub(super) struct Running {
 #[derive(Default)]
 struct RunningState {
     progress: Option<f64>,
+    /// Frames rendered and uploaded.
+    frames_done: u32,
     log: VecDeque<String>,
     stop: Option<Stop>,
 }
@@ -103,6 +105,7 @@ impl Running {
             attempt: self.lease.attempt,
             progress: state.progress,
             log: state.log.drain(..).collect(),
+            frames_done: Some(state.frames_done),
         }
     }
 
@@ -236,6 +239,9 @@ impl Worker {
                     return Err(format!("cannot upload {}: {e}", artifact.name));
                 }
             }
+            let done = u32::try_from(frame - lease.frame_start + 1).unwrap_or(0);
+            let mut state = running.state();
+            state.frames_done = state.frames_done.max(done);
             Ok(())
         }
     }
@@ -261,7 +267,13 @@ impl Worker {
                 })
                 .await
             }
-            Some(e) => retry("failing", || self.client.fail_task(task, id, attempt, e)).await,
+            Some(e) => {
+                let done = running.state().frames_done;
+                retry("failing", || {
+                    self.client.fail_task(task, id, attempt, e, done)
+                })
+                .await
+            }
         };
         let secs = took.as_secs_f64();
         match (error, reported) {
