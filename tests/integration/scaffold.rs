@@ -13,10 +13,25 @@ use crate::support::{pack, run_ok, scratch, weir};
 /// is cached across runs like the examples'; the names differ per kind because Rust plugins
 /// share one target dir).
 fn scaffold(lang: &str, kind: &str) -> &'static str {
-    let root = scratch().join("new").join(format!("{lang}-{kind}"));
+    scaffold_at(
+        &format!("{lang}-{kind}"),
+        lang,
+        kind,
+        &format!("made-{kind}"),
+    )
+}
+
+/// [`scaffold`] under its own name (a test that edits one needs its own crate: Rust
+/// plugins share a target dir).
+fn scaffold_named(lang: &str, kind: &str, name: &str) -> &'static str {
+    scaffold_at(&format!("{lang}-{name}"), lang, kind, name)
+}
+
+fn scaffold_at(place: &str, lang: &str, kind: &str, name: &str) -> &'static str {
+    let root = scratch().join("new").join(place);
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
-    let name = format!("made-{kind}");
+    let name = name.to_string();
     let dir = root.join(&name);
     let output = weir()
         .args(["new", &name, "--lang", lang, "--kind", kind, "--dir"])
@@ -264,4 +279,40 @@ fn the_rust_sdk_packages_with_its_wit() {
         !files.contains("js/"),
         "the JavaScript SDK is not part of the crate: {files}"
     );
+}
+
+/// The ```rust blocks of the README's "Writing a plugin" section that hold `marker`.
+fn readme_rust_block(marker: &str) -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(weir_tests::WORKSPACE_DIR).join("README.md")).unwrap();
+    readme
+        .split("```rust\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(code, _)| code.to_string()))
+        .find(|code| code.contains(marker))
+        .unwrap_or_else(|| panic!("no ```rust block with {marker:?} in the README"))
+}
+
+#[test]
+fn the_readmes_render_example_builds_and_renders_as_written() {
+    let dir = scaffold_named("rust", "render", "readme-render");
+    let code = readme_rust_block("#[weir_sdk::render]");
+    std::fs::write(Path::new(dir).join("src/lib.rs"), &code).unwrap();
+    let package = pack(dir);
+    let out = tempfile::tempdir().unwrap();
+    let output = weir()
+        .arg("render")
+        .arg(&package)
+        .args(["--frames", "1-2", "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let first = std::fs::read_to_string(out.path().join("frame-000001.txt")).unwrap();
+    assert!(first.starts_with("frame 1 of job "), "{first}");
+    assert!(out.path().join("frame-000002.txt").is_file());
 }
