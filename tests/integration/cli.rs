@@ -248,10 +248,15 @@ fn stop_ends_counter_with_stopped_and_exit_code_138() {
     assert_eq!(rest.last().map(String::as_str), Some("stopped"), "{rest:?}");
     assert!(crate::support::finish(reader, WAIT).status.success());
     assert_eq!(hub.exit_code(&id), 138);
-    assert!(
-        hub.ok(&["inst", "info", &id])
-            .contains("138 (Instance stopped)")
-    );
+    let info = hub.ok(&["inst", "info", &id]);
+    assert!(info.contains("138 (Instance stopped)"), "{info}");
+    // Its accounting: the counter wrote lines to its output.
+    assert!(info.contains("cpu"), "{info}");
+    let output = info
+        .lines()
+        .find(|l| l.trim_start().starts_with("output "))
+        .unwrap_or_else(|| panic!("{info}"));
+    assert!(!output.contains(" 0 lines"), "{info}");
 }
 
 #[test]

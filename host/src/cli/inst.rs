@@ -226,7 +226,7 @@ fn describe(info: &InstanceInfo) -> String {
         .as_ref()
         .map(|t| format!("{} ({})", t.exitcode, t.reason))
         .unwrap_or_default();
-    remote::fields(&[
+    let mut fields = vec![
         ("id", info.id.clone()),
         ("sequence", sequence),
         ("status", info.status.clone()),
@@ -236,7 +236,31 @@ fn describe(info: &InstanceInfo) -> String {
         ("ended", info.ended.clone().unwrap_or_default()),
         ("config", Value::Object(info.app_config.clone()).to_string()),
         ("args", Value::Array(info.args.clone()).to_string()),
-    ])
+    ];
+    if let Some(usage) = &info.usage {
+        let stream =
+            |s: &crate::client::StreamUsage| format!("{} bytes, {} lines", s.bytes, s.lines);
+        let mib = |b: u64| b as f64 / f64::from(1 << 20);
+        fields.extend([
+            ("cpu", format!("{:.1} ms", usage.cpu_ms)),
+            (
+                "memory",
+                format!(
+                    "{:.1} MiB (peak {:.1} MiB)",
+                    mib(usage.memory_bytes),
+                    mib(usage.peak_memory_bytes)
+                ),
+            ),
+            ("input", stream(&usage.input)),
+            ("output", stream(&usage.output)),
+            ("stderr", stream(&usage.stderr)),
+            (
+                "output blocked",
+                format!("{:.1} ms", usage.output_blocked_ms),
+            ),
+        ]);
+    }
+    remote::fields(&fields)
 }
 
 async fn health(remote: &mut Remote, id: &str) -> anyhow::Result<()> {

@@ -45,10 +45,10 @@ pub use jobs::JobEventStream;
 pub use ops::{GcReply, Memory, ShutdownReply, UploadInfo};
 pub use stream::{ByteStream, JsonStream, SseEvent, SseStream};
 pub use types::{
-    ArtifactInfo, FsSize, Heartbeat, HeartbeatReply, HubVersion, InstanceInfo, Job, JobEvent,
-    JobPackage, JobPatch, JobSubmit, LeasePackage, LoadCheck, Removed, SequenceId, SequenceInfo,
-    SequenceRef, StartReply, StartRequest, Task, TaskBeat, TaskCounts, TaskFailure, TaskLease,
-    Terminated, TopicId, TopicInfo, Worker, WorkerRegistration,
+    ArtifactInfo, FsSize, Heartbeat, HeartbeatReply, HubVersion, InstanceInfo, InstanceUsage, Job,
+    JobEvent, JobPackage, JobPatch, JobSubmit, LeasePackage, LoadCheck, Removed, SequenceId,
+    SequenceInfo, SequenceRef, StartReply, StartRequest, StreamUsage, Task, TaskBeat, TaskCounts,
+    TaskFailure, TaskLease, Terminated, TopicId, TopicInfo, Worker, WorkerRegistration,
 };
 
 /// The path every route lives under.

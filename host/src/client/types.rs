@@ -107,9 +107,50 @@ pub struct InstanceInfo {
     /// How it ended, once it has.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub terminated: Option<Terminated>,
+    /// What it used (CPU, memory, streams), as the hub counts it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<InstanceUsage>,
     /// Fields this client does not name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// An instance's accounting (`usage` in `GET /instance/{id}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct InstanceUsage {
+    /// Time spent running the guest, in milliseconds.
+    pub cpu_ms: f64,
+    /// Linear memory now, in bytes.
+    pub memory_bytes: u64,
+    /// The most linear memory it had, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Its input.
+    pub input: StreamUsage,
+    /// Its WASI stdin.
+    pub stdin: StreamUsage,
+    /// Its output.
+    pub output: StreamUsage,
+    /// Its WASI stdout.
+    pub stdout: StreamUsage,
+    /// Its WASI stderr.
+    pub stderr: StreamUsage,
+    /// Time it waited on a full output, in milliseconds.
+    pub output_blocked_ms: f64,
+    /// The limits in force, once it started.
+    pub limits: Option<Value>,
+}
+
+/// What went through one instance stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamUsage {
+    /// Bytes.
+    pub bytes: u64,
+    /// Writes.
+    pub chunks: u64,
+    /// Newline-terminated records.
+    pub lines: u64,
 }
 
 /// The sequence an instance runs, as `InstanceInfo` shows it.
