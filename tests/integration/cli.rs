@@ -588,3 +588,23 @@ fn weir_run_reads_and_publishes_topics_through_files() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("--topic-out audit=FILE"), "{stderr}");
 }
+
+#[test]
+fn weir_run_shows_log_stderr_and_events_in_the_order_they_were_made() {
+    let package = crate::support::pack(weir_tests::LINE_EVENTS_DIR);
+    let output = crate::support::run(&package, &[], b"a\nb\n");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "a\nb\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let expected = [
+        "stderr 1",
+        "event line: {\"n\":1,\"text\":\"a\"}",
+        "[info] log 1",
+        "stderr 2",
+        "event line: {\"n\":2,\"text\":\"b\"}",
+        "[info] log 2",
+        "[info] all lines seen",
+    ];
+    assert_eq!(lines, expected, "{stderr}");
+}

@@ -15,7 +15,7 @@ use super::GrantArgs;
 use crate::hub::package_limits;
 use crate::package::{Package, UnpackLimits};
 use crate::runners::Runners;
-use crate::runtime::{Instance, Program, Runtime, RuntimeConfig, StartOptions};
+use crate::runtime::{ConsoleLine, Instance, Program, Runtime, RuntimeConfig, StartOptions};
 use crate::streams::Pipe;
 
 /// Arguments of `weir run`.
@@ -83,6 +83,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config,
         args: args.args.into_iter().map(Value::String).collect(),
         topics: Some(std::sync::Arc::new(topics)),
+        console: Some(std::sync::Arc::new(print_console)),
         ..StartOptions::default()
     };
     let input_type = args.input_type;
@@ -167,27 +168,16 @@ pub(super) fn load_local(
 /// Wires the process's stdio to the instance and waits for it to end.
 async fn attach(instance: Instance) -> ExitCode {
     tokio::spawn(feed_stdin(instance.clone()));
-    let side = futures::future::join3(
-        print_log(instance.log().clone()),
-        copy_pipe(instance.stderr().clone(), tokio::io::stderr()),
-        copy_pipe(instance.stdout().clone(), tokio::io::stderr()),
-    );
-    let events = tokio::spawn(print_events(instance.clone()));
-    let (delivered, _) = tokio::join!(
-        async {
-            let delivered = copy_pipe(instance.output().clone(), tokio::io::stdout()).await;
-            if !delivered {
-                // Whoever read our stdout is gone (`weir run … | head`):
-                // nothing can take the output any more, so stop the
-                // plugin instead of letting it wait on a full buffer.
-                instance.kill();
-            }
-            delivered
-        },
-        side
-    );
+    // Log lines, stderr, stdout and events reach stderr through the console
+    // hook, in the order the plugin made them; the output goes to stdout.
+    let delivered = copy_pipe(instance.output().clone(), tokio::io::stdout()).await;
+    if !delivered {
+        // Whoever read our stdout is gone (`weir run … | head`): nothing can
+        // take the output any more, so stop the plugin instead of letting it
+        // wait on a full buffer.
+        instance.kill();
+    }
     let terminated = instance.wait().await;
-    events.abort();
     if !delivered {
         return ExitCode::SUCCESS;
     }
@@ -232,31 +222,17 @@ async fn copy_pipe(pipe: Pipe, mut out: impl AsyncWrite + Unpin) -> bool {
     out.flush().await.is_ok()
 }
 
-/// Prints the plugin's own log lines as `[level] message`; the hub's
-/// lifecycle lines are left out (the exit is reported separately).
-async fn print_log(pipe: Pipe) {
-    let mut reader = pipe.reader();
-    let mut pending = Vec::new();
-    while let Some(chunk) = reader.next().await {
-        pending.extend_from_slice(&chunk);
-        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            let Ok(entry) = serde_json::from_slice::<Value>(&line) else {
-                continue;
-            };
-            if entry["source"] == "plugin" {
-                let level = entry["level"].as_str().unwrap_or("info");
-                eprintln!("[{level}] {}", entry["msg"].as_str().unwrap_or_default());
-            }
-        }
-    }
-}
-
-async fn print_events(instance: Instance) {
-    let mut events = instance.events().subscribe();
-    while let Some(event) = events.next().await {
-        eprintln!("event {}: {}", event.name, event.message);
-    }
+/// Prints what the plugin says on the console to stderr, as it says it: its
+/// log lines as `[level] message`, its stderr and stdout as they are, its
+/// events as `event NAME: MESSAGE`.
+fn print_console(line: ConsoleLine<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = match line {
+        ConsoleLine::Log { level, message } => writeln!(err, "[{level}] {message}"),
+        ConsoleLine::Stderr(bytes) | ConsoleLine::Stdout(bytes) => err.write_all(bytes),
+        ConsoleLine::Event { name, message } => writeln!(err, "event {name}: {message}"),
+    };
 }
 
 fn parse_config(text: Option<&str>) -> anyhow::Result<Map<String, Value>> {

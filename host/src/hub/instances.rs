@@ -315,6 +315,7 @@ impl Hub {
                 max_memory_bytes: limits.memory_bytes,
                 max_wall_time: limits.wall_time,
                 max_cpu_time: limits.cpu_time,
+                console: None,
             };
             let instance = self.runtime.start(&sequence.program, options);
             let record = Arc::new(InstanceRecord {

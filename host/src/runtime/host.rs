@@ -148,6 +148,8 @@ pub struct InstanceState {
     pub(crate) exit_code: Option<i32>,
     /// The input's content type, once the first input request named it.
     pub(crate) input_content_type: Arc<std::sync::OnceLock<String>>,
+    /// Where log lines and events also go, in order (`weir run`).
+    pub(crate) console: Option<super::ConsoleHook>,
 }
 
 /// A topic subscription with the part of a chunk the guest has not read yet.
@@ -210,6 +212,12 @@ impl self::weir::plugin::io::Host for InstanceState {
 
 impl self::weir::plugin::events::Host for InstanceState {
     async fn emit(&mut self, name: String, message: String) {
+        if let Some(console) = &self.console {
+            console(super::ConsoleLine::Event {
+                name: &name,
+                message: &message,
+            });
+        }
         self.events.publish(name, message);
     }
 
@@ -436,7 +444,15 @@ impl self::weir::plugin::log::Host for InstanceState {
         };
         match &self.render {
             Some(hooks) => hooks.log(level, &message),
-            None => log_line(&self.log, level, "plugin", &message),
+            None => {
+                if let Some(console) = &self.console {
+                    console(super::ConsoleLine::Log {
+                        level,
+                        message: &message,
+                    });
+                }
+                log_line(&self.log, level, "plugin", &message)
+            }
         }
     }
 }

@@ -14,10 +14,13 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 
+use super::console::ConsoleStream;
 use super::host::{
     EventBus, InstanceState, KeepAlive, Limiter, Signal, StopRequest, WitEvent, log_line,
 };
-use super::io::{ChannelReader, InputWriter, input_channel, pump_into, pump_into_keeping_tail};
+use super::io::{
+    ChannelReader, InputWriter, Tail, input_channel, pump_into, pump_into_keeping_tail,
+};
 use super::limits::{Hit, Limits, arm_epoch, metered, wall_clock};
 use super::trap::{panic_message, trap_message};
 use super::usage::{MemoryUse, Usage};
@@ -127,6 +130,10 @@ pub struct StartOptions {
     pub max_cpu_time: Option<Duration>,
     /// The hub's topics, for plugins that publish or subscribe at run time.
     pub topics: Option<Arc<dyn TopicBus>>,
+    /// Receives the guest's log lines, stderr, (an SDK plugin's) stdout and events in
+    /// the order it made them (`weir run`). With it, stderr and that stdout go to the
+    /// hook only, not to their pipes.
+    pub console: Option<super::ConsoleHook>,
 }
 
 #[derive(Debug, Clone)]
@@ -254,15 +261,33 @@ async fn drive(
         None => (input_rx, None, shared.output.clone()),
         Some(stdin_rx) => (stdin_rx, Some(input_rx), shared.stdout.clone()),
     };
-    let (stdout_w, stdout_r) = tokio::io::duplex(STDIO_BUDGET);
-    let (stderr_w, stderr_r) = tokio::io::duplex(STDIO_BUDGET);
-    let stdout_pump = pump_into(stdout_r, stdout_pipe);
-    let stderr_pump = pump_into_keeping_tail(stderr_r, shared.stderr.clone());
+    let is_command = input.is_none();
     let mut wasi = WasiCtx::builder();
     wasi.stdin(AsyncStdinStream::new(stdin_source))
-        .stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w))
-        .stderr(AsyncStdoutStream::new(STDIO_BUDGET, stderr_w))
         .args(&[options.id.as_str()]);
+    let console_tail = Arc::new(Mutex::new(Tail::default()));
+    let mut stdout_pump = None;
+    let mut stderr_pump = None;
+    match &options.console {
+        Some(hook) => {
+            wasi.stderr(ConsoleStream::stderr(hook.clone(), console_tail.clone()));
+            if is_command {
+                let (stdout_w, stdout_r) = tokio::io::duplex(STDIO_BUDGET);
+                wasi.stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w));
+                stdout_pump = Some(pump_into(stdout_r, stdout_pipe));
+            } else {
+                wasi.stdout(ConsoleStream::stdout(hook.clone()));
+            }
+        }
+        None => {
+            let (stdout_w, stdout_r) = tokio::io::duplex(STDIO_BUDGET);
+            let (stderr_w, stderr_r) = tokio::io::duplex(STDIO_BUDGET);
+            wasi.stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w))
+                .stderr(AsyncStdoutStream::new(STDIO_BUDGET, stderr_w));
+            stdout_pump = Some(pump_into(stdout_r, stdout_pipe));
+            stderr_pump = Some(pump_into_keeping_tail(stderr_r, shared.stderr.clone()));
+        }
+    }
     // Granted files, scratch, env and hosts; an error fails the start.
     let (sandbox, sandbox_error) = match program
         .sandbox
@@ -313,6 +338,7 @@ async fn drive(
         package_files: program.sandbox.package_files(),
         exit_code: None,
         input_content_type: shared.input_content_type.clone(),
+        console: options.console.clone(),
     };
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|state| &mut state.limiter);
@@ -363,8 +389,13 @@ async fn drive(
     for (_, publisher) in publishers {
         publisher.finish().await;
     }
-    let _ = stdout_pump.await;
-    let stderr_tail = stderr_pump.await.unwrap_or_default();
+    if let Some(pump) = stdout_pump {
+        let _ = pump.await;
+    }
+    let stderr_tail = match stderr_pump {
+        Some(pump) => pump.await.unwrap_or_default(),
+        None => std::mem::take(&mut *lock(&console_tail)).finish(),
+    };
     // A command's stdout pipe is its output; the unused one must end too.
     shared.output.close();
     shared.stdout.close();

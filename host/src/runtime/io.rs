@@ -236,52 +236,74 @@ pub fn pump_into(
     })
 }
 
-/// [`pump_into`], keeping the last [`TAIL_LINES`] lines that went through
-/// (each cut at 512 characters): a trapped guest's stderr says why.
+/// The last [`TAIL_LINES`] lines of a stream (each cut at 512 characters):
+/// a trapped guest's stderr says why.
+#[derive(Default)]
+pub(crate) struct Tail {
+    lines: std::collections::VecDeque<String>,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    /// Takes in the next bytes of the stream.
+    pub(crate) fn feed(&mut self, mut data: &[u8]) {
+        while let Some(end) = data.iter().position(|&b| b == b'\n') {
+            if self.partial.is_empty() {
+                self.keep(&data[..end]);
+            } else {
+                self.partial.extend_from_slice(&data[..end]);
+                let line = std::mem::take(&mut self.partial);
+                self.keep(&line);
+            }
+            data = &data[end + 1..];
+        }
+        if self.partial.len() < 4096 {
+            let room = 4096 - self.partial.len();
+            self.partial
+                .extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+
+    fn keep(&mut self, line: &[u8]) {
+        if self.lines.len() == TAIL_LINES {
+            self.lines.pop_front();
+        }
+        let line = String::from_utf8_lossy(line);
+        self.lines
+            .push_back(line.trim_end_matches('\r').chars().take(512).collect());
+    }
+
+    /// The last lines, the unterminated one included.
+    pub(crate) fn finish(mut self) -> std::collections::VecDeque<String> {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.keep(&line);
+        }
+        self.lines
+    }
+}
+
+/// [`pump_into`], keeping the [`Tail`] of what went through.
 pub fn pump_into_keeping_tail(
     mut reader: impl AsyncRead + Unpin + Send + 'static,
     pipe: Pipe,
 ) -> JoinHandle<std::collections::VecDeque<String>> {
     tokio::spawn(async move {
-        let mut tail = std::collections::VecDeque::with_capacity(TAIL_LINES);
-        let mut partial: Vec<u8> = Vec::new();
-        let keep = |line: &[u8], tail: &mut std::collections::VecDeque<String>| {
-            if tail.len() == TAIL_LINES {
-                tail.pop_front();
-            }
-            let line = String::from_utf8_lossy(line);
-            tail.push_back(line.trim_end_matches('\r').chars().take(512).collect());
-        };
+        let mut tail = Tail::default();
         loop {
             let mut buf = Vec::with_capacity(64 * 1024);
             match reader.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    let mut start = 0;
-                    while let Some(end) = buf[start..].iter().position(|&b| b == b'\n') {
-                        if partial.is_empty() {
-                            keep(&buf[start..start + end], &mut tail);
-                        } else {
-                            partial.extend_from_slice(&buf[start..start + end]);
-                            keep(&partial, &mut tail);
-                            partial.clear();
-                        }
-                        start += end + 1;
-                    }
-                    if partial.len() < 4096 {
-                        partial.extend_from_slice(&buf[start..]);
-                    }
+                    tail.feed(&buf);
                     if pipe.write(Bytes::from(buf)).await.is_err() {
                         break;
                     }
                 }
             }
         }
-        if !partial.is_empty() {
-            keep(&partial, &mut tail);
-        }
         pipe.close();
-        tail
+        tail.finish()
     })
 }
 

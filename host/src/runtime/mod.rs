@@ -15,6 +15,7 @@
 
 mod cache;
 mod compile;
+mod console;
 mod footprint;
 mod host;
 mod imports;
@@ -44,6 +45,7 @@ pub use compile::{EXIT_COMPILE_ERROR, compile_component};
 pub use footprint::{Footprint, PER_SLOT};
 pub use imports::exported_world;
 
+pub use console::{ConsoleHook, ConsoleLine};
 pub use host::{EmittedEvent, EventBus, EventStream, MemoryLimitExceeded};
 pub use instance::{
     EXIT_COMPLETED, EXIT_FAILED, EXIT_KILLED, EXIT_NO_MAIN, EXIT_START_FAILED, EXIT_STOPPED,

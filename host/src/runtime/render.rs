@@ -341,6 +341,7 @@ fn render_state(
         package_files: None,
         exit_code: None,
         input_content_type: Arc::default(),
+        console: None,
     }
 }
 
