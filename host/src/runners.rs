@@ -14,9 +14,8 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use crate::builder::{COMPONENTIZE_JS, COMPONENTIZE_PY};
-use crate::hub::HubError;
 use crate::package::{Grants, Package, PackageError, SourceLanguage};
-use crate::runtime::{Program, Runtime};
+use crate::runtime::{Program, Runtime, RuntimeError};
 
 /// The environment variable naming the runners directory.
 pub const RUNNERS_DIR_ENV: &str = "WEIR_RUNNERS_DIR";
@@ -41,6 +40,20 @@ pub fn default_dir() -> PathBuf {
 /// The file of `language`'s runner in `dir`.
 pub fn runner_path(dir: &Path, language: SourceLanguage) -> PathBuf {
     dir.join(format!("{}.wasm", language.name()))
+}
+
+/// Why a package's program could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The package was refused, or its language's runner is not built.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// The component (or the runner) did not compile or link.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The runner file is something else than a runner.
+    #[error("{0}")]
+    NotARunner(String),
 }
 
 /// The runners of one directory, each loaded at most once per version of its file.
@@ -77,7 +90,7 @@ impl Runners {
         runtime: &Runtime,
         package: &Package,
         grants: Grants,
-    ) -> Result<Program, HubError> {
+    ) -> Result<Program, RunnerError> {
         match package.manifest.source {
             None => Ok(runtime
                 .load(&package.component_path)?
@@ -89,7 +102,11 @@ impl Runners {
     }
 
     /// `language`'s runner, loaded (compiled on first use) and kept.
-    pub fn runner(&self, runtime: &Runtime, language: SourceLanguage) -> Result<Program, HubError> {
+    pub fn runner(
+        &self,
+        runtime: &Runtime,
+        language: SourceLanguage,
+    ) -> Result<Program, RunnerError> {
         let path = runner_path(&self.dir, language);
         let version = std::fs::metadata(&path)
             .ok()
@@ -104,7 +121,7 @@ impl Runners {
         // Two first uploads at once may both load it; the compile cache makes the second cheap.
         let program = runtime.load(&path)?;
         if program.entry_kind() != "sequence" {
-            return Err(HubError::Invalid(format!(
+            return Err(RunnerError::NotARunner(format!(
                 "{} is not a {} runner (it exports no sequence `run`); build it again with `{}`",
                 path.display(),
                 language.title(),
@@ -126,8 +143,8 @@ impl Runners {
         runner_path(&self.dir, language).is_file()
     }
 
-    fn missing(&self, language: SourceLanguage) -> HubError {
-        HubError::Package(PackageError::RunnerMissing {
+    fn missing(&self, language: SourceLanguage) -> RunnerError {
+        RunnerError::Package(PackageError::RunnerMissing {
             language: language.title(),
             command: build_command(language, &self.dir),
             tool: match language {

@@ -146,6 +146,17 @@ pub enum HubError {
     Io(#[from] std::io::Error),
 }
 
+impl From<crate::runners::RunnerError> for HubError {
+    fn from(err: crate::runners::RunnerError) -> Self {
+        use crate::runners::RunnerError;
+        match err {
+            RunnerError::Package(e) => HubError::Package(e),
+            RunnerError::Runtime(e) => HubError::Runtime(e),
+            RunnerError::NotARunner(m) => HubError::Invalid(m),
+        }
+    }
+}
+
 /// `<data_dir>/scratch`, emptied of what a previous run left behind:
 /// instances' scratch directories live there while they run.
 fn scratch_dir(data_dir: &std::path::Path) -> std::io::Result<PathBuf> {
