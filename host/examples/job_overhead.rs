@@ -50,7 +50,7 @@ async fn main() {
     let started = Instant::now();
     let job = jobs
         .submit(
-            &sequence,
+            sequence.job_package(),
             SubmitJob {
                 frames: Some(FrameSpec::Range { start: 1, end: n }),
                 ..SubmitJob::default()

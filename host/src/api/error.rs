@@ -99,6 +99,12 @@ impl From<SpaceError> for ApiError {
     }
 }
 
+impl From<crate::jobs::JobError> for ApiError {
+    fn from(err: crate::jobs::JobError) -> Self {
+        HubError::from(err).into()
+    }
+}
+
 impl From<HubError> for ApiError {
     fn from(err: HubError) -> Self {
         match err {

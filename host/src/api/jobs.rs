@@ -43,7 +43,7 @@ pub async fn submit(
     // A big job is one SQLite transaction of up to 100,000 rows: off the
     // async workers.
     let jobs = state.hub.jobs().clone();
-    let job = tokio::task::spawn_blocking(move || jobs.submit(&sequence, request))
+    let job = tokio::task::spawn_blocking(move || jobs.submit(sequence.job_package(), request))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok((StatusCode::CREATED, Json(job)).into_response())

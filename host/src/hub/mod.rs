@@ -8,6 +8,7 @@ mod metrics;
 mod ops;
 mod sequences;
 mod shared;
+mod slots;
 pub mod topics;
 mod uploads;
 
@@ -146,6 +147,21 @@ pub enum HubError {
     Io(#[from] std::io::Error),
 }
 
+impl From<crate::jobs::JobError> for HubError {
+    fn from(err: crate::jobs::JobError) -> Self {
+        use crate::jobs::JobError;
+        match err {
+            JobError::NotFound(m) => HubError::NotFound(m),
+            JobError::BadRequest(m) => HubError::BadRequest(m),
+            JobError::Conflict(m) => HubError::Conflict(m),
+            JobError::Invalid(m) => HubError::Invalid(m),
+            JobError::Capacity(m) => HubError::Capacity(m),
+            JobError::TooLarge(m) => HubError::TooLarge(m),
+            JobError::Io(e) => HubError::Io(e),
+        }
+    }
+}
+
 impl From<crate::runners::RunnerError> for HubError {
     fn from(err: crate::runners::RunnerError) -> Self {
         use crate::runners::RunnerError;
@@ -255,7 +271,7 @@ impl Hub {
         // library handle and runs no jobs.
         if tokio::runtime::Handle::try_current().is_ok() {
             hub.jobs.spawn_sweeper();
-            crate::jobs::spawn_local_slots(&hub);
+            slots::spawn_local_slots(&hub);
             hub.spawn_upload_sweeper();
         }
         Ok(hub)

@@ -53,6 +53,18 @@ pub struct Sequence {
 }
 
 impl Sequence {
+    /// This sequence as the job manager takes a render package.
+    pub fn job_package(&self) -> crate::jobs::JobPackage<'_> {
+        crate::jobs::JobPackage {
+            id: &self.id,
+            digest: &self.program.digest,
+            manifest: &self.package.manifest,
+            entry_kind: self.program.entry_kind(),
+        }
+    }
+}
+
+impl Sequence {
     /// `SequenceConfig`: the manifest as Scramjet clients expect it.
     pub fn config_json(&self) -> Value {
         let manifest = &self.package.manifest;

@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 
-use super::{HubError, Job, JobManager, State, storage};
+use super::{Job, JobError, JobManager, State, storage};
 
 /// Rows written (or removed) under one hold of the lock.
 pub(super) const BATCH: usize = 1000;
@@ -55,7 +55,7 @@ impl JobManager {
     /// Writes task rows that bulk changes left unsaved, one batch per hold
     /// of the lock, at most `max_batches` of them (all with `None`). When it
     /// returns with `None`, every row queued before the call is written.
-    pub(super) fn save_unsaved(&self, max_batches: Option<usize>) -> Result<(), HubError> {
+    pub(super) fn save_unsaved(&self, max_batches: Option<usize>) -> Result<(), JobError> {
         for n in 0..max_batches.unwrap_or(usize::MAX) {
             if n > 0 {
                 hand_over();
@@ -102,7 +102,7 @@ impl JobManager {
 
     /// Writes the rows of a new job's tasks in batches, and indexes them.
     /// Until the job's own row is written they belong to no job.
-    pub(super) fn insert_task_rows(&self, job: &Job) -> Result<(), HubError> {
+    pub(super) fn insert_task_rows(&self, job: &Job) -> Result<(), JobError> {
         for (n, chunk) in job.tasks.chunks(BATCH).enumerate() {
             if n > 0 {
                 hand_over();
@@ -130,7 +130,7 @@ impl JobManager {
 
     /// Removes what is left of deleted job `job_id` (its row is gone): its
     /// task and artifact rows and its task index, in batches.
-    pub(super) fn purge(&self, job_id: &str, mut task_ids: Vec<String>) -> Result<(), HubError> {
+    pub(super) fn purge(&self, job_id: &str, mut task_ids: Vec<String>) -> Result<(), JobError> {
         for n in 0.. {
             if n > 0 {
                 hand_over();

@@ -129,7 +129,7 @@ impl JobManager {
         let job = state
             .jobs
             .get_mut(&job_id)
-            .ok_or_else(|| PickupError::Storage(HubError::NotFound("job vanished".into())))?;
+            .ok_or_else(|| PickupError::Storage(JobError::NotFound("job vanished".into())))?;
         job.log_line(
             "info",
             &format!(
@@ -151,14 +151,14 @@ impl JobManager {
         task_id: &str,
         worker: Option<&str>,
         attempt: u32,
-    ) -> Result<(&'a mut Job, usize), HubError> {
+    ) -> Result<(&'a mut Job, usize), JobError> {
         let (job, idx) = state.task_mut(task_id)?;
         let task = &job.tasks[idx];
         if task.state != TaskState::Active
             || task.attempt != attempt
             || worker.is_some_and(|w| task.worker.as_deref() != Some(w))
         {
-            return Err(HubError::Conflict(format!(
+            return Err(JobError::Conflict(format!(
                 "task {task_id} attempt {attempt} is no longer held by worker {} (it is {:?}, attempt {})",
                 worker.or(task.worker.as_deref()).unwrap_or("-"),
                 task.state,
@@ -192,7 +192,7 @@ impl JobManager {
         worker_id: &str,
         attempt: u32,
         usage: Option<TaskUsage>,
-    ) -> Result<(), HubError> {
+    ) -> Result<(), JobError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let (job, idx) = Self::held(state, task_id, Some(worker_id), attempt)?;
@@ -221,7 +221,7 @@ impl JobManager {
         let job = state
             .jobs
             .get_mut(&job_id)
-            .ok_or_else(|| HubError::NotFound("job vanished".into()))?;
+            .ok_or_else(|| JobError::NotFound("job vanished".into()))?;
         job.set_task_state(idx, TaskState::Completed);
         let task = &mut job.tasks[idx];
         task.progress = 1.0;
@@ -269,7 +269,7 @@ impl JobManager {
         let job = state
             .jobs
             .get_mut(&job_id)
-            .ok_or_else(|| HubError::NotFound("job vanished".into()))?;
+            .ok_or_else(|| JobError::NotFound("job vanished".into()))?;
         job.log_line(
             "info",
             &format!("frames {label} completed on worker {worker_name}"),
@@ -289,7 +289,7 @@ impl JobManager {
         worker_id: &str,
         attempt: u32,
         error: &str,
-    ) -> Result<(), HubError> {
+    ) -> Result<(), JobError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let (job, idx) = Self::held(state, task_id, Some(worker_id), attempt)?;
@@ -305,7 +305,7 @@ impl JobManager {
         job_id: &str,
         idx: usize,
         error: &str,
-    ) -> Result<(), HubError> {
+    ) -> Result<(), JobError> {
         let State {
             store,
             jobs,

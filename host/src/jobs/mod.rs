@@ -20,6 +20,7 @@
 //! workers through the heartbeat answer).
 
 mod bulk;
+mod error;
 mod exec;
 mod frames;
 mod ledger;
@@ -42,11 +43,11 @@ use serde_json::{Map, Value};
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
-pub use exec::{TaskSpec, run_frames, spawn_local_slots};
+pub use error::JobError;
+pub use exec::{TaskSpec, run_frames};
 pub use frames::{FrameSpec, MAX_FRAMES};
 
 use crate::events::{Feed, Subscription};
-use crate::hub::{HubError, Sequence};
 use crate::metrics::TaskMetrics;
 use crate::package::Kind;
 
@@ -427,8 +428,8 @@ impl Worker {
 
 impl State {
     /// The job and index of task `task_id` (404 when there is none).
-    fn task_mut(&mut self, task_id: &str) -> Result<(&mut Job, usize), HubError> {
-        let missing = || HubError::NotFound(format!("Task {task_id} not found"));
+    fn task_mut(&mut self, task_id: &str) -> Result<(&mut Job, usize), JobError> {
+        let missing = || JobError::NotFound(format!("Task {task_id} not found"));
         let (job_id, idx) = self.tasks.get(task_id).cloned().ok_or_else(missing)?;
         let job = self.jobs.get_mut(&job_id).ok_or_else(missing)?;
         Ok((job, idx))
@@ -502,6 +503,20 @@ pub struct Upload<'a> {
     pub frame: i64,
 }
 
+/// The render package a job is submitted for: the stored sequence, as the
+/// job manager needs it.
+#[derive(Clone, Copy)]
+pub struct JobPackage<'a> {
+    /// Its sequence id.
+    pub id: &'a str,
+    /// Its component's SHA-256.
+    pub digest: &'a str,
+    /// Its manifest.
+    pub manifest: &'a crate::package::Manifest,
+    /// What its component exports (`render` for a render package).
+    pub entry_kind: &'a str,
+}
+
 /// What a worker gets from [`JobManager::pickup`].
 #[derive(Debug, Clone)]
 pub struct Lease {
@@ -526,7 +541,7 @@ pub enum PickupError {
     /// Disabled or draining (423).
     Refused(String),
     /// Storage failed (500).
-    Storage(HubError),
+    Storage(JobError),
 }
 
 /// A job submission, as parsed from `POST /jobs`.
@@ -632,8 +647,8 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn storage(e: impl std::fmt::Display) -> HubError {
-    HubError::Io(std::io::Error::other(format!("job store: {e}")))
+fn storage(e: impl std::fmt::Display) -> JobError {
+    JobError::Io(std::io::Error::other(format!("job store: {e}")))
 }
 
 fn valid_tag(tag: &str) -> bool {
@@ -644,12 +659,12 @@ fn valid_tag(tag: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-fn check_tags(tags: &[String]) -> Result<(), HubError> {
+fn check_tags(tags: &[String]) -> Result<(), JobError> {
     if tags.len() > 32 {
-        return Err(HubError::BadRequest("at most 32 tags".into()));
+        return Err(JobError::BadRequest("at most 32 tags".into()));
     }
     if let Some(bad) = tags.iter().find(|t| !valid_tag(t)) {
-        return Err(HubError::BadRequest(format!(
+        return Err(JobError::BadRequest(format!(
             "tag {bad:?}: use 1-64 letters, digits, '-', '_' or '.'"
         )));
     }
@@ -779,29 +794,28 @@ impl JobManager {
 
     // ---- jobs ------------------------------------------------------------
 
-    /// Queues a job for `sequence` (a render package).
-    pub fn submit(&self, sequence: &Sequence, request: SubmitJob) -> Result<Value, HubError> {
-        let manifest = &sequence.package.manifest;
-        if manifest.kind != Kind::Render || sequence.program.entry_kind() != "render" {
-            return Err(HubError::Invalid(format!(
+    /// Queues a job for `package` (a render package).
+    pub fn submit(&self, package: JobPackage<'_>, request: SubmitJob) -> Result<Value, JobError> {
+        let manifest = package.manifest;
+        if manifest.kind != Kind::Render || package.entry_kind != "render" {
+            return Err(JobError::Invalid(format!(
                 "package {} is a {} package; jobs need a render package (kind = \"render\", exporting the render world)",
-                manifest.name,
-                sequence.program.entry_kind()
+                manifest.name, package.entry_kind
             )));
         }
         if !manifest.grants.is_empty() && self.config.slots == 0 {
-            return Err(HubError::Invalid(format!(
+            return Err(JobError::Invalid(format!(
                 "package {} asks for [grants], which only the hub's own render slots provide (remote workers get only the component), and this hub has --slots 0",
                 manifest.name
             )));
         }
         let frames = request
             .frames
-            .ok_or_else(|| HubError::BadRequest("missing frames, e.g. \"1-100\"".into()))?;
-        let (frames, frames_text) = frames.resolve().map_err(HubError::BadRequest)?;
+            .ok_or_else(|| JobError::BadRequest("missing frames, e.g. \"1-100\"".into()))?;
+        let (frames, frames_text) = frames.resolve().map_err(JobError::BadRequest)?;
         let chunk_size = request.chunk_size.unwrap_or(1);
         if chunk_size == 0 || chunk_size > MAX_FRAMES {
-            return Err(HubError::BadRequest(format!(
+            return Err(JobError::BadRequest(format!(
                 "chunkSize must be 1..={MAX_FRAMES}"
             )));
         }
@@ -809,7 +823,7 @@ impl JobManager {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(Value::Object(map)) => Value::Object(map),
             Some(_) => {
-                return Err(HubError::BadRequest(
+                return Err(JobError::BadRequest(
                     "settings must be a JSON object".into(),
                 ));
             }
@@ -821,13 +835,13 @@ impl JobManager {
         check_tags(&request.tags)?;
         let failure_threshold = request.failure_threshold.unwrap_or(0);
         if failure_threshold > 100 {
-            return Err(HubError::BadRequest(
+            return Err(JobError::BadRequest(
                 "failureThreshold is a percentage of the job's tasks: 0-100".into(),
             ));
         }
         let max_retries = request.max_retries.unwrap_or(self.config.max_retries);
         if max_retries > 100 {
-            return Err(HubError::BadRequest(
+            return Err(JobError::BadRequest(
                 "maxRetries must be at most 100".into(),
             ));
         }
@@ -835,7 +849,7 @@ impl JobManager {
             .task_timeout_ms
             .unwrap_or(self.config.task_timeout.as_millis() as u64);
         if task_timeout_ms == 0 {
-            return Err(HubError::BadRequest(
+            return Err(JobError::BadRequest(
                 "taskTimeoutMs must be positive".into(),
             ));
         }
@@ -843,11 +857,11 @@ impl JobManager {
         let task_timeout_ms = task_timeout_ms.min(manifest.limits.timeout_ms.unwrap_or(u64::MAX));
         let name = request.name.unwrap_or_else(|| manifest.name.clone());
         if name.len() > 256 {
-            return Err(HubError::BadRequest("name: at most 256 bytes".into()));
+            return Err(JobError::BadRequest("name: at most 256 bytes".into()));
         }
         let ranges = frames::ranges(&frames, chunk_size);
         if ranges.len() > MAX_TASKS {
-            return Err(HubError::BadRequest(format!(
+            return Err(JobError::BadRequest(format!(
                 "{} frames in chunks of {chunk_size} make {} tasks; a job may have at most {MAX_TASKS} tasks: raise chunkSize",
                 frames.len(),
                 ranges.len()
@@ -860,9 +874,9 @@ impl JobManager {
             id: id.clone(),
             seq: 0,
             name,
-            package_id: sequence.id.clone(),
+            package_id: package.id.to_string(),
             package_name: manifest.name.clone(),
-            digest: sequence.program.digest.clone(),
+            digest: package.digest.to_string(),
             settings,
             merged_settings: Value::Object(merged).to_string(),
             local_only: !manifest.grants.is_empty(),
@@ -959,12 +973,12 @@ impl JobManager {
             .collect()
     }
 
-    fn not_found(id: &str) -> HubError {
-        HubError::NotFound(format!("Job {id} not found"))
+    fn not_found(id: &str) -> JobError {
+        JobError::NotFound(format!("Job {id} not found"))
     }
 
     /// One job.
-    pub fn get(&self, id: &str) -> Result<Value, HubError> {
+    pub fn get(&self, id: &str) -> Result<Value, JobError> {
         let state = self.lock();
         state
             .jobs
@@ -986,7 +1000,7 @@ impl JobManager {
         id: &str,
         after: Option<usize>,
         limit: usize,
-    ) -> Result<(Vec<Value>, bool), HubError> {
+    ) -> Result<(Vec<Value>, bool), JobError> {
         let state = self.lock();
         let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
         let total = job.tasks.len();
@@ -997,7 +1011,7 @@ impl JobManager {
     }
 
     /// A job's artifact index.
-    pub fn artifacts(&self, id: &str) -> Result<Vec<Value>, HubError> {
+    pub fn artifacts(&self, id: &str) -> Result<Vec<Value>, JobError> {
         let state = self.lock();
         let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
         Ok(job
@@ -1008,19 +1022,19 @@ impl JobManager {
     }
 
     /// One artifact's index entry and file path.
-    pub fn artifact(&self, id: &str, name: &str) -> Result<(ArtifactMeta, PathBuf), HubError> {
+    pub fn artifact(&self, id: &str, name: &str) -> Result<(ArtifactMeta, PathBuf), JobError> {
         let state = self.lock();
         let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
         let meta = job
             .artifacts
             .get(name)
             .cloned()
-            .ok_or_else(|| HubError::NotFound(format!("Job {id} has no artifact {name:?}")))?;
+            .ok_or_else(|| JobError::NotFound(format!("Job {id} has no artifact {name:?}")))?;
         Ok((meta, self.artifact_dir(id).join(name)))
     }
 
     /// The job's log so far and a live feed of what follows.
-    pub fn log(&self, id: &str) -> Result<LogFeed, HubError> {
+    pub fn log(&self, id: &str) -> Result<LogFeed, JobError> {
         let state = self.lock();
         let job = state.jobs.get(id).ok_or_else(|| Self::not_found(id))?;
         // Lines are written under this lock: the length read here is exactly
@@ -1034,7 +1048,7 @@ impl JobManager {
     }
 
     /// Changes priority and tags.
-    pub fn patch(&self, id: &str, patch: PatchJob) -> Result<Value, HubError> {
+    pub fn patch(&self, id: &str, patch: PatchJob) -> Result<Value, JobError> {
         if let Some(tags) = &patch.tags {
             check_tags(tags)?;
         }
@@ -1068,7 +1082,7 @@ impl JobManager {
         id: &str,
         action: &str,
         stored: &dyn Fn(&str, &str) -> bool,
-    ) -> Result<Value, HubError> {
+    ) -> Result<Value, JobError> {
         let body = self.control_now(id, action, stored)?;
         self.save_unsaved(None)?;
         Ok(body)
@@ -1079,13 +1093,13 @@ impl JobManager {
         id: &str,
         action: &str,
         stored: &dyn Fn(&str, &str) -> bool,
-    ) -> Result<Value, HubError> {
+    ) -> Result<Value, JobError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let job = state.jobs.get_mut(id).ok_or_else(|| Self::not_found(id))?;
         let from = job.state;
         let refuse = |what: &str| {
-            Err(HubError::Conflict(format!(
+            Err(JobError::Conflict(format!(
                 "cannot {action} job {id}: it is {} ({what})",
                 from.as_str()
             )))
@@ -1139,7 +1153,7 @@ impl JobManager {
                 job.state = job.derived_state();
             }
             other => {
-                return Err(HubError::NotFound(format!("unknown job action {other:?}")));
+                return Err(JobError::NotFound(format!("unknown job action {other:?}")));
             }
         }
         job.updated_ms = now_ms();
@@ -1175,21 +1189,21 @@ impl JobManager {
         &self,
         task_id: &str,
         stored: &dyn Fn(&str, &str) -> bool,
-    ) -> Result<Value, HubError> {
+    ) -> Result<Value, JobError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let (job_id, idx) = state
             .tasks
             .get(task_id)
             .cloned()
-            .ok_or_else(|| HubError::NotFound(format!("Task {task_id} not found")))?;
+            .ok_or_else(|| JobError::NotFound(format!("Task {task_id} not found")))?;
         let job = state
             .jobs
             .get_mut(&job_id)
-            .ok_or_else(|| HubError::NotFound(format!("Task {task_id} not found")))?;
+            .ok_or_else(|| JobError::NotFound(format!("Task {task_id} not found")))?;
         let from = job.tasks[idx].state;
         if matches!(from, TaskState::Queued | TaskState::Active) {
-            return Err(HubError::Conflict(format!(
+            return Err(JobError::Conflict(format!(
                 "task {task_id} is {} already",
                 if from == TaskState::Queued {
                     "queued"
@@ -1223,7 +1237,7 @@ impl JobManager {
         let job = state
             .jobs
             .get_mut(&job_id)
-            .ok_or_else(|| HubError::NotFound("job vanished".into()))?;
+            .ok_or_else(|| JobError::NotFound("job vanished".into()))?;
         job.log_line("info", &format!("frames {label} queued again"));
         self.emit_task(&job.tasks[idx]);
         self.emit_job(job);
@@ -1235,7 +1249,7 @@ impl JobManager {
 
     /// Deletes a job: stops its tasks, forgets it and removes its rows (a
     /// batch at a time) and artifacts.
-    pub async fn delete(self: &Arc<Self>, id: &str) -> Result<(), HubError> {
+    pub async fn delete(self: &Arc<Self>, id: &str) -> Result<(), JobError> {
         let job = {
             let mut guard = self.lock();
             let state = &mut *guard;
@@ -1470,11 +1484,11 @@ impl Job {
     }
 
     /// Refuses to run the job again once its package is gone.
-    fn check_package(&self, stored: &dyn Fn(&str, &str) -> bool) -> Result<(), HubError> {
+    fn check_package(&self, stored: &dyn Fn(&str, &str) -> bool) -> Result<(), JobError> {
         if stored(&self.package_id, &self.digest) {
             return Ok(());
         }
-        Err(HubError::Conflict(format!(
+        Err(JobError::Conflict(format!(
             "job {} renders package {} (sequence {}, digest {}), which was deleted or replaced since; upload the package and submit a new job",
             self.id,
             self.package_name,

@@ -10,7 +10,7 @@ impl JobManager {
     /// Opens the job store in `data_dir` and recovers its state: jobs and
     /// their completed frames are kept; tasks that were running are queued
     /// again; remote workers must register again.
-    pub fn open(data_dir: &Path, config: JobsConfig) -> Result<Arc<JobManager>, HubError> {
+    pub fn open(data_dir: &Path, config: JobsConfig) -> Result<Arc<JobManager>, JobError> {
         check_tags(&config.slot_tags)?;
         let artifacts_dir = data_dir.join("artifacts");
         std::fs::create_dir_all(&artifacts_dir)?;

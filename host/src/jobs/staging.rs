@@ -13,8 +13,8 @@ use futures::{Stream, StreamExt};
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
+use super::JobError;
 use super::{ArtifactMeta, JobManager, Upload};
-use crate::hub::HubError;
 use crate::runtime::MAX_ARTIFACT_BYTES;
 
 /// Artifact uploads streamed to disk at once; more wait their turn.
@@ -24,9 +24,9 @@ impl JobManager {
     /// Checks that `upload` may store an artifact called `name` (a valid
     /// name, the attempt held, the frame one of the task's); returns where
     /// it is staged.
-    fn check_upload(&self, upload: Upload<'_>, name: &str) -> Result<PathBuf, HubError> {
+    fn check_upload(&self, upload: Upload<'_>, name: &str) -> Result<PathBuf, JobError> {
         if !crate::runtime::is_valid_artifact_name(name) {
-            return Err(HubError::BadRequest(format!(
+            return Err(JobError::BadRequest(format!(
                 "artifact name {name:?}: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'"
             )));
         }
@@ -34,7 +34,7 @@ impl JobManager {
         let (job, idx) = Self::held(&mut guard, upload.task_id, upload.worker, upload.attempt)?;
         let task = &job.tasks[idx];
         if upload.frame < task.frame_start || upload.frame > task.frame_end {
-            return Err(HubError::BadRequest(format!(
+            return Err(JobError::BadRequest(format!(
                 "frame {} is not part of task {} (frames {})",
                 upload.frame,
                 upload.task_id,
@@ -55,7 +55,7 @@ impl JobManager {
         name: &str,
         media_type: &str,
         data: Bytes,
-    ) -> Result<(), HubError> {
+    ) -> Result<(), JobError> {
         let staged = self.check_upload(upload, name)?;
         let body = futures::stream::iter([Ok::<_, std::convert::Infallible>(data)]);
         self.write_staged(upload, name, media_type, &staged, body)
@@ -72,13 +72,13 @@ impl JobManager {
         name: &str,
         media_type: &str,
         body: impl Stream<Item = Result<Bytes, E>> + Unpin,
-    ) -> Result<u64, HubError> {
+    ) -> Result<u64, JobError> {
         self.check_upload(upload, name)?;
         let _permit = self
             .artifact_uploads
             .acquire()
             .await
-            .map_err(|_| HubError::Capacity("the hub is shutting down".into()))?;
+            .map_err(|_| JobError::Capacity("the hub is shutting down".into()))?;
         // The lease may have moved on while this upload waited.
         let staged = self.check_upload(upload, name)?;
         self.write_staged(upload, name, media_type, &staged, body)
@@ -95,7 +95,7 @@ impl JobManager {
         media_type: &str,
         staged: &Path,
         mut body: impl Stream<Item = Result<Bytes, E>> + Unpin,
-    ) -> Result<u64, HubError> {
+    ) -> Result<u64, JobError> {
         let part = PartFile(Some(
             self.staging_dir
                 .join(format!(".part-{}", uuid::Uuid::new_v4().simple())),
@@ -104,11 +104,11 @@ impl JobManager {
         let (mut size, mut hash) = (0u64, sha2::Sha256::new());
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
-                HubError::BadRequest(format!("the artifact upload was interrupted: {e}"))
+                JobError::BadRequest(format!("the artifact upload was interrupted: {e}"))
             })?;
             size += chunk.len() as u64;
             if size > MAX_ARTIFACT_BYTES as u64 {
-                return Err(HubError::TooLarge(format!(
+                return Err(JobError::TooLarge(format!(
                     "artifacts are limited to {} MiB",
                     MAX_ARTIFACT_BYTES >> 20
                 )));
@@ -135,7 +135,7 @@ impl JobManager {
             attempt: upload.attempt,
             artifact: meta.clone(),
         })
-        .map_err(|e| HubError::Io(e.into()))?;
+        .map_err(|e| JobError::Io(e.into()))?;
         if let Err(e) = std::fs::write(super::meta_path(staged), entry) {
             let _ = std::fs::remove_file(staged);
             return Err(e.into());
@@ -170,9 +170,9 @@ impl JobManager {
 
 /// 409 when another frame of the attempt staged an artifact called `name`
 /// (the same clash across tasks is refused when the task completes).
-fn name_clash(staged: &[ArtifactMeta], name: &str, frame: i64) -> Option<HubError> {
+fn name_clash(staged: &[ArtifactMeta], name: &str, frame: i64) -> Option<JobError> {
     let other = staged.iter().find(|a| a.name == name && a.frame != frame)?;
-    Some(HubError::Conflict(format!(
+    Some(JobError::Conflict(format!(
         "artifact {name:?} was already produced by frame {} of this task; artifact names must be unique per job (e.g. include the frame number)",
         other.frame
     )))

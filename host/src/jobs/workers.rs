@@ -21,7 +21,7 @@ impl JobManager {
         slots: usize,
         tags: Vec<String>,
         id: Option<&str>,
-    ) -> Result<Value, HubError> {
+    ) -> Result<Value, JobError> {
         if let Some(id) = id
             && (id.is_empty()
                 || id.len() > 64
@@ -30,17 +30,17 @@ impl JobManager {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         {
-            return Err(HubError::BadRequest(format!(
+            return Err(JobError::BadRequest(format!(
                 "worker id {id:?}: use 1-64 letters, digits, '-' or '_'"
             )));
         }
         if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-            return Err(HubError::BadRequest(
+            return Err(JobError::BadRequest(
                 "worker name: 1-128 printable characters".into(),
             ));
         }
         if slots == 0 || slots > 1024 {
-            return Err(HubError::BadRequest("slots must be 1..=1024".into()));
+            return Err(JobError::BadRequest("slots must be 1..=1024".into()));
         }
         check_tags(&tags)?;
         if let Some(id) = id
@@ -79,11 +79,11 @@ impl JobManager {
         name: &str,
         slots: usize,
         tags: Vec<String>,
-    ) -> Result<Value, HubError> {
+    ) -> Result<Value, JobError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some(worker) = state.workers.get_mut(id) else {
-            return Err(HubError::NotFound(unknown_worker(id)));
+            return Err(JobError::NotFound(unknown_worker(id)));
         };
         let held: Vec<String> = std::mem::take(&mut worker.active).into_iter().collect();
         worker.name = name.to_string();
@@ -110,7 +110,7 @@ impl JobManager {
         let worker = state
             .workers
             .get(id)
-            .ok_or_else(|| HubError::NotFound(unknown_worker(id)))?;
+            .ok_or_else(|| JobError::NotFound(unknown_worker(id)))?;
         state.store.write(|tx| tx.worker(worker)).map_err(storage)?;
         let body = self.registered(worker);
         self.emit_worker(worker);
@@ -122,7 +122,7 @@ impl JobManager {
 
     /// Takes `worker` (or, with `None`, every worker) off job `id`'s
     /// blocklist, so it may take the job's tasks again.
-    pub fn unblock(&self, id: &str, worker: Option<&str>) -> Result<Value, HubError> {
+    pub fn unblock(&self, id: &str, worker: Option<&str>) -> Result<Value, JobError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let job = state.jobs.get_mut(id).ok_or_else(|| Self::not_found(id))?;
@@ -134,7 +134,7 @@ impl JobManager {
         if let Some(w) = worker
             && job.blocklist.len() == before
         {
-            return Err(HubError::NotFound(format!(
+            return Err(JobError::NotFound(format!(
                 "worker {w} is not on the blocklist of job {id}"
             )));
         }
@@ -160,22 +160,22 @@ impl JobManager {
     }
 
     /// One worker.
-    pub fn worker(&self, id: &str) -> Result<Value, HubError> {
+    pub fn worker(&self, id: &str) -> Result<Value, JobError> {
         self.lock()
             .workers
             .get(id)
             .map(view::worker)
-            .ok_or_else(|| HubError::NotFound(format!("Worker {id} not found")))
+            .ok_or_else(|| JobError::NotFound(format!("Worker {id} not found")))
     }
 
     /// Enables, disables or drains a worker.
-    pub fn set_worker_status(&self, id: &str, status: WorkerStatus) -> Result<Value, HubError> {
+    pub fn set_worker_status(&self, id: &str, status: WorkerStatus) -> Result<Value, JobError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let worker = state
             .workers
             .get_mut(id)
-            .ok_or_else(|| HubError::NotFound(format!("Worker {id} not found")))?;
+            .ok_or_else(|| JobError::NotFound(format!("Worker {id} not found")))?;
         worker.status = status;
         state.store.write(|tx| tx.worker(worker)).map_err(storage)?;
         self.emit_worker(worker);
@@ -186,9 +186,9 @@ impl JobManager {
     }
 
     /// Signs a worker off: its running tasks go back to the queue.
-    pub fn remove_worker(&self, id: &str) -> Result<(), HubError> {
+    pub fn remove_worker(&self, id: &str) -> Result<(), JobError> {
         if id == LOCAL_WORKER {
-            return Err(HubError::Conflict(
+            return Err(JobError::Conflict(
                 "the hub's own slots cannot be removed; start it with --slots 0".into(),
             ));
         }
@@ -197,7 +197,7 @@ impl JobManager {
         let mut worker = state
             .workers
             .remove(id)
-            .ok_or_else(|| HubError::NotFound(format!("Worker {id} not found")))?;
+            .ok_or_else(|| JobError::NotFound(format!("Worker {id} not found")))?;
         let active: Vec<String> = worker.active.iter().cloned().collect();
         let mut touched = Vec::new();
         for task_id in active {
@@ -246,11 +246,11 @@ impl JobManager {
         &self,
         id: &str,
         reports: Vec<TaskReport>,
-    ) -> Result<HeartbeatReply, HubError> {
+    ) -> Result<HeartbeatReply, JobError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let worker = seen_worker(&mut state.workers, id)
-            .ok_or_else(|| HubError::NotFound(unknown_worker(id)))?;
+            .ok_or_else(|| JobError::NotFound(unknown_worker(id)))?;
         let mut reasons = std::mem::take(&mut worker.cancel);
         let mut cancel: Vec<String> = reasons.keys().cloned().collect();
         let drain = worker.status == WorkerStatus::Draining;
