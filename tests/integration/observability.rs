@@ -686,6 +686,14 @@ for path, item in sorted(doc["paths"].items()):
         doc["components"]["schemas"]["StartRequest"]
     );
     assert!(start["responses"]["422"].is_object(), "{start}");
+    // Replies that are the code's own types name them.
+    assert_eq!(
+        doc["paths"]["/topics"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+            ["items"]["$ref"],
+        "#/components/schemas/TopicInfo"
+    );
+    let topic = &doc["components"]["schemas"]["TopicInfo"]["properties"];
+    assert!(topic["retainedBytes"].is_object(), "{topic}");
 }
 
 #[tokio::test]

@@ -96,6 +96,19 @@ fn reply_type(route: &Route) -> &'static str {
     }
 }
 
+/// The schema of `route`'s JSON reply, where the reply is one of the code's
+/// own types (the rest are JSON values the handlers build).
+fn reply_schema(route: &Route) -> Option<RefOr<Schema>> {
+    use utoipa::openapi::schema::ArrayBuilder;
+    Some(match (route.method, route.path) {
+        ("GET", "/topics") => ArrayBuilder::new()
+            .items(Ref::from_schema_name("TopicInfo"))
+            .into(),
+        ("POST", "/workers/{id}/heartbeat") => Ref::from_schema_name("HeartbeatReply").into(),
+        _ => return None,
+    })
+}
+
 /// The success statuses of `route`.
 fn ok_statuses(route: &Route) -> &'static [&'static str] {
     match (route.method, route.path) {
@@ -197,6 +210,8 @@ fn components() -> ComponentsBuilder {
     components = add::<super::jobs::Heartbeat>(components);
     components = add::<super::jobs::TaskResult>(components);
     components = add::<super::topics::CreateTopic>(components);
+    components = add::<crate::hub::TopicInfo>(components);
+    components = add::<crate::jobs::HeartbeatReply>(components);
     components.security_scheme(
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -240,7 +255,7 @@ fn operation(route: &Route, method: HttpMethod) -> utoipa::openapi::path::Operat
     }
     let content_type = reply_type(route);
     let schema = if content_type == "application/json" {
-        any_json()
+        reply_schema(route).unwrap_or_else(any_json)
     } else {
         bytes_schema()
     };

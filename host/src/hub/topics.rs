@@ -166,7 +166,7 @@ pub fn compatible(topic: &str, wanted: &str) -> bool {
 }
 
 /// A topic's state as `/topics` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicInfo {
     /// Topic name.

@@ -607,7 +607,7 @@ pub struct TaskReport {
 }
 
 /// The answer to a heartbeat.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HeartbeatReply {
     /// Tasks to stop now.
     pub cancel: Vec<String>,
