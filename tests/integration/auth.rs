@@ -1,6 +1,6 @@
 //! The bearer token never shows up in what the hub writes: its stderr log
 //! (at debug level) and its `/log` stream, after requests with the right and
-//! a wrong token.
+//! a wrong token; and what `GET /access` tells a page about its token.
 
 use reqwest::StatusCode;
 
@@ -71,4 +71,70 @@ async fn the_token_never_appears_in_the_hub_logs() {
         assert!(!log.contains(secret), "the hub log shows a token:\n{log}");
         assert!(!stderr.contains(secret), "stderr shows a token:\n{stderr}");
     }
+}
+
+/// `GET /access` is open and says what the presented token opens, so the
+/// dashboard can ask for a token or show itself read-only before anything
+/// else; it never says more than that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_says_what_a_token_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = crate::support::serve(None, |command| {
+        command
+            .args([
+                "--slots",
+                "0",
+                "--token",
+                "admin-token-1",
+                "--read-token",
+                "read-token-1",
+            ])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"));
+    });
+    let client = reqwest::Client::new();
+    let access = |bearer: Option<&'static str>| {
+        let mut request = client.get(format!("{url}/api/v1/access"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        async move {
+            let reply = request.send().await.unwrap();
+            assert_eq!(reply.status(), StatusCode::OK);
+            reply.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let scope = |v: serde_json::Value| (v["auth"].clone(), v["scope"].clone());
+    use serde_json::json;
+    assert_eq!(scope(access(None).await), (json!(true), json!(null)));
+    assert_eq!(
+        scope(access(Some("wrong")).await),
+        (json!(true), json!(null))
+    );
+    assert_eq!(
+        scope(access(Some("read-token-1")).await),
+        (json!(true), json!("read"))
+    );
+    assert_eq!(
+        scope(access(Some("admin-token-1")).await),
+        (json!(true), json!("admin"))
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let open = tempfile::tempdir().unwrap();
+    let (mut child, url) = crate::support::serve(None, |command| {
+        command
+            .args(["--slots", "0", "--data-dir"])
+            .arg(open.path().join("data"));
+    });
+    let reply: serde_json::Value = reqwest::get(format!("{url}/api/v1/access"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply, json!({"auth": false, "scope": "admin"}));
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -631,6 +631,9 @@ async fn a_worker_that_keeps_failing_a_job_is_blocklisted() {
     let id = job["id"].as_str().unwrap();
     let failed = wait_state(&hub, id, "failed").await;
     assert_eq!(failed["blocklist"], json!(["local"]));
+    // The count it was blocklisted on, per worker, as operators see it.
+    let failures = failed["workerFailures"]["local"].as_u64().unwrap_or(0);
+    assert!(failures >= 2, "{failed}");
     let last = failed["errors"]
         .as_array()
         .unwrap()

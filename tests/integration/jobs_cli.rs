@@ -534,11 +534,12 @@ fn a_job_no_worker_can_take_says_why_until_one_that_can_comes() {
     manager.worker_with("gpu-box", &["--tags", "gpu"]);
     manager.completes(&id);
     let tasks = manager.json(&["job", "tasks", &id]);
-    let workers: BTreeMap<String, String> = manager
-        .remote_workers()
-        .into_iter()
-        .map(|w| (w.id, w.name))
-        .collect();
+    let remote = manager.remote_workers();
+    // Each says which weir it runs, for the operators' worker table.
+    for worker in &remote {
+        assert_eq!(worker.version, env!("CARGO_PKG_VERSION"), "{worker:?}");
+    }
+    let workers: BTreeMap<String, String> = remote.into_iter().map(|w| (w.id, w.name)).collect();
     for task in tasks.as_array().unwrap() {
         let by = &workers[task["worker"].as_str().unwrap()];
         assert_eq!(by, "gpu-box", "{task}");

@@ -6,6 +6,7 @@ mod auth;
 mod build_share;
 mod cli;
 mod componentizers;
+mod dashboard;
 mod grants;
 mod hostile;
 mod hostile_clients;

@@ -7,7 +7,8 @@
 //!   that instance's own routes, `/instance/:id` and below, and nothing else,
 //!   so a viewer can be handed one instance without the admin token.
 //!
-//! `/health` is always open, and `/metrics` too with `--metrics-open`. Tokens
+//! `/health` and `/access` are always open, and `/metrics` too with
+//! `--metrics-open`. Tokens
 //! are compared in constant time and never logged.
 //!
 //! A browser cannot set `Authorization` on a WebSocket, so a WebSocket
@@ -36,7 +37,7 @@ fn check(state: &AppState, request: &Request) -> Result<(), ApiError> {
     };
     let path = request.uri().path();
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
-    if path == "/health" || (path == "/metrics" && state.metrics_open) {
+    if path == "/health" || path == "/access" || (path == "/metrics" && state.metrics_open) {
         return Ok(());
     }
     let given = request
@@ -116,6 +117,47 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
     }
     diff == 0
+}
+
+/// What a request's token opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Every route (the admin token, or a hub without `--token`).
+    Admin,
+    /// `GET` routes only (the read token).
+    Read,
+}
+
+fn scope(state: &AppState, headers: &axum::http::HeaderMap) -> Option<Scope> {
+    let Some(admin) = &state.token else {
+        return Some(Scope::Admin);
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)?;
+    if constant_time_eq(given.as_bytes(), admin.as_bytes()) {
+        return Some(Scope::Admin);
+    }
+    state
+        .read_token
+        .as_ref()
+        .filter(|read| constant_time_eq(given.as_bytes(), read.as_bytes()))
+        .map(|_| Scope::Read)
+}
+
+/// `GET /access` (no auth): whether the hub wants a token and what the
+/// request's opens, `{auth, scope: "admin" | "read" | null}`, so a page can
+/// ask for a token, or show itself read-only, before it calls anything else.
+pub async fn access(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::Json<serde_json::Value> {
+    let scope = scope(&state, &headers).map(|s| match s {
+        Scope::Admin => "admin",
+        Scope::Read => "read",
+    });
+    axum::Json(serde_json::json!({ "auth": state.token.is_some(), "scope": scope }))
 }
 
 #[cfg(test)]

@@ -261,6 +261,8 @@ pub struct Register {
     tags: Vec<String>,
     /// The worker's stable id, to be attached again under it.
     id: Option<String>,
+    /// The weir version it runs, shown to operators.
+    version: Option<String>,
 }
 
 /// `POST /workers`: register a remote worker → 201.
@@ -278,6 +280,7 @@ pub async fn register(
         request.slots.unwrap_or(1),
         request.tags,
         request.id.as_deref(),
+        request.version.as_deref().unwrap_or_default(),
     )?;
     Ok((StatusCode::CREATED, Json(worker)).into_response())
 }

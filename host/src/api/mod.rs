@@ -4,6 +4,7 @@
 //! the response. Every error is JSON `{"error": "..."}` ([`ApiError`]).
 
 mod access;
+mod dashboard;
 mod error;
 mod events;
 mod extract;
@@ -102,6 +103,7 @@ routes! {
     GET "/entities" => hub::entities, "sequences and instances";
     GET "/log" => hub::log, "hub log: replayed buffer, then live";
     GET "/health" => hub::health, "liveness (no auth)";
+    GET "/access" => access::access, "what the request's token opens: {auth, scope: admin|read|null} (no auth)";
     GET "/help" => hub::help, "this list";
     GET "/openapi.json" => openapi::openapi, "this API as an OpenAPI 3.1 document";
     GET "/metrics" => observe::metrics, "Prometheus metrics, OpenMetrics text (also at /metrics; --metrics-open: no token)";
@@ -218,9 +220,14 @@ pub fn router(state: AppState) -> Router {
         ))
         .with_state(state);
     let request_id = HeaderName::from_static("x-request-id");
+    // The dashboard's files carry nothing of the hub's: no token needed.
+    let dashboard = Router::new()
+        .route("/", axum::routing::get(dashboard::index))
+        .route("/ui/{*file}", axum::routing::get(dashboard::file));
     Router::new()
         .nest("/api/v1", api)
         .merge(root)
+        .merge(dashboard)
         .fallback(not_found)
         // Outside auth, so a 401 before the body is read is read too.
         .layer(middleware::from_fn(unread::drain_unread_bodies))

@@ -81,7 +81,10 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let server = tokio::spawn(api::serve(listener, state, async move {
             let _ = stop_rx.await;
         }));
-        eprintln!("2. hub listening on http://{addr} (data in {})", args.data_dir.display());
+        eprintln!(
+            "2. hub listening on http://{addr} (data in {}); dashboard: http://{addr}/",
+            args.data_dir.display()
+        );
         let client = HubClient::new(&format!("http://{addr}"), None)?;
         let sequence = client.send_sequence(tokio::fs::File::open(&package).await?).await?;
         eprintln!("3. POST /api/v1/sequence → {}", sequence.id);
@@ -105,7 +108,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         if args.exit {
             let _ = stop_tx.send(());
         } else {
-            eprintln!("\nThe hub keeps running: try `weir seq list`, `weir job list` or `curl http://{addr}/api/v1/help`. Ctrl-C or `weir hub shutdown` stops it.");
+            eprintln!("\nThe hub keeps running: open the dashboard at http://{addr}/, or try `weir seq list`, `weir job list` or `curl http://{addr}/api/v1/help`. Ctrl-C or `weir hub shutdown` stops it.");
             let deadline = tokio::select! {
                 interrupted = tokio::signal::ctrl_c() => {
                     interrupted?;

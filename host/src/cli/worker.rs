@@ -121,6 +121,7 @@ pub fn worker(
             slots,
             tags: args.tags.clone(),
             id: Some(id),
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
         };
         let worker = Arc::new(Worker::new(client, render, cache, registration));
         let idle = args.exit_when_idle.map(Duration::from_secs);

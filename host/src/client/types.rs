@@ -525,6 +525,9 @@ pub struct WorkerRegistration {
     /// under it, with its counters and blocklists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The weir version it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// A worker: a remote `weir worker` or the hub's own slots (`GET /workers`).
@@ -539,6 +542,8 @@ pub struct Worker {
     pub slots: u32,
     /// Its tags.
     pub tags: Vec<String>,
+    /// The weir version it runs ("" when it did not say).
+    pub version: String,
     /// Whether these are the hub's own slots.
     pub local: bool,
     /// `online`, `lost` or `offline`.

@@ -387,6 +387,9 @@ pub struct Worker {
     name: String,
     slots: usize,
     tags: Vec<String>,
+    /// The weir version it runs ("" when it did not say).
+    #[serde(default)]
+    version: String,
     local: bool,
     state: WorkerState,
     status: WorkerStatus,
@@ -412,6 +415,11 @@ impl Worker {
             name: name.to_string(),
             slots,
             tags,
+            version: if local {
+                env!("CARGO_PKG_VERSION").to_string()
+            } else {
+                String::new()
+            },
             local,
             state: WorkerState::Online,
             status: WorkerStatus::Enabled,

@@ -21,6 +21,7 @@ impl JobManager {
         slots: usize,
         tags: Vec<String>,
         id: Option<&str>,
+        version: &str,
     ) -> Result<Value, JobError> {
         if let Some(id) = id
             && (id.is_empty()
@@ -46,10 +47,11 @@ impl JobManager {
         if let Some(id) = id
             && self.lock().workers.contains_key(id)
         {
-            return self.reattach(id, name, slots, tags);
+            return self.reattach(id, name, slots, tags, version);
         }
         let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
-        let worker = Worker::new(id, name, slots, tags, false);
+        let mut worker = Worker::new(id, name, slots, tags, false);
+        worker.version = version.to_string();
         let mut state = self.lock();
         state
             .store
@@ -79,6 +81,7 @@ impl JobManager {
         name: &str,
         slots: usize,
         tags: Vec<String>,
+        version: &str,
     ) -> Result<Value, JobError> {
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -89,6 +92,7 @@ impl JobManager {
         worker.name = name.to_string();
         worker.slots = slots;
         worker.tags = tags;
+        worker.version = version.to_string();
         worker.state = WorkerState::Online;
         if worker.status == WorkerStatus::Draining {
             worker.status = WorkerStatus::Enabled;
