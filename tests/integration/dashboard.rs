@@ -16,7 +16,7 @@ const PLAYWRIGHT: &str = "playwright-core@1.65.1";
 
 /// `$WEIR_PLAYWRIGHT` (a directory holding `node_modules/playwright-core`),
 /// or the pinned version installed once with npm under the guests' target dir.
-fn playwright() -> &'static Path {
+pub fn playwright() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = match std::env::var_os("WEIR_PLAYWRIGHT") {
@@ -44,7 +44,7 @@ fn playwright() -> &'static Path {
 /// `$WEIR_CHROMIUM`, or Debian's `/usr/bin/chromium`, installed with apt-get
 /// when it is missing and this test may (root); else the test says what to
 /// install.
-fn chromium() -> &'static Path {
+pub fn chromium() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         if let Some(path) = std::env::var_os("WEIR_CHROMIUM") {

@@ -581,3 +581,68 @@ async fn with_a_token_the_space_routes_need_it_and_forwarding_carries_it() {
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
 }
+
+/// The dashboard of a hub in a Space, in headless Chromium
+/// (`tests/dashboard/space.mjs`): the Space page lists both hubs with their
+/// health; choosing the other hub shows its instances (and not this hub's),
+/// live, and drives it (a kill) through the forward route.
+#[tokio::test]
+async fn the_dashboard_shows_the_space_and_drives_each_hub() {
+    let nats = Nats::start();
+    let a = SpaceHub::start(&nats, "panes", "a", &[]);
+    let b = SpaceHub::start(&nats, "panes", "b", &[]);
+    wait_for_list(&a, "panes", |l| {
+        l.len() == 2 && l.iter().all(|h| h["healthy"] == true)
+    })
+    .await;
+    let package = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::HELLO_DIR))
+        .await
+        .unwrap();
+    let uploaded = client()
+        .post(b.on("panes", "b", "/sequence"))
+        .body(std::fs::read(&package).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let sequence = json_of(uploaded).await.1["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = client()
+        .post(format!("{}/api/v1/sequence/{sequence}/start", b.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let instance = json_of(started).await.1["id"].as_str().unwrap().to_string();
+    let shots = crate::support::scratch().join("dashboard-screenshots");
+    let url = a.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(format!(
+                "{}/tests/dashboard/space.mjs",
+                weir_tests::WORKSPACE_DIR
+            ))
+            .env("WEIR_URL", &url)
+            .env("SPACE", "panes")
+            .env("OTHER_HUB", "b")
+            .env("OTHER_INSTANCE", &instance)
+            .env("CHROMIUM", crate::dashboard::chromium())
+            .env("PLAYWRIGHT", crate::dashboard::playwright())
+            .env("SHOTS", &shots)
+            .output()
+            .expect("node runs the browser test")
+    })
+    .await
+    .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{printed}"
+    );
+    assert!(printed.contains("every step passed"), "{printed}");
+}

@@ -141,11 +141,12 @@ function detail(root, ctx, id) {
     h("button", { id: "instance-stop", onclick: (e) => act(e.currentTarget, () => ctx.api.call("POST", `${path}/_stop`, { timeout: 5000 }), "stopping") }, "Stop"),
     h("button", { class: "danger", id: "instance-kill", onclick: (e) => act(e.currentTarget, () => ctx.api.call("POST", `${path}/_kill`, {}), "killed") }, "Kill"),
   );
+  const senders = h("div", { class: "grid write" }, inputCard, eventCard);
   root.append(
     h("p", {}, h("a", { href: "#/instances" }, "← Instances")),
     h("h1", {}, "Instance ", h("code", {}, id)),
     h("div", { class: "grid" }, card("State", info, controls), card("Accounting", usage)),
-    h("div", { class: "grid write" }, inputCard, eventCard),
+    senders,
     card("Streams", h("div", { class: "streams" }, streams)),
   );
 
@@ -155,6 +156,9 @@ function detail(root, ctx, id) {
       return;
     }
     const t = instance.terminated;
+    // An ended instance takes no input, events, stop or kill.
+    controls.hidden = !!t;
+    senders.hidden = !!t;
     fill(
       info,
       h(
