@@ -319,7 +319,7 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         );
         let received = shutdown_signal()?;
         println!("weir listening on http://{addr}");
-        eprintln!("dashboard: http://{addr}/");
+        println!("dashboard: http://{addr}/");
         // A signal or `POST /shutdown`: instances are asked to stop (and
         // killed past the deadline), then the server stops. Open streams (a
         // producer held back by a full topic, a reader of a never-ending
