@@ -172,7 +172,7 @@ try {
   const priority = page.locator(`#job-list tr[data-id="${jobId}"] input.priority`);
   await priority.fill("77");
   await priority.press("Enter");
-  await page.waitForFunction(async ({ id }) => {
+  await page.waitForFunction(({ id }) => {
     const job = window.weirDashboard.context.jobs.get(id);
     return job && job.priority === 77;
   }, { id: jobId });
@@ -192,12 +192,12 @@ try {
   await slot.waitFor();
   const workerId = await slot.getAttribute("data-id");
   await slot.locator('button[data-status="disabled"]').click();
-  await page.waitForFunction(async ({ id }) => window.weirDashboard.context.workers.get(id)?.status === "disabled", { id: workerId });
+  await page.waitForFunction(({ id }) => window.weirDashboard.context.workers.get(id)?.status === "disabled", { id: workerId });
   assert.equal((await api("GET", `/workers/${workerId}`)).status, "disabled");
   await page.locator("#farm-glance .farm-asleep .stat-value", { hasText: /[1-9]/ }).waitFor();
   await screenshot(page, "workers");
   await page.locator(`#worker-list tr[data-id="${workerId}"] button[data-status="enabled"]`).click();
-  await page.waitForFunction(async ({ id }) => window.weirDashboard.context.workers.get(id)?.status === "enabled", { id: workerId });
+  await page.waitForFunction(({ id }) => window.weirDashboard.context.workers.get(id)?.status === "enabled", { id: workerId });
 
   step("keyboard: the drop zone and the navigation are reachable with Tab");
   await page.click('#nav a[data-path="sequences"]');
