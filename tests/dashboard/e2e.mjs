@@ -114,6 +114,29 @@ try {
   await page.locator("#instance-list tbody tr").first().waitFor();
   await screenshot(page, "instances");
 
+  step("an event reaches a running instance; deleting its sequence shows the hub's 409 reason");
+  const hello = (await api("GET", "/sequences")).find((s) => s.name === "hello");
+  const running = await api("POST", `/sequence/${hello.id}/start`, {});
+  await page.goto(`${url}/#/instances/${running.id}`);
+  await page.locator("#instance-state .badge", { hasText: "running" }).waitFor();
+  await page.fill("#event-name", "ping");
+  await page.fill("#event-message", '{"n": 1}');
+  await page.click("form:has(#event-name) button[type=submit]");
+  await page.locator(".toast", { hasText: "event sent" }).waitFor();
+  await page.click('#nav a[data-path="sequences"]');
+  const dialogs = [];
+  const onDialog = (d) => {
+    dialogs.push(d.message());
+    dialogs.length === 1 ? d.accept() : d.dismiss();
+  };
+  page.on("dialog", onDialog);
+  await page.click('#sequence-list tr[data-name="hello"] button.danger');
+  await page.locator(".toast-error", { hasText: "Sequence in use" }).waitFor();
+  page.off("dialog", onDialog);
+  assert.match(dialogs[1] || "", /Sequence in use/, "the 409 reason, and an offer to kill the instances");
+  await page.locator('#sequence-list tr[data-name="hello"]').waitFor();
+  await api("POST", `/instance/${running.id}/_kill`, { removeImmediately: true });
+
   step("topics: create, peek, publish");
   await page.click('#nav a[data-path="topics"]');
   await page.fill("#new-topic", "dash-topic");

@@ -126,9 +126,22 @@ export function mount(root, ctx) {
   }
 
   async function remove(sequence, button) {
-    const running = (sequence.instances || []).length;
-    if (!confirm(`Delete ${sequence.name || sequence.id}?${running ? ` ${running} instance(s) of it are known.` : ""}`)) return;
-    await act(button, () => ctx.api.call("DELETE", `/sequence/${encodeURIComponent(sequence.id)}`), "deleted");
+    const known = (sequence.instances || []).length;
+    if (!confirm(`Delete ${sequence.name || sequence.id}?${known ? ` ${known} instance(s) of it are running.` : ""}`)) return;
+    const path = `/sequence/${encodeURIComponent(sequence.id)}`;
+    button.disabled = true;
+    try {
+      await ctx.api.call("DELETE", path);
+      toast("deleted");
+    } catch (e) {
+      // 409: the hub says why (its instances run); offer to kill them first.
+      toast(`${sequence.name || sequence.id}: ${e.message}`, "error");
+      if (e.status === 409 && confirm(`The hub refused: ${e.message}.\nKill its instances and delete it?`)) {
+        await act(null, () => ctx.api.call("DELETE", path, undefined, { headers: { "x-seq-kill-inst": "true" } }), "instances killed, sequence deleted");
+      }
+    } finally {
+      button.disabled = false;
+    }
     read();
   }
 
