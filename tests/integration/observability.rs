@@ -733,3 +733,146 @@ async fn a_completed_render_task_shows_its_cpu_memory_and_wall_time() {
         "{usage}"
     );
 }
+
+/// The replies the document gives a schema (the client's own wire types)
+/// match what the hub sends, checked with the reference JSON Schema
+/// validator on real replies of every kind: a hub with a sequence, a
+/// finished instance, a completed job with its tasks and artifacts, a
+/// remote worker, a topic.
+#[tokio::test]
+async fn replies_match_the_schemas_the_document_gives_them() {
+    let hub = TestHub::with(|c| c.jobs.slots = 1, None).await;
+    let hello = hub.upload(weir_tests::HELLO_DIR).await;
+    let mandelbrot = hub.upload(weir_tests::MANDELBROT_DIR).await;
+    let mut cases: Vec<Value> = Vec::new();
+    let mut record = |method: &str, template: &str, status: StatusCode, reply: Value| {
+        assert!(status.is_success(), "{method} {template}: {status} {reply}");
+        cases.push(json!({"method": method.to_lowercase(), "path": template,
+                          "status": status.as_u16().to_string(), "reply": reply}));
+    };
+    let (status, started) = json_of(
+        hub.post_json(&format!("/sequence/{hello}/start"), json!({}))
+            .await,
+    )
+    .await;
+    record("POST", "/sequence/{id}/start", status, started.clone());
+    let instance = started["id"].as_str().unwrap().to_string();
+    let ended = hub
+        .client
+        .post(hub.url(&format!("/instance/{instance}/input")))
+        .header("content-type", "text/plain")
+        .body("world\n")
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{:?}", ended.status());
+    let (status, job) = json_of(
+        hub.post_json(
+            "/jobs",
+            json!({"package": mandelbrot, "frames": "1-2", "settings": {"width": 16, "height": 16}}),
+        )
+        .await,
+    )
+    .await;
+    record("POST", "/jobs", status, job.clone());
+    let job = job["id"].as_str().unwrap().to_string();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let (_, now) = json_of(hub.get(&format!("/jobs/{job}")).await).await;
+            let (_, inst) = json_of(hub.get(&format!("/instance/{instance}")).await).await;
+            if now["state"] == "completed" && !inst["terminated"].is_null() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the job and the instance end");
+    let (status, worker) = json_of(
+        hub.post_json(
+            "/workers",
+            json!({"name": "schema-box", "slots": 1, "version": "9.9.9"}),
+        )
+        .await,
+    )
+    .await;
+    record("POST", "/workers", status, worker.clone());
+    let worker = worker["id"].as_str().unwrap().to_string();
+    let (status, topic) = json_of(
+        hub.post_json(
+            "/topics",
+            json!({"id": "schema-topic", "content-type": "text/plain"}),
+        )
+        .await,
+    )
+    .await;
+    record("POST", "/topics", status, topic);
+    for (template, path) in [
+        ("/version", "/version".to_string()),
+        ("/load-check", "/load-check".to_string()),
+        ("/sequences", "/sequences".to_string()),
+        ("/sequence/{id}", format!("/sequence/{hello}")),
+        ("/instances", "/instances".to_string()),
+        ("/instance/{id}", format!("/instance/{instance}")),
+        ("/jobs", "/jobs".to_string()),
+        ("/jobs/{id}", format!("/jobs/{job}")),
+        ("/jobs/{id}/tasks", format!("/jobs/{job}/tasks")),
+        ("/jobs/{id}/artifacts", format!("/jobs/{job}/artifacts")),
+        ("/workers", "/workers".to_string()),
+        ("/workers/{id}", format!("/workers/{worker}")),
+        ("/topics", "/topics".to_string()),
+    ] {
+        let (status, reply) = json_of(hub.get(&path).await).await;
+        record("GET", template, status, reply);
+    }
+    let (status, requeued) = json_of(
+        hub.post_json(&format!("/jobs/{job}/requeue"), json!({}))
+            .await,
+    )
+    .await;
+    record("POST", "/jobs/{id}/{action}", status, requeued);
+    let deleted = hub
+        .client
+        .delete(hub.url(&format!("/jobs/{job}")))
+        .send()
+        .await
+        .unwrap();
+    let (status, deleted) = json_of(deleted).await;
+    record("DELETE", "/jobs/{id}", status, deleted);
+
+    let (_, doc) = json_of(hub.get("/openapi.json").await).await;
+    let script = r#"
+import json, sys
+from jsonschema import Draft202012Validator
+given = json.load(sys.stdin)
+doc = given["doc"]
+for case in given["cases"]:
+    response = doc["paths"][case["path"]][case["method"]]["responses"][case["status"]]
+    schema = response["content"]["application/json"]["schema"]
+    root = dict(schema, components=doc["components"])
+    for error in Draft202012Validator(root).iter_errors(case["reply"]):
+        path = "/".join(str(p) for p in error.absolute_path)
+        print(f'{case["method"].upper()} {case["path"]}: at {path or "."}: {error.message[:200]}')
+    print(f'checked {case["method"].upper()} {case["path"]} with {json.dumps(schema)[:60]}')
+"#;
+    let input = json!({"doc": doc, "cases": cases}).to_string();
+    let printed = python(script, &input);
+    let problems: Vec<&str> = printed
+        .lines()
+        .filter(|l| !l.starts_with("checked "))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "replies that break their schema:\n{}",
+        problems.join("\n")
+    );
+    let checked = printed
+        .lines()
+        .filter(|l| l.starts_with("checked "))
+        .count();
+    assert_eq!(checked, cases.len());
+    // Every case had a named schema, not just "any JSON".
+    for line in printed.lines().filter(|l| l.starts_with("checked ")) {
+        assert!(line.contains("#/components/schemas/"), "{line}");
+    }
+}

@@ -105,6 +105,45 @@ fn reply_schema(route: &Route) -> Option<RefOr<Schema>> {
             .items(Ref::from_schema_name("TopicInfo"))
             .into(),
         ("POST", "/workers/{id}/heartbeat") => Ref::from_schema_name("HeartbeatReply").into(),
+        _ => {
+            let (name, many) = client_reply(route)?;
+            let one = Ref::from_schema_name(name);
+            if many {
+                ArrayBuilder::new().items(one).into()
+            } else {
+                one.into()
+            }
+        }
+    })
+}
+
+/// The replies the client reads as its own types (`crate::client::types`):
+/// the schema's name and whether the reply is a list of them. The same
+/// types are the document's schemas, so the CLI, the document and (through
+/// the schema checks of the tests and of schemathesis in CI) the server
+/// agree on each shape.
+fn client_reply(route: &Route) -> Option<(&'static str, bool)> {
+    Some(match (route.method, route.path) {
+        ("GET", "/version") => ("HubVersion", false),
+        ("GET", "/load-check") => ("LoadCheck", false),
+        ("GET", "/sequences") => ("SequenceInfo", true),
+        ("GET", "/sequence/{id}") => ("SequenceInfo", false),
+        ("POST", "/sequence" | "/uploads/{id}/complete") | ("PUT", "/sequence/{id}") => {
+            ("SequenceId", false)
+        }
+        ("POST", "/sequence/{id}/start") => ("StartReply", false),
+        ("GET", "/instances") => ("InstanceInfo", true),
+        ("GET", "/instance/{id}") => ("InstanceInfo", false),
+        ("GET", "/jobs") => ("Job", true),
+        ("POST", "/jobs" | "/jobs/{id}/{action}") | ("GET" | "PATCH" | "PUT", "/jobs/{id}") => {
+            ("Job", false)
+        }
+        ("DELETE", "/jobs/{id}" | "/workers/{id}") => ("Removed", false),
+        ("GET", "/jobs/{id}/tasks") => ("Task", true),
+        ("GET", "/jobs/{id}/artifacts") => ("ArtifactInfo", true),
+        ("GET", "/workers") => ("Worker", true),
+        ("POST", "/workers") | ("GET" | "PATCH", "/workers/{id}") => ("Worker", false),
+        ("POST", "/topics") => ("TopicId", false),
         _ => return None,
     })
 }
@@ -212,6 +251,21 @@ fn components() -> ComponentsBuilder {
     components = add::<super::topics::CreateTopic>(components);
     components = add::<crate::hub::TopicInfo>(components);
     components = add::<crate::jobs::HeartbeatReply>(components);
+    {
+        use crate::client::types as wire;
+        components = add::<wire::HubVersion>(components);
+        components = add::<wire::LoadCheck>(components);
+        components = add::<wire::SequenceInfo>(components);
+        components = add::<wire::SequenceId>(components);
+        components = add::<wire::StartReply>(components);
+        components = add::<wire::InstanceInfo>(components);
+        components = add::<wire::Job>(components);
+        components = add::<wire::Removed>(components);
+        components = add::<wire::Task>(components);
+        components = add::<wire::ArtifactInfo>(components);
+        components = add::<wire::Worker>(components);
+        components = add::<wire::TopicId>(components);
+    }
     components.security_scheme(
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),

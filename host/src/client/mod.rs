@@ -28,7 +28,7 @@ mod error;
 mod jobs;
 mod ops;
 mod stream;
-mod types;
+pub(crate) mod types;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// A sequence on the hub (`GET /sequences`, `GET /sequence/{id}`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SequenceInfo {
     /// The id the hub gave the sequence when it was sent.
@@ -37,7 +37,7 @@ impl SequenceInfo {
 }
 
 /// The reply to `POST /sequence` and `DELETE /sequence/{id}`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SequenceId {
     /// The sequence's id.
@@ -70,7 +70,7 @@ pub struct StartRequest {
 }
 
 /// The reply to `POST /sequence/{id}/start`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct StartReply {
     /// The new instance's id.
@@ -84,7 +84,7 @@ pub struct StartReply {
 
 /// An instance on the hub (`GET /instances`, `GET /instance/{id}`, and the
 /// replies to `_stop` and `_kill`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct InstanceInfo {
     /// The instance id.
@@ -116,7 +116,7 @@ pub struct InstanceInfo {
 }
 
 /// An instance's accounting (`usage` in `GET /instance/{id}`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct InstanceUsage {
     /// Time spent running the guest, in milliseconds.
@@ -142,7 +142,7 @@ pub struct InstanceUsage {
 }
 
 /// What went through one instance stream.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct StreamUsage {
     /// Bytes.
@@ -154,7 +154,7 @@ pub struct StreamUsage {
 }
 
 /// The sequence an instance runs, as `InstanceInfo` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SequenceRef {
     /// The sequence id.
@@ -178,7 +178,7 @@ impl SequenceRef {
 }
 
 /// How an instance ended.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Terminated {
     /// Scramjet's exit code: 0 completed, 137 killed, 138 stopped, 23 the
@@ -189,7 +189,7 @@ pub struct Terminated {
 }
 
 /// The reply to `GET /version`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct HubVersion {
     /// The service name.
@@ -206,7 +206,7 @@ pub struct HubVersion {
 }
 
 /// The reply to `GET /load-check`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct LoadCheck {
     /// The load average (runnable tasks, over a minute).
@@ -225,7 +225,7 @@ pub struct LoadCheck {
 }
 
 /// One file system in [`LoadCheck`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct FsSize {
     /// Device or file system name.
@@ -265,7 +265,7 @@ pub struct TopicInfo {
 }
 
 /// The reply to `POST /topics`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct TopicId {
     /// The topic name.
@@ -324,7 +324,7 @@ pub struct JobPatch {
 }
 
 /// A render job (`GET /jobs/{id}` and the replies of its actions).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Job {
     /// The job id.
@@ -392,7 +392,7 @@ impl Job {
 }
 
 /// The package a job runs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct JobPackage {
     /// The sequence id.
@@ -407,7 +407,7 @@ pub struct JobPackage {
 }
 
 /// A job's tasks by state.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct TaskCounts {
     /// Waiting for a slot.
@@ -426,7 +426,7 @@ pub struct TaskCounts {
 }
 
 /// One task of a job: a chunk of consecutive frames (`GET /jobs/{id}/tasks`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Task {
     /// The task id.
@@ -461,7 +461,7 @@ pub struct Task {
 }
 
 /// One failed attempt of a [`Task`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct TaskFailure {
     /// The worker it ran on.
@@ -476,7 +476,7 @@ pub struct TaskFailure {
 }
 
 /// A stored output of a job (`GET /jobs/{id}/artifacts`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ArtifactInfo {
     /// Its file name, e.g. `frame-0001.png`.
@@ -499,7 +499,7 @@ pub struct ArtifactInfo {
 }
 
 /// The reply to a `DELETE` of a job or a worker.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Removed {
     /// What was removed.
@@ -531,7 +531,7 @@ pub struct WorkerRegistration {
 }
 
 /// A worker: a remote `weir worker` or the hub's own slots (`GET /workers`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Worker {
     /// The worker id.
