@@ -54,18 +54,27 @@ class Context {
   changed(kind) {
     this.pending.add(kind);
     if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      const kinds = new Set(this.pending);
-      this.pending.clear();
-      for (const listener of this.listeners) {
-        try {
-          listener(kinds);
-        } catch (e) {
-          console.error(e);
-        }
+    this.frame = requestAnimationFrame(() => this.flush());
+  }
+
+  /** Redraws, but never while a pointer button is down: an element rebuilt
+   * between a press and its release would lose the click. */
+  flush() {
+    if (pointerDown) {
+      this.frame = -1;
+      afterPointerUp = () => this.flush();
+      return;
+    }
+    this.frame = 0;
+    const kinds = new Set(this.pending);
+    this.pending.clear();
+    for (const listener of this.listeners) {
+      try {
+        listener(kinds);
+      } catch (e) {
+        console.error(e);
       }
-    });
+    }
   }
 
   listen(listener) {
@@ -182,6 +191,19 @@ class Context {
     }
   }
 }
+
+let pointerDown = false;
+let afterPointerUp = null;
+document.addEventListener("pointerdown", () => (pointerDown = true), true);
+const released = () => {
+  pointerDown = false;
+  const then = afterPointerUp;
+  afterPointerUp = null;
+  // After the click event that follows the release.
+  if (then) setTimeout(then, 0);
+};
+document.addEventListener("pointerup", released, true);
+document.addEventListener("pointercancel", released, true);
 
 const ctx = new Context();
 let current = null; // the mounted page

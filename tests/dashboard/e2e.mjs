@@ -180,9 +180,15 @@ try {
   const slow = await api("POST", "/jobs", { package: "render-test", frames: "1-20", name: "slow", settings: { spin_ms: 3000 } });
   await page.goto(`${url}/#/jobs/${slow.id}`);
   await page.locator("#task-grid .task.state-active").first().waitFor();
-  page.once("dialog", (d) => d.accept());
   await page.click("#job-cancel");
-  await page.locator("#job-head .badge", { hasText: "canceled" }).waitFor();
+  try {
+    await page.locator("#job-head .badge", { hasText: "canceled" }).waitFor();
+  } catch (e) {
+    const toasts = await page.locator("#toasts").textContent();
+    const job = await api("GET", `/jobs/${slow.id}`);
+    const head = await page.locator("#job-head").textContent();
+    throw new Error(`${e.message}\npage head: ${head}\ntoasts: ${toasts}\njob: ${JSON.stringify(job)}`);
+  }
   assert.equal((await api("GET", `/jobs/${slow.id}`)).state, "canceled");
   await screenshot(page, "job-canceled");
 

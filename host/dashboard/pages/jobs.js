@@ -277,37 +277,40 @@ function detail(root, ctx, id) {
     );
   }
 
+  // The controls are made once and only shown or hidden as the job's state
+  // changes: a button rebuilt between a press and its release would lose
+  // the click (job events come several times a second while tasks run).
+  const title = h("h1", {}, "Job ", h("code", {}, id));
+  const status = h("div", { class: "row" });
+  const controls = ACTIONS.map((action) => [action, control(action)]);
+  const remove = h(
+    "button",
+    {
+      class: "danger",
+      id: "job-delete",
+      onclick: (e) =>
+        confirm("Delete this job and its artifacts?") &&
+        act(e.currentTarget, async () => {
+          await ctx.api.call("DELETE", path);
+          ctx.jobs.delete(id);
+          location.hash = "#/jobs";
+        }, "deleted"),
+    },
+    "delete",
+  );
+  const bar = h("div", { class: "actions write", hidden: true }, controls.map(([, button]) => button), remove);
+  head.append(title, status, bar);
+
   function drawHead() {
     const j = job();
     if (!j) {
-      fill(head, h("h1", {}, "Job ", h("code", {}, id)), h("p", { class: "muted" }, "reading…"));
+      fill(status, h("p", { class: "muted" }, "reading…"));
       return;
     }
-    fill(
-      head,
-      h("h1", {}, j.name || j.id, " ", badge(j.state)),
-      h("div", { class: "row" }, h("div", { id: "job-progress", class: "grow" }, progressBar(j.progress)), h("span", { id: "job-frames-done" }, `${j.framesDone} of ${j.framesTotal} frames`)),
-      h(
-        "div",
-        { class: "actions write" },
-        ACTIONS.filter((action) => applies(action, j)).map(control),
-        h(
-          "button",
-          {
-            class: "danger",
-            id: "job-delete",
-            onclick: (e) =>
-              confirm("Delete this job and its artifacts?") &&
-              act(e.currentTarget, async () => {
-                await ctx.api.call("DELETE", path);
-                ctx.jobs.delete(id);
-                location.hash = "#/jobs";
-              }, "deleted"),
-          },
-          "delete",
-        ),
-      ),
-    );
+    fill(title, j.name || j.id, " ", badge(j.state));
+    fill(status, h("div", { id: "job-progress", class: "grow" }, progressBar(j.progress)), h("span", { id: "job-frames-done" }, `${j.framesDone} of ${j.framesTotal} frames`));
+    for (const [action, button] of controls) button.hidden = !applies(action, j);
+    bar.hidden = false;
     const dl = (pairs) => h("dl", { class: "facts" }, pairs.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
     fill(
       facts,
@@ -506,7 +509,7 @@ function detail(root, ctx, id) {
     try {
       ctx.jobs.set(id, await ctx.api.get(path));
     } catch (e) {
-      fill(head, h("h1", {}, "Job ", h("code", {}, id)), h("p", { class: "error", role: "alert" }, e.message));
+      fill(status, h("p", { class: "error", role: "alert" }, e.message));
       return;
     }
     drawHead();
