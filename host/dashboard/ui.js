@@ -127,6 +127,40 @@ export function toast(message, kind = "ok") {
 }
 
 /**
+ * A form that runs `action` when submitted, through [`act`] (its submit
+ * button disabled meanwhile, the hub's message shown if it fails, `done`
+ * shown if it succeeds).
+ */
+export function actionForm(attrs, action, done, ...children) {
+  return h(
+    "form",
+    {
+      ...attrs,
+      onsubmit: (e) => {
+        e.preventDefault();
+        act(e.submitter, action, done);
+      },
+    },
+    ...children,
+  );
+}
+
+/** The JSON a person typed; `fallback` for nothing, an error naming `what` for bad JSON. */
+export function parseJson(text, what, fallback) {
+  if (!text.trim()) return fallback;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${what} is not valid JSON: ${e.message}`);
+  }
+}
+
+/** Text as lines: a final newline added when it has none. */
+export function lines(text) {
+  return text && !text.endsWith("\n") ? `${text}\n` : text;
+}
+
+/**
  * Runs an action from a button: disables it meanwhile and shows the hub's
  * error message if it fails. Resolves to the action's result or undefined.
  */

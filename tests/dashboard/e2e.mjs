@@ -157,6 +157,10 @@ try {
   await page.selectOption("#job-package", mandelbrot);
   await page.fill("#job-frames", "1-8");
   await page.fill("#job-chunk", "2");
+  await page.fill("#job-settings", '{"width": 96,');
+  await page.click("#job-submit");
+  await page.locator(".toast-error", { hasText: "settings is not valid JSON" }).waitFor();
+  assert.match(page.url(), /#\/jobs$/, "a bad form sends nothing and stays");
   await page.fill("#job-settings", '{"width": 96, "height": 64}');
   await page.click("#job-submit");
   await page.waitForURL(/#\/jobs\/.+/);

@@ -51,7 +51,7 @@ pub fn chromium() -> &'static Path {
             return PathBuf::from(path);
         }
         let debian = PathBuf::from("/usr/bin/chromium");
-        if !debian.is_file() && nix_is_root() {
+        if !debian.is_file() && is_root() {
             eprintln!("installing Debian's chromium (apt-get install chromium)");
             let _ = Command::new("apt-get")
                 .args(["install", "-y", "--no-install-recommends", "chromium"])
@@ -66,11 +66,83 @@ pub fn chromium() -> &'static Path {
     })
 }
 
-fn nix_is_root() -> bool {
+fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Runs the browser script `tests/dashboard/SCRIPT` with node, the browser,
+/// Playwright and `shots` (where its screenshots go) set, and `env` →
+/// whether it passed, and what it printed (stdout, then stderr).
+pub fn run_browser_script(script: &str, shots: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let output = Command::new("node")
+        .arg(format!(
+            "{}/tests/dashboard/{script}",
+            weir_tests::WORKSPACE_DIR
+        ))
+        .envs(env.iter().copied())
+        .env("CHROMIUM", chromium())
+        .env("PLAYWRIGHT", playwright())
+        .env("SHOTS", shots)
+        .output()
+        .expect("node runs the browser test (Node.js 18+ is needed)");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), printed)
+}
+
+/// Unknown dashboard files get the API's JSON 404, and a page the browser
+/// already has is answered 304 by its ETag (no browser needed).
+#[tokio::test]
+async fn dashboard_files_are_cached_by_etag_and_unknown_ones_are_a_json_404() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut hub, url) = serve(None, |command| {
+        command
+            .args([
+                "--slots",
+                "0",
+                "--token",
+                "dashboard-etag-token",
+                "--data-dir",
+            ])
+            .arg(data.path().join("data"));
+    });
+    let client = reqwest::Client::new();
+    // The page itself needs no token: it holds nothing of the hub's.
+    let page = client.get(format!("{url}/")).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let etag = page.headers()["etag"].clone();
+    let again = client
+        .get(format!("{url}/ui/app.js"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::NOT_MODIFIED);
+    let missing = client
+        .get(format!("{url}/ui/../Cargo.toml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+    let missing = client
+        .get(format!("{url}/ui/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("nope.js"),
+        "{body}"
+    );
+    let _ = hub.kill();
+    let _ = hub.wait();
 }
 
 #[test]
@@ -91,31 +163,27 @@ fn the_dashboard_drives_the_hub_in_a_real_browser() {
     });
     let shots = scratch().join("dashboard-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
-    let output = Command::new("node")
-        .arg(format!(
-            "{}/tests/dashboard/e2e.mjs",
-            weir_tests::WORKSPACE_DIR
-        ))
-        .env("WEIR_URL", &url)
-        .env("WEIR_TOKEN", admin)
-        .env("WEIR_READ_TOKEN", reader)
-        .env("HELLO_PKG", &hello)
-        .env("MANDELBROT_PKG", &mandelbrot)
-        .env("RENDER_TEST_PKG", &render_test)
-        .env("CHROMIUM", chromium())
-        .env("PLAYWRIGHT", playwright())
-        .env("SHOTS", &shots)
-        .output()
-        .expect("node runs the browser test (Node.js 18+ is needed)");
+    let (hello, mandelbrot, render_test) = (
+        hello.to_string_lossy(),
+        mandelbrot.to_string_lossy(),
+        render_test.to_string_lossy(),
+    );
+    let (passed, printed) = run_browser_script(
+        "e2e.mjs",
+        &shots,
+        &[
+            ("WEIR_URL", &url),
+            ("WEIR_TOKEN", admin),
+            ("WEIR_READ_TOKEN", reader),
+            ("HELLO_PKG", &hello),
+            ("MANDELBROT_PKG", &mandelbrot),
+            ("RENDER_TEST_PKG", &render_test),
+        ],
+    );
     let _ = hub.kill();
     let _ = hub.wait();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
     assert!(
-        output.status.success(),
+        passed,
         "the browser test failed:\n{printed}\nhub log:\n{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );

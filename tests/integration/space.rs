@@ -101,6 +101,23 @@ async fn wait_for_list(
     .expect("the space's hub list never reached the expected state")
 }
 
+/// Packs the plugin at `dir` and uploads it to hub `on` of `space`, through
+/// `through`'s forward route → the sequence id.
+async fn upload_on(through: &SpaceHub, space: &str, on: &str, dir: &'static str) -> String {
+    let package = tokio::task::spawn_blocking(move || crate::support::pack(dir))
+        .await
+        .unwrap();
+    let uploaded = client()
+        .post(through.on(space, on, "/sequence"))
+        .body(std::fs::read(&package).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(uploaded).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
 fn healthy(list: &[Value], id: &str) -> Option<bool> {
     list.iter()
         .find(|h| h["id"] == id)
@@ -341,19 +358,7 @@ async fn a_killed_hub_turns_unhealthy_and_its_instances_are_lost() {
     let a = SpaceHub::start(&nats, "s1", "a", &[]);
     let mut b = SpaceHub::start(&nats, "s1", "b", &[]);
     wait_for_list(&a, "s1", |l| l.len() == 2).await;
-    let package = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::COUNTER_DIR))
-        .await
-        .unwrap();
-    let uploaded = client()
-        .post(b.on("s1", "b", "/sequence"))
-        .body(std::fs::read(&package).unwrap())
-        .send()
-        .await
-        .unwrap();
-    let sequence = json_of(uploaded).await.1["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sequence = upload_on(&b, "s1", "b", weir_tests::COUNTER_DIR).await;
     let started = client()
         .post(a.on("s1", "b", &format!("/sequence/{sequence}/start")))
         .json(&json!({}))
@@ -595,19 +600,7 @@ async fn the_dashboard_shows_the_space_and_drives_each_hub() {
         l.len() == 2 && l.iter().all(|h| h["healthy"] == true)
     })
     .await;
-    let package = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::HELLO_DIR))
-        .await
-        .unwrap();
-    let uploaded = client()
-        .post(b.on("panes", "b", "/sequence"))
-        .body(std::fs::read(&package).unwrap())
-        .send()
-        .await
-        .unwrap();
-    let sequence = json_of(uploaded).await.1["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sequence = upload_on(&b, "panes", "b", weir_tests::HELLO_DIR).await;
     let started = client()
         .post(format!("{}/api/v1/sequence/{sequence}/start", b.url))
         .json(&json!({}))
@@ -617,32 +610,20 @@ async fn the_dashboard_shows_the_space_and_drives_each_hub() {
     let instance = json_of(started).await.1["id"].as_str().unwrap().to_string();
     let shots = crate::support::scratch().join("dashboard-screenshots");
     let url = a.url.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(format!(
-                "{}/tests/dashboard/space.mjs",
-                weir_tests::WORKSPACE_DIR
-            ))
-            .env("WEIR_URL", &url)
-            .env("SPACE", "panes")
-            .env("OTHER_HUB", "b")
-            .env("OTHER_INSTANCE", &instance)
-            .env("CHROMIUM", crate::dashboard::chromium())
-            .env("PLAYWRIGHT", crate::dashboard::playwright())
-            .env("SHOTS", &shots)
-            .output()
-            .expect("node runs the browser test")
+    let (passed, printed) = tokio::task::spawn_blocking(move || {
+        crate::dashboard::run_browser_script(
+            "space.mjs",
+            &shots,
+            &[
+                ("WEIR_URL", &url),
+                ("SPACE", "panes"),
+                ("OTHER_HUB", "b"),
+                ("OTHER_INSTANCE", &instance),
+            ],
+        )
     })
     .await
     .unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "the browser test failed:\n{printed}"
-    );
+    assert!(passed, "the browser test failed:\n{printed}");
     assert!(printed.contains("every step passed"), "{printed}");
 }

@@ -2,7 +2,7 @@
 // streams (output, stdout, stderr, log), input, events, stop and kill.
 
 import { readText } from "../api.js";
-import { Tail, act, badge, bytes, card, field, fill, h, ms, table, when } from "../ui.js";
+import { Tail, act, actionForm, badge, bytes, card, field, fill, h, lines, ms, table, when } from "../ui.js";
 
 export function mount(root, ctx, params) {
   return params[0] ? detail(root, ctx, params[0]) : list(root, ctx);
@@ -92,10 +92,8 @@ function detail(root, ctx, id) {
   const target = h("select", { id: "input-target", "aria-label": "send to" }, h("option", { value: "input" }, "input"), h("option", { value: "stdin" }, "stdin"));
   const send = (end) => (e) =>
     act(e.currentTarget, async () => {
-      let text = input.value;
-      if (text && !text.endsWith("\n")) text += "\n";
       await ctx.api.call("POST", `${path}/${target.value}`, undefined, {
-        body: text,
+        body: lines(input.value),
         headers: { "Content-Type": "text/plain", "x-end-stream": end ? "true" : "false" },
       });
       input.value = "";
@@ -115,21 +113,18 @@ function detail(root, ctx, id) {
   const eventMessage = h("input", { id: "event-message", placeholder: "message (JSON or text)" });
   const eventCard = card(
     "Send an event",
-    h(
-      "form",
-      {
-        class: "row",
-        onsubmit: (e) => {
-          e.preventDefault();
-          let message = eventMessage.value;
-          try {
-            message = JSON.parse(message);
-          } catch {
-            // sent as a string
-          }
-          act(e.submitter, () => ctx.api.call("POST", `${path}/_event`, [5001, { eventName: eventName.value, message }]), "event sent");
-        },
+    actionForm(
+      { class: "row" },
+      () => {
+        let message = eventMessage.value;
+        try {
+          message = JSON.parse(message);
+        } catch {
+          // not JSON: sent as a string
+        }
+        return ctx.api.call("POST", `${path}/_event`, [5001, { eventName: eventName.value, message }]);
       },
+      "event sent",
       field("name", eventName),
       field("message", eventMessage),
       h("button", { type: "submit" }, "Send event"),

@@ -4,7 +4,7 @@
 // with each task's worker and log, and the artifacts.
 
 import { readText } from "../api.js";
-import { Tail, act, badge, bytes, card, field, fill, h, ms, progressBar, table, toast, when } from "../ui.js";
+import { Tail, act, actionForm, badge, bytes, card, field, fill, h, ms, parseJson, progressBar, table, toast, when } from "../ui.js";
 
 export function mount(root, ctx, params) {
   return params[0] ? detail(root, ctx, params[0]) : list(root, ctx);
@@ -184,35 +184,25 @@ function submitForm(ctx) {
   const retries = h("input", { id: "job-retries", type: "number", min: 0, placeholder: "hub default" });
   const settings = h("textarea", { id: "job-settings", rows: 3, placeholder: '{"width": 320}', spellcheck: false });
   const submit = h("button", { type: "submit", class: "primary", id: "job-submit" }, "Submit job");
-  const form = h(
-    "form",
-    {
-      class: "form",
-      onsubmit: (e) => {
-        e.preventDefault();
-        act(submit, async () => {
-          const body = {
-            package: pkg.value,
-            frames: framesInput.value.trim(),
-            chunkSize: Number(chunk.value) || 1,
-            priority: Number(priority.value) || 0,
-            tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
-          };
-          if (name.value.trim()) body.name = name.value.trim();
-          if (retries.value !== "") body.maxRetries = Number(retries.value);
-          if (settings.value.trim()) {
-            try {
-              body.settings = JSON.parse(settings.value);
-            } catch (err) {
-              throw new Error(`settings are not valid JSON: ${err.message}`);
-            }
-          }
-          const job = await ctx.api.call("POST", "/jobs", body);
-          ctx.jobs.set(job.id, job);
-          location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
-        });
-      },
+  const form = actionForm(
+    { class: "form" },
+    async () => {
+      const body = {
+        package: pkg.value,
+        frames: framesInput.value.trim(),
+        chunkSize: Number(chunk.value) || 1,
+        priority: Number(priority.value) || 0,
+        tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+      };
+      if (name.value.trim()) body.name = name.value.trim();
+      if (retries.value !== "") body.maxRetries = Number(retries.value);
+      const given = parseJson(settings.value, "settings", undefined);
+      if (given !== undefined) body.settings = given;
+      const job = await ctx.api.call("POST", "/jobs", body);
+      ctx.jobs.set(job.id, job);
+      location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
     },
+    null,
     h("div", { class: "row" }, field("package", pkg), field("name", name), field("frames", framesInput), field("frames per task", chunk)),
     h("div", { class: "row" }, field("priority (higher first)", priority), field("tags", tags), field("retries per task", retries)),
     field("settings (JSON, over the package's [config])", settings),

@@ -2,7 +2,7 @@
 // with progress), start an instance with config, args and limits, delete.
 
 import { uploadPackage } from "../api.js";
-import { act, bytes, card, field, fill, h, table, toast, when } from "../ui.js";
+import { act, actionForm, bytes, card, field, fill, h, parseJson, table, toast, when } from "../ui.js";
 
 export function mount(root, ctx) {
   const list = h("div", { id: "sequence-list" });
@@ -89,33 +89,20 @@ export function mount(root, ctx) {
     const memory = h("input", { type: "number", min: 1, id: "start-memory", placeholder: "package default" });
     const timeout = h("input", { type: "number", min: 1, id: "start-timeout", placeholder: "none" });
     const cpu = h("input", { type: "number", min: 1, id: "start-cpu", placeholder: "none" });
-    const parse = (text, what, fallback) => {
-      if (!text.trim()) return fallback;
-      try {
-        return JSON.parse(text);
-      } catch (e) {
-        throw new Error(`${what} is not valid JSON: ${e.message}`);
-      }
-    };
     const submit = h("button", { type: "submit", class: "primary" }, "Start");
-    const form = h(
-      "form",
-      {
-        class: "form",
-        onsubmit: (e) => {
-          e.preventDefault();
-          act(submit, async () => {
-            const limits = {};
-            if (memory.value) limits.memory = Number(memory.value);
-            if (timeout.value) limits.timeoutMs = Number(timeout.value);
-            if (cpu.value) limits.cpuMs = Number(cpu.value);
-            const body = { appConfig: parse(config.value, "config", {}), args: parse(args.value, "args", []) };
-            if (Object.keys(limits).length) body.limits = limits;
-            const reply = await ctx.api.call("POST", `/sequence/${encodeURIComponent(sequence.id)}/start`, body);
-            location.hash = `#/instances/${encodeURIComponent(reply.id)}`;
-          });
-        },
+    const form = actionForm(
+      { class: "form" },
+      async () => {
+        const limits = {};
+        if (memory.value) limits.memory = Number(memory.value);
+        if (timeout.value) limits.timeoutMs = Number(timeout.value);
+        if (cpu.value) limits.cpuMs = Number(cpu.value);
+        const body = { appConfig: parseJson(config.value, "config", {}), args: parseJson(args.value, "args", []) };
+        if (Object.keys(limits).length) body.limits = limits;
+        const reply = await ctx.api.call("POST", `/sequence/${encodeURIComponent(sequence.id)}/start`, body);
+        location.hash = `#/instances/${encodeURIComponent(reply.id)}`;
       },
+      null,
       field("config (JSON, the sequence's appConfig)", config),
       field("args (JSON array)", args),
       h("div", { class: "row" }, field("memory (MiB)", memory), field("time limit (ms)", timeout), field("CPU limit (ms)", cpu)),

@@ -51,8 +51,8 @@ export function mount(root, ctx) {
                 {
                   disabled: ctx.hub === hub.id,
                   onclick: () => {
+                    // The page starts again on that hub (kept in session storage).
                     ctx.useHub(hub.id);
-                    ctx.follow();
                     location.hash = "#/";
                     location.reload();
                   },

@@ -2,7 +2,7 @@
 // live peek (a subscription of this page, shown as it arrives).
 
 import { readText } from "../api.js";
-import { Tail, act, bytes, card, field, fill, h, table } from "../ui.js";
+import { Tail, act, actionForm, bytes, card, field, fill, h, lines, table } from "../ui.js";
 
 export function mount(root, ctx) {
   const holder = h("div", { id: "topic-list" });
@@ -26,15 +26,13 @@ export function mount(root, ctx) {
       { class: "grid write" },
       card(
         "Create a topic",
-        h(
-          "form",
-          {
-            class: "row",
-            onsubmit: (e) => {
-              e.preventDefault();
-              act(e.submitter, () => ctx.api.call("POST", "/topics", { id: name.value, "content-type": type.value }), "created").then(read);
-            },
+        actionForm(
+          { class: "row" },
+          async () => {
+            await ctx.api.call("POST", "/topics", { id: name.value, "content-type": type.value });
+            read();
           },
+          "created",
           field("name", name),
           field("content type", type),
           h("button", { type: "submit" }, "Create"),
@@ -42,22 +40,16 @@ export function mount(root, ctx) {
       ),
       card(
         "Publish",
-        h(
-          "form",
-          {
-            class: "row",
-            onsubmit: (e) => {
-              e.preventDefault();
-              let text = message.value;
-              if (!text.endsWith("\n")) text += "\n";
-              act(e.submitter, () =>
-                ctx.api.call("POST", `/topic/${encodeURIComponent(publishTo.value)}`, undefined, {
-                  body: text,
-                  headers: { "Content-Type": "text/plain", "x-end-stream": "true" },
-                }),
-              "published").then(read);
-            },
+        actionForm(
+          { class: "row" },
+          async () => {
+            await ctx.api.call("POST", `/topic/${encodeURIComponent(publishTo.value)}`, undefined, {
+              body: lines(message.value) || "\n",
+              headers: { "Content-Type": "text/plain", "x-end-stream": "true" },
+            });
+            read();
           },
+          "published",
           field("topic", publishTo),
           field("text", message),
           h("button", { type: "submit" }, "Publish"),
