@@ -21,8 +21,8 @@ use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
 use crate::jobs::{
-    JobState, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob, TaskReport, TaskUsage,
-    Upload, WorkerStatus,
+    JobAction, JobState, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob, TaskReport,
+    TaskUsage, Upload, WorkerStatus,
 };
 
 /// `POST /jobs`: queue a render job → 201 job.
@@ -103,16 +103,12 @@ pub async fn control(
     State(state): State<AppState>,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    if !matches!(action.as_str(), "cancel" | "pause" | "resume" | "requeue") {
-        return Err(ApiError::NotFound(format!(
-            "unknown job action {action:?}; use cancel, pause, resume or requeue"
-        )));
-    }
+    let action: JobAction = action.parse().map_err(ApiError::NotFound)?;
     // A big job's task rows are written in batches: off the async workers.
     let hub = state.hub.clone();
     let job = tokio::task::spawn_blocking(move || {
         let stored = |package: &str, digest: &str| hub.has_package(package, digest);
-        hub.jobs().control(&id, &action, &stored)
+        hub.jobs().control(&id, action, &stored)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
