@@ -236,7 +236,7 @@ fn read_small(path: &Path) -> Result<String, PackageError> {
 }
 
 /// Refuses a manifest whose `kind` does not match `world`, the world its component exports
-/// (see [`crate::runtime::exported_world`]; `None` when it exports neither, which loading
+/// (as the runtime reads it from the component's exports; `None` when it exports neither, which loading
 /// reports).
 ///
 /// ```

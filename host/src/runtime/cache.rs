@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
 
-use super::Runtime;
+use super::engine::Runtime;
 
 /// What [`Runtime::prune_cache`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

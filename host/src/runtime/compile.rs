@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Config, Engine};
 
-use super::{RuntimeError, engine_key};
+use std::hash::{Hash, Hasher};
+
+use super::error::RuntimeError;
 
 /// Exit code of `weir compile-component` when the component does not
 /// compile (its error text is on stderr).
@@ -219,6 +221,15 @@ fn human(d: Duration) -> String {
     } else {
         format!("{} ms", d.as_millis())
     }
+}
+
+/// A stable key for "artifacts this engine can load": wasmtime's own
+/// compatibility hash plus the crate version.
+pub(crate) fn engine_key(engine: &Engine) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 #[cfg(test)]

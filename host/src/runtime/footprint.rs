@@ -11,7 +11,7 @@
 
 use wasmparser::{Instance, Parser, Payload};
 
-use super::RuntimeError;
+use super::error::RuntimeError;
 
 /// A WebAssembly page: the unit of linear memory sizes.
 const PAGE: u64 = 64 << 10;

@@ -10,7 +10,7 @@
 
 use wasmparser::{ComponentTypeRef, Parser, Payload};
 
-use super::RuntimeError;
+use super::error::RuntimeError;
 
 /// The WIT packages weir's linker provides, by `namespace:package/`.
 const PROVIDED: [&str; 7] = [

@@ -14,17 +14,19 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 
+use super::bindings::{Signal, StopRequest, WitEvent};
 use super::console::ConsoleStream;
-use super::host::{
-    EventBus, InstanceState, KeepAlive, Limiter, Signal, StopRequest, WitEvent, log_line,
-};
+use super::engine::Runtime;
+use super::event_bus::EventBus;
 use super::io::{
     ChannelReader, InputWriter, Tail, input_channel, pump_into, pump_into_keeping_tail,
 };
 use super::limits::{Hit, Limits, arm_epoch, metered, wall_clock};
+use super::program::{Entry, Program};
+use super::state::{InstanceState, KeepAlive, Limiter, log_line};
+use super::topics::TopicBus;
 use super::trap::{panic_message, trap_message};
 use super::usage::{MemoryUse, Usage};
-use super::{Entry, Program, Runtime, TopicBus};
 use crate::streams::{Overflow, Pipe};
 
 /// Exit code of an instance that finished by itself.
@@ -133,7 +135,7 @@ pub struct StartOptions {
     /// Receives the guest's log lines, stderr, (an SDK plugin's) stdout and events in
     /// the order it made them (`weir run`). With it, stderr and that stdout go to the
     /// hook only, not to their pipes.
-    pub console: Option<super::ConsoleHook>,
+    pub console: Option<super::console::ConsoleHook>,
 }
 
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 //! a WASI context with no arguments that grants only its package's grants
 //! (see [`sandbox`](super::sandbox); nothing by default); its stdout and
 //! stderr become log lines. Epoch interruption makes
-//! a busy guest yield every [`EPOCH_TICK`](super::EPOCH_TICK), so cancellation
+//! a busy guest yield every [`EPOCH_TICK`](super::config::EPOCH_TICK), so cancellation
 //! and the wall-clock timeout stop it within a tick by dropping its store.
 //! The package's limits ([`Program::with_limits`]) apply to each frame: its
 //! memory, its CPU time (a trap) and its `timeout_ms` (tightening
@@ -20,32 +20,18 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use wasmtime::Store;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::AsyncStdoutStream;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
-use super::host::{EventBus, InstanceState, Limiter};
+use super::bindings::render::weir::plugin::frames;
+use super::engine::Runtime;
+use super::event_bus::EventBus;
 use super::limits::{CpuLimitExceeded, Hit, Limits, arm_epoch, metered, wall_clock};
+use super::program::{Entry, Program};
+use super::state::{InstanceState, Limiter, LogHook, ProgressHook, RenderHooks};
 use super::trap::{panic_message, trap_message};
-use super::{Entry, Program, Runtime};
 use crate::streams::{Overflow, Pipe};
-
-mod bindings {
-    wasmtime::component::bindgen!({
-        world: "render",
-        path: "../wit",
-        imports: { default: async },
-        exports: { default: async },
-        // One `log` for both worlds, so one linker serves both.
-        with: {
-            "weir:plugin/types": crate::runtime::host::weir::plugin::types,
-            "weir:plugin/log": crate::runtime::host::weir::plugin::log,
-        },
-    });
-}
-
-pub(crate) use bindings::RenderPre;
-use bindings::weir::plugin::frames;
 
 /// Most bytes one frame's artifacts may hold together (256 MiB).
 pub const MAX_ARTIFACT_BYTES: usize = 256 << 20;
@@ -59,11 +45,6 @@ const STDIO_BUDGET: usize = 64 * 1024;
 const MAX_LOG_LINE: usize = 16 * 1024;
 /// Lines of stderr kept to explain a trap (Rust prints its panic there).
 const STDERR_TAIL_LINES: usize = 16;
-
-/// Called with the fraction (0.0–1.0) of the current frame that is done.
-pub type ProgressHook = Arc<dyn Fn(f32) + Send + Sync>;
-/// Called with a log level (`trace` … `error`) and one line of guest log.
-pub type LogHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// The frame to render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +84,7 @@ pub struct RenderOptions {
     /// lines as `warn`. Without it they are dropped.
     pub on_log: Option<LogHook>,
     /// Where the frame adds its CPU time and peak memory (one per task).
-    pub usage: Option<Arc<super::RenderUsage>>,
+    pub usage: Option<Arc<super::usage::RenderUsage>>,
 }
 
 /// Why a frame did not render.
@@ -127,36 +108,6 @@ pub enum RenderError {
     /// The plugin returned an artifact that cannot be stored.
     #[error("the plugin returned an invalid artifact: {0}")]
     Invalid(String),
-}
-
-/// Where the frame's progress and log go; held by its store.
-pub(crate) struct RenderHooks {
-    on_progress: Option<ProgressHook>,
-    on_log: Option<LogHook>,
-}
-
-impl RenderHooks {
-    pub(crate) fn log(&self, level: &str, message: &str) {
-        if let Some(on_log) = &self.on_log {
-            on_log(level, message);
-        }
-    }
-}
-
-/// Adds the render world's own import, `frames`, to the shared linker.
-pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
-    frames::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
-}
-
-impl frames::Host for InstanceState {
-    async fn report_progress(&mut self, fraction: f32) {
-        let hook = self.render.as_ref().and_then(|h| h.on_progress.as_ref());
-        if let Some(on_progress) = hook
-            && !fraction.is_nan()
-        {
-            on_progress(fraction.clamp(0.0, 1.0));
-        }
-    }
 }
 
 /// Aborts a spawned task when dropped.
