@@ -12,10 +12,13 @@ use super::hub::size;
 use super::job_watch as watch;
 use super::remote::{self, Remote};
 use super::{PackArgs, pack};
-use crate::client::{ArtifactInfo, Job, JobPatch, JobSubmit, Task};
+use crate::client::{Job, JobPatch, JobSubmit, Task};
 
-/// How many artifacts `artifacts --download` fetches at once.
-const PARALLEL_DOWNLOADS: usize = 4;
+mod artifacts;
+
+#[cfg(test)]
+use artifacts::check_name;
+use artifacts::{artifacts, download_all};
 
 /// The `weir job` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -480,71 +483,6 @@ fn task_row(task: &Task, names: &std::collections::HashMap<String, String>) -> V
         format!("{:.0}%", task.progress * 100.0),
         error,
     ]
-}
-
-async fn artifacts(remote: &Remote, id: &str) -> anyhow::Result<()> {
-    let artifacts = remote.client.job_artifacts(id).await?;
-    remote.print(&artifacts, |artifacts| {
-        let rows: Vec<Vec<String>> = artifacts
-            .iter()
-            .map(|a| {
-                vec![
-                    a.name.clone(),
-                    a.frame.map(|f| f.to_string()).unwrap_or_default(),
-                    size(a.size),
-                    a.media_type.clone(),
-                ]
-            })
-            .collect();
-        remote::table(&["NAME", "FRAME", "SIZE", "MEDIA-TYPE"], &rows)
-    })
-}
-
-/// Downloads every artifact of job `id` into `dir`, a few at a time.
-async fn download_all(remote: &Remote, id: &str, dir: &Path) -> anyhow::Result<()> {
-    let artifacts = remote.client.job_artifacts(id).await?;
-    for artifact in &artifacts {
-        check_name(&artifact.name)?;
-    }
-    tokio::fs::create_dir_all(dir)
-        .await
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    let client = &remote.client;
-    let sizes: Vec<u64> = futures::stream::iter(&artifacts)
-        .map(|artifact: &ArtifactInfo| async move {
-            let path = dir.join(&artifact.name);
-            client.download_artifact(id, &artifact.name, &path).await
-        })
-        .buffered(PARALLEL_DOWNLOADS)
-        .try_collect()
-        .await?;
-    let total: u64 = sizes.iter().sum();
-    let files: Vec<Value> = artifacts
-        .iter()
-        .zip(&sizes)
-        .map(|(a, size)| json!({"name": a.name, "path": dir.join(&a.name), "size": size}))
-        .collect();
-    remote.print(&files, |files| {
-        format!(
-            "downloaded {} artifacts ({}) to {}",
-            files.len(),
-            size(total),
-            dir.display()
-        )
-    })
-}
-
-/// An artifact name the hub sent must stay a plain file name inside the
-/// download directory.
-fn check_name(name: &str) -> anyhow::Result<()> {
-    let plain = !name.is_empty()
-        && !name.starts_with('.')
-        && !name.contains(['/', '\\', '\0'])
-        && Path::new(name).file_name() == Some(name.as_ref());
-    if !plain {
-        bail!("the hub sent an artifact name that is not a plain file name: {name:?}");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

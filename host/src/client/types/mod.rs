@@ -1,0 +1,282 @@
+//! The JSON shapes of the hub API, as the client reads them.
+//!
+//! Every shape keeps the fields it does not name in `extra`, so a reply
+//! printed back as JSON loses nothing the hub sent.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+mod jobs;
+
+pub use jobs::*;
+
+/// A sequence on the hub (`GET /sequences`, `GET /sequence/{id}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct SequenceInfo {
+    /// The id the hub gave the sequence when it was sent.
+    pub id: String,
+    /// The package's manifest as the hub read it (`name`, `version`, …).
+    pub config: Map<String, Value>,
+    /// Ids of the instances started from this sequence.
+    pub instances: Vec<String>,
+    /// Fields this client does not name (`location`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl SequenceInfo {
+    /// The package name, from the manifest or the `name` field.
+    pub fn name(&self) -> Option<&str> {
+        self.config
+            .get("name")
+            .or_else(|| self.extra.get("name"))
+            .and_then(Value::as_str)
+    }
+
+    /// The package version, from the manifest.
+    pub fn version(&self) -> Option<&str> {
+        self.config.get("version").and_then(Value::as_str)
+    }
+}
+
+/// The reply to `POST /sequence` and `DELETE /sequence/{id}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct SequenceId {
+    /// The sequence's id.
+    pub id: String,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The body of `POST /sequence/{id}/start`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartRequest {
+    /// Configuration, overlaid on the package's defaults.
+    pub app_config: Map<String, Value>,
+    /// Arguments passed to the plugin.
+    pub args: Vec<Value>,
+    /// A custom instance id (the hub picks one when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Topic to read input from instead of `POST /input`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_topic: Option<String>,
+    /// Topic to publish output to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_topic: Option<String>,
+    /// Resource limits, e.g. `{"memory": 128}` (MiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Map<String, Value>>,
+}
+
+/// The reply to `POST /sequence/{id}/start`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct StartReply {
+    /// The new instance's id.
+    pub id: String,
+    /// A line for people, e.g. `Sequence <id> starting`.
+    pub message: String,
+    /// Fields this client does not name (`endpoints`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An instance on the hub (`GET /instances`, `GET /instance/{id}`, and the
+/// replies to `_stop` and `_kill`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct InstanceInfo {
+    /// The instance id.
+    pub id: String,
+    /// The sequence it runs.
+    pub sequence: SequenceRef,
+    /// `initializing`, `starting`, `running`, `stopping`, `killing`,
+    /// `completed` or `errored`.
+    pub status: String,
+    /// The configuration it was started with.
+    pub app_config: Map<String, Value>,
+    /// The arguments it was started with.
+    pub args: Vec<Value>,
+    /// When it was created (ISO 8601).
+    pub created: Option<String>,
+    /// When it started running.
+    pub started: Option<String>,
+    /// When it ended.
+    pub ended: Option<String>,
+    /// How it ended, once it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<Terminated>,
+    /// What it used (CPU, memory, streams), as the hub counts it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<InstanceUsage>,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An instance's accounting (`usage` in `GET /instance/{id}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct InstanceUsage {
+    /// Time spent running the guest, in milliseconds.
+    pub cpu_ms: f64,
+    /// Linear memory now, in bytes.
+    pub memory_bytes: u64,
+    /// The most linear memory it had, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Its input.
+    pub input: StreamUsage,
+    /// Its WASI stdin.
+    pub stdin: StreamUsage,
+    /// Its output.
+    pub output: StreamUsage,
+    /// Its WASI stdout.
+    pub stdout: StreamUsage,
+    /// Its WASI stderr.
+    pub stderr: StreamUsage,
+    /// Time it waited on a full output, in milliseconds.
+    pub output_blocked_ms: f64,
+    /// The limits in force, once it started.
+    pub limits: Option<Value>,
+}
+
+/// What went through one instance stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct StreamUsage {
+    /// Bytes.
+    pub bytes: u64,
+    /// Writes.
+    pub chunks: u64,
+    /// Newline-terminated records.
+    pub lines: u64,
+}
+
+/// The sequence an instance runs, as `InstanceInfo` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct SequenceRef {
+    /// The sequence id.
+    pub id: String,
+    /// The package's manifest.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub config: Map<String, Value>,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl SequenceRef {
+    /// The package name, from the manifest or the `name` field.
+    pub fn name(&self) -> Option<&str> {
+        self.config
+            .get("name")
+            .or_else(|| self.extra.get("name"))
+            .and_then(Value::as_str)
+    }
+}
+
+/// How an instance ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct Terminated {
+    /// Scramjet's exit code: 0 completed, 137 killed, 138 stopped, 23 the
+    /// plugin failed, 101 it trapped, ….
+    pub exitcode: i64,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// The reply to `GET /version`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct HubVersion {
+    /// The service name.
+    pub service: String,
+    /// The API version, `v1`.
+    pub api_version: String,
+    /// The hub's version.
+    pub version: String,
+    /// Build id.
+    pub build: String,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The reply to `GET /load-check`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LoadCheck {
+    /// The load average (runnable tasks, over a minute).
+    pub avg_load: f64,
+    /// CPU use, percent.
+    pub current_load: f64,
+    /// Free memory, bytes.
+    pub mem_free: u64,
+    /// Used memory, bytes.
+    pub mem_used: u64,
+    /// The file systems.
+    pub fs_size: Vec<FsSize>,
+    /// Fields this client does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One file system in [`LoadCheck`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct FsSize {
+    /// Device or file system name.
+    pub fs: String,
+    /// Size, bytes.
+    pub size: u64,
+    /// Used, bytes.
+    pub used: u64,
+    /// Available, bytes.
+    pub available: u64,
+    /// Where it is mounted.
+    pub mount: String,
+    /// Fields this client does not name (`type`, `use`).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A topic on the hub (`GET /topics`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TopicInfo {
+    /// The topic name.
+    pub topic: String,
+    /// What it carries, e.g. `application/x-ndjson`.
+    pub content_type: String,
+    /// Producers writing to it now (HTTP bodies and instance outputs).
+    pub producers: u64,
+    /// Subscribers reading it now (HTTP streams and instance inputs).
+    pub subscribers: u64,
+    /// Bytes held for subscribers.
+    pub retained_bytes: u64,
+    /// Bytes published since the topic was created.
+    pub published_bytes: u64,
+    /// Fields this client does not name (`topicName`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The reply to `POST /topics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TopicId {
+    /// The topic name.
+    pub id: String,
+    /// What the topic carries, as the hub normalised it.
+    pub content_type: String,
+    /// Fields this client does not name (`origin`, `state`).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
