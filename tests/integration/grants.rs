@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use weir::package::{GrantPolicy, Grants, HostPort};
 use weir::runtime::{FrameRequest, Program, Runtime, RuntimeConfig};
 
-use crate::hub_support::{TestHub, WAIT, assert_error, json_of};
+use crate::support::hub::{TestHub, WAIT, assert_error, json_of};
 
 /// A probe package whose manifest has `grants` (TOML lines, may be empty)
 /// in a `[grants]` table, plus a data file.

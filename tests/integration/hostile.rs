@@ -5,7 +5,6 @@
 mod connections;
 mod floods;
 pub mod http;
-pub mod process;
 mod uploads;
 
 use std::net::UdpSocket;
@@ -17,8 +16,8 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::hub_support::{TestHub, WAIT, json_of};
-use process::{HubProcess, fixture_package, stream_through};
+use crate::support::hub::{TestHub, WAIT, json_of};
+use crate::support::process::{HubProcess, fixture_package, stream_through};
 
 /// Uploads a fixture component to an in-process hub → sequence id.
 async fn upload_fixture(hub: &TestHub, name: &str, wasm: &str) -> String {

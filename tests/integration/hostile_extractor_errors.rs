@@ -4,7 +4,7 @@
 //! `mod hostile_extractor_errors;` once `api/` maps those rejections to `ApiError`.
 
 use crate::hostile::http::raw;
-use crate::hub_support::TestHub;
+use crate::support::hub::TestHub;
 
 /// Asserts a JSON error body with `status`.
 fn assert_json_error(reply: &crate::hostile::http::RawReply, status: u16, what: &str) {

@@ -1,78 +1,21 @@
 //! Scale over HTTP: a gigabyte through `passthrough` with the hub's memory
 //! bounded, and a thousand instances alive at once.
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::hub_support::{TestHub, WAIT, json_of};
-
-/// A `weir serve` child process on a free port; killed on drop.
-pub(crate) struct ServerProcess {
-    pub(crate) child: Child,
-    pub(crate) base: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl ServerProcess {
-    pub(crate) fn start(extra: &[&str]) -> ServerProcess {
-        let dir = tempfile::tempdir().unwrap();
-        let mut server = ServerProcess::on(dir.path(), extra);
-        server._dir = Some(dir);
-        server
-    }
-
-    /// A server on `data_dir`, which outlives it (for restart tests).
-    pub(crate) fn on(data_dir: &std::path::Path, extra: &[&str]) -> ServerProcess {
-        let (child, url) = crate::support::serve(None, |command| {
-            command.arg("--data-dir").arg(data_dir).args(extra);
-        });
-        ServerProcess {
-            child,
-            base: format!("{url}/api/v1"),
-            _dir: None,
-        }
-    }
-
-    /// The exit status, if the process exits within `within` (blocking).
-    pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + within;
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        line.split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            * 1024
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::hub::{TestHub, WAIT, json_of};
+use crate::support::process::HubProcess;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gib_streams_through_passthrough_over_http_with_bounded_memory() {
     const TOTAL: u64 = 1 << 30;
     const BLOCK: usize = 256 << 10;
-    let server = ServerProcess::start(&[]);
+    let server = HubProcess::start(&[], &[]);
     let client = reqwest::Client::new();
     let package = tokio::task::spawn_blocking(|| crate::support::pack(weir_tests::PASSTHROUGH_DIR))
         .await
@@ -195,7 +138,7 @@ async fn a_thousand_instances_are_alive_at_once() {
 
 #[tokio::test]
 async fn sigterm_stops_the_hub_even_with_a_stream_open() {
-    let mut server = ServerProcess::start(&[]);
+    let mut server = HubProcess::start(&[], &[]);
     let client = reqwest::Client::new();
     let open = client
         .get(format!("{}/topic/forever", server.base))

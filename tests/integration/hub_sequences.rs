@@ -3,8 +3,8 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::hub_support::{TestHub, assert_error, json_of};
 use crate::support::archive;
+use crate::support::hub::{TestHub, assert_error, json_of};
 
 #[tokio::test]
 async fn hub_routes_answer_with_their_shapes() {
@@ -81,7 +81,7 @@ async fn uploaded_sequences_are_listed_by_id_and_name_and_survive_a_restart() {
     assert_eq!(by_name["id"], id.as_str());
     let log = hub.client.get(hub.url("/log")).send().await.unwrap();
     let first = tokio::time::timeout(
-        crate::hub_support::WAIT,
+        crate::support::hub::WAIT,
         log.bytes_stream().into_future_first(),
     )
     .await
@@ -251,7 +251,7 @@ async fn replace_and_delete_refuse_while_instances_run_unless_forced() {
         .unwrap();
     assert_eq!(json_of(forced).await, (StatusCode::OK, json!({ "id": id })));
     // Forced removal kills the instances and forgets them at once.
-    tokio::time::timeout(crate::hub_support::WAIT, async {
+    tokio::time::timeout(crate::support::hub::WAIT, async {
         while hub.get(&format!("/instance/{instance}")).await.status() != StatusCode::NOT_FOUND {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }

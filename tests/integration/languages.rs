@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Digest;
 
-use crate::hub_support::{TestHub, assert_error, json_of};
+use crate::support::hub::{TestHub, assert_error, json_of};
 use crate::support::{archive, js_plugin, pack, py_plugin, run, run_ok};
 
 /// Both languages' directories of example `name`.
@@ -277,7 +277,7 @@ async fn upload_refused(hub: &TestHub, package: &Path, needle: &str) {
         .header("content-type", "application/octet-stream")
         .body(std::fs::read(package).unwrap())
         // Sending and unpacking 12–18 MB takes a while on a busy machine.
-        .timeout(crate::hub_support::COMPILE_WAIT)
+        .timeout(crate::support::hub::COMPILE_WAIT)
         .send()
         .await
         .unwrap();

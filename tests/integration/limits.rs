@@ -10,8 +10,8 @@ use tokio::time::timeout;
 use weir::hub::HubConfig;
 use weir::runtime::{FrameRequest, Limits, RenderError, RenderOptions, Runtime, RuntimeConfig};
 
-use crate::hub_scale::ServerProcess;
-use crate::hub_support::{TestHub, WAIT, assert_error, json_of};
+use crate::support::hub::{TestHub, WAIT, assert_error, json_of};
+use crate::support::process::HubProcess;
 
 /// A package of the component at `wasm` with this `weir.toml` (its
 /// `component` is `plugin.wasm`).
@@ -320,7 +320,7 @@ async fn a_render_packages_timeout_caps_its_jobs_task_timeout() {
 }
 
 /// Uploads `package` to a real `weir serve` → status and body.
-async fn upload_to(server: &ServerProcess, package: &std::path::Path) -> (StatusCode, Value) {
+async fn upload_to(server: &HubProcess, package: &std::path::Path) -> (StatusCode, Value) {
     let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();
     let response = client
         .post(format!("{}/sequence", server.base))
@@ -332,7 +332,7 @@ async fn upload_to(server: &ServerProcess, package: &std::path::Path) -> (Status
     json_of(response).await
 }
 
-async fn version_of(server: &ServerProcess) -> StatusCode {
+async fn version_of(server: &HubProcess) -> StatusCode {
     reqwest::get(format!("{}/version", server.base))
         .await
         .unwrap()
@@ -354,7 +354,7 @@ async fn compiling_an_upload_is_bounded_in_time_and_memory_and_the_hub_keeps_ser
             "the component does not compile: compiling took longer than 1 ms",
         ),
     ] {
-        let server = ServerProcess::start(&flags);
+        let server = HubProcess::start(&flags, &[]);
         let (status, body) = upload_to(&server, &hello).await;
         assert_eq!(
             status,
@@ -365,7 +365,7 @@ async fn compiling_an_upload_is_bounded_in_time_and_memory_and_the_hub_keeps_ser
         assert_eq!(version_of(&server).await, StatusCode::OK);
     }
     // With the defaults a normal upload compiles in the child and runs.
-    let server = ServerProcess::start(&[]);
+    let server = HubProcess::start(&[], &[]);
     let (status, body) = upload_to(&server, &hello).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();

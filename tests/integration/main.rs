@@ -14,7 +14,6 @@ mod hostile_extractor_errors;
 mod hub_instances;
 mod hub_scale;
 mod hub_sequences;
-mod hub_support;
 mod jobs;
 mod jobs_cli;
 mod languages;

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::hub_support::{TestHub, WAIT, json_of};
+use crate::support::hub::{TestHub, WAIT, json_of};
 
 /// One Server-Sent Event: `id`, `event`, `data`.
 #[derive(Debug, Clone)]
@@ -208,7 +208,7 @@ async fn a_session_token_opens_its_instance_and_nothing_else() {
             .post(hub.url("/sequence"))
             .bearer_auth(admin)
             .body(package.clone())
-            .timeout(crate::hub_support::COMPILE_WAIT)
+            .timeout(crate::support::hub::COMPILE_WAIT)
             .send()
             .await
             .unwrap(),

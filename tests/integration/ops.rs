@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use weir::hub::HubConfig;
 
-use crate::hub_scale::ServerProcess;
-use crate::hub_support::{TestHub, WAIT, assert_error, json_of};
+use crate::support::hub::{TestHub, WAIT, assert_error, json_of};
+use crate::support::process::HubProcess;
 
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -606,7 +606,7 @@ async fn a_shutting_down_hub_refuses_new_instances_and_jobs() {
 async fn shutdown_stops_instances_exits_cleanly_and_keeps_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();
-    let mut server = ServerProcess::on(dir.path(), &["--slots", "0"]);
+    let mut server = HubProcess::on(dir.path(), &["--slots", "0"]);
     let base = server.base.clone();
     for plugin in [
         weir_tests::COUNTER_DIR,
@@ -708,7 +708,7 @@ async fn shutdown_stops_instances_exits_cleanly_and_keeps_jobs() {
         "instances get the deadline, then the hub exits: {took:?}"
     );
 
-    let restarted = ServerProcess::on(dir.path(), &["--slots", "0"]);
+    let restarted = HubProcess::on(dir.path(), &["--slots", "0"]);
     let (status, kept) = json_of(
         client
             .get(format!("{}/jobs/{job}", restarted.base))

@@ -139,7 +139,7 @@ pub fn archive_of(name: &str, wasm_path: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn a_kind_that_does_not_match_the_component_is_refused_at_upload_and_pack() {
-    use crate::hub_support::{TestHub, assert_error};
+    use crate::support::hub::{TestHub, assert_error};
     let render = std::fs::read(weir_tests::MANDELBROT).unwrap();
     let sequence = std::fs::read(weir_tests::HELLO).unwrap();
     let cases: [(&str, &[u8], &str); 2] = [
@@ -190,6 +190,6 @@ async fn a_kind_that_does_not_match_the_component_is_refused_at_upload_and_pack(
         );
         assert!(!out.exists());
     }
-    let (_, listed) = crate::hub_support::json_of(hub.get("/sequences").await).await;
+    let (_, listed) = crate::support::hub::json_of(hub.get("/sequences").await).await;
     assert_eq!(listed, serde_json::json!([]));
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::hub_support::{TestHub, json_of};
+use crate::support::hub::{TestHub, json_of};
 use crate::support::{pack, run_ok, scratch, weir};
 
 /// `weir new made-KIND --lang LANG --kind KIND`, made afresh in a fixed place (so its build

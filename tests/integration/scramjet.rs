@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::hub_support::{TestHub, WAIT, assert_error, json_of};
+use crate::support::hub::{TestHub, WAIT, assert_error, json_of};
 use crate::support::{archive_dir, runners_dir};
 
 /// A hub with the runners built for this test run.
@@ -399,7 +399,7 @@ async fn the_scramjet_cli_deploys_a_sequence_directory_and_feeds_it() {
         let _ = follow.wait();
         line
     });
-    let output = tokio::time::timeout(crate::hub_support::COMPILE_WAIT, output)
+    let output = tokio::time::timeout(crate::support::hub::COMPILE_WAIT, output)
         .await
         .expect("si printed no output")
         .unwrap();

@@ -14,8 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::hostile::process::{HubProcess, stream_through};
-use crate::hub_support::WAIT;
+use crate::support::hub::WAIT;
+use crate::support::process::{HubProcess, stream_through};
 
 const MIB: u64 = 1 << 20;
 /// How long hostile instances keep being started.

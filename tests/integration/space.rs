@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::hub_support::{WAIT, assert_error, json_of};
+use crate::support::hub::{WAIT, assert_error, json_of};
 use nats::Nats;
 
 /// One hub of a space.
@@ -543,7 +543,7 @@ async fn a_hub_that_cannot_join_its_space_does_not_start() {
 /// A hub without `--nats`: no spaces, and the Space routes say how to join one.
 #[tokio::test]
 async fn a_hub_outside_a_space_lists_none_and_says_how_to_join() {
-    let hub = crate::hub_support::TestHub::start().await;
+    let hub = crate::support::hub::TestHub::start().await;
     assert_eq!(
         json_of(hub.get("/spaces").await).await,
         (StatusCode::OK, json!([]))

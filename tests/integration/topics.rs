@@ -9,7 +9,7 @@ use futures::StreamExt;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::hub_support::{TestHub, WAIT, assert_error, json_of};
+use crate::support::hub::{TestHub, WAIT, assert_error, json_of};
 
 async fn publish(
     hub: &TestHub,

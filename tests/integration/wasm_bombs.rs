@@ -14,8 +14,8 @@ use wasm_encoder::{
     MemorySection, MemoryType, Module, PrimitiveValType, StartSection, TypeSection, ValType,
 };
 
-use crate::hub_scale::ServerProcess;
-use crate::hub_support::{TestHub, WAIT, json_of};
+use crate::support::hub::{TestHub, WAIT, json_of};
+use crate::support::process::HubProcess;
 
 /// A component of the `weir:plugin` sequence world that imports nothing.
 /// Its core module exports `run` (which returns `ok` at once), runs `start`
@@ -306,7 +306,7 @@ async fn compiling_100_000_nested_blocks_is_stopped_at_the_time_limit() {
     // take 4.5 s, 100,000 (300 KB of wasm) about 30 s on an idle core.
     let wasm = sequence_component(None, [&nested_blocks(100_000)]);
     let path = package("nested-blocks", &wasm);
-    let server = ServerProcess::start(&["--compile-timeout-secs", "3"]);
+    let server = HubProcess::start(&["--compile-timeout-secs", "3"], &[]);
     let client = Client::builder().timeout(WAIT).build().unwrap();
     let started = Instant::now();
     let (status, body) = upload(&client, &server.base, &path).await;
@@ -339,7 +339,7 @@ async fn compiling_a_million_functions_is_stopped_at_the_memory_limit() {
     let empty = body(|_| {});
     let wasm = sequence_component(None, std::iter::repeat_n(&empty, 999_999));
     let path = package("million-functions", &wasm);
-    let server = ServerProcess::start(&["--compile-memory-mb", "256"]);
+    let server = HubProcess::start(&["--compile-memory-mb", "256"], &[]);
     let client = Client::builder().timeout(WAIT).build().unwrap();
     let started = Instant::now();
     let (status, body) = upload(&client, &server.base, &path).await;

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use wasm_encoder::{BlockType, Function};
 
-use crate::hub_support::{TestHub, json_of};
+use crate::support::hub::{TestHub, json_of};
 use crate::wasm_bombs::{body, package, sequence_component};
 
 fn looping_start() -> Function {

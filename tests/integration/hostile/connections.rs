@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::process::HubProcess;
+use crate::support::process::HubProcess;
 
 /// Timeouts short enough for a test; the defaults are 10 s and 60 s.
 const SHORT_TIMEOUTS: &[(&str, &str)] = &[

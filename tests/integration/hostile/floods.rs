@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::process::{HubProcess, fixture_package};
-use crate::hub_support::{TestHub, WAIT, assert_error, json_of};
+use crate::support::hub::{TestHub, WAIT, assert_error, json_of};
+use crate::support::process::{HubProcess, fixture_package};
 
 const MIB: usize = 1 << 20;
 const CHUNK: usize = 64 << 10;

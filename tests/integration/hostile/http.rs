@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::hub_support::{TestHub, WAIT};
+use crate::support::hub::{TestHub, WAIT};
 
 /// A response as it came off the wire.
 #[derive(Debug)]
@@ -289,7 +289,7 @@ async fn odd_paths_and_ids_get_json_404s_and_reach_nothing() {
     .await;
     assert_json_error(&reply, 422, "Invalid Instance id");
     // Nothing was deleted: the one sequence is still there and runs.
-    let (_, list) = crate::hub_support::json_of(hub.get("/sequences").await).await;
+    let (_, list) = crate::support::hub::json_of(hub.get("/sequences").await).await;
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
     let id = hub.start_instance(&seq, json!({})).await;
     hub.input(&id, "still here\n").await;

@@ -10,8 +10,8 @@ use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::process::HubProcess;
-use crate::hub_support::json_of;
+use crate::support::hub::json_of;
+use crate::support::process::HubProcess;
 
 const MIB: u64 = 1 << 20;
 

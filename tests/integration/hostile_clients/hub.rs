@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::hub_support::{TestHub, assert_error};
+use crate::support::hub::{TestHub, assert_error};
 use crate::support::{finish, weir};
 
 /// What `/log` sends before it falls quiet for half a second.

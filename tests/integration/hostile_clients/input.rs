@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::hub_support::{TestHub, assert_error};
+use crate::support::hub::{TestHub, assert_error};
 
 /// How long an instance may take to see the end of its input.
 const SHORT: Duration = Duration::from_secs(10);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::hub_support::{TestHub, WAIT, assert_error, json_of};
+use crate::support::hub::{TestHub, WAIT, assert_error, json_of};
 
 async fn hub_with_slots(slots: usize) -> TestHub {
     TestHub::with(|c| c.jobs.slots = slots, None).await

@@ -150,7 +150,7 @@ async fn the_scramjet_cli_in_platform_mode_lists_picks_and_drives_a_hub() {
         let _ = follow.wait();
         got
     });
-    let output = tokio::time::timeout(crate::hub_support::WAIT, output)
+    let output = tokio::time::timeout(crate::support::hub::WAIT, output)
         .await
         .expect("si inst output printed nothing")
         .unwrap();

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::nats::Nats;
 use super::{SpaceHub, client, get_json, wait_for_list};
-use crate::hub_support::{WAIT, assert_error, json_of};
+use crate::support::hub::{WAIT, assert_error, json_of};
 
 /// Three hubs `a`, `b`, `c` of `space`, all listed.
 async fn three_hubs(nats: &Nats, space: &str) -> [SpaceHub; 3] {
@@ -107,7 +107,7 @@ async fn a_package_uploaded_to_one_hub_is_listed_started_and_deleted_on_every_hu
         .post(api(&a, "/sequence"))
         .header("content-type", "application/octet-stream")
         .body(std::fs::read(&package).unwrap())
-        .timeout(crate::hub_support::COMPILE_WAIT)
+        .timeout(crate::support::hub::COMPILE_WAIT)
         .send()
         .await
         .unwrap();
@@ -593,7 +593,7 @@ async fn a_scramjet_javascript_sequence_uploaded_to_one_hub_runs_on_another() {
         .post(api(&a, "/sequence"))
         .header("content-type", "application/octet-stream")
         .body(std::fs::read(&package).unwrap())
-        .timeout(crate::hub_support::COMPILE_WAIT)
+        .timeout(crate::support::hub::COMPILE_WAIT)
         .send()
         .await
         .unwrap();

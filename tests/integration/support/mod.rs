@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests.
 
+pub mod hub;
+pub mod process;
+
 use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
-//! A real `weir serve` child process, for tests that watch the hub's own memory and CPU
-//! or its environment, and helpers to package fixtures and check streamed patterns.
+//! A real `weir serve` child process (the one helper for tests that need the binary: its
+//! memory and CPU, its environment, a restart or a SIGKILL), and helpers to package fixtures and check streamed patterns.
 
 use std::process::Child;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,14 +9,18 @@ use futures::StreamExt;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::hub_support::{WAIT, json_of};
+use crate::support::hub::{WAIT, json_of};
 
 /// A `weir serve` child on a free port with its own data dir; killed on drop.
 pub struct HubProcess {
-    child: Child,
+    /// The `weir serve` process.
+    pub child: Child,
+    /// Its API base URL, `http://127.0.0.1:PORT/api/v1`.
     pub base: String,
+    /// A client with the tests' timeout.
     pub client: Client,
-    _dir: tempfile::TempDir,
+    /// Its data dir, when it owns one (see [`HubProcess::on`]).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl HubProcess {
@@ -44,16 +48,32 @@ impl HubProcess {
         })
     }
 
+    /// Starts `weir serve` on `data_dir`, which outlives it (for restart tests).
+    pub fn on(data_dir: &std::path::Path, extra: &[&str]) -> HubProcess {
+        HubProcess::serve(data_dir, None, extra, &[], |_| {})
+    }
+
     fn start_with(
         extra: &[&str],
         env: &[(&str, &str)],
         configure: impl FnOnce(&mut std::process::Command),
     ) -> HubProcess {
         let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        HubProcess::serve(&path, Some(dir), extra, env, configure)
+    }
+
+    fn serve(
+        data_dir: &std::path::Path,
+        dir: Option<tempfile::TempDir>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> HubProcess {
         let (child, url) = crate::support::serve(None, |command| {
             command
                 .arg("--data-dir")
-                .arg(dir.path())
+                .arg(data_dir)
                 .args(extra)
                 .envs(env.iter().copied());
             configure(command);
@@ -70,6 +90,18 @@ impl HubProcess {
                 .unwrap(),
             _dir: dir,
         }
+    }
+
+    /// The exit status, if the process exits within `within` (blocking).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Resident memory of the hub now, in bytes (`VmRSS`).
