@@ -17,6 +17,7 @@ mod hub_sequences;
 mod jobs;
 mod jobs_cli;
 mod languages;
+mod layout;
 mod limits;
 mod observability;
 mod ops;
