@@ -42,3 +42,4 @@ pub mod space;
 pub mod streams;
 mod time;
 pub mod toolchain;
+pub mod wire;

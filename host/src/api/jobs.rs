@@ -21,9 +21,10 @@ use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
 use crate::jobs::{
-    JobAction, JobState, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob, TaskReport,
-    TaskUsage, Upload, WorkerStatus,
+    JobAction, JobState, Lease, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob,
+    TaskReport, TaskUsage, Upload, WorkerStatus,
 };
+use crate::wire;
 
 /// `POST /jobs`: queue a render job → 201 job.
 pub async fn submit(
@@ -334,43 +335,46 @@ pub async fn pickup(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let jobs = state.hub.jobs();
-    match jobs.pickup(&id) {
-        Ok(Some(lease)) => {
-            // The package's own limits travel with the lease: a remote
-            // worker has only the component, not its manifest.
-            let limits = state
-                .hub
-                .sequence(&lease.package_id)
-                .map(|s| s.program.limits())
-                .unwrap_or_default();
-            Ok(Json(json!({
-                "taskId": lease.task_id,
-                "jobId": lease.spec.job_id,
-                "attempt": lease.spec.attempt,
-                "frameAttempt": lease.spec.frame_attempt,
-                "frameStart": lease.spec.frame_start,
-                "frameEnd": lease.spec.frame_end,
-                "settings": serde_json::from_str::<Value>(&lease.spec.settings).unwrap_or_default(),
-                "timeoutMs": lease.spec.timeout.as_millis() as u64,
-                "package": {
-                    "digest": lease.digest,
-                    "url": format!("/api/v1/packages/{}", lease.digest),
-                },
-                "limits": {
-                    "memoryBytes": limits.memory_bytes,
-                    "wallTimeMs": limits.wall_time.map(|d| d.as_millis() as u64),
-                    "cpuTimeMs": limits.cpu_time.map(|d| d.as_millis() as u64),
-                },
-                "leaseMs": jobs.config().lease.as_millis() as u64,
-                "heartbeatMs": jobs.config().heartbeat.as_millis() as u64,
-            }))
-            .into_response())
-        }
+    match state.hub.jobs().pickup(&id) {
+        Ok(Some(lease)) => Ok(Json(lease_reply(&state, lease)).into_response()),
         Ok(None) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(PickupError::Unknown(m)) => Err(ApiError::NotFound(m)),
         Err(PickupError::Refused(m)) => Err(ApiError::Locked(m)),
         Err(PickupError::Storage(e)) => Err(e.into()),
+    }
+}
+
+/// What a remote worker gets for `lease`: the task, its component, and the package's own
+/// limits (a remote worker has only the component, not its manifest).
+fn lease_reply(state: &AppState, lease: Lease) -> wire::TaskLease {
+    let limits = state
+        .hub
+        .sequence(&lease.package_id)
+        .map(|s| s.program.limits())
+        .unwrap_or_default();
+    let config = state.hub.jobs().config();
+    let spec = lease.spec;
+    wire::TaskLease {
+        task_id: lease.task_id,
+        job_id: spec.job_id,
+        attempt: spec.attempt,
+        frame_attempt: spec.frame_attempt,
+        frame_start: spec.frame_start,
+        frame_end: spec.frame_end,
+        settings: serde_json::from_str(&spec.settings).unwrap_or_default(),
+        timeout_ms: spec.timeout.as_millis() as u64,
+        package: wire::LeasePackage {
+            url: format!("/api/v1/packages/{}", lease.digest),
+            digest: lease.digest,
+        },
+        limits: Some(wire::LeaseLimits {
+            memory_bytes: limits.memory_bytes.map(|b| b as u64),
+            wall_time_ms: limits.wall_time.map(|d| d.as_millis() as u64),
+            cpu_time_ms: limits.cpu_time.map(|d| d.as_millis() as u64),
+        }),
+        lease_ms: config.lease.as_millis() as u64,
+        heartbeat_ms: config.heartbeat.as_millis() as u64,
+        extra: serde_json::Map::new(),
     }
 }
 

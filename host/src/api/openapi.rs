@@ -117,7 +117,7 @@ fn reply_schema(route: &Route) -> Option<RefOr<Schema>> {
     })
 }
 
-/// The replies the client reads as its own types (`crate::client::types`):
+/// The replies built from the wire types (`crate::wire`, which the client reads too):
 /// the schema's name and whether the reply is a list of them. The same
 /// types are the document's schemas, so the CLI, the document and (through
 /// the schema checks of the tests and of schemathesis in CI) the server
@@ -252,7 +252,7 @@ fn components() -> ComponentsBuilder {
     components = add::<crate::hub::TopicInfo>(components);
     components = add::<crate::jobs::HeartbeatReply>(components);
     {
-        use crate::client::types as wire;
+        use crate::wire;
         components = add::<wire::HubVersion>(components);
         components = add::<wire::LoadCheck>(components);
         components = add::<wire::SequenceInfo>(components);

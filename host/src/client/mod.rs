@@ -28,7 +28,6 @@ mod error;
 mod jobs;
 mod ops;
 mod stream;
-pub(crate) mod types;
 
 use std::time::Duration;
 
@@ -40,16 +39,17 @@ use serde_json::{Value, json};
 use tokio::io::AsyncRead;
 use tokio_util::io::ReaderStream;
 
+pub use crate::wire::{
+    ArtifactInfo, FsSize, Heartbeat, HeartbeatReply, HubVersion, InstanceInfo, InstanceUsage, Job,
+    JobEvent, JobPackage, JobPatch, JobSubmit, LeaseLimits, LeasePackage, LoadCheck, Removed,
+    SequenceId, SequenceInfo, SequenceRef, StartReply, StartRequest, StreamUsage, Task, TaskBeat,
+    TaskCounts, TaskFailure, TaskLease, TaskUsage, Terminated, TopicId, TopicInfo, Worker,
+    WorkerRegistration,
+};
 pub use error::ClientError;
 pub use jobs::JobEventStream;
 pub use ops::{GcReply, Memory, ShutdownReply, UploadInfo};
 pub use stream::{ByteStream, JsonStream, SseEvent, SseStream};
-pub use types::{
-    ArtifactInfo, FsSize, Heartbeat, HeartbeatReply, HubVersion, InstanceInfo, InstanceUsage, Job,
-    JobEvent, JobPackage, JobPatch, JobSubmit, LeasePackage, LoadCheck, Removed, SequenceId,
-    SequenceInfo, SequenceRef, StartReply, StartRequest, StreamUsage, Task, TaskBeat, TaskCounts,
-    TaskFailure, TaskLease, Terminated, TopicId, TopicInfo, Worker, WorkerRegistration,
-};
 
 /// The path every route lives under.
 const API_BASE: &str = "/api/v1";

@@ -238,7 +238,7 @@ impl Job {
         let partial: f64 = self
             .active
             .iter()
-            .map(|&i| f64::from(self.tasks[i].progress) * self.tasks[i].frame_count() as f64)
+            .map(|&i| self.tasks[i].progress * self.tasks[i].frame_count() as f64)
             .sum();
         ((self.frames_done as f64 + partial) / self.frames_total as f64 * 100.0).min(100.0)
     }

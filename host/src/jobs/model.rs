@@ -198,7 +198,7 @@ pub struct Task {
     #[serde(default)]
     pub(super) tries_failed: u32,
     pub(super) worker: Option<String>,
-    pub(super) progress: f32,
+    pub(super) progress: f64,
     pub(super) failures: Vec<Failure>,
     pub(super) started_ms: Option<u64>,
     pub(super) finished_ms: Option<u64>,

@@ -40,7 +40,8 @@ impl JobManager {
         {
             let task = &mut job.tasks[*idx];
             if task.state == TaskState::Active && task.attempt == attempt {
-                task.progress = progress.clamp(0.0, 1.0);
+                // The guest reports an f32; four decimals are all a progress figure needs.
+                task.progress = (f64::from(progress.clamp(0.0, 1.0)) * 10_000.0).round() / 10_000.0;
                 self.progress_event(job);
             }
         }

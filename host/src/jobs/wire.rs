@@ -110,7 +110,7 @@ pub struct TaskReport {
     #[serde(default)]
     pub attempt: u32,
     /// Progress 0.0–1.0 of the whole task.
-    pub progress: Option<f32>,
+    pub progress: Option<f64>,
     /// Plugin log lines since the last heartbeat.
     #[serde(default)]
     pub log: Vec<String>,

@@ -68,10 +68,12 @@ impl JobManager {
 
     /// The answer to a registration: the worker, its lease and heartbeat.
     fn registered(&self, worker: &Worker) -> Value {
-        let mut body = view::worker(worker);
-        body["leaseMs"] = (self.config.lease.as_millis() as u64).into();
-        body["heartbeatMs"] = (self.config.heartbeat.as_millis() as u64).into();
-        body
+        let reply = crate::wire::Worker {
+            lease_ms: Some(self.config.lease.as_millis() as u64),
+            heartbeat_ms: Some(self.config.heartbeat.as_millis() as u64),
+            ..view::wire_worker(worker)
+        };
+        serde_json::to_value(reply).unwrap_or_default()
     }
 
     /// Attaches a known worker again (see [`register`](Self::register)).

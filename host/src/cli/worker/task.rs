@@ -168,7 +168,7 @@ impl Worker {
         let program = self
             .program(&lease.package.digest)
             .await?
-            .with_limits(lease_limits(&lease.extra));
+            .with_limits(lease_limits(lease.limits.as_ref()));
         let timeout = match lease.timeout_ms {
             0 => DEFAULT_TASK_TIMEOUT,
             ms => Duration::from_millis(ms),
@@ -334,18 +334,13 @@ fn frames_label(start: i64, end: i64) -> String {
     }
 }
 
-/// The package limits a lease carries (`limits` in the pickup answer).
-fn lease_limits(extra: &serde_json::Map<String, serde_json::Value>) -> crate::runtime::Limits {
-    let limits = extra.get("limits");
-    let field = |name: &str| {
-        limits
-            .and_then(|l| l.get(name))
-            .and_then(serde_json::Value::as_u64)
-    };
+/// The package limits a lease carries.
+fn lease_limits(limits: Option<&crate::wire::LeaseLimits>) -> crate::runtime::Limits {
+    let limits = limits.copied().unwrap_or_default();
     crate::runtime::Limits {
-        memory_bytes: field("memoryBytes").map(|b| b as usize),
-        wall_time: field("wallTimeMs").map(Duration::from_millis),
-        cpu_time: field("cpuTimeMs").map(Duration::from_millis),
+        memory_bytes: limits.memory_bytes.map(|b| b as usize),
+        wall_time: limits.wall_time_ms.map(Duration::from_millis),
+        cpu_time: limits.cpu_time_ms.map(Duration::from_millis),
     }
 }
 

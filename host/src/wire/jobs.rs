@@ -94,8 +94,11 @@ pub struct Job {
     pub errors: Vec<String>,
     /// Workers that take no more tasks of this job.
     pub blocklist: Vec<String>,
+    /// Failed tasks of this job per worker id (a worker is blocklisted at the hub's
+    /// `--blocklist-after`).
+    pub worker_failures: std::collections::BTreeMap<String, u32>,
     /// Why its tasks do not start, when no online worker may take them.
-    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
     /// When it was submitted.
     pub created_at: Option<String>,
@@ -181,9 +184,26 @@ pub struct Task {
     pub started_at: Option<String>,
     /// When it ended.
     pub finished_at: Option<String>,
+    /// What its completed attempt used, as its worker measured it.
+    pub usage: Option<TaskUsage>,
+    /// Where its next attempt starts: the frames before it were rendered by an attempt
+    /// that failed later, and their artifacts kept.
+    pub resume_from: Option<i64>,
     /// Fields this client does not name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// What a completed [`Task`] used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TaskUsage {
+    /// Time its frames' guests ran, in milliseconds (summed).
+    pub cpu_ms: f64,
+    /// The most linear memory one frame had, in bytes.
+    pub peak_memory_bytes: u64,
+    /// From its lease to its completion, in milliseconds.
+    pub wall_ms: Option<u64>,
 }
 
 /// One failed attempt of a [`Task`].
@@ -320,6 +340,9 @@ pub struct TaskLease {
     pub timeout_ms: u64,
     /// The component to run.
     pub package: LeasePackage,
+    /// The package's own limits (a remote worker has only the component, not its
+    /// manifest); `None` from a manager that does not send them.
+    pub limits: Option<LeaseLimits>,
     /// After how long without a heartbeat the lease is lost.
     pub lease_ms: u64,
     /// How often to heartbeat.
@@ -337,6 +360,18 @@ pub struct LeasePackage {
     pub digest: String,
     /// Where to download it.
     pub url: String,
+}
+
+/// The package limits a [`TaskLease`] carries; absent ones are the worker's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LeaseLimits {
+    /// Linear memory per frame, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// Wall-clock time per frame, in milliseconds.
+    pub wall_time_ms: Option<u64>,
+    /// Guest CPU time per frame, in milliseconds.
+    pub cpu_time_ms: Option<u64>,
 }
 
 /// The body of `POST /workers/{id}/heartbeat`.

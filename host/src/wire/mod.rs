@@ -1,7 +1,9 @@
-//! The JSON shapes of the hub API, as the client reads them.
+//! The JSON shapes of the hub API: what the server's replies are built from, what the
+//! client reads, and the schemas of the OpenAPI document — one set, so the three cannot
+//! drift apart.
 //!
-//! Every shape keeps the fields it does not name in `extra`, so a reply
-//! printed back as JSON loses nothing the hub sent.
+//! Every reply shape keeps the fields it does not name in `extra` (empty when the hub
+//! builds it), so a reply a newer hub sent and this client prints back loses nothing.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
