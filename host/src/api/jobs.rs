@@ -22,7 +22,7 @@ use super::streams::stream_response;
 use super::{ApiError, AppState};
 use crate::jobs::{
     JobAction, JobState, Lease, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob,
-    TaskReport, TaskUsage, Upload, WorkerStatus,
+    TaskUsage, Upload, WorkerStatus,
 };
 use crate::wire;
 
@@ -249,26 +249,13 @@ pub async fn log(
 
 // ---- workers -------------------------------------------------------------
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Register {
-    name: Option<String>,
-    slots: Option<usize>,
-    #[serde(default)]
-    tags: Vec<String>,
-    /// The worker's stable id, to be attached again under it.
-    id: Option<String>,
-    /// The weir version it runs, shown to operators.
-    version: Option<String>,
-}
-
 /// `POST /workers`: register a remote worker → 201.
 pub async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request: Register = read_json(&headers, body).await?;
+    let request: wire::WorkerRegistration = read_json(&headers, body).await?;
     let name = request
         .name
         .ok_or_else(|| ApiError::BadRequest("missing worker name".into()))?;
@@ -378,12 +365,6 @@ fn lease_reply(state: &AppState, lease: Lease) -> wire::TaskLease {
     }
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-pub struct Heartbeat {
-    #[serde(default)]
-    tasks: Vec<TaskReport>,
-}
-
 /// `POST /workers/:id/heartbeat` → `{"cancel": [...], "drain": bool}`
 pub async fn heartbeat(
     State(state): State<AppState>,
@@ -391,7 +372,7 @@ pub async fn heartbeat(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let beat: Heartbeat = read_json(&headers, body).await?;
+    let beat: wire::Heartbeat = read_json(&headers, body).await?;
     let reply = state.hub.jobs().heartbeat(&id, beat.tasks)?;
     Ok(Json(json!(reply)))
 }

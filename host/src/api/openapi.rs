@@ -40,7 +40,7 @@ fn request_body(route: &Route) -> Option<Body> {
         ("POST", "/uploads") => Body::Json("UploadRequest"),
         ("POST", "/jobs") => Body::Json("SubmitJob"),
         ("PATCH" | "PUT", "/jobs/{id}") => Body::Json("PatchJob"),
-        ("POST", "/workers") => Body::Json("Register"),
+        ("POST", "/workers") => Body::Json("WorkerRegistration"),
         ("PATCH", "/workers/{id}") => Body::Json("PatchWorker"),
         ("POST", "/workers/{id}/heartbeat") => Body::Json("Heartbeat"),
         ("POST", "/tasks/{id}/complete" | "/tasks/{id}/fail") => Body::Json("TaskResult"),
@@ -244,9 +244,9 @@ fn components() -> ComponentsBuilder {
     components = add::<crate::jobs::FrameSpec>(components);
     components = add::<crate::jobs::PatchJob>(components);
     components = add::<crate::jobs::TaskReport>(components);
-    components = add::<super::jobs::Register>(components);
+    components = add::<crate::wire::WorkerRegistration>(components);
     components = add::<super::jobs::PatchWorker>(components);
-    components = add::<super::jobs::Heartbeat>(components);
+    components = add::<crate::wire::Heartbeat>(components);
     components = add::<super::jobs::TaskResult>(components);
     components = add::<super::topics::CreateTopic>(components);
     components = add::<crate::hub::TopicInfo>(components);

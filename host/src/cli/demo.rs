@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use super::pack::{PackArgs, pack};
 use crate::api::{self, AppState};
-use crate::client::{HubClient, InstanceStream, JobSubmit, StartRequest};
+use crate::client::{HubClient, InstanceStream, StartRequest, SubmitJob};
 use crate::hub::{DEFAULT_SHUTDOWN_TIMEOUT, Hub, HubConfig};
 
 /// Arguments of `weir demo`.
@@ -136,12 +136,12 @@ async fn render_example(
         .await?;
     let settings = serde_json::json!({"width": 160, "height": 120});
     let job = client
-        .submit_job(&JobSubmit {
-            package: sequence.id.clone(),
-            frames: "1-8".into(),
-            settings: settings.as_object().cloned(),
+        .submit_job(&SubmitJob {
+            package: Some(sequence.id.clone()),
+            frames: Some(crate::client::FrameSpec::Text("1-8".into())),
+            settings: Some(settings),
             chunk_size: Some(2),
-            ..JobSubmit::default()
+            ..SubmitJob::default()
         })
         .await?;
     eprintln!(

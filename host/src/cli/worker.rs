@@ -117,8 +117,8 @@ pub fn worker(
             ..RuntimeConfig::default()
         })?;
         let registration = WorkerRegistration {
-            name,
-            slots,
+            name: Some(name),
+            slots: Some(slots as usize),
             tags: args.tags.clone(),
             id: Some(id),
             version: Some(env!("CARGO_PKG_VERSION").to_string()),
@@ -240,7 +240,7 @@ impl Worker {
             tracing::error!("{why}");
             return Ok(ExitCode::from(2));
         }
-        let slots: Vec<_> = (0..self.registration.slots)
+        let slots: Vec<_> = (0..self.registration.slots.unwrap_or(1) as u32)
             .map(|slot| tokio::spawn(self.clone().slot(slot)))
             .collect();
         let beats_done = CancellationToken::new();
@@ -318,8 +318,8 @@ impl Worker {
                     info!(
                         "registered as worker {} ({}, {} slots) with {}",
                         worker.id,
-                        self.registration.name,
-                        self.registration.slots,
+                        self.registration.name.as_deref().unwrap_or_default(),
+                        self.registration.slots.unwrap_or(1),
                         self.client.api_url()
                     );
                     *self.identity() = Identity {

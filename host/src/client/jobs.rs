@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{
     ArtifactInfo, ByteStream, ClientError, Heartbeat, HeartbeatReply, HubClient, Job, JobEvent,
-    JobPatch, JobSubmit, Removed, Task, TaskLease, Worker, WorkerRegistration, decode, stream,
+    PatchJob, Removed, SubmitJob, Task, TaskLease, Worker, WorkerRegistration, decode, stream,
 };
 
 /// Tasks per page when [`HubClient::job_tasks`] reads them all.
@@ -27,7 +27,7 @@ pub type JobEventStream =
 /// The jobs API.
 impl HubClient {
     /// `POST /jobs`: submits a job.
-    pub async fn submit_job(&self, job: &JobSubmit) -> Result<Job, ClientError> {
+    pub async fn submit_job(&self, job: &SubmitJob) -> Result<Job, ClientError> {
         self.post_json(&["jobs"], job).await
     }
 
@@ -44,7 +44,7 @@ impl HubClient {
     }
 
     /// `PATCH /jobs/{id}`: changes its priority and/or tags.
-    pub async fn patch_job(&self, id: &str, patch: &JobPatch) -> Result<Job, ClientError> {
+    pub async fn patch_job(&self, id: &str, patch: &PatchJob) -> Result<Job, ClientError> {
         let request = self.request(Method::PATCH, &["jobs", id]).json(patch);
         self.json(request).await
     }

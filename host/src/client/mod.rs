@@ -40,11 +40,11 @@ use tokio::io::AsyncRead;
 use tokio_util::io::ReaderStream;
 
 pub use crate::wire::{
-    ArtifactInfo, FsSize, Heartbeat, HeartbeatReply, HubVersion, InstanceInfo, InstanceUsage, Job,
-    JobEvent, JobPackage, JobPatch, JobSubmit, LeaseLimits, LeasePackage, LoadCheck, Removed,
-    SequenceId, SequenceInfo, SequenceRef, StartReply, StartRequest, StreamUsage, Task, TaskBeat,
-    TaskCounts, TaskFailure, TaskLease, TaskUsage, Terminated, TopicId, TopicInfo, Worker,
-    WorkerRegistration,
+    ArtifactInfo, FrameSpec, FsSize, Heartbeat, HeartbeatReply, HubVersion, InstanceInfo,
+    InstanceUsage, Job, JobEvent, JobPackage, LeaseLimits, LeasePackage, LoadCheck, PatchJob,
+    Removed, SequenceId, SequenceInfo, SequenceRef, StartReply, StartRequest, StreamUsage,
+    SubmitJob, Task, TaskCounts, TaskFailure, TaskLease, TaskReport, TaskUsage, Terminated,
+    TopicId, TopicInfo, Worker, WorkerRegistration,
 };
 pub use error::ClientError;
 pub use jobs::JobEventStream;

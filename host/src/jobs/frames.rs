@@ -1,26 +1,9 @@
 //! Frame lists (`"1-100"`, `"1-10,20,30-35"`) and their split into tasks.
 
-use serde::Deserialize;
+use crate::wire::FrameSpec;
 
 /// Most frames one job may have.
 pub const MAX_FRAMES: usize = 1_000_000;
-
-/// How a job names its frames on submission.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum FrameSpec {
-    /// `"1-100"`, `"1-10,20,30-35"`, `"7"`.
-    Text(String),
-    /// `{"start": 1, "end": 100}`.
-    Range {
-        /// First frame.
-        start: i64,
-        /// Last frame (inclusive).
-        end: i64,
-    },
-    /// A single frame number.
-    One(i64),
-}
 
 impl FrameSpec {
     /// The frames, sorted and without duplicates, and the canonical text.

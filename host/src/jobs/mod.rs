@@ -57,19 +57,17 @@ use serde_json::{Map, Value};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::wire::{FrameSpec, HeartbeatReply, PatchJob, SubmitJob, TaskReport};
 pub use config::{JobsConfig, LOCAL_WORKER, MAX_TASK_PAGE, MAX_TASKS, Ordering};
 pub use error::JobError;
 pub use exec::{TaskSpec, run_frames};
-pub use frames::{FrameSpec, MAX_FRAMES};
+pub use frames::MAX_FRAMES;
 pub use log::LogFeed;
 pub use model::{
     ArtifactMeta, Failure, Job, JobState, StateCounts, Task, TaskState, TaskUsage, Worker,
     WorkerState, WorkerStatus,
 };
-pub use wire::{
-    HeartbeatReply, JobAction, JobPackage, Lease, PatchJob, PickupError, SubmitJob, TaskReport,
-    Upload,
-};
+pub use wire::{JobAction, JobPackage, Lease, PickupError, Upload};
 
 use config::MAX_ERRORS;
 use log::JobLog;

@@ -3,52 +3,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The body of `POST /jobs`: what to render and how to split it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct JobSubmit {
-    /// The render package: a sequence id or name.
-    pub package: String,
-    /// The frames, e.g. `1-100` or `1-10,20,30-35`.
-    pub frames: String,
-    /// Settings overlaid on the package's `[config]`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub settings: Option<Map<String, Value>>,
-    /// Frames per task (the manager's default is 1).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub chunk_size: Option<u64>,
-    /// Higher runs first under the `priority` ordering (default 50).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority: Option<i64>,
-    /// Tags: workers with tags take only jobs sharing one.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
-    /// A name for people.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// How often a task may fail before the job fails (default 3).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_retries: Option<u32>,
-    /// Percent of tasks that may fail before the job fails (default 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure_threshold: Option<u32>,
-    /// How long one task may run, in milliseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task_timeout_ms: Option<u64>,
-}
-
-/// The body of `PATCH /jobs/{id}`: what to change.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct JobPatch {
-    /// The new priority.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority: Option<i64>,
-    /// The new tags (replacing the old ones).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<String>>,
-}
-
 /// A render job (`GET /jobs/{id}` and the replies of its actions).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
@@ -258,20 +212,22 @@ pub struct Removed {
 }
 
 /// The body of `POST /workers`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct WorkerRegistration {
-    /// A name for people, e.g. the host name.
-    pub name: String,
-    /// How many tasks it runs at once.
-    pub slots: u32,
+    /// A name for people, e.g. the host name (required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// How many tasks it runs at once (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<usize>,
     /// Its tags: it takes untagged jobs and jobs whose every tag it has.
     pub tags: Vec<String>,
     /// Its stable id (kept in its cache dir): the manager attaches it again
     /// under it, with its counters and blocklists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// The weir version it runs.
+    /// The weir version it runs, shown to operators.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
@@ -375,44 +331,11 @@ pub struct LeaseLimits {
 }
 
 /// The body of `POST /workers/{id}/heartbeat`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Heartbeat {
     /// Every task the worker runs now.
-    pub tasks: Vec<TaskBeat>,
-}
-
-/// One running task in a [`Heartbeat`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct TaskBeat {
-    /// The task.
-    pub task_id: String,
-    /// The attempt the worker runs.
-    pub attempt: u32,
-    /// How far it is, 0–1.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub progress: Option<f64>,
-    /// Plugin log lines since the last heartbeat.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub log: Vec<String>,
-    /// Frames finished so far (rendered and their artifacts uploaded): kept
-    /// by the manager should the attempt fail later.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frames_done: Option<u32>,
-}
-
-/// The reply to a heartbeat.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HeartbeatReply {
-    /// Tasks to stop at once.
-    pub cancel: Vec<String>,
-    /// Why each is stopped (canceled, paused, timed out, ...).
-    #[serde(default)]
-    pub reasons: std::collections::BTreeMap<String, String>,
-    /// Finish the running tasks, take no more, and exit.
-    pub drain: bool,
+    pub tasks: Vec<TaskReport>,
 }
 
 /// One Server-Sent Event from `GET /events` or `GET /jobs/{id}/events`.
@@ -452,4 +375,110 @@ impl JobEvent {
             data: data.to_string(),
         }
     }
+}
+
+/// How a job names its frames on submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum FrameSpec {
+    /// `"1-100"`, `"1-10,20,30-35"`, `"7"`.
+    Text(String),
+    /// `{"start": 1, "end": 100}`.
+    Range {
+        /// First frame.
+        start: i64,
+        /// Last frame (inclusive).
+        end: i64,
+    },
+    /// A single frame number.
+    One(i64),
+}
+
+/// A job submission, as parsed from `POST /jobs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubmitJob {
+    /// Sequence id or name of a render package.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// Job name (default: the package name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Settings overlaid on the package's `[config]`.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Value>,
+    /// Frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<FrameSpec>,
+    /// Frames per task.
+    #[serde(alias = "chunk_size")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk_size: Option<usize>,
+    /// Priority (higher first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// Tags: routes the job to workers with a matching tag.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Retries of a failed task.
+    #[serde(alias = "max_retries")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// Percent of tasks that may fail before the job fails (default 0).
+    #[serde(alias = "failure_threshold")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<u32>,
+    /// Time limit per task, in milliseconds.
+    #[serde(alias = "task_timeout_ms")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_timeout_ms: Option<u64>,
+}
+
+/// `PATCH /jobs/:id`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchJob {
+    /// New priority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// New tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// A heartbeat's report of one task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskReport {
+    /// Task id.
+    #[serde(alias = "task_id")]
+    pub task_id: String,
+    /// Attempt the worker runs.
+    #[serde(default)]
+    pub attempt: u32,
+    /// Progress 0.0–1.0 of the whole task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    /// Plugin log lines since the last heartbeat.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+    /// Frames of the attempt finished so far (rendered and their artifacts uploaded).
+    #[serde(default, alias = "frames_done")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames_done: Option<u32>,
+}
+
+/// The answer to a heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeartbeatReply {
+    /// Tasks to stop now.
+    pub cancel: Vec<String>,
+    /// Why, by task id (canceled, paused, timed out, ...).
+    #[serde(default)]
+    pub reasons: std::collections::BTreeMap<String, String>,
+    /// Finish running tasks and exit.
+    pub drain: bool,
 }

@@ -12,7 +12,7 @@ use super::hub::size;
 use super::job_watch as watch;
 use super::remote::{self, Remote};
 use super::{PackArgs, pack};
-use crate::client::{Job, JobPatch, JobSubmit, Task};
+use crate::client::{Job, PatchJob, SubmitJob, Task};
 
 mod artifacts;
 
@@ -155,13 +155,13 @@ pub struct SubmitArgs {
 
 impl SubmitArgs {
     /// The body of `POST /jobs`, for the package `package`.
-    fn request(&self, package: String) -> anyhow::Result<JobSubmit> {
+    fn request(&self, package: String) -> anyhow::Result<SubmitJob> {
         let settings = settings_of(self.settings.as_deref(), &self.set)?;
-        Ok(JobSubmit {
-            package,
-            frames: self.frames.clone(),
-            settings,
-            chunk_size: self.chunk_size,
+        Ok(SubmitJob {
+            package: Some(package),
+            frames: Some(crate::client::FrameSpec::Text(self.frames.clone())),
+            settings: settings.map(Value::Object),
+            chunk_size: self.chunk_size.map(|n| n as usize),
             priority: self.priority,
             tags: self.tags.clone(),
             name: self.name.clone(),
@@ -291,7 +291,7 @@ async fn dispatch(command: JobCommand, remote: &mut Remote) -> anyhow::Result<Ex
             if priority.is_none() && tags.is_none() {
                 bail!("nothing to change: give --priority and/or --tag");
             }
-            let job = client.patch_job(&id, &JobPatch { priority, tags }).await?;
+            let job = client.patch_job(&id, &PatchJob { priority, tags }).await?;
             acted(remote, job, "updated")?;
         }
         JobCommand::Delete { id } => {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Worker;
-use crate::client::{ClientError, TaskBeat, TaskLease};
+use crate::client::{ClientError, TaskLease, TaskReport};
 use crate::jobs::{TaskSpec, TaskUsage, run_frames};
 use crate::runtime::{Artifact, RenderError};
 
@@ -98,9 +98,9 @@ impl Running {
     }
 
     /// What the next heartbeat says about this task; its log lines are taken.
-    pub(super) fn beat(&self) -> TaskBeat {
+    pub(super) fn beat(&self) -> TaskReport {
         let mut state = self.state();
-        TaskBeat {
+        TaskReport {
             task_id: self.lease.task_id.clone(),
             attempt: self.lease.attempt,
             progress: state.progress,
