@@ -104,47 +104,70 @@ pub async fn job_events(
 ) -> Result<Response, ApiError> {
     let jobs = state.hub.jobs().clone();
     let subscription = jobs.subscribe(last_event_id(&headers));
-    let snapshot = |seq: u64| -> Result<(SseItem, bool), ApiError> {
-        let job = jobs.get(&id)?;
+    let Some((first, done)) = job_replay(&jobs, &id, subscription.resume, subscription.last_seq)?
+    else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let live = job_follow(subscription.live, jobs, id, done);
+    Ok(sse(futures::stream::iter(first).chain(live)))
+}
+
+/// What a job's event stream starts with, after `resume`: the job as it is (new or reset
+/// streams) or the changes the client missed, and whether the job has ended. `None`: a
+/// resumed stream of an ended job that missed nothing (its end was the last event).
+fn job_replay(
+    jobs: &JobManager,
+    id: &str,
+    resume: Resume,
+    last_seq: u64,
+) -> Result<Option<(Vec<SseItem>, bool)>, ApiError> {
+    let snapshot = || -> Result<(SseItem, bool), ApiError> {
+        let job = jobs.get(id)?;
         let done = ended(&job);
         let event = Event::default()
-            .id(jobs.event_id(seq))
+            .id(jobs.event_id(last_seq))
             .event("job")
             .data(job.to_string());
         Ok((Ok(event), done))
     };
     let mut first = Vec::new();
     let mut done = false;
-    match subscription.resume {
+    match resume {
         Resume::Live => {
-            let (event, ended) = snapshot(subscription.last_seq)?;
+            let (event, ended) = snapshot()?;
             first.push(event);
             done = ended;
         }
         Resume::Missed(changes) => {
-            for change in changes.iter().filter(|c| c.job_id.as_deref() == Some(&id)) {
-                first.push(change_event(&jobs, change));
+            for change in changes.iter().filter(|c| c.job_id.as_deref() == Some(id)) {
+                first.push(change_event(jobs, change));
                 done |= is_final(change);
             }
-            if first.is_empty() {
-                // Nothing missed: a job that has ended has nothing more to say.
-                let (_, ended) = snapshot(subscription.last_seq)?;
-                if ended {
-                    return Ok(StatusCode::NO_CONTENT.into_response());
-                }
+            // Nothing missed: a job that has ended has nothing more to say.
+            if first.is_empty() && snapshot()?.1 {
+                return Ok(None);
             }
         }
         Resume::Reset => {
-            first.push(reset_event(&jobs, Some(subscription.last_seq), TOO_OLD));
-            let (event, ended) = snapshot(subscription.last_seq)?;
+            first.push(reset_event(jobs, Some(last_seq), TOO_OLD));
+            let (event, ended) = snapshot()?;
             first.push(event);
             done = ended;
         }
     }
-    // Each step yields the events to send: one change, or after a lag a
-    // `reset` and the job as it is now.
-    let live = futures::stream::unfold(
-        (subscription.live, jobs, id, done),
+    Ok(Some((first, done)))
+}
+
+/// Job `id`'s changes from `rx` until it ends (`done`: it has): each step yields one change,
+/// or after a lag a `reset` and the job as it is now.
+fn job_follow(
+    rx: tokio::sync::broadcast::Receiver<Arc<Change>>,
+    jobs: Arc<JobManager>,
+    id: String,
+    done: bool,
+) -> impl Stream<Item = SseItem> + Send + 'static {
+    futures::stream::unfold(
+        (rx, jobs, id, done),
         |(mut rx, jobs, id, done)| async move {
             if done {
                 return None;
@@ -173,8 +196,7 @@ pub async fn job_events(
             }
         },
     )
-    .flat_map(futures::stream::iter);
-    Ok(sse(futures::stream::iter(first).chain(live)))
+    .flat_map(futures::stream::iter)
 }
 
 /// A job view that is final: a final state, or removed.

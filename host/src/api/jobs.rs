@@ -1,8 +1,6 @@
 //! Render-job routes: jobs, tasks, artifacts, workers, the worker protocol
 //! and Server-Sent Events (`docs/render-jobs.md`).
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -10,19 +8,16 @@ use axum::extract::State;
 use super::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::files;
 use super::json::read_json;
 use super::streams::stream_response;
 use super::{ApiError, AppState};
 use crate::jobs::{
-    JobAction, JobState, Lease, LogFeed, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob,
-    TaskUsage, Upload, WorkerStatus,
+    JobAction, JobState, Lease, MAX_TASK_PAGE, PatchJob, PickupError, SubmitJob, TaskUsage, Upload,
+    WorkerStatus,
 };
 use crate::wire;
 
@@ -198,53 +193,8 @@ pub async fn log(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let jobs = state.hub.jobs().clone();
-    let LogFeed { path, len, live } = jobs.log(&id)?;
-    // The file up to where the live feed starts, then the feed.
-    let replay = match tokio::fs::File::open(&path).await {
-        Ok(file) => {
-            use tokio::io::AsyncReadExt;
-            tokio_util::io::ReaderStream::new(file.take(len))
-                .filter_map(|chunk| async move { chunk.ok() })
-                .boxed()
-        }
-        Err(_) => futures::stream::empty().boxed(),
-    };
-    let follow = futures::stream::unfold(
-        (live, jobs, id, false),
-        |(mut live, jobs, id, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                match tokio::time::timeout(Duration::from_millis(250), live.recv()).await {
-                    Ok(Ok(line)) => {
-                        return Some((Bytes::from(format!("{line}\n")), (live, jobs, id, false)));
-                    }
-                    Ok(Err(RecvError::Lagged(n))) => {
-                        let note = Bytes::from(format!("… {n} lines skipped (reader too slow)\n"));
-                        return Some((note, (live, jobs, id, false)));
-                    }
-                    Ok(Err(RecvError::Closed)) => return None,
-                    Err(_) => {
-                        if jobs.job_state(&id).is_none_or(JobState::is_terminal) {
-                            // Drain what is already there, then end.
-                            let mut rest = String::new();
-                            while let Ok(line) = live.try_recv() {
-                                rest.push_str(&line);
-                                rest.push('\n');
-                            }
-                            return Some((Bytes::from(rest), (live, jobs, id, true)));
-                        }
-                    }
-                }
-            }
-        },
-    );
-    Ok(stream_response(
-        replay.chain(follow),
-        "text/plain; charset=utf-8",
-    ))
+    let lines = state.hub.jobs().clone().log_stream(&id).await?;
+    Ok(stream_response(lines, "text/plain; charset=utf-8"))
 }
 
 // ---- workers -------------------------------------------------------------
