@@ -321,7 +321,7 @@ async fn a_memory_limit_below_a_components_initial_memory_is_refused_at_upload()
     .await;
 
     // A hub whose instances get 8 MiB refuses the JavaScript component (it starts with 9 MiB).
-    let small_hub = TestHub::with(|c| c.max_memory_bytes = 8 << 20, None).await;
+    let small_hub = TestHub::with(|c| c.runtime.max_memory_bytes = 8 << 20, None).await;
     upload_refused(
         &small_hub,
         &pack(js_plugin("hello")),

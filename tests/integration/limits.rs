@@ -118,9 +118,9 @@ async fn a_cpu_limit_traps_a_busy_loop_but_not_instances_that_wait() {
 async fn start_limits_above_the_hubs_are_refused_and_the_hubs_apply() {
     let hub = TestHub::with(
         |c: &mut HubConfig| {
-            c.max_memory_bytes = 64 << 20;
-            c.instance_timeout = Some(Duration::from_millis(700));
-            c.instance_cpu = Some(Duration::from_secs(5));
+            c.runtime.max_memory_bytes = 64 << 20;
+            c.runtime.max_wall_time = Some(Duration::from_millis(700));
+            c.runtime.max_cpu_time = Some(Duration::from_secs(5));
         },
         None,
     )
@@ -177,7 +177,7 @@ async fn start_limits_above_the_hubs_are_refused_and_the_hubs_apply() {
 #[tokio::test]
 async fn package_limits_above_the_hubs_are_refused_at_upload() {
     let hub = TestHub::with(
-        |c: &mut HubConfig| c.instance_cpu = Some(Duration::from_secs(1)),
+        |c: &mut HubConfig| c.runtime.max_cpu_time = Some(Duration::from_secs(1)),
         None,
     )
     .await;

@@ -469,7 +469,7 @@ async fn weir_seq_send_chunked_uploads_a_package_that_runs() {
 #[tokio::test]
 async fn gc_removes_unused_compiled_components_and_keeps_those_in_use() {
     // Its own cache: gc must not touch the one the other tests share.
-    let hub = TestHub::with(|c| c.cache_dir = None, None).await;
+    let hub = TestHub::with(|c| c.runtime.cache_dir = None, None).await;
     let sequence = hub.upload(weir_tests::HELLO_DIR).await;
     let cache = hub.dir.path().join("cache");
     let in_use = entries(&cache);
@@ -732,7 +732,7 @@ async fn shutdown_stops_instances_exits_cleanly_and_keeps_jobs() {
 
 #[tokio::test]
 async fn weir_hub_gc_and_shutdown_print_the_hubs_replies() {
-    let hub = TestHub::with(|c| c.cache_dir = None, None).await;
+    let hub = TestHub::with(|c| c.runtime.cache_dir = None, None).await;
     let run = |args: &'static [&'static str]| {
         let base = hub.base.clone();
         tokio::task::spawn_blocking(move || {

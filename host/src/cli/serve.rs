@@ -246,22 +246,23 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         anyhow::ensure!(max_instances > 0, "--max-instances must be at least 1");
         config.max_instances = max_instances;
     }
-    config.instance_timeout = positive_secs("--instance-timeout-secs", args.instance_timeout_secs)?;
-    config.instance_cpu = positive_secs("--instance-cpu-secs", args.instance_cpu_secs)?;
-    config.compile_timeout =
+    config.runtime.max_wall_time =
+        positive_secs("--instance-timeout-secs", args.instance_timeout_secs)?;
+    config.runtime.max_cpu_time = positive_secs("--instance-cpu-secs", args.instance_cpu_secs)?;
+    config.runtime.compile_timeout =
         positive_secs("--compile-timeout-secs", Some(args.compile_timeout_secs))?
-            .unwrap_or(config.compile_timeout);
-    config.compile_memory_bytes = args.compile_memory_mb << 20;
+            .unwrap_or(config.runtime.compile_timeout);
+    config.runtime.compile_memory_bytes = args.compile_memory_mb << 20;
     // Uploads compile in a child process (this binary) with those limits.
-    config.compiler = Some(std::env::current_exe().context("cannot find the weir binary")?);
-    config.max_memory_bytes = args.instance_memory_mb << 20;
+    config.runtime.compiler = Some(std::env::current_exe().context("cannot find the weir binary")?);
+    config.runtime.max_memory_bytes = args.instance_memory_mb << 20;
     config.max_upload_bytes = args.max_upload_mb << 20;
     config.instance_retention = Duration::from_secs(args.instance_retention_secs);
     config.topic_capacity = args.topic_buffer_kib.max(1) << 10;
     config.grants = args.grants.policy();
     config.runners_dir = args.runners_dir.clone();
     if let Some(dir) = &args.cache_dir {
-        config.cache_dir = Some(dir.clone());
+        config.runtime.cache_dir = Some(dir.clone());
     }
     if let Some(slots) = args.slots {
         config.jobs.slots = slots;

@@ -68,9 +68,9 @@ impl HubConfig {
     /// The hub's own limits for an instance.
     pub fn instance_limits(&self) -> Limits {
         Limits {
-            memory_bytes: Some(self.max_memory_bytes),
-            wall_time: self.instance_timeout,
-            cpu_time: self.instance_cpu,
+            memory_bytes: Some(self.runtime.max_memory_bytes),
+            wall_time: self.runtime.max_wall_time,
+            cpu_time: self.runtime.max_cpu_time,
         }
     }
 
@@ -157,8 +157,8 @@ mod tests {
 
     fn hub() -> HubConfig {
         let mut config = HubConfig::new("unused");
-        config.max_memory_bytes = 256 << 20;
-        config.instance_timeout = Some(Duration::from_secs(10));
+        config.runtime.max_memory_bytes = 256 << 20;
+        config.runtime.max_wall_time = Some(Duration::from_secs(10));
         config
     }
 

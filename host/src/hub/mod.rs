@@ -49,28 +49,14 @@ pub struct HubConfig {
     pub upload_idle: Duration,
     /// How long an ended instance stays readable.
     pub instance_retention: Duration,
-    /// Memory limit per instance, in bytes.
-    pub max_memory_bytes: usize,
-    /// Wall-clock limit per instance (default: none).
-    pub instance_timeout: Option<Duration>,
-    /// CPU-time limit per instance (default: none).
-    pub instance_cpu: Option<Duration>,
-    /// The `weir` binary that compiles uploads in a child process (see
-    /// `RuntimeConfig::compiler`); `None` compiles in the hub's process.
-    pub compiler: Option<PathBuf>,
-    /// Wall-clock time one compilation may take (default 180 s; see
-    /// [`RuntimeConfig::compile_timeout`](crate::runtime::RuntimeConfig::compile_timeout)).
-    pub compile_timeout: Duration,
-    /// Address space the compiler process may use, in bytes (default 2 GiB).
-    pub compile_memory_bytes: usize,
-    /// Threads of the guests' own tokio runtime (default: one per core),
-    /// which keeps the API responsive while guests are busy; `None` runs
-    /// guests on the API's runtime.
-    pub guest_threads: Option<usize>,
+    /// The runtime's settings: memory, wall-clock and CPU limits per instance, the compiler
+    /// process and its limits, the guests' threads (default: one per core, which keeps the
+    /// API responsive while guests are busy) and the compile cache (`cache_dir`; `None`:
+    /// `<data_dir>/cache`, a hub always caches). The hub sets the instance pool (from
+    /// `max_instances`) and the scratch directory (under `data_dir`) itself.
+    pub runtime: RuntimeConfig,
     /// Limits applied while unpacking uploads.
     pub unpack: UnpackLimits,
-    /// Where compiled components are cached (default `<data_dir>/cache`).
-    pub cache_dir: Option<PathBuf>,
     /// Bytes a topic retains for its slowest subscriber before producers wait.
     pub topic_capacity: usize,
     /// Render-job manager settings (slots, ordering, leases, retries).
@@ -94,15 +80,11 @@ impl HubConfig {
             max_uploads: 16,
             upload_idle: Duration::from_secs(3600),
             instance_retention: Duration::from_secs(180),
-            max_memory_bytes: 256 << 20,
-            instance_timeout: None,
-            instance_cpu: None,
-            compiler: None,
-            compile_timeout: Duration::from_secs(180),
-            compile_memory_bytes: 2048 << 20,
-            guest_threads: Some(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            runtime: RuntimeConfig {
+                guest_threads: Some(std::thread::available_parallelism().map_or(1, |n| n.get())),
+                ..RuntimeConfig::default()
+            },
             unpack: UnpackLimits::default(),
-            cache_dir: None,
             topic_capacity: 1 << 20,
             jobs: JobsConfig::default(),
             grants: GrantPolicy::default(),
@@ -219,19 +201,13 @@ impl Hub {
             pool_instances: Some(u32::try_from(config.max_instances).unwrap_or(u32::MAX)),
             cache_dir: Some(
                 config
+                    .runtime
                     .cache_dir
                     .clone()
                     .unwrap_or_else(|| config.data_dir.join("cache")),
             ),
-            max_memory_bytes: config.max_memory_bytes,
-            max_wall_time: config.instance_timeout,
-            max_cpu_time: config.instance_cpu,
-            compiler: config.compiler.clone(),
-            compile_timeout: config.compile_timeout,
-            compile_memory_bytes: config.compile_memory_bytes,
             scratch_dir: Some(scratch_dir(&config.data_dir)?),
-            guest_threads: config.guest_threads,
-            ..RuntimeConfig::default()
+            ..config.runtime.clone()
         })?;
         let log = Pipe::replay(4 << 20);
         let runners = Arc::new(Runners::new(

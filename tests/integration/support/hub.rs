@@ -56,7 +56,7 @@ impl TestHub {
         read_token: Option<&str>,
     ) -> TestHub {
         let mut config = HubConfig::new(dir.path());
-        config.cache_dir = Some(crate::support::scratch().join("components"));
+        config.runtime.cache_dir = Some(crate::support::scratch().join("components"));
         config.max_instances = 64;
         tweak(&mut config);
         let hub = Hub::open(config).unwrap();
