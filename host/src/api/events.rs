@@ -21,7 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::extract::Path;
 use super::{ApiError, AppState};
-use crate::events::{Change, Resume};
+use crate::events::{Change, Feed, Resume};
 use crate::jobs::{JobManager, JobState};
 
 type SseItem = Result<Event, Infallible>;
@@ -35,21 +35,21 @@ fn last_event_id(headers: &HeaderMap) -> Option<&str> {
         .filter(|id| !id.is_empty())
 }
 
-fn change_event(jobs: &JobManager, change: &Change) -> SseItem {
+fn change_event(feed: &Feed, change: &Change) -> SseItem {
     Ok(Event::default()
-        .id(jobs.event_id(change.seq))
+        .id(feed.id(change.seq))
         .event(change.kind)
         .data(change.data.to_string()))
 }
 
 /// A `reset`: the client missed changes that are no longer kept and must
 /// read the current state again. With `seq`, the id to resume from after it.
-fn reset_event(jobs: &JobManager, seq: Option<u64>, why: &str) -> SseItem {
+fn reset_event(feed: &Feed, seq: Option<u64>, why: &str) -> SseItem {
     let mut event = Event::default()
         .event("reset")
         .data(json!({ "reason": why }).to_string());
     if let Some(seq) = seq {
-        event = event.id(jobs.event_id(seq));
+        event = event.id(feed.id(seq));
     }
     Ok(event)
 }
@@ -65,31 +65,28 @@ const TOO_OLD: &str = "the Last-Event-ID is older than the events this hub keeps
 /// `GET /events`: SSE of every job, task, worker and instance change. A new
 /// stream starts with an `open` event, whose id a client can come back with.
 pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let jobs = state.hub.jobs().clone();
-    let subscription = jobs.subscribe(last_event_id(&headers));
+    let feed = state.hub.events().clone();
+    let subscription = feed.subscribe(last_event_id(&headers));
     let first: Vec<SseItem> = match subscription.resume {
         Resume::Live => vec![Ok(Event::default()
-            .id(jobs.event_id(subscription.last_seq))
+            .id(feed.id(subscription.last_seq))
             .event("open")
             .data("{}"))],
-        Resume::Missed(changes) => changes.iter().map(|c| change_event(&jobs, c)).collect(),
-        Resume::Reset => vec![reset_event(&jobs, Some(subscription.last_seq), TOO_OLD)],
+        Resume::Missed(changes) => changes.iter().map(|c| change_event(&feed, c)).collect(),
+        Resume::Reset => vec![reset_event(&feed, Some(subscription.last_seq), TOO_OLD)],
     };
-    let live = futures::stream::unfold(
-        (subscription.live, jobs.clone()),
-        |(mut rx, jobs)| async move {
-            let item = match rx.recv().await {
-                Ok(change) => change_event(&jobs, &change),
-                Err(RecvError::Lagged(n)) => reset_event(
-                    &jobs,
-                    None,
-                    &format!("{n} events were skipped because this client read too slowly"),
-                ),
-                Err(RecvError::Closed) => return None,
-            };
-            Some((item, (rx, jobs)))
-        },
-    );
+    let live = futures::stream::unfold((subscription.live, feed), |(mut rx, feed)| async move {
+        let item = match rx.recv().await {
+            Ok(change) => change_event(&feed, &change),
+            Err(RecvError::Lagged(n)) => reset_event(
+                &feed,
+                None,
+                &format!("{n} events were skipped because this client read too slowly"),
+            ),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((item, (rx, feed)))
+    });
     sse(futures::stream::iter(first).chain(live))
 }
 
@@ -102,13 +99,13 @@ pub async fn job_events(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let jobs = state.hub.jobs().clone();
-    let subscription = jobs.subscribe(last_event_id(&headers));
-    let Some((first, done)) = job_replay(&jobs, &id, subscription.resume, subscription.last_seq)?
-    else {
+    let (jobs, feed) = (state.hub.jobs().clone(), state.hub.events().clone());
+    let subscription = feed.subscribe(last_event_id(&headers));
+    let (resume, last_seq) = (subscription.resume, subscription.last_seq);
+    let Some((first, done)) = job_replay(&jobs, &feed, &id, resume, last_seq)? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let live = job_follow(subscription.live, jobs, id, done);
+    let live = job_follow(subscription.live, jobs, feed, id, done);
     Ok(sse(futures::stream::iter(first).chain(live)))
 }
 
@@ -117,6 +114,7 @@ pub async fn job_events(
 /// resumed stream of an ended job that missed nothing (its end was the last event).
 fn job_replay(
     jobs: &JobManager,
+    feed: &Feed,
     id: &str,
     resume: Resume,
     last_seq: u64,
@@ -125,7 +123,7 @@ fn job_replay(
         let job = jobs.get(id)?;
         let done = ended(&job);
         let event = Event::default()
-            .id(jobs.event_id(last_seq))
+            .id(feed.id(last_seq))
             .event("job")
             .data(job.to_string());
         Ok((Ok(event), done))
@@ -140,7 +138,7 @@ fn job_replay(
         }
         Resume::Missed(changes) => {
             for change in changes.iter().filter(|c| c.job_id.as_deref() == Some(id)) {
-                first.push(change_event(jobs, change));
+                first.push(change_event(feed, change));
                 done |= is_final(change);
             }
             // Nothing missed: a job that has ended has nothing more to say.
@@ -149,7 +147,7 @@ fn job_replay(
             }
         }
         Resume::Reset => {
-            first.push(reset_event(jobs, Some(last_seq), TOO_OLD));
+            first.push(reset_event(feed, Some(last_seq), TOO_OLD));
             let (event, ended) = snapshot()?;
             first.push(event);
             done = ended;
@@ -163,39 +161,38 @@ fn job_replay(
 fn job_follow(
     rx: tokio::sync::broadcast::Receiver<Arc<Change>>,
     jobs: Arc<JobManager>,
+    feed: Arc<Feed>,
     id: String,
     done: bool,
 ) -> impl Stream<Item = SseItem> + Send + 'static {
-    futures::stream::unfold(
-        (rx, jobs, id, done),
-        |(mut rx, jobs, id, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                match rx.recv().await {
-                    Ok(change) if change.job_id.as_deref() == Some(id.as_str()) => {
-                        let done = is_final(&change);
-                        let events = vec![change_event(&jobs, &change)];
-                        return Some((events, (rx, jobs, id, done)));
-                    }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(n)) => {
-                        let why =
-                            format!("{n} events were skipped because this client read too slowly");
-                        let mut events = vec![reset_event(&jobs, None, &why)];
-                        let now = jobs.get(&id).ok();
-                        let done = now.as_ref().is_none_or(ended);
-                        if let Some(job) = now {
-                            events.push(Ok(Event::default().event("job").data(job.to_string())));
-                        }
-                        return Some((events, (rx, jobs, id, done)));
-                    }
-                    Err(RecvError::Closed) => return None,
+    let state = (rx, (jobs, feed), id, done);
+    futures::stream::unfold(state, |(mut rx, (jobs, feed), id, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            match rx.recv().await {
+                Ok(change) if change.job_id.as_deref() == Some(id.as_str()) => {
+                    let done = is_final(&change);
+                    let events = vec![change_event(&feed, &change)];
+                    return Some((events, (rx, (jobs, feed), id, done)));
                 }
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    let why =
+                        format!("{n} events were skipped because this client read too slowly");
+                    let mut events = vec![reset_event(&feed, None, &why)];
+                    let now = jobs.get(&id).ok();
+                    let done = now.as_ref().is_none_or(ended);
+                    if let Some(job) = now {
+                        events.push(Ok(Event::default().event("job").data(job.to_string())));
+                    }
+                    return Some((events, (rx, (jobs, feed), id, done)));
+                }
+                Err(RecvError::Closed) => return None,
             }
-        },
-    )
+        }
+    })
     .flat_map(futures::stream::iter)
 }
 

@@ -361,8 +361,9 @@ impl Hub {
                 sequence.id
             ),
         );
-        self.jobs().publish(
+        self.events().send(
             "instance",
+            None,
             serde_json::json!({
                 "id": record.instance.id(),
                 "sequence": sequence.id,
@@ -388,8 +389,9 @@ impl Hub {
                         end.exitcode
                     ),
                 );
-                hub.jobs().publish(
+                hub.events().send(
                     "instance",
+                    None,
                     serde_json::json!({
                         "id": record.instance.id(),
                         "sequence": record.sequence.id,
@@ -419,8 +421,9 @@ impl Hub {
         if removed.is_some() {
             self.retired
                 .add(&record.instance.usage(), record.instance.stdin_is_input());
-            self.jobs().publish(
+            self.events().send(
                 "instance",
+                None,
                 serde_json::json!({"id": record.instance.id(), "removed": true}),
             );
         }

@@ -180,6 +180,9 @@ pub struct Hub {
     instances: instances::InstanceRegistry,
     topics: topics::TopicRegistry,
     jobs: Arc<JobManager>,
+    /// The hub-wide change feed (`GET /events`): jobs, tasks and workers from the job
+    /// manager, instances from the hub.
+    events: Arc<crate::events::Feed>,
     uploads: uploads::UploadStore,
     /// Held (read) by uploads from staging to commit, (write) by `gc`.
     staging_gate: tokio::sync::RwLock<()>,
@@ -223,7 +226,8 @@ impl Hub {
             &config.grants,
             &log,
         )?;
-        let jobs = JobManager::open(&config.data_dir, config.jobs.clone())?;
+        let events = Arc::new(crate::events::Feed::new());
+        let jobs = JobManager::open(&config.data_dir, config.jobs.clone(), events.clone())?;
         let uploads = uploads::UploadStore::open(&config.data_dir)?;
         let hub = Arc::new(Hub {
             instances: instances::InstanceRegistry::default(),
@@ -234,6 +238,7 @@ impl Hub {
             runners,
             config,
             jobs: jobs.clone(),
+            events,
             uploads,
             staging_gate: tokio::sync::RwLock::new(()),
             shutdown: tokio::sync::watch::Sender::new(None),
@@ -256,6 +261,12 @@ impl Hub {
     /// The render-job manager.
     pub fn jobs(&self) -> &Arc<JobManager> {
         &self.jobs
+    }
+
+    /// The hub-wide change feed: every job, task, worker and instance change, resumable
+    /// by event id (`GET /events`).
+    pub fn events(&self) -> &Arc<crate::events::Feed> {
+        &self.events
     }
 
     /// The wasm runtime.

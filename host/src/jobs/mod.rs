@@ -75,7 +75,7 @@ use queries::job_view;
 use scheduler::{seen_worker, tags_match, unknown_worker};
 use submit::check_tags;
 
-use crate::events::{Feed, Subscription};
+use crate::events::Feed;
 use crate::metrics::TaskMetrics;
 use crate::package::Kind;
 
@@ -103,7 +103,9 @@ struct State {
 pub struct JobManager {
     state: Mutex<State>,
     config: JobsConfig,
-    events: Feed,
+    /// The hub-wide change feed (`GET /events`) this manager reports jobs, tasks and
+    /// workers to.
+    events: Arc<Feed>,
     work: Notify,
     artifacts_dir: PathBuf,
     staging_dir: PathBuf,
@@ -134,17 +136,6 @@ impl JobManager {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Subscribes to job, task, worker and instance changes, after the one
-    /// with id `last_id` (a reconnecting client's `Last-Event-ID`) or from now.
-    pub fn subscribe(&self, last_id: Option<&str>) -> Subscription {
-        self.events.subscribe(last_id)
-    }
-
-    /// The id clients see for change `seq` (SSE `id:`).
-    pub fn event_id(&self, seq: u64) -> String {
-        self.events.id(seq)
-    }
-
     /// Waits until a task may have become available (or a second passes).
     pub async fn work_available(&self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.work.notified()).await;
@@ -153,12 +144,6 @@ impl JobManager {
     /// Records a change for `/events` subscribers (and those who reconnect).
     fn emit(&self, kind: &'static str, job_id: Option<&str>, data: impl FnOnce() -> Value) {
         self.events.send(kind, job_id, data());
-    }
-
-    /// Publishes a change that is not a job's, task's or worker's (the hub
-    /// sends instance state changes) to `GET /events` subscribers.
-    pub fn publish(&self, kind: &'static str, data: Value) {
-        self.emit(kind, None, || data);
     }
 
     fn emit_job(&self, job: &Job) {

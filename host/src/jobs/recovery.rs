@@ -10,7 +10,12 @@ impl JobManager {
     /// Opens the job store in `data_dir` and recovers its state: jobs and
     /// their completed frames are kept; tasks that were running are queued
     /// again; remote workers must register again.
-    pub fn open(data_dir: &Path, config: JobsConfig) -> Result<Arc<JobManager>, JobError> {
+    /// Changes go to `events`, the hub-wide feed.
+    pub fn open(
+        data_dir: &Path,
+        config: JobsConfig,
+        events: Arc<Feed>,
+    ) -> Result<Arc<JobManager>, JobError> {
         check_tags(&config.slot_tags)?;
         let artifacts_dir = data_dir.join("artifacts");
         std::fs::create_dir_all(&artifacts_dir)?;
@@ -166,7 +171,7 @@ impl JobManager {
         Ok(Arc::new(JobManager {
             state: Mutex::new(state),
             config,
-            events: Feed::new(),
+            events,
             work: Notify::new(),
             artifacts_dir,
             staging_dir,

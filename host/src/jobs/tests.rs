@@ -26,7 +26,8 @@ fn config() -> JobsConfig {
 /// A manager on a fresh data dir (kept in the returned guard).
 fn manager(config: JobsConfig) -> (tempfile::TempDir, Arc<JobManager>) {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let jobs = JobManager::open(dir.path(), config).expect("the manager opens");
+    let jobs = JobManager::open(dir.path(), config, Arc::new(crate::events::Feed::new()))
+        .expect("the manager opens");
     (dir, jobs)
 }
 
@@ -362,14 +363,19 @@ fn a_restart_requeues_the_local_slots_tasks_and_keeps_a_live_remote_worker_s() {
     let mut config = config();
     config.slots = 1;
     let (job, local_task, remote_task) = {
-        let jobs = JobManager::open(dir.path(), config.clone()).unwrap();
+        let jobs = JobManager::open(
+            dir.path(),
+            config.clone(),
+            Arc::new(crate::events::Feed::new()),
+        )
+        .unwrap();
         register(&jobs, "w1", &[]);
         let job = submit(&jobs, frames("1-3"));
         let local = lease(&jobs, LOCAL_WORKER);
         let remote = lease(&jobs, "w1");
         (job, local.task_id, remote)
     };
-    let jobs = JobManager::open(dir.path(), config).unwrap();
+    let jobs = JobManager::open(dir.path(), config, Arc::new(crate::events::Feed::new())).unwrap();
     let (tasks, _) = jobs.tasks(&job, None, 10).unwrap();
     let by_id = |id: &str| tasks.iter().find(|t| t["id"] == id).unwrap().clone();
     assert_eq!(
