@@ -43,3 +43,4 @@ pub mod streams;
 mod time;
 pub mod toolchain;
 pub mod wire;
+pub mod worker;
