@@ -3,13 +3,14 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use super::ApiError;
 use crate::hub::{InstanceRecord, Sequence};
 use crate::runtime::Usage;
 use crate::streams::Flow;
 use crate::time::iso;
+use crate::wire;
 
 /// Largest JSON request body.
 const MAX_JSON_BYTES: usize = 1 << 20;
@@ -50,73 +51,91 @@ pub fn sequence_config(sequence: &Sequence) -> Value {
 
 /// `SequenceInfo` (`GET /sequences`, `GET /sequence/:id`).
 pub fn sequence_info(sequence: &Sequence, instances: &[String]) -> Value {
-    json!({
-        "id": sequence.id,
-        "name": sequence.package.manifest.name,
-        "config": sequence_config(sequence),
-        "instances": instances,
-        "location": "weir",
-        "created": iso(sequence.created),
+    json_of(wire::SequenceInfo {
+        id: sequence.id.clone(),
+        name: sequence.package.manifest.name.clone(),
+        config: manifest_map(sequence),
+        instances: instances.to_vec(),
+        location: "weir".into(),
+        created: Some(iso(sequence.created)),
+        extra: Map::new(),
     })
+}
+
+/// The manifest as a JSON object.
+fn manifest_map(sequence: &Sequence) -> Map<String, Value> {
+    match sequence_config(sequence) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The JSON of a wire shape (plain data with string keys: it always serializes).
+fn json_of(shape: impl serde::Serialize) -> Value {
+    serde_json::to_value(shape).unwrap_or_default()
 }
 
 /// `InstanceInfo` (`GET /instance/:id` and the `_stop`/`_kill` replies).
 pub fn instance_info(record: &InstanceRecord) -> Value {
     let instance = &record.instance;
     let (created, started, ended) = instance.times();
-    let mut info = json!({
-        "id": instance.id(),
-        "appConfig": record.app_config,
-        "args": record.args,
-        "provides": record.provides.clone().unwrap_or_default(),
-        "requires": record.requires.clone().unwrap_or_default(),
-        "sequence": {
-            "id": record.sequence.id,
-            "config": sequence_config(&record.sequence),
-            "name": record.sequence.package.manifest.name,
-            "location": "weir",
+    json_of(wire::InstanceInfo {
+        id: instance.id().to_string(),
+        sequence: wire::SequenceRef {
+            id: record.sequence.id.clone(),
+            config: manifest_map(&record.sequence),
+            name: record.sequence.package.manifest.name.clone(),
+            location: "weir".into(),
+            extra: Map::new(),
         },
-        "ports": {},
-        "created": iso(created),
-        "status": instance.status(),
-    });
-    if let Value::Object(map) = &mut info {
-        if let Some(started) = started {
-            map.insert("started".into(), iso(started).into());
-        }
-        if let Some(ended) = ended {
-            map.insert("ended".into(), iso(ended).into());
-        }
-        if let Some(terminated) = instance.terminated() {
-            map.insert("terminated".into(), json!(terminated));
-        }
-        map.insert("usage".into(), usage(&instance.usage()));
+        status: instance_status(instance.status()),
+        app_config: record.app_config.clone(),
+        args: record.args.clone(),
+        provides: record.provides.clone().unwrap_or_default(),
+        requires: record.requires.clone().unwrap_or_default(),
+        ports: Map::new(),
+        created: Some(iso(created)),
+        started: started.map(iso),
+        ended: ended.map(iso),
+        terminated: instance.terminated().map(|t| wire::Terminated {
+            exitcode: t.exitcode,
+            reason: t.reason,
+        }),
+        usage: Some(usage(&instance.usage())),
+        extra: Map::new(),
+    })
+}
+
+/// An instance status by its wire name (`running`, `completed`, …).
+fn instance_status(status: impl serde::Serialize) -> String {
+    match serde_json::to_value(status) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
     }
-    info
 }
 
 /// An instance's accounting: CPU, memory, each stream, backpressure, limits.
-fn usage(usage: &Usage) -> Value {
-    let flow =
-        |flow: Flow| json!({ "bytes": flow.bytes, "chunks": flow.chunks, "lines": flow.lines });
+fn usage(usage: &Usage) -> wire::InstanceUsage {
+    let flow = |flow: Flow| wire::StreamUsage {
+        bytes: flow.bytes,
+        chunks: flow.chunks,
+        lines: flow.lines,
+    };
     let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    let limits = usage.limits.map(|limits| {
-        json!({
-            "memoryBytes": limits.memory_bytes,
-            "timeoutMs": limits.wall_time.map(|d| d.as_millis() as u64),
-            "cpuMs": limits.cpu_time.map(|d| d.as_millis() as u64),
-        })
-    });
-    json!({
-        "cpuMs": millis(usage.cpu),
-        "memoryBytes": usage.memory_bytes,
-        "peakMemoryBytes": usage.peak_memory_bytes,
-        "input": flow(usage.input),
-        "stdin": flow(usage.stdin),
-        "output": flow(usage.output),
-        "stdout": flow(usage.stdout),
-        "stderr": flow(usage.stderr),
-        "outputBlockedMs": millis(usage.output_blocked),
-        "limits": limits,
-    })
+    wire::InstanceUsage {
+        cpu_ms: millis(usage.cpu),
+        memory_bytes: usage.memory_bytes as u64,
+        peak_memory_bytes: usage.peak_memory_bytes as u64,
+        input: flow(usage.input),
+        stdin: flow(usage.stdin),
+        output: flow(usage.output),
+        stdout: flow(usage.stdout),
+        stderr: flow(usage.stderr),
+        output_blocked_ms: millis(usage.output_blocked),
+        limits: usage.limits.map(|limits| wire::InstanceLimits {
+            memory_bytes: limits.memory_bytes.map(|b| b as u64),
+            timeout_ms: limits.wall_time.map(|d| d.as_millis() as u64),
+            cpu_ms: limits.cpu_time.map(|d| d.as_millis() as u64),
+        }),
+    }
 }

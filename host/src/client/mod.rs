@@ -41,10 +41,10 @@ use tokio_util::io::ReaderStream;
 
 pub use crate::wire::{
     ArtifactInfo, FrameSpec, FsSize, Heartbeat, HeartbeatReply, HubVersion, InstanceInfo,
-    InstanceUsage, Job, JobEvent, JobPackage, LeaseLimits, LeasePackage, LoadCheck, PatchJob,
-    Removed, SequenceId, SequenceInfo, SequenceRef, StartReply, StartRequest, StreamUsage,
-    SubmitJob, Task, TaskCounts, TaskFailure, TaskLease, TaskReport, TaskUsage, Terminated,
-    TopicId, TopicInfo, Worker, WorkerRegistration,
+    InstanceLimits, InstanceUsage, Job, JobEvent, JobPackage, LeaseLimits, LeasePackage, LoadCheck,
+    PatchJob, Removed, SequenceId, SequenceInfo, SequenceRef, StartReply, StartRequest,
+    StreamUsage, SubmitJob, Task, TaskCounts, TaskFailure, TaskLease, TaskReport, TaskUsage,
+    Terminated, TopicId, TopicInfo, Worker, WorkerRegistration,
 };
 pub use error::ClientError;
 pub use jobs::JobEventStream;

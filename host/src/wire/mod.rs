@@ -18,11 +18,20 @@ pub use jobs::*;
 pub struct SequenceInfo {
     /// The id the hub gave the sequence when it was sent.
     pub id: String,
+    /// The package name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// The package's manifest as the hub read it (`name`, `version`, …).
     pub config: Map<String, Value>,
     /// Ids of the instances started from this sequence.
     pub instances: Vec<String>,
-    /// Fields this client does not name (`location`, …).
+    /// Where it is stored (`weir`: on this hub).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub location: String,
+    /// When it was sent (ISO 8601).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Fields this client does not name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -32,8 +41,8 @@ impl SequenceInfo {
     pub fn name(&self) -> Option<&str> {
         self.config
             .get("name")
-            .or_else(|| self.extra.get("name"))
             .and_then(Value::as_str)
+            .or((!self.name.is_empty()).then_some(self.name.as_str()))
     }
 
     /// The package version, from the manifest.
@@ -104,11 +113,19 @@ pub struct InstanceInfo {
     pub app_config: Map<String, Value>,
     /// The arguments it was started with.
     pub args: Vec<Value>,
+    /// The topic its output is published to ("" for none).
+    pub provides: String,
+    /// The topic its input is read from ("" for none).
+    pub requires: String,
+    /// Ports it listens on (none: weir instances have no network).
+    pub ports: Map<String, Value>,
     /// When it was created (ISO 8601).
     pub created: Option<String>,
     /// When it started running.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub started: Option<String>,
     /// When it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ended: Option<String>,
     /// How it ended, once it has.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,7 +161,19 @@ pub struct InstanceUsage {
     /// Time it waited on a full output, in milliseconds.
     pub output_blocked_ms: f64,
     /// The limits in force, once it started.
-    pub limits: Option<Value>,
+    pub limits: Option<InstanceLimits>,
+}
+
+/// The limits an instance runs under (`usage.limits`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct InstanceLimits {
+    /// Linear memory, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// Wall-clock time, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Guest CPU time, in milliseconds.
+    pub cpu_ms: Option<u64>,
 }
 
 /// What went through one instance stream.
@@ -168,6 +197,12 @@ pub struct SequenceRef {
     /// The package's manifest.
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub config: Map<String, Value>,
+    /// The package name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Where it is stored (`weir`: on this hub).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub location: String,
     /// Fields this client does not name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -178,8 +213,8 @@ impl SequenceRef {
     pub fn name(&self) -> Option<&str> {
         self.config
             .get("name")
-            .or_else(|| self.extra.get("name"))
             .and_then(Value::as_str)
+            .or((!self.name.is_empty()).then_some(self.name.as_str()))
     }
 }
 
@@ -189,7 +224,7 @@ impl SequenceRef {
 pub struct Terminated {
     /// Scramjet's exit code: 0 completed, 137 killed, 138 stopped, 23 the
     /// plugin failed, 101 it trapped, ….
-    pub exitcode: i64,
+    pub exitcode: i32,
     /// Why, in words.
     pub reason: String,
 }
