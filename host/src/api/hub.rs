@@ -7,22 +7,28 @@ use serde_json::{Value, json};
 
 use super::{AppState, ROUTES, streams::pipe_body};
 use crate::runtime::InstanceStatus;
+use crate::wire;
 
 /// `GET /version`
-pub async fn version() -> Json<Value> {
-    Json(json!({
-        "service": "weir",
-        "apiVersion": "v1",
-        "version": env!("CARGO_PKG_VERSION"),
-        "build": env!("WEIR_BUILD"),
-    }))
+pub async fn version() -> Json<wire::HubVersion> {
+    Json(wire::HubVersion {
+        service: "weir".into(),
+        api_version: "v1".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        build: env!("WEIR_BUILD").into(),
+        extra: serde_json::Map::new(),
+    })
 }
 
 /// `GET /load-check`: CPU, memory and disk of the hub machine.
 pub async fn load_check(State(state): State<AppState>) -> Json<Value> {
     let data_dir = state.hub.config().data_dir.clone();
     let load = tokio::task::spawn_blocking(move || crate::hub::load_check(&data_dir)).await;
-    Json(load.unwrap_or_else(|_| json!({})))
+    // Figures that cannot be read answer an empty object, as the Scramjet hub does.
+    match load.ok().flatten() {
+        Some(load) => Json(serde_json::to_value(load).unwrap_or_default()),
+        None => Json(Value::Object(serde_json::Map::new())),
+    }
 }
 
 /// `GET /config`: the hub's public settings.

@@ -204,52 +204,55 @@ fn cpu_usage() -> Option<f32> {
     *last
 }
 
-/// The machine's load as `/load-check` shows it (`avgLoad`, `currentLoad`,
-/// `cores`, `memFree`, `memUsed`, `fsSize` of the data dir's disk); `{}` where the
-/// figures cannot be read. `currentLoad` is the CPU use since the previous check.
-pub fn load_check(data_dir: &std::path::Path) -> serde_json::Value {
-    use serde_json::{Value, json};
+/// The machine's load as `/load-check` shows it (the load average, `currentLoad`: the CPU
+/// use since the previous check, cores, memory, and the file system of the data dir);
+/// `None` where the figures cannot be read.
+pub fn load_check(data_dir: &std::path::Path) -> Option<crate::wire::LoadCheck> {
+    use serde_json::Map;
     use sysinfo::{Disks, System};
-    let sample = || -> Option<Value> {
-        let mut system = System::new().ok()?;
-        system.refresh_memory();
-        let current_load = cpu_usage()?;
-        let avg = System::load_average().ok()?;
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1) as f64;
-        let disks = Disks::new_with_refreshed_list().ok()?;
-        let data_dir = data_dir
-            .canonicalize()
-            .unwrap_or_else(|_| data_dir.to_path_buf());
-        let fs: Vec<Value> = (&disks)
-            .into_iter()
-            .filter(|d| data_dir.starts_with(d.mount_point()))
-            .max_by_key(|d| d.mount_point().as_os_str().len())
-            .map(|d| {
-                let (size, available) = (d.total_space(), d.available_space());
-                json!({
-                    "fs": d.name().to_string_lossy(),
-                    "type": d.file_system().to_string_lossy(),
-                    "size": size,
-                    "used": size - available,
-                    "available": available,
-                    "use": if size > 0 { (size - available) as f64 * 100.0 / size as f64 } else { 0.0 },
-                    "mount": d.mount_point().to_string_lossy(),
-                })
-            })
-            .into_iter()
-            .collect();
-        Some(json!({
-            "avgLoad": avg.one,
-            "currentLoad": current_load,
-            "cores": cores,
-            "memFree": system.available_memory(),
-            "memUsed": system.used_memory(),
-            "fsSize": fs,
-        }))
-    };
-    sample().unwrap_or_else(|| json!({}))
+    let mut system = System::new().ok()?;
+    system.refresh_memory();
+    let current_load = cpu_usage()?;
+    let avg = System::load_average().ok()?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let disks = Disks::new_with_refreshed_list().ok()?;
+    let data_dir = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    let fs_size = (&disks)
+        .into_iter()
+        .filter(|d| data_dir.starts_with(d.mount_point()))
+        .max_by_key(|d| d.mount_point().as_os_str().len())
+        .map(|d| {
+            let (size, available) = (d.total_space(), d.available_space());
+            crate::wire::FsSize {
+                fs: d.name().to_string_lossy().into_owned(),
+                kind: d.file_system().to_string_lossy().into_owned(),
+                size,
+                used: size - available,
+                available,
+                use_percent: if size > 0 {
+                    (size - available) as f64 * 100.0 / size as f64
+                } else {
+                    0.0
+                },
+                mount: d.mount_point().to_string_lossy().into_owned(),
+                extra: Map::new(),
+            }
+        })
+        .into_iter()
+        .collect();
+    Some(crate::wire::LoadCheck {
+        avg_load: avg.one,
+        current_load: (f64::from(current_load) * 100.0).round() / 100.0,
+        cores,
+        mem_free: system.available_memory(),
+        mem_used: system.used_memory(),
+        fs_size,
+        extra: Map::new(),
+    })
 }
 
 #[cfg(test)]

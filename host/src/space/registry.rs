@@ -300,7 +300,9 @@ impl Registry {
 async fn refresh(entry: &mut HubEntry, hub: &Arc<Hub>) {
     let data_dir = hub.config().data_dir.clone();
     if let Ok(load) = tokio::task::spawn_blocking(move || crate::hub::load_check(&data_dir)).await {
-        entry.load = load;
+        entry.load = load
+            .and_then(|load| serde_json::to_value(load).ok())
+            .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
     }
     let alive: Vec<InstanceRef> = hub
         .instances()

@@ -252,8 +252,10 @@ pub struct HubVersion {
 pub struct LoadCheck {
     /// The load average (runnable tasks, over a minute).
     pub avg_load: f64,
-    /// CPU use, percent.
+    /// CPU use since the previous check, percent.
     pub current_load: f64,
+    /// CPU cores.
+    pub cores: f64,
     /// Free memory, bytes.
     pub mem_free: u64,
     /// Used memory, bytes.
@@ -271,15 +273,21 @@ pub struct LoadCheck {
 pub struct FsSize {
     /// Device or file system name.
     pub fs: String,
+    /// File system type, e.g. `ext4`.
+    #[serde(rename = "type")]
+    pub kind: String,
     /// Size, bytes.
     pub size: u64,
     /// Used, bytes.
     pub used: u64,
     /// Available, bytes.
     pub available: u64,
+    /// Used, percent.
+    #[serde(rename = "use")]
+    pub use_percent: f64,
     /// Where it is mounted.
     pub mount: String,
-    /// Fields this client does not name (`type`, `use`).
+    /// Fields this client does not name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
