@@ -38,7 +38,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use serve::{ConnectionLimits, raise_open_file_limit, serve_with};
+pub use serve::{ConnectionLimits, raise_open_file_limit, serve_until_shutdown, serve_with};
 
 use crate::hub::Hub;
 use crate::space::Space;

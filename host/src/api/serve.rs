@@ -80,6 +80,40 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
 /// How often the "connection cap reached" line may be logged.
 const CAP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Serves the API on `listener` until the hub shuts down (`signal`, or `POST /shutdown`:
+/// see [`Hub::shutdown_on`](crate::hub::Hub::shutdown_on)), then gives open requests
+/// `grace` to finish and returns. Open streams (a producer held back by a full topic, a
+/// reader of a never-ending topic) do not keep the hub alive past it. Render tasks still
+/// running are requeued when the hub next starts.
+pub async fn serve_until_shutdown(
+    listener: TcpListener,
+    state: AppState,
+    limits: ConnectionLimits,
+    signal: impl Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> io::Result<()> {
+    let hub = state.hub.clone();
+    let stopping = std::sync::Arc::new(tokio::sync::Notify::new());
+    let shutdown = {
+        let (stopping, hub) = (stopping.clone(), hub.clone());
+        async move {
+            hub.shutdown_on(signal, grace).await;
+            stopping.notify_waiters();
+        }
+    };
+    let overdue = async {
+        stopping.notified().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = serve_with(listener, state, limits, shutdown) => served,
+        () = overdue => {
+            hub.log_line("warn", "open requests did not finish in time; exiting");
+            Ok(())
+        }
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` completes, then lets open
 /// requests finish (idle connections close at once) and returns.
 pub async fn serve_with(

@@ -321,35 +321,7 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         let received = shutdown_signal()?;
         println!("weir listening on http://{addr}");
         println!("dashboard: http://{addr}/");
-        // A signal or `POST /shutdown`: instances are asked to stop (and
-        // killed past the deadline), then the server stops. Open streams (a
-        // producer held back by a full topic, a reader of a never-ending
-        // topic) must not keep the hub alive: they get a grace period, then
-        // the process exits. Render tasks still running are requeued when
-        // the hub next starts.
-        let stopping = Arc::new(tokio::sync::Notify::new());
-        let signal = {
-            let (stopping, hub) = (stopping.clone(), hub.clone());
-            async move {
-                let deadline = tokio::select! {
-                    () = received => {
-                        hub.request_shutdown(SHUTDOWN_GRACE);
-                        hub.shutdown_requested().await
-                    }
-                    deadline = hub.shutdown_requested() => deadline,
-                };
-                hub.stop_instances(deadline).await;
-                stopping.notify_waiters();
-            }
-        };
-        let deadline = async {
-            stopping.notified().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        tokio::select! {
-            served = api::serve_with(listener, state, connections, signal) => served?,
-            () = deadline => hub.log_line("warn", "open requests did not finish in time; exiting"),
-        }
+        api::serve_until_shutdown(listener, state, connections, received, SHUTDOWN_GRACE).await?;
         if let Some(space) = &space {
             space.leave().await;
         }

@@ -71,6 +71,24 @@ impl Hub {
         deadline.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT)
     }
 
+    /// Waits for a shutdown — `signal` (Ctrl-C, SIGTERM) or `POST /shutdown`, whichever
+    /// comes first; a signal gives instances `grace` — then stops every instance (see
+    /// [`stop_instances`](Self::stop_instances)) and returns: the server stops then.
+    pub async fn shutdown_on(
+        &self,
+        signal: impl std::future::Future<Output = ()>,
+        grace: Duration,
+    ) {
+        let deadline = tokio::select! {
+            () = signal => {
+                self.request_shutdown(grace);
+                self.shutdown_requested().await
+            }
+            deadline = self.shutdown_requested() => deadline,
+        };
+        self.stop_instances(deadline).await;
+    }
+
     /// Asks every instance still alive to stop (`_stop` with `deadline`,
     /// no keep-alive), kills those still running past it, and returns once
     /// all have ended (or a second after the kill, whichever is first).
