@@ -809,6 +809,10 @@ async fn replies_match_the_schemas_the_document_gives_them() {
     record("POST", "/topics", status, topic);
     for (template, path) in [
         ("/version", "/version".to_string()),
+        ("/config", "/config".to_string()),
+        ("/status", "/status".to_string()),
+        ("/health", "/health".to_string()),
+        ("/help", "/help".to_string()),
         ("/load-check", "/load-check".to_string()),
         ("/sequences", "/sequences".to_string()),
         ("/sequence/{id}", format!("/sequence/{hello}")),

@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::time::Duration;
+
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -32,41 +34,51 @@ pub async fn load_check(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `GET /config`: the hub's public settings.
-pub async fn config(State(state): State<AppState>) -> Json<Value> {
+pub async fn config(State(state): State<AppState>) -> Json<wire::HubSettings> {
     let config = state.hub.config();
-    Json(json!({
-        "host": { "apiBase": "/api/v1", "listen": state.listen },
-        "maxInstances": config.max_instances,
-        "maxUploadBytes": config.max_upload_bytes,
-        "instanceRetentionMs": config.instance_retention.as_millis() as u64,
-        "instanceMemoryBytes": config.runtime.max_memory_bytes,
-        "instanceTimeoutMs": config.runtime.max_wall_time.map(|d| d.as_millis() as u64),
-        "instanceCpuMs": config.runtime.max_cpu_time.map(|d| d.as_millis() as u64),
-        "compile": {
-            "inChildProcess": config.runtime.compiler.is_some(),
-            "timeoutMs": config.runtime.compile_timeout.as_millis() as u64,
-            "memoryBytes": config.runtime.compile_memory_bytes,
+    let (runtime, jobs, millis) = (&config.runtime, &config.jobs, |d: Duration| {
+        d.as_millis() as u64
+    });
+    Json(wire::HubSettings {
+        host: wire::HostSettings {
+            api_base: "/api/v1".into(),
+            listen: state.listen.clone(),
         },
-        "auth": state.token.is_some(),
-        "render": {
-            "slots": config.jobs.slots,
-            "ordering": config.jobs.ordering,
-            "leaseMs": config.jobs.lease.as_millis() as u64,
-            "heartbeatMs": config.jobs.heartbeat.as_millis() as u64,
-            "taskTimeoutMs": config.jobs.task_timeout.as_millis() as u64,
-            "maxRetries": config.jobs.max_retries,
-            "blocklistAfter": config.jobs.blocklist_after,
+        max_instances: config.max_instances as u64,
+        max_upload_bytes: config.max_upload_bytes,
+        instance_retention_ms: millis(config.instance_retention),
+        instance_memory_bytes: runtime.max_memory_bytes as u64,
+        instance_timeout_ms: runtime.max_wall_time.map(millis),
+        instance_cpu_ms: runtime.max_cpu_time.map(millis),
+        compile: wire::CompileSettings {
+            in_child_process: runtime.compiler.is_some(),
+            timeout_ms: millis(runtime.compile_timeout),
+            memory_bytes: runtime.compile_memory_bytes as u64,
         },
-        "unpack": {
-            "maxEntries": config.unpack.max_entries,
-            "maxUnpackedBytes": config.unpack.max_unpacked_bytes,
-            "maxRatio": config.unpack.max_ratio,
+        auth: state.token.is_some(),
+        render: wire::RenderSettings {
+            slots: jobs.slots as u64,
+            ordering: serde_json::to_value(jobs.ordering)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            lease_ms: millis(jobs.lease),
+            heartbeat_ms: millis(jobs.heartbeat),
+            task_timeout_ms: millis(jobs.task_timeout),
+            max_retries: jobs.max_retries,
+            blocklist_after: jobs.blocklist_after,
         },
-    }))
+        unpack: wire::UnpackSettings {
+            max_entries: config.unpack.max_entries as u64,
+            max_unpacked_bytes: config.unpack.max_unpacked_bytes,
+            max_ratio: config.unpack.max_ratio,
+        },
+        extra: serde_json::Map::new(),
+    })
 }
 
 /// `GET /status`: instance counts per state and capacity.
-pub async fn status(State(state): State<AppState>) -> Json<Value> {
+pub async fn status(State(state): State<AppState>) -> Json<wire::HubStatus> {
     // One snapshot of every instance's state: counts and capacity agree.
     let statuses: Vec<InstanceStatus> = state
         .hub
@@ -74,30 +86,28 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         .iter()
         .map(|r| r.instance.status())
         .collect();
-    let mut counts = serde_json::Map::new();
-    for status in [
-        InstanceStatus::Initializing,
-        InstanceStatus::Starting,
-        InstanceStatus::Running,
-        InstanceStatus::Stopping,
-        InstanceStatus::Killing,
-        InstanceStatus::Completed,
-        InstanceStatus::Errored,
-    ] {
-        let name = serde_json::to_value(status).unwrap_or_default();
-        let n = statuses.iter().filter(|&&s| s == status).count();
-        counts.insert(name.as_str().unwrap_or_default().to_string(), n.into());
-    }
+    let instances = InstanceStatus::ALL
+        .iter()
+        .map(|&status| {
+            let n = statuses.iter().filter(|&&s| s == status).count() as u64;
+            (status.as_str().to_string(), n)
+        })
+        .collect();
     let alive = statuses.iter().filter(|s| !s.is_terminal()).count();
-    Json(json!({
-        "cpm": {},
-        "uptimeMs": state.hub.uptime().as_millis() as u64,
-        "sequences": state.hub.sequences().len(),
-        "instances": counts,
-        "capacity": { "maxInstances": state.hub.config().max_instances, "alive": alive,
-                      "free": state.hub.config().max_instances.saturating_sub(alive) },
-        "render": state.hub.jobs().counts(),
-    }))
+    let max = state.hub.config().max_instances;
+    Json(wire::HubStatus {
+        cpm: serde_json::Map::new(),
+        uptime_ms: state.hub.uptime().as_millis() as u64,
+        sequences: state.hub.sequences().len() as u64,
+        instances,
+        capacity: wire::Capacity {
+            max_instances: max as u64,
+            alive: alive as u64,
+            free: max.saturating_sub(alive) as u64,
+        },
+        render: state.hub.jobs().counts(),
+        extra: serde_json::Map::new(),
+    })
 }
 
 /// `GET /entities`: sequences and instances in one reply.
@@ -124,15 +134,19 @@ pub async fn log(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /health` (no auth).
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "healthy": true, "uptimeMs": state.hub.uptime().as_millis() as u64 }))
+pub async fn health(State(state): State<AppState>) -> Json<wire::Health> {
+    Json(wire::Health {
+        healthy: true,
+        uptime_ms: state.hub.uptime().as_millis() as u64,
+    })
 }
 
 /// `GET /help`: every route with a one-line description.
-pub async fn help() -> Json<Value> {
-    let routes: Vec<Value> = ROUTES
-        .iter()
-        .map(|r| json!({ "method": r.method, "path": format!("/api/v1{}", r.path), "description": r.about }))
-        .collect();
-    Json(Value::Array(routes))
+pub async fn help() -> Json<Vec<wire::RouteInfo>> {
+    let route = |r: &super::Route| wire::RouteInfo {
+        method: r.method.to_string(),
+        path: format!("/api/v1{}", r.path),
+        description: r.about.to_string(),
+    };
+    Json(ROUTES.iter().map(route).collect())
 }

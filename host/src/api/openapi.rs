@@ -125,6 +125,10 @@ fn reply_schema(route: &Route) -> Option<RefOr<Schema>> {
 fn client_reply(route: &Route) -> Option<(&'static str, bool)> {
     Some(match (route.method, route.path) {
         ("GET", "/version") => ("HubVersion", false),
+        ("GET", "/config") => ("HubSettings", false),
+        ("GET", "/status") => ("HubStatus", false),
+        ("GET", "/health") => ("Health", false),
+        ("GET", "/help") => ("RouteInfo", true),
         ("GET", "/load-check") => ("LoadCheck", false),
         ("GET", "/sequences") => ("SequenceInfo", true),
         ("GET", "/sequence/{id}") => ("SequenceInfo", false),
@@ -254,6 +258,10 @@ fn components() -> ComponentsBuilder {
     {
         use crate::wire;
         components = add::<wire::HubVersion>(components);
+        components = add::<wire::HubSettings>(components);
+        components = add::<wire::HubStatus>(components);
+        components = add::<wire::Health>(components);
+        components = add::<wire::RouteInfo>(components);
         components = add::<wire::LoadCheck>(components);
         components = add::<wire::SequenceInfo>(components);
         components = add::<wire::SequenceId>(components);

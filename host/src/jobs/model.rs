@@ -22,6 +22,16 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state, in order.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Active,
+        JobState::Paused,
+        JobState::Completed,
+        JobState::Failed,
+        JobState::Canceled,
+    ];
+
     /// Whether the job will not run again without a requeue.
     pub fn is_terminal(self) -> bool {
         matches!(

@@ -134,31 +134,37 @@ impl JobManager {
         }
     }
 
-    /// Counts of jobs per state and workers per state, for `/status`.
-    pub fn counts(&self) -> Value {
+    /// Counts of jobs per state and workers per state, and the online workers' slots, for
+    /// `/status`.
+    pub fn counts(&self) -> crate::wire::RenderCounts {
         let state = self.lock();
-        let mut jobs = serde_json::json!({
-            "queued": 0, "active": 0, "paused": 0, "completed": 0, "failed": 0, "canceled": 0
-        });
+        let mut jobs: BTreeMap<String, u64> = JobState::ALL
+            .iter()
+            .map(|s| (s.as_str().to_string(), 0))
+            .collect();
         for job in state.jobs.values() {
-            if let Some(n) = jobs.get_mut(job.state.as_str()) {
-                *n = (n.as_u64().unwrap_or(0) + 1).into();
-            }
+            *jobs.entry(job.state.as_str().to_string()).or_default() += 1;
         }
-        let mut workers = serde_json::json!({"online": 0, "lost": 0, "offline": 0});
-        let mut slots = 0;
-        let mut busy = 0;
+        let mut workers: BTreeMap<String, u64> = ["online", "lost", "offline"]
+            .iter()
+            .map(|s| (s.to_string(), 0))
+            .collect();
+        let (mut slots, mut busy) = (0, 0);
         for w in state.workers.values() {
-            let key = view::worker_state(w.state);
-            if let Some(n) = workers.get_mut(key) {
-                *n = (n.as_u64().unwrap_or(0) + 1).into();
-            }
+            *workers
+                .entry(view::worker_state(w.state).to_string())
+                .or_default() += 1;
             if w.state == WorkerState::Online {
-                slots += w.slots;
-                busy += w.active.len();
+                slots += w.slots as u64;
+                busy += w.active.len() as u64;
             }
         }
-        serde_json::json!({"jobs": jobs, "workers": workers, "slots": slots, "busySlots": busy})
+        crate::wire::RenderCounts {
+            jobs,
+            workers,
+            slots,
+            busy_slots: busy,
+        }
     }
 
     /// The package digest → sequence id map entry of a live job, for

@@ -8,8 +8,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod hub;
 mod jobs;
 
+pub use hub::*;
 pub use jobs::*;
 
 /// A sequence on the hub (`GET /sequences`, `GET /sequence/{id}`).
