@@ -85,13 +85,22 @@ pub async fn patch(
     Ok(Json(state.hub.jobs().patch(&id, patch)?))
 }
 
+/// The reply to a delete of `id`.
+fn removed(id: String) -> wire::Removed {
+    wire::Removed {
+        id,
+        removed: true,
+        extra: serde_json::Map::new(),
+    }
+}
+
 /// `DELETE /jobs/:id`
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Removed>, ApiError> {
     state.hub.jobs().delete(&id).await?;
-    Ok(Json(json!({ "id": id, "removed": true })))
+    Ok(Json(removed(id)))
 }
 
 /// `POST /jobs/:id/{cancel,pause,resume,requeue}`
@@ -262,9 +271,9 @@ pub async fn patch_worker(
 pub async fn delete_worker(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Removed>, ApiError> {
     state.hub.jobs().remove_worker(&id)?;
-    Ok(Json(json!({ "id": id, "removed": true })))
+    Ok(Json(removed(id)))
 }
 
 /// `POST /workers/:id/pickup`: 200 task lease, 204 nothing to do.

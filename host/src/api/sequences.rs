@@ -12,6 +12,15 @@ use super::json::{read_json, sequence_info};
 use super::{ApiError, AppState};
 use crate::hub::{Listed, Sequence, StartRequest};
 use crate::time::iso;
+use crate::wire;
+
+/// The reply naming sequence `id` (its upload, replacement or delete).
+fn sequence_id(id: String) -> wire::SequenceId {
+    wire::SequenceId {
+        id,
+        extra: serde_json::Map::new(),
+    }
+}
 
 /// A sequence's info; its `instances` are the ones alive (ended ones stay
 /// readable at `/instance/:id` and in `/sequence/:id/instances`).
@@ -70,13 +79,13 @@ pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::SequenceId>, ApiError> {
     check_package_type(&headers)?;
     let sequence = state
         .hub
         .add_sequence(body.into_data_stream(), None)
         .await?;
-    Ok(Json(json!({ "id": sequence.id })))
+    Ok(Json(sequence_id(sequence.id.clone())))
 }
 
 /// `PUT /sequence/:id`: replace a sequence's package (409 while instances run).
@@ -85,7 +94,7 @@ pub async fn replace(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::SequenceId>, ApiError> {
     check_package_type(&headers)?;
     let existing = match state.hub.listed_sequence(&id).await {
         Ok(Listed::Remote(entry)) => entry.id,
@@ -95,7 +104,7 @@ pub async fn replace(
         .hub
         .add_sequence(body.into_data_stream(), Some(&existing))
         .await?;
-    Ok(Json(json!({ "id": sequence.id })))
+    Ok(Json(sequence_id(sequence.id.clone())))
 }
 
 /// `GET /sequences`
@@ -140,12 +149,12 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::SequenceId>, ApiError> {
     let force = headers
         .get("x-seq-kill-inst")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
     let id = state.hub.delete_sequence(&id, force).await?;
-    Ok(Json(json!({ "id": id })))
+    Ok(Json(sequence_id(id)))
 }
 
 /// `POST /sequence/:id/start` (`sessionToken: true` mints a token, shown
