@@ -164,25 +164,23 @@ pub async fn start(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::StartReply>, ApiError> {
     let mut request: StartRequest = read_json(&headers, body).await?;
     let minted = request.mint_session_token();
     let record = state.hub.start_instance(&id, request).await?;
     let id = record.instance.id();
     let base = format!("/api/v1/instance/{id}");
-    let mut reply = json!({
-        "message": format!("Sequence {id} starting"),
-        "id": id,
-        "endpoints": {
-            "info": base,
-            "input": format!("{base}/input"),
-            "output": format!("{base}/output"),
-            "log": format!("{base}/log"),
-            "ws": format!("{base}/ws"),
+    Ok(Json(wire::StartReply {
+        message: format!("Sequence {id} starting"),
+        id: id.to_string(),
+        endpoints: wire::Endpoints {
+            info: base.clone(),
+            input: format!("{base}/input"),
+            output: format!("{base}/output"),
+            log: format!("{base}/log"),
+            ws: format!("{base}/ws"),
         },
-    });
-    if let Some(token) = minted {
-        reply["sessionToken"] = token.into();
-    }
-    Ok(Json(reply))
+        session_token: minted,
+        extra: serde_json::Map::new(),
+    }))
 }

@@ -41,7 +41,7 @@ pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::wire::TopicId>, ApiError> {
     let request: CreateTopic = read_json(&headers, body).await?;
     let name = request
         .id
@@ -50,12 +50,16 @@ pub async fn create(
         .content_type
         .ok_or_else(|| ApiError::BadRequest("missing content-type".into()))?;
     let topic = state.hub.open_topic(&name, Some(&ct), true).await?;
-    Ok(Json(json!({
-        "id": topic.name(),
-        "origin": { "id": "weir", "type": "hub" },
-        "state": "flowing",
-        "contentType": topic.content_type(),
-    })))
+    Ok(Json(crate::wire::TopicId {
+        id: topic.name().to_string(),
+        content_type: topic.content_type(),
+        origin: crate::wire::TopicOrigin {
+            id: "weir".into(),
+            kind: "hub".into(),
+        },
+        state: "flowing".into(),
+        extra: serde_json::Map::new(),
+    }))
 }
 
 /// `DELETE /topics/:name`

@@ -88,15 +88,36 @@ pub struct StartRequest {
 
 /// The reply to `POST /sequence/{id}/start`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct StartReply {
     /// The new instance's id.
     pub id: String,
     /// A line for people, e.g. `Sequence <id> starting`.
     pub message: String,
-    /// Fields this client does not name (`endpoints`, …).
+    /// Where the new instance's routes are.
+    pub endpoints: Endpoints,
+    /// The token of this instance's session, when the start asked for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    /// Fields this client does not name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// The routes of a started instance ([`StartReply::endpoints`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct Endpoints {
+    /// `GET` its info.
+    pub info: String,
+    /// `POST` its input.
+    pub input: String,
+    /// `GET` its output.
+    pub output: String,
+    /// `GET` its log.
+    pub log: String,
+    /// Its WebSocket.
+    pub ws: String,
 }
 
 /// An instance on the hub (`GET /instances`, `GET /instance/{id}`, and the
@@ -315,6 +336,17 @@ pub struct TopicInfo {
     pub extra: Map<String, Value>,
 }
 
+/// Where a topic lives ([`TopicId::origin`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct TopicOrigin {
+    /// `weir`.
+    pub id: String,
+    /// `hub`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
 /// The reply to `POST /topics`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
@@ -323,7 +355,11 @@ pub struct TopicId {
     pub id: String,
     /// What the topic carries, as the hub normalised it.
     pub content_type: String,
-    /// Fields this client does not name (`origin`, `state`).
+    /// Where it lives: `{"id": "weir", "type": "hub"}`.
+    pub origin: TopicOrigin,
+    /// `flowing`.
+    pub state: String,
+    /// Fields this client does not name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
