@@ -38,6 +38,7 @@ class Context {
     this.workers = new Map();
     this.tasks = new Map(); // job id → Map(index → task)
     this.loading = new Map(); // job id → whether a task event came during its read
+    this.arriving = new Set(); // one list per reload in flight: the changes that came meanwhile
     this.events = [];
     this.feedState = "connecting";
     this.listeners = new Set();
@@ -95,15 +96,25 @@ class Context {
 
   /** Reads the current state of the hub in view, all at once. */
   async reload() {
-    const [instances, jobs, workers] = await Promise.all([
-      this.api.get("/instances").catch(() => []),
-      this.api.get("/jobs").catch(() => []),
-      this.api.get("/workers").catch(() => []),
-    ]);
+    // Changes that arrive while the lists are read may be newer than what the
+    // lists say: they are kept and applied again on top, so none is lost.
+    const during = [];
+    this.arriving.add(during);
+    let instances, jobs, workers;
+    try {
+      [instances, jobs, workers] = await Promise.all([
+        this.api.get("/instances").catch(() => []),
+        this.api.get("/jobs").catch(() => []),
+        this.api.get("/workers").catch(() => []),
+      ]);
+    } finally {
+      this.arriving.delete(during);
+    }
     this.instances = new Map(instances.map((i) => [i.id, i]));
     this.jobs = new Map(jobs.map((j) => [j.id, j]));
     this.workers = new Map(workers.map((w) => [w.id, w]));
     this.tasks.clear();
+    for (const event of during) this.update(event);
     for (const kind of ["instance", "job", "worker", "task", "reset"]) this.changed(kind);
   }
 
@@ -130,6 +141,13 @@ class Context {
       return;
     }
     this.remember(event);
+    for (const during of this.arriving) during.push(event);
+    this.update(event);
+  }
+
+  /** Applies one job, task, worker or instance change to the maps. */
+  update(event) {
+    const { type, data } = event;
     if (type === "job") {
       if (data.removed) {
         this.jobs.delete(data.id);
