@@ -28,7 +28,7 @@ pub async fn load_check(State(state): State<AppState>) -> Json<Value> {
     let load = tokio::task::spawn_blocking(move || crate::hub::load_check(&data_dir)).await;
     // Figures that cannot be read answer an empty object, as the Scramjet hub does.
     match load.ok().flatten() {
-        Some(load) => Json(serde_json::to_value(load).unwrap_or_default()),
+        Some(load) => Json(wire::to_json(load)),
         None => Json(Value::Object(serde_json::Map::new())),
     }
 }

@@ -51,7 +51,7 @@ pub fn sequence_config(sequence: &Sequence) -> Value {
 
 /// `SequenceInfo` (`GET /sequences`, `GET /sequence/:id`).
 pub fn sequence_info(sequence: &Sequence, instances: &[String]) -> Value {
-    json_of(wire::SequenceInfo {
+    wire::to_json(wire::SequenceInfo {
         id: sequence.id.clone(),
         name: sequence.package.manifest.name.clone(),
         config: manifest_map(sequence),
@@ -70,16 +70,11 @@ fn manifest_map(sequence: &Sequence) -> Map<String, Value> {
     }
 }
 
-/// The JSON of a wire shape (plain data with string keys: it always serializes).
-fn json_of(shape: impl serde::Serialize) -> Value {
-    serde_json::to_value(shape).unwrap_or_default()
-}
-
 /// `InstanceInfo` (`GET /instance/:id` and the `_stop`/`_kill` replies).
 pub fn instance_info(record: &InstanceRecord) -> Value {
     let instance = &record.instance;
     let (created, started, ended) = instance.times();
-    json_of(wire::InstanceInfo {
+    wire::to_json(wire::InstanceInfo {
         id: instance.id().to_string(),
         sequence: wire::SequenceRef {
             id: record.sequence.id.clone(),
@@ -88,7 +83,7 @@ pub fn instance_info(record: &InstanceRecord) -> Value {
             location: "weir".into(),
             extra: Map::new(),
         },
-        status: instance_status(instance.status()),
+        status: instance.status().as_str().to_string(),
         app_config: record.app_config.clone(),
         args: record.args.clone(),
         provides: record.provides.clone().unwrap_or_default(),
@@ -104,14 +99,6 @@ pub fn instance_info(record: &InstanceRecord) -> Value {
         usage: Some(usage(&instance.usage())),
         extra: Map::new(),
     })
-}
-
-/// An instance status by its wire name (`running`, `completed`, …).
-fn instance_status(status: impl serde::Serialize) -> String {
-    match serde_json::to_value(status) {
-        Ok(Value::String(name)) => name,
-        _ => String::new(),
-    }
 }
 
 /// An instance's accounting: CPU, memory, each stream, backpressure, limits.

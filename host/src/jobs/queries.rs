@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// Every worker state, in the order the counts list them.
+const WORKER_STATES: [WorkerState; 3] =
+    [WorkerState::Online, WorkerState::Lost, WorkerState::Offline];
+
 impl JobManager {
     /// Every job, oldest first, optionally only those in `filter`.
     pub fn list(&self, filter: Option<JobState>) -> Vec<Value> {
@@ -99,14 +103,7 @@ impl JobManager {
     /// Jobs, tasks and workers per state.
     pub fn state_counts(&self) -> StateCounts {
         let state = self.lock();
-        let job_states = [
-            JobState::Queued,
-            JobState::Active,
-            JobState::Paused,
-            JobState::Completed,
-            JobState::Failed,
-            JobState::Canceled,
-        ];
+        let job_states = JobState::ALL;
         let mut jobs: Vec<(&'static str, u64)> =
             job_states.iter().map(|s| (s.as_str(), 0)).collect();
         let mut tasks: Vec<(&'static str, u64)> =
@@ -119,8 +116,7 @@ impl JobManager {
                 tasks[slot].1 += *n as u64;
             }
         }
-        let worker_states = [WorkerState::Online, WorkerState::Lost, WorkerState::Offline];
-        let workers = worker_states
+        let workers = WORKER_STATES
             .iter()
             .map(|&ws| {
                 let n = state.workers.values().filter(|w| w.state == ws).count();
@@ -145,9 +141,9 @@ impl JobManager {
         for job in state.jobs.values() {
             *jobs.entry(job.state.as_str().to_string()).or_default() += 1;
         }
-        let mut workers: BTreeMap<String, u64> = ["online", "lost", "offline"]
+        let mut workers: BTreeMap<String, u64> = WORKER_STATES
             .iter()
-            .map(|s| (s.to_string(), 0))
+            .map(|&s| (view::worker_state(s).to_string(), 0))
             .collect();
         let (mut slots, mut busy) = (0, 0);
         for w in state.workers.values() {

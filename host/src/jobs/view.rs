@@ -4,7 +4,6 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{ArtifactMeta, Job, Task, TaskState, Worker, WorkerState, WorkerStatus};
@@ -19,14 +18,9 @@ fn ts_opt(ms: Option<u64>) -> Option<String> {
     ms.map(ts)
 }
 
-/// The JSON of a wire shape (they serialize without fail: plain data, string keys).
-fn json(shape: impl Serialize) -> Value {
-    serde_json::to_value(shape).unwrap_or_default()
-}
-
 /// A job as `GET /jobs/:id` shows it.
 pub fn job(job: &Job) -> Value {
-    json(wire_job(job))
+    wire::to_json(wire_job(job))
 }
 
 /// A job as the wire type.
@@ -80,14 +74,14 @@ pub fn wire_job(job: &Job) -> wire::Job {
 
 /// A task as `GET /jobs/:id/tasks` shows it.
 pub fn task(task: &Task) -> Value {
-    json(wire::Task {
+    wire::to_json(wire::Task {
         id: task.id.clone(),
         job_id: task.job_id.clone(),
         index: task.index as u64,
         frame_start: task.frame_start,
         frame_end: task.frame_end,
         frames: task.frame_count() as u64,
-        state: task_state(task.state).to_string(),
+        state: task.state.as_str().to_string(),
         attempt: task.attempt,
         worker: task.worker.clone(),
         progress: task.progress,
@@ -107,10 +101,6 @@ pub fn task(task: &Task) -> Value {
         resume_from: task.resume_from,
         extra: Map::new(),
     })
-}
-
-fn task_state(state: TaskState) -> &'static str {
-    state.as_str()
 }
 
 /// A completed task's CPU time and peak memory (from its worker) and wall time
@@ -146,7 +136,7 @@ fn worker_status(status: WorkerStatus) -> &'static str {
 
 /// A worker as `GET /workers/:id` shows it.
 pub fn worker(worker: &Worker) -> Value {
-    json(wire_worker(worker))
+    wire::to_json(wire_worker(worker))
 }
 
 /// A worker as the wire type.
@@ -173,7 +163,7 @@ pub fn wire_worker(worker: &Worker) -> wire::Worker {
 
 /// An artifact index entry.
 pub fn artifact(job_id: &str, artifact: &ArtifactMeta) -> Value {
-    json(wire::ArtifactInfo {
+    wire::to_json(wire::ArtifactInfo {
         name: artifact.name.clone(),
         media_type: artifact.media_type.clone(),
         size: artifact.size,

@@ -73,7 +73,7 @@ impl JobManager {
             heartbeat_ms: Some(self.config.heartbeat.as_millis() as u64),
             ..view::wire_worker(worker)
         };
-        serde_json::to_value(reply).unwrap_or_default()
+        crate::wire::to_json(reply)
     }
 
     /// Attaches a known worker again (see [`register`](Self::register)).

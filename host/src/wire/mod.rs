@@ -11,6 +11,12 @@ use serde_json::{Map, Value};
 mod hub;
 mod jobs;
 
+/// The JSON of a wire shape, for the places that add to it or send it on an event feed
+/// (plain data with string keys: it always serializes).
+pub fn to_json(shape: impl Serialize) -> Value {
+    serde_json::to_value(shape).unwrap_or_default()
+}
+
 pub use hub::*;
 pub use jobs::*;
 
