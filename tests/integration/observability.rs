@@ -825,9 +825,45 @@ async fn replies_match_the_schemas_the_document_gives_them() {
         ("/workers", "/workers".to_string()),
         ("/workers/{id}", format!("/workers/{worker}")),
         ("/topics", "/topics".to_string()),
+        ("/access", "/access".to_string()),
+        ("/entities", "/entities".to_string()),
+        ("/spaces", "/spaces".to_string()),
+        (
+            "/instance/{id}/health",
+            format!("/instance/{instance}/health"),
+        ),
     ] {
         let (status, reply) = json_of(hub.get(&path).await).await;
         record("GET", template, status, reply);
+    }
+    let (status, gc) = json_of(hub.post_json("/gc", json!({})).await).await;
+    record("POST", "/gc", status, gc);
+    let (status, upload) = json_of(
+        hub.post_json("/uploads", json!({"size": 4, "sha256": "0".repeat(64)}))
+            .await,
+    )
+    .await;
+    record("POST", "/uploads", status, upload.clone());
+    let upload = upload["id"].as_str().unwrap().to_string();
+    let (status, reply) = json_of(hub.get(&format!("/uploads/{upload}")).await).await;
+    record("GET", "/uploads/{id}", status, reply);
+    let published = hub
+        .client
+        .post(hub.url("/topic/schema-topic"))
+        .header("content-type", "text/plain")
+        .body("one\n")
+        .send()
+        .await
+        .unwrap();
+    let (status, reply) = json_of(published).await;
+    record("POST", "/topic/{name}", status, reply);
+    for (template, path) in [
+        ("/uploads/{id}", format!("/uploads/{upload}")),
+        ("/topics/{name}", "/topics/schema-topic".to_string()),
+    ] {
+        let removed = hub.client.delete(hub.url(&path)).send().await.unwrap();
+        let (status, reply) = json_of(removed).await;
+        record("DELETE", template, status, reply);
     }
     let (status, requeued) = json_of(
         hub.post_json(&format!("/jobs/{job}/requeue"), json!({}))

@@ -152,12 +152,15 @@ fn scope(state: &AppState, headers: &axum::http::HeaderMap) -> Option<Scope> {
 pub async fn access(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-) -> axum::Json<serde_json::Value> {
+) -> axum::Json<crate::wire::Access> {
     let scope = scope(&state, &headers).map(|s| match s {
-        Scope::Admin => "admin",
-        Scope::Read => "read",
+        Scope::Admin => "admin".to_string(),
+        Scope::Read => "read".to_string(),
     });
-    axum::Json(serde_json::json!({ "auth": state.token.is_some(), "scope": scope }))
+    axum::Json(crate::wire::Access {
+        auth: state.token.is_some(),
+        scope,
+    })
 }
 
 #[cfg(test)]

@@ -16,13 +16,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::extract::Path;
 use super::{ApiError, AppState};
 use crate::events::{Change, Feed, Resume};
 use crate::jobs::{JobManager, JobState};
+use crate::wire;
 
 type SseItem = Result<Event, Infallible>;
 
@@ -45,9 +46,12 @@ fn change_event(feed: &Feed, change: &Change) -> SseItem {
 /// A `reset`: the client missed changes that are no longer kept and must
 /// read the current state again. With `seq`, the id to resume from after it.
 fn reset_event(feed: &Feed, seq: Option<u64>, why: &str) -> SseItem {
-    let mut event = Event::default()
-        .event("reset")
-        .data(json!({ "reason": why }).to_string());
+    let mut event = Event::default().event("reset").data(
+        wire::to_json(wire::FeedReset {
+            reason: why.to_string(),
+        })
+        .to_string(),
+    );
     if let Some(seq) = seq {
         event = event.id(feed.id(seq));
     }

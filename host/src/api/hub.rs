@@ -5,7 +5,7 @@ use axum::extract::State;
 use std::time::Duration;
 
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{AppState, ROUTES, streams::pipe_body};
 use crate::runtime::InstanceStatus;
@@ -111,21 +111,25 @@ pub async fn status(State(state): State<AppState>) -> Json<wire::HubStatus> {
 }
 
 /// `GET /entities`: sequences and instances in one reply.
-pub async fn entities(State(state): State<AppState>) -> Json<Value> {
-    let sequences: Vec<Value> = state
+pub async fn entities(State(state): State<AppState>) -> Json<wire::Entities> {
+    let sequences = state
         .hub
         .sequences()
         .iter()
         .map(|s| super::sequences::info_of(&state, s))
         .collect();
-    let instances: Vec<Value> = state
+    let instances = state
         .hub
         .instances()
         .iter()
         .map(|r| super::json::instance_info(r))
         .collect();
-    let topics: Vec<_> = state.hub.topics().iter().map(|t| t.info()).collect();
-    Json(json!({ "sequences": sequences, "instances": instances, "topics": topics }))
+    let topics = state.hub.topics().iter().map(|t| t.info()).collect();
+    Json(wire::Entities {
+        sequences,
+        instances,
+        topics,
+    })
 }
 
 /// `GET /log`: the hub log, replayed from its buffer, then live.

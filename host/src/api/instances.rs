@@ -17,24 +17,25 @@ use super::streams::ndjson_body;
 use super::{ApiError, AppState};
 use crate::hub::InstanceRecord;
 use crate::runtime::SendError;
+use crate::wire;
 
 /// `GET /instances`
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(Value::Array(
+pub async fn list(State(state): State<AppState>) -> Json<Vec<wire::InstanceInfo>> {
+    Json(
         state
             .hub
             .instances()
             .iter()
             .map(|r| instance_info(r))
             .collect(),
-    ))
+    )
 }
 
 /// `GET /instance/:id`
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::InstanceInfo>, ApiError> {
     let record = state.hub.instance(&id)?;
     Ok(Json(instance_info(&record)))
 }
@@ -43,15 +44,15 @@ pub async fn get(
 pub async fn health(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::InstanceHealth>, ApiError> {
     let record = state.hub.instance(&id)?;
     let status = record.instance.status();
-    Ok(Json(json!({
-        "healthy": !status.is_terminal(),
-        "status": status,
-        "outputBufferedBytes": record.instance.output().buffered(),
-        "outputBytes": record.instance.output().total_written(),
-    })))
+    Ok(Json(wire::InstanceHealth {
+        healthy: !status.is_terminal(),
+        status: status.as_str().to_string(),
+        output_buffered_bytes: record.instance.output().buffered() as u64,
+        output_bytes: record.instance.output().total_written(),
+    }))
 }
 
 fn option_field<T: serde::de::DeserializeOwned>(
@@ -112,7 +113,7 @@ pub async fn stop(
     record
         .instance
         .stop(Duration::from_millis(timeout), keepalive);
-    info["status"] = "stopping".into();
+    info.status = "stopping".into();
     Ok((StatusCode::ACCEPTED, Json(info)).into_response())
 }
 
@@ -149,7 +150,7 @@ pub async fn event(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::EventAccepted>, ApiError> {
     let record = state.hub.instance(&id)?;
     let body: Value = read_json::<Option<Value>>(&headers, body)
         .await?
@@ -176,7 +177,9 @@ pub async fn event(
             SendError::Full => ApiError::Unavailable(format!("{e}; retry later")),
             SendError::Ended => ApiError::BadRequest("Instance not running".into()),
         })?;
-    Ok(Json(json!({ "accepted": "OK" })))
+    Ok(Json(wire::EventAccepted {
+        accepted: "OK".into(),
+    }))
 }
 
 fn json_text(text: &str) -> Response {

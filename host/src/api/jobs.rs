@@ -9,7 +9,7 @@ use super::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::files;
 use super::json::read_json;
@@ -241,11 +241,6 @@ pub async fn worker(
     Ok(Json(state.hub.jobs().worker(&id)?))
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-pub struct PatchWorker {
-    status: Option<String>,
-}
-
 /// `PATCH /workers/:id` `{"status": "enabled" | "disabled" | "draining"}`
 pub async fn patch_worker(
     State(state): State<AppState>,
@@ -253,7 +248,7 @@ pub async fn patch_worker(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let patch: PatchWorker = read_json(&headers, body).await?;
+    let patch: wire::PatchWorker = read_json(&headers, body).await?;
     let status = match patch.status.as_deref() {
         Some("enabled" | "enable") => WorkerStatus::Enabled,
         Some("disabled" | "disable") => WorkerStatus::Disabled,
@@ -330,10 +325,10 @@ pub async fn heartbeat(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::HeartbeatReply>, ApiError> {
     let beat: wire::Heartbeat = read_json(&headers, body).await?;
     let reply = state.hub.jobs().heartbeat(&id, beat.tasks)?;
-    Ok(Json(json!(reply)))
+    Ok(Json(reply))
 }
 
 #[derive(Deserialize)]
@@ -380,30 +375,12 @@ pub async fn upload_artifact(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "name": name, "size": size })),
+        Json(wire::StoredArtifact { name, size }),
     )
         .into_response())
 }
 
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskResult {
-    #[serde(alias = "worker_id")]
-    worker_id: Option<String>,
-    attempt: Option<u32>,
-    error: Option<String>,
-    /// What the frames used (on complete): CPU time in ms and peak memory in bytes.
-    #[serde(alias = "cpu_ms")]
-    cpu_ms: Option<f64>,
-    #[serde(alias = "peak_memory_bytes")]
-    peak_memory_bytes: Option<u64>,
-    /// Frames finished before the failure (on fail): kept, and the next
-    /// attempt starts after them.
-    #[serde(alias = "frames_done")]
-    frames_done: Option<u32>,
-}
-
-fn result_fields(result: &TaskResult) -> Result<(&str, u32), ApiError> {
+fn result_fields(result: &wire::TaskResult) -> Result<(&str, u32), ApiError> {
     let worker = result
         .worker_id
         .as_deref()
@@ -420,8 +397,8 @@ pub async fn complete(
     Path(task_id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
-    let result: TaskResult = read_json(&headers, body).await?;
+) -> Result<Json<wire::TaskEnded>, ApiError> {
+    let result: wire::TaskResult = read_json(&headers, body).await?;
     let (worker, attempt) = result_fields(&result)?;
     let usage = match (result.cpu_ms, result.peak_memory_bytes) {
         (Some(cpu_ms), Some(peak_memory_bytes)) if cpu_ms.is_finite() && cpu_ms >= 0.0 => {
@@ -436,7 +413,11 @@ pub async fn complete(
         .hub
         .jobs()
         .complete(&task_id, worker, attempt, usage)?;
-    Ok(Json(json!({ "id": task_id, "completed": true })))
+    Ok(Json(wire::TaskEnded {
+        id: task_id,
+        completed: true,
+        failed: false,
+    }))
 }
 
 /// `POST /tasks/:id/fail` `{"workerId", "attempt", "error"}`
@@ -445,8 +426,8 @@ pub async fn fail(
     Path(task_id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
-    let result: TaskResult = read_json(&headers, body).await?;
+) -> Result<Json<wire::TaskEnded>, ApiError> {
+    let result: wire::TaskResult = read_json(&headers, body).await?;
     let (worker, attempt) = result_fields(&result)?;
     let error = result
         .error
@@ -459,7 +440,11 @@ pub async fn fail(
             .frames_finished(&task_id, worker, attempt, done);
     }
     state.hub.jobs().fail(&task_id, worker, attempt, error)?;
-    Ok(Json(json!({ "id": task_id, "failed": true })))
+    Ok(Json(wire::TaskEnded {
+        id: task_id,
+        completed: false,
+        failed: true,
+    }))
 }
 
 /// `POST /tasks/:id/requeue`: render one task's frames again.

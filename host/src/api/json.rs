@@ -50,8 +50,8 @@ pub fn sequence_config(sequence: &Sequence) -> Value {
 }
 
 /// `SequenceInfo` (`GET /sequences`, `GET /sequence/:id`).
-pub fn sequence_info(sequence: &Sequence, instances: &[String]) -> Value {
-    wire::to_json(wire::SequenceInfo {
+pub fn sequence_info(sequence: &Sequence, instances: &[String]) -> wire::SequenceInfo {
+    wire::SequenceInfo {
         id: sequence.id.clone(),
         name: sequence.package.manifest.name.clone(),
         config: manifest_map(sequence),
@@ -59,7 +59,7 @@ pub fn sequence_info(sequence: &Sequence, instances: &[String]) -> Value {
         location: "weir".into(),
         created: Some(iso(sequence.created)),
         extra: Map::new(),
-    })
+    }
 }
 
 /// The manifest as a JSON object.
@@ -71,10 +71,10 @@ fn manifest_map(sequence: &Sequence) -> Map<String, Value> {
 }
 
 /// `InstanceInfo` (`GET /instance/:id` and the `_stop`/`_kill` replies).
-pub fn instance_info(record: &InstanceRecord) -> Value {
+pub fn instance_info(record: &InstanceRecord) -> wire::InstanceInfo {
     let instance = &record.instance;
     let (created, started, ended) = instance.times();
-    wire::to_json(wire::InstanceInfo {
+    wire::InstanceInfo {
         id: instance.id().to_string(),
         sequence: wire::SequenceRef {
             id: record.sequence.id.clone(),
@@ -98,7 +98,7 @@ pub fn instance_info(record: &InstanceRecord) -> Value {
         }),
         usage: Some(usage(&instance.usage())),
         extra: Map::new(),
-    })
+    }
 }
 
 /// An instance's accounting: CPU, memory, each stream, backpressure, limits.

@@ -148,6 +148,34 @@ fn client_reply(route: &Route) -> Option<(&'static str, bool)> {
         ("GET", "/workers") => ("Worker", true),
         ("POST", "/workers") | ("GET" | "PATCH", "/workers/{id}") => ("Worker", false),
         ("POST", "/topics") => ("TopicId", false),
+        ("GET", "/access") => ("Access", false),
+        ("GET", "/entities") => ("Entities", false),
+        ("POST", "/shutdown") => ("ShutdownReply", false),
+        ("POST", "/gc") => ("GcReply", false),
+        ("POST", "/uploads")
+        | ("GET", "/uploads/{id}")
+        | ("PUT", "/uploads/{id}/chunks/{offset}") => ("ChunkedUpload", false),
+        ("DELETE", "/uploads/{id}") => ("UploadId", false),
+        ("GET", "/instance/{id}/health") => ("InstanceHealth", false),
+        ("POST", "/instance/{id}/_stop" | "/instance/{id}/_kill") => ("InstanceInfo", false),
+        ("POST", "/instance/{id}/_event") => ("EventAccepted", false),
+        ("POST", "/tasks/{id}/complete" | "/tasks/{id}/fail") => ("TaskEnded", false),
+        ("POST", "/tasks/{id}/requeue") => ("Task", false),
+        ("PUT", "/tasks/{id}/artifacts/{name}") => ("StoredArtifact", false),
+        ("POST", "/workers/{id}/pickup") => ("TaskLease", false),
+        ("DELETE", "/topics/{name}") => ("TopicRemoved", false),
+        ("POST", "/topic/{name}" | "/space/{space}/api/v1/topic/{name}") => ("Published", false),
+        ("GET", "/spaces") => ("SpaceSummary", true),
+        ("GET", "/space/{space}/api/v1/version") => ("HubVersion", false),
+        ("GET", "/space/{space}/api/v1/list") => ("SpaceHub", true),
+        ("GET", "/space/{space}/api/v1/sth/{hub}/info") => ("SpaceHub", false),
+        ("GET", "/space/{space}/api/v1/load") => ("SpaceLoad", false),
+        ("GET", "/space/{space}/api/v1/config") => ("SpaceSettings", false),
+        ("GET", "/space/{space}/api/v1/sequences" | "/space/{space}/api/v1/instances") => {
+            ("OnHub", true)
+        }
+        ("GET", "/space/{space}/api/v1/topics") => ("SpaceTopic", true),
+        ("POST", "/space/{space}/api/v1/sequence/{id}/start") => ("OnHub", false),
         _ => return None,
     })
 }
@@ -249,10 +277,10 @@ fn components() -> ComponentsBuilder {
     components = add::<crate::jobs::PatchJob>(components);
     components = add::<crate::jobs::TaskReport>(components);
     components = add::<crate::wire::WorkerRegistration>(components);
-    components = add::<super::jobs::PatchWorker>(components);
+    components = add::<crate::wire::PatchWorker>(components);
     components = add::<crate::wire::Heartbeat>(components);
-    components = add::<super::jobs::TaskResult>(components);
-    components = add::<super::topics::CreateTopic>(components);
+    components = add::<crate::wire::TaskResult>(components);
+    components = add::<crate::wire::CreateTopic>(components);
     components = add::<crate::hub::TopicInfo>(components);
     components = add::<crate::jobs::HeartbeatReply>(components);
     {
@@ -273,6 +301,27 @@ fn components() -> ComponentsBuilder {
         components = add::<wire::ArtifactInfo>(components);
         components = add::<wire::Worker>(components);
         components = add::<wire::TopicId>(components);
+        components = add::<wire::Access>(components);
+        components = add::<wire::Entities>(components);
+        components = add::<wire::ShutdownReply>(components);
+        components = add::<wire::GcReply>(components);
+        components = add::<wire::ChunkedUpload>(components);
+        components = add::<wire::UploadId>(components);
+        components = add::<wire::InstanceHealth>(components);
+        components = add::<wire::EventAccepted>(components);
+        components = add::<wire::TaskEnded>(components);
+        components = add::<wire::StoredArtifact>(components);
+        components = add::<wire::TaskLease>(components);
+        components = add::<wire::TopicRemoved>(components);
+        components = add::<wire::Published>(components);
+        components = add::<wire::SpaceSummary>(components);
+        components = add::<wire::SpaceHub>(components);
+        components = add::<wire::SpaceLoad>(components);
+        components = add::<wire::SpaceSettings>(components);
+        components = add::<wire::OnHub>(components);
+        components = add::<wire::SpaceTopic>(components);
+        components = add::<wire::InstanceChange>(components);
+        components = add::<wire::FeedReset>(components);
     }
     components.security_scheme(
         "bearer",

@@ -6,11 +6,12 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::json::read_json;
 use super::{ApiError, AppState};
 use crate::hub::DEFAULT_SHUTDOWN_TIMEOUT;
+use crate::wire::{GcReply, Memory, ShutdownReply};
 
 /// `POST /shutdown` `{timeout}`: replies at once; from then on the hub
 /// refuses new instances and jobs (503), gives running instances `timeout`
@@ -19,7 +20,7 @@ pub async fn shutdown(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ShutdownReply>, ApiError> {
     let body = read_json::<Option<Value>>(&headers, body)
         .await?
         .unwrap_or_else(|| json!({}));
@@ -36,23 +37,30 @@ pub async fn shutdown(
             .ok_or_else(|| ApiError::BadRequest("Invalid timeout format".into()))?,
     };
     state.hub.request_shutdown(timeout);
-    Ok(Json(
-        json!({ "status": "ok", "message": "weir is shutting down" }),
-    ))
+    Ok(Json(ShutdownReply {
+        status: "ok".into(),
+        message: "weir is shutting down".into(),
+        extra: Map::new(),
+    }))
 }
 
 /// `POST /gc`: removes compiled components no sequence uses and idle
 /// uploads; reports resident memory (bytes) before and after.
-pub async fn gc(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn gc(State(state): State<AppState>) -> Result<Json<GcReply>, ApiError> {
     let report = state.hub.gc().await?;
-    let delta = i128::from(report.rss_after) - i128::from(report.rss_before);
-    Ok(Json(json!({
-        "status": "ok",
-        "preGcMemory": { "rss": report.rss_before },
-        "postGcMemory": { "rss": report.rss_after },
-        "delta": { "rss": i64::try_from(delta).unwrap_or_default() },
-        "cacheFilesRemoved": report.cache_files_removed,
-        "cacheBytesFreed": report.cache_bytes_freed,
-        "uploadsDiscarded": report.uploads_discarded,
-    })))
+    let memory = |rss: i128| Memory {
+        rss: i64::try_from(rss).unwrap_or_default(),
+        extra: Map::new(),
+    };
+    let (before, after) = (i128::from(report.rss_before), i128::from(report.rss_after));
+    Ok(Json(GcReply {
+        status: "ok".into(),
+        pre_gc_memory: memory(before),
+        post_gc_memory: memory(after),
+        delta: memory(after - before),
+        cache_files_removed: report.cache_files_removed,
+        cache_bytes_freed: report.cache_bytes_freed,
+        uploads_discarded: report.uploads_discarded as u64,
+        extra: Map::new(),
+    }))
 }

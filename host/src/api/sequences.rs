@@ -6,7 +6,7 @@ use axum::extract::State;
 
 use super::extract::Path;
 use axum::http::{HeaderMap, header};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::json::{read_json, sequence_info};
 use super::{ApiError, AppState};
@@ -24,7 +24,7 @@ fn sequence_id(id: String) -> wire::SequenceId {
 
 /// A sequence's info; its `instances` are the ones alive (ended ones stay
 /// readable at `/instance/:id` and in `/sequence/:id/instances`).
-pub(super) fn info_of(state: &AppState, sequence: &Sequence) -> Value {
+pub(super) fn info_of(state: &AppState, sequence: &Sequence) -> wire::SequenceInfo {
     let ids: Vec<String> = state
         .hub
         .alive_instances_of(&sequence.id)
@@ -35,17 +35,23 @@ pub(super) fn info_of(state: &AppState, sequence: &Sequence) -> Value {
 }
 
 /// The info of a sequence as listed: held here, or only in the space.
-fn listed_info(state: &AppState, listed: &Listed) -> Value {
+fn listed_info(state: &AppState, listed: &Listed) -> wire::SequenceInfo {
     match listed {
         Listed::Local(sequence) => info_of(state, sequence),
-        Listed::Remote(entry) => json!({
-            "id": entry.id,
-            "name": entry.name,
-            "config": entry.config,
-            "instances": [],
-            "location": "weir",
-            "created": iso(std::time::UNIX_EPOCH + std::time::Duration::from_millis(entry.created_ms)),
-        }),
+        Listed::Remote(entry) => wire::SequenceInfo {
+            id: entry.id.clone(),
+            name: entry.name.clone(),
+            config: match &entry.config {
+                Value::Object(config) => config.clone(),
+                _ => serde_json::Map::new(),
+            },
+            instances: Vec::new(),
+            location: "weir".into(),
+            created: Some(iso(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(entry.created_ms)
+            )),
+            extra: serde_json::Map::new(),
+        },
     }
 }
 
@@ -108,8 +114,8 @@ pub async fn replace(
 }
 
 /// `GET /sequences`
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(Value::Array(
+pub async fn list(State(state): State<AppState>) -> Json<Vec<wire::SequenceInfo>> {
+    Json(
         state
             .hub
             .listed_sequences()
@@ -117,14 +123,14 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
             .iter()
             .map(|s| listed_info(&state, s))
             .collect(),
-    ))
+    )
 }
 
 /// `GET /sequence/:id` (id or package name)
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::SequenceInfo>, ApiError> {
     let listed = state.hub.listed_sequence(&id).await?;
     Ok(Json(listed_info(&state, &listed)))
 }
@@ -133,15 +139,15 @@ pub async fn get(
 pub async fn instances(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<String>>, ApiError> {
     let listed = state.hub.listed_sequence(&id).await?;
-    let ids: Vec<String> = state
+    let ids = state
         .hub
         .instances_of(listed.id())
         .iter()
         .map(|r| r.instance.id().to_string())
         .collect();
-    Ok(Json(json!(ids)))
+    Ok(Json(ids))
 }
 
 /// `DELETE /sequence/:id` (`x-seq-kill-inst: true` kills its instances first)

@@ -15,13 +15,18 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use futures::StreamExt;
 use futures::future::join_all;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 use super::extract::Path;
 use super::json::read_json;
 use super::space_ws;
 use super::{ApiError, AppState};
 use crate::space::{HubEntry, Space};
+use crate::wire::{
+    self, LoadCheck, OnHub, SpaceHub, SpaceLoad, SpaceSettings, SpaceSummary, SpaceTopic,
+    TopicInfo, TopicOnHub,
+};
 
 /// The space `name`, if this hub is in it.
 fn space_of<'a>(state: &'a AppState, name: &str) -> Result<&'a Arc<Space>, ApiError> {
@@ -44,36 +49,39 @@ fn auth(headers: &HeaderMap) -> Option<&HeaderValue> {
 }
 
 /// `GET /spaces`: the space this hub is in (none without `--nats`).
-pub async fn spaces(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn spaces(State(state): State<AppState>) -> Result<Json<Vec<SpaceSummary>>, ApiError> {
     let Some(space) = &state.space else {
-        return Ok(Json(json!([])));
+        return Ok(Json(Vec::new()));
     };
     let hubs = space.registry().list().await?;
     let healthy = hubs.iter().filter(|h| h.healthy()).count();
-    Ok(Json(
-        json!([{ "id": space.name(), "hubs": hubs.len(), "healthyHubs": healthy }]),
-    ))
+    Ok(Json(vec![SpaceSummary {
+        id: space.name().to_string(),
+        hubs: hubs.len() as u64,
+        healthy_hubs: healthy as u64,
+    }]))
 }
 
 /// `GET /space/:space/api/v1/version`
 pub async fn version(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::HubVersion>, ApiError> {
     space_of(&state, &name)?;
-    Ok(Json(json!({
-        "service": "weir-space",
-        "apiVersion": "v1",
-        "version": env!("CARGO_PKG_VERSION"),
-        "build": env!("WEIR_BUILD"),
-    })))
+    Ok(Json(wire::HubVersion {
+        service: "weir-space".into(),
+        api_version: "v1".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        build: env!("WEIR_BUILD").into(),
+        extra: Map::new(),
+    }))
 }
 
 /// `GET /space/:space/api/v1/list`: every hub, healthy or not.
 pub async fn list(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<SpaceHub>>, ApiError> {
     let hubs = space_of(&state, &name)?.registry().list().await?;
     Ok(Json(hubs.iter().map(HubEntry::list_view).collect()))
 }
@@ -82,16 +90,17 @@ pub async fn list(
 pub async fn hub_info(
     State(state): State<AppState>,
     Path((name, hub)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SpaceHub>, ApiError> {
     let space = space_of(&state, &name)?;
     let entry = space
         .registry()
         .get(&hub)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no hub {hub:?} in space {name}")))?;
-    let mut info = entry.list_view();
-    info["instances"] = json!(entry.instances);
-    Ok(Json(info))
+    Ok(Json(SpaceHub {
+        instances: Some(entry.instances.clone()),
+        ..entry.list_view()
+    }))
 }
 
 /// `GET /space/:space/api/v1/load`: the healthy hubs' load, summed (memory,
@@ -99,44 +108,44 @@ pub async fn hub_info(
 pub async fn load(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SpaceLoad>, ApiError> {
     let hubs = space_of(&state, &name)?.registry().list().await?;
-    let healthy: Vec<&HubEntry> = hubs.iter().filter(|h| h.healthy()).collect();
-    let sum = |key: &str| -> f64 { healthy.iter().filter_map(|h| h.load[key].as_f64()).sum() };
-    let count = healthy.len().max(1) as f64;
-    let disks: Vec<Value> = healthy
+    let healthy: Vec<&LoadCheck> = hubs
         .iter()
-        .filter_map(|h| h.load["fsSize"].as_array())
-        .flatten()
-        .cloned()
+        .filter(|h| h.healthy())
+        .map(|h| &h.load)
         .collect();
-    Ok(Json(json!({
-        "avgLoad": sum("avgLoad") / count,
-        "currentLoad": sum("currentLoad") / count,
-        "cores": sum("cores"),
-        "memFree": sum("memFree") as u64,
-        "memUsed": sum("memUsed") as u64,
-        "fsSize": disks,
-        "hubs": healthy.len(),
-    })))
+    let count = healthy.len().max(1) as f64;
+    Ok(Json(SpaceLoad {
+        avg_load: healthy.iter().map(|l| l.avg_load).sum::<f64>() / count,
+        current_load: healthy.iter().map(|l| l.current_load).sum::<f64>() / count,
+        cores: healthy.iter().map(|l| l.cores).sum(),
+        mem_free: healthy.iter().map(|l| l.mem_free).sum(),
+        mem_used: healthy.iter().map(|l| l.mem_used).sum(),
+        fs_size: healthy
+            .iter()
+            .flat_map(|l| l.fs_size.iter().cloned())
+            .collect(),
+        hubs: healthy.len() as u64,
+    }))
 }
 
 /// `GET /space/:space/api/v1/config`: the space's settings (no credentials).
 pub async fn config(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SpaceSettings>, ApiError> {
     let space = space_of(&state, &name)?;
     let config = space.config();
-    Ok(Json(json!({
-        "id": space.name(),
-        "hub": space.hub_id(),
-        "nats": crate::space::redact(&config.servers.join(",")),
-        "heartbeatMs": crate::space::HEARTBEAT.as_millis() as u64,
-        "healthyWithinMs": crate::space::HEALTHY_WITHIN.as_millis() as u64,
-        "hubRetentionSecs": config.hub_retention.as_secs(),
-        "topicRetentionMb": config.topic_retention_bytes >> 20,
-    })))
+    Ok(Json(SpaceSettings {
+        id: space.name().to_string(),
+        hub: space.hub_id().to_string(),
+        nats: crate::space::redact(&config.servers.join(",")),
+        heartbeat_ms: crate::space::HEARTBEAT.as_millis() as u64,
+        healthy_within_ms: crate::space::HEALTHY_WITHIN.as_millis() as u64,
+        hub_retention_secs: config.hub_retention.as_secs(),
+        topic_retention_mb: config.topic_retention_bytes >> 20,
+    }))
 }
 
 /// `GET {path}` of every healthy hub, each answer with its hub.
@@ -164,15 +173,21 @@ async fn gather(
     Ok((gathered, unreachable))
 }
 
-/// Every element of each hub's array answer, with `"hub": id` added.
-fn tagged(gathered: Vec<(HubEntry, Value)>) -> Vec<Value> {
+/// Every object of each hub's array answer, with the hub it came from.
+fn tagged(gathered: Vec<(HubEntry, Value)>) -> Vec<OnHub> {
     let mut all = Vec::new();
     for (hub, answer) in gathered {
-        for mut item in answer.as_array().cloned().unwrap_or_default() {
-            if let Value::Object(fields) = &mut item {
-                fields.insert("hub".into(), json!(hub.id));
+        let Value::Array(items) = answer else {
+            continue;
+        };
+        for item in items {
+            if let Value::Object(mut fields) = item {
+                fields.remove("hub");
+                all.push(OnHub {
+                    hub: hub.id.clone(),
+                    fields,
+                });
             }
-            all.push(item);
         }
     }
     all
@@ -184,23 +199,27 @@ pub async fn sequences(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<OnHub>>, ApiError> {
     let space = space_of(&state, &name)?;
     let (gathered, _) = gather(space, "/sequences", &headers).await?;
     let catalog = state.hub.space_catalog().await.unwrap_or_default();
     let mut seen = std::collections::HashSet::new();
     let mut all = Vec::new();
     for mut item in tagged(gathered) {
-        let id = item["id"].as_str().unwrap_or_default().to_string();
-        if !seen.insert(id.clone()) {
+        let id = item
+            .fields
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !seen.insert(id.to_string()) {
             continue;
         }
         if let Some(entry) = catalog.iter().find(|e| e.id == id) {
-            item["hub"] = json!(entry.hub);
+            item.hub = entry.hub.clone();
         }
         all.push(item);
     }
-    Ok(Json(Value::Array(all)))
+    Ok(Json(all))
 }
 
 /// `GET /space/:space/api/v1/instances`: every instance with its hub; those
@@ -209,22 +228,27 @@ pub async fn instances(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<OnHub>>, ApiError> {
     let space = space_of(&state, &name)?;
     let (gathered, unreachable) = gather(space, "/instances", &headers).await?;
     let mut all = tagged(gathered);
     for hub in unreachable {
         for instance in &hub.instances {
-            all.push(json!({
-                "id": instance.id,
-                "sequence": instance.sequence,
-                "hub": hub.id,
-                "status": "lost",
-                "reason": format!("hub {} stopped answering", hub.id),
-            }));
+            let mut fields = Map::new();
+            fields.insert("id".into(), instance.id.clone().into());
+            fields.insert("sequence".into(), instance.sequence.clone().into());
+            fields.insert("status".into(), "lost".into());
+            fields.insert(
+                "reason".into(),
+                format!("hub {} stopped answering", hub.id).into(),
+            );
+            all.push(OnHub {
+                hub: hub.id.clone(),
+                fields,
+            });
         }
     }
-    Ok(Json(Value::Array(all)))
+    Ok(Json(all))
 }
 
 /// `GET /space/:space/api/v1/topics`: each topic with its content type and,
@@ -233,28 +257,31 @@ pub async fn topics(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<SpaceTopic>>, ApiError> {
     let space = space_of(&state, &name)?;
     let (gathered, _) = gather(space, "/topics", &headers).await?;
-    let mut by_name: Map<String, Value> = Map::new();
-    for topic in tagged(gathered) {
-        let Some(name) = topic["topic"].as_str().map(str::to_string) else {
-            continue;
-        };
-        let entry = by_name.entry(name.clone()).or_insert_with(|| {
-            json!({ "topic": name, "topicName": name, "contentType": topic["contentType"], "hubs": [] })
-        });
-        if let Some(hubs) = entry["hubs"].as_array_mut() {
-            hubs.push(json!({
-                "hub": topic["hub"],
-                "contentType": topic["contentType"],
-                "producers": topic["producers"],
-                "subscribers": topic["subscribers"],
-                "retainedBytes": topic["retainedBytes"],
-            }));
+    let mut by_name: BTreeMap<String, SpaceTopic> = BTreeMap::new();
+    for (hub, answer) in gathered {
+        let topics: Vec<TopicInfo> = serde_json::from_value(answer).unwrap_or_default();
+        for topic in topics {
+            let entry = by_name
+                .entry(topic.topic.clone())
+                .or_insert_with(|| SpaceTopic {
+                    topic: topic.topic.clone(),
+                    topic_name: topic.topic.clone(),
+                    content_type: topic.content_type.clone(),
+                    hubs: Vec::new(),
+                });
+            entry.hubs.push(TopicOnHub {
+                hub: hub.id.clone(),
+                content_type: topic.content_type,
+                producers: topic.producers,
+                subscribers: topic.subscribers,
+                retained_bytes: topic.retained_bytes,
+            });
         }
     }
-    Ok(Json(Value::Array(by_name.into_values().collect())))
+    Ok(Json(by_name.into_values().collect()))
 }
 
 /// `GET /space/:space/api/v1/log`: the healthy hubs' logs as one stream,
@@ -338,10 +365,12 @@ pub async fn start(
         let bytes = axum::body::to_bytes(std::mem::take(response.body_mut()), 1 << 20)
             .await
             .map_err(|e| ApiError::BadGateway(format!("hub {} answered badly: {e}", hub.id)))?;
-        let mut reply: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
-        reply["hub"] = json!(hub.id);
+        let reply = OnHub {
+            hub: hub.id.clone(),
+            fields: serde_json::from_slice(&bytes).unwrap_or_default(),
+        };
         response.headers_mut().remove(header::CONTENT_LENGTH);
-        *response.body_mut() = Body::from(reply.to_string());
+        *response.body_mut() = Body::from(wire::to_json(reply).to_string());
     }
     Ok(response)
 }
@@ -389,7 +418,7 @@ pub async fn topic_publish(
     Path((name, topic)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Published>, ApiError> {
     space_of(&state, &name)?;
     super::topics::publish(State(state), Path(topic), headers, body).await
 }

@@ -7,8 +7,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::extract::Path;
 use super::json::read_json;
@@ -16,6 +14,7 @@ use super::streams::stream_response;
 use super::{ApiError, AppState};
 use crate::hub::HubError;
 use crate::hub::topics::CONTENT_TYPES;
+use crate::wire;
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -25,15 +24,8 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
 
 /// `GET /topics`: every topic with its content type, producers, subscribers
 /// and retained bytes.
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(json!(state.hub.listed_topics().await))
-}
-
-#[derive(Default, Deserialize, utoipa::ToSchema)]
-pub struct CreateTopic {
-    id: Option<String>,
-    #[serde(rename = "content-type", alias = "contentType")]
-    content_type: Option<String>,
+pub async fn list(State(state): State<AppState>) -> Json<Vec<wire::TopicInfo>> {
+    Json(state.hub.listed_topics().await)
 }
 
 /// `POST /topics` `{"id": name, "content-type": ct}`
@@ -41,8 +33,8 @@ pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<crate::wire::TopicId>, ApiError> {
-    let request: CreateTopic = read_json(&headers, body).await?;
+) -> Result<Json<wire::TopicId>, ApiError> {
+    let request: wire::CreateTopic = read_json(&headers, body).await?;
     let name = request
         .id
         .ok_or_else(|| ApiError::BadRequest("missing topic id".into()))?;
@@ -50,10 +42,10 @@ pub async fn create(
         .content_type
         .ok_or_else(|| ApiError::BadRequest("missing content-type".into()))?;
     let topic = state.hub.open_topic(&name, Some(&ct), true).await?;
-    Ok(Json(crate::wire::TopicId {
+    Ok(Json(wire::TopicId {
         id: topic.name().to_string(),
         content_type: topic.content_type(),
-        origin: crate::wire::TopicOrigin {
+        origin: wire::TopicOrigin {
             id: "weir".into(),
             kind: "hub".into(),
         },
@@ -66,9 +58,11 @@ pub async fn create(
 pub async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::TopicRemoved>, ApiError> {
     state.hub.delete_topic(&name).await?;
-    Ok(Json(json!({ "message": format!("Topic {name} removed") })))
+    Ok(Json(wire::TopicRemoved {
+        message: format!("Topic {name} removed"),
+    }))
 }
 
 /// `POST /topic/:name`: publishes the body (the topic is created on first
@@ -80,7 +74,7 @@ pub async fn publish(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Published>, ApiError> {
     let ct = content_type(&headers).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "Unsupported content-type: send one of {}",
@@ -97,7 +91,7 @@ pub async fn publish(
         producer.write(chunk).await.map_err(HubError::from)?;
     }
     producer.finish().await.map_err(HubError::from)?;
-    Ok(Json(json!({})))
+    Ok(Json(wire::Published {}))
 }
 
 /// `GET /topic/:name`: a stream that lasts as long as the topic. A request

@@ -7,16 +7,21 @@ use axum::extract::State;
 use super::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 use super::json::read_json;
 use super::sequences::check_package_type;
 use super::{ApiError, AppState};
 use crate::hub::{UploadInfo, UploadRequest};
 use crate::time::iso;
+use crate::wire::{self, ChunkedUpload};
 
-fn progress(upload: &UploadInfo) -> Value {
-    json!({ "id": upload.id, "size": upload.size, "received": upload.received })
+fn progress(upload: &UploadInfo) -> ChunkedUpload {
+    ChunkedUpload {
+        id: upload.id.clone(),
+        size: Some(upload.size),
+        received: upload.received,
+        ..ChunkedUpload::default()
+    }
 }
 
 /// `POST /uploads` `{size, sha256, replace}` → 201 `{id, size, received,
@@ -28,8 +33,10 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let request: UploadRequest = read_json(&headers, body).await?;
     let upload = state.hub.create_upload(request)?;
-    let mut reply = progress(&upload);
-    reply["chunkLimit"] = state.hub.config().upload_chunk_bytes.into();
+    let reply = ChunkedUpload {
+        chunk_limit: Some(state.hub.config().upload_chunk_bytes),
+        ..progress(&upload)
+    };
     Ok((StatusCode::CREATED, Json(reply)).into_response())
 }
 
@@ -39,7 +46,7 @@ pub async fn chunk(
     Path((id, offset)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChunkedUpload>, ApiError> {
     check_package_type(&headers)?;
     let offset: u64 = offset.parse().map_err(|_| {
         ApiError::BadRequest(format!(
@@ -50,20 +57,22 @@ pub async fn chunk(
         .hub
         .upload_chunk(&id, offset, body.into_data_stream())
         .await?;
-    Ok(Json(
-        json!({ "id": upload.id, "received": upload.received }),
-    ))
+    Ok(Json(ChunkedUpload {
+        size: None,
+        ..progress(&upload)
+    }))
 }
 
 /// `GET /uploads/:id` → `{id, size, received, createdAt}`.
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChunkedUpload>, ApiError> {
     let upload = state.hub.upload_info(&id)?;
-    let mut reply = progress(&upload);
-    reply["createdAt"] = iso(upload.created).into();
-    Ok(Json(reply))
+    Ok(Json(ChunkedUpload {
+        created_at: Some(iso(upload.created)),
+        ..progress(&upload)
+    }))
 }
 
 /// `POST /uploads/:id/complete`: checks size and SHA-256, stores the
@@ -71,16 +80,19 @@ pub async fn get(
 pub async fn complete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::SequenceId>, ApiError> {
     let sequence = state.hub.complete_upload(&id).await?;
-    Ok(Json(json!({ "id": sequence.id })))
+    Ok(Json(wire::SequenceId {
+        id: sequence.id.clone(),
+        ..wire::SequenceId::default()
+    }))
 }
 
 /// `DELETE /uploads/:id`: discards the upload.
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::UploadId>, ApiError> {
     state.hub.discard_upload(&id)?;
-    Ok(Json(json!({ "id": id })))
+    Ok(Json(wire::UploadId { id }))
 }

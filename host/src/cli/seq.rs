@@ -105,18 +105,22 @@ impl StartArgs {
                 _ => bail!("--args must be a JSON array, e.g. '[\"a\", 1]'"),
             },
         };
-        let limits = self
-            .limits
-            .as_deref()
-            .map(|text| object(text, "--limits"))
-            .transpose()?;
+        let limits = match self.limits.as_deref() {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_value(Value::Object(object(text, "--limits")?)).context(
+                    "--limits takes {\"memory\": MiB, \"timeoutMs\": ms, \"cpuMs\": ms}",
+                )?,
+            ),
+        };
         Ok(StartRequest {
-            app_config,
-            args,
+            app_config: Some(Value::Object(app_config)),
+            args: Some(args),
             instance_id: self.inst_id.clone(),
             input_topic: self.input_topic.clone(),
             output_topic: self.output_topic.clone(),
             limits,
+            session_token: None,
         })
     }
 }

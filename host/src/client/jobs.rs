@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
+use crate::wire::{PatchWorker, TaskResult};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
@@ -222,7 +223,9 @@ impl HubClient {
     pub async fn patch_worker(&self, id: &str, status: &str) -> Result<Worker, ClientError> {
         let request = self
             .request(Method::PATCH, &["workers", id])
-            .json(&json!({"status": status}));
+            .json(&PatchWorker {
+                status: Some(status.to_string()),
+            });
         self.json(request).await
     }
 
@@ -286,11 +289,13 @@ impl HubClient {
         attempt: u32,
         usage: Option<(f64, u64)>,
     ) -> Result<(), ClientError> {
-        let mut body = json!({"workerId": worker, "attempt": attempt});
-        if let Some((cpu_ms, peak_memory_bytes)) = usage {
-            body["cpuMs"] = cpu_ms.into();
-            body["peakMemoryBytes"] = peak_memory_bytes.into();
-        }
+        let body = TaskResult {
+            worker_id: Some(worker.to_string()),
+            attempt: Some(attempt),
+            cpu_ms: usage.map(|(cpu_ms, _)| cpu_ms),
+            peak_memory_bytes: usage.map(|(_, peak)| peak),
+            ..TaskResult::default()
+        };
         let request = self
             .request(Method::POST, &["tasks", task, "complete"])
             .json(&body);
@@ -307,9 +312,13 @@ impl HubClient {
         error: &str,
         frames_done: u32,
     ) -> Result<(), ClientError> {
-        let body = json!({
-            "workerId": worker, "attempt": attempt, "error": error, "framesDone": frames_done
-        });
+        let body = TaskResult {
+            worker_id: Some(worker.to_string()),
+            attempt: Some(attempt),
+            error: Some(error.to_string()),
+            frames_done: Some(frames_done),
+            ..TaskResult::default()
+        };
         let request = self
             .request(Method::POST, &["tasks", task, "fail"])
             .json(&body);

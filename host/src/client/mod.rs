@@ -35,7 +35,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::AsyncRead;
 use tokio_util::io::ReaderStream;
 
@@ -46,9 +46,12 @@ pub use crate::wire::{
     StreamUsage, SubmitJob, Task, TaskCounts, TaskFailure, TaskLease, TaskReport, TaskUsage,
     Terminated, TopicId, TopicInfo, Worker, WorkerRegistration,
 };
+pub use crate::wire::{
+    ChunkedUpload, CreateTopic, EventAccepted, EventMessage, GcReply, KillRequest, Memory,
+    ShutdownReply, StopRequest, TopicRemoved, UploadId,
+};
 pub use error::ClientError;
 pub use jobs::JobEventStream;
-pub use ops::{GcReply, Memory, ShutdownReply, UploadInfo};
 pub use stream::{ByteStream, JsonStream, SseEvent, SseStream};
 
 /// The path every route lives under.
@@ -213,8 +216,10 @@ impl HubClient {
         timeout: Duration,
         can_call_keepalive: bool,
     ) -> Result<InstanceInfo, ClientError> {
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        let body = json!({"timeout": timeout_ms, "canCallKeepalive": can_call_keepalive});
+        let body = StopRequest {
+            timeout: Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
+            can_call_keepalive: Some(can_call_keepalive),
+        };
         self.post_json(&["instance", id, "_stop"], &body).await
     }
 
@@ -225,7 +230,9 @@ impl HubClient {
         id: &str,
         remove_immediately: bool,
     ) -> Result<InstanceInfo, ClientError> {
-        let body = json!({"removeImmediately": remove_immediately});
+        let body = KillRequest {
+            remove_immediately: Some(remove_immediately),
+        };
         self.post_json(&["instance", id, "_kill"], &body).await
     }
 
@@ -236,12 +243,12 @@ impl HubClient {
         id: &str,
         name: &str,
         message: Option<&Value>,
-    ) -> Result<Value, ClientError> {
-        let mut event = json!({"eventName": name});
-        if let (Some(message), Some(fields)) = (message, event.as_object_mut()) {
-            fields.insert("message".into(), message.clone());
-        }
-        let body = json!([EVENT_CODE, event]);
+    ) -> Result<EventAccepted, ClientError> {
+        let event = EventMessage {
+            event_name: name.to_string(),
+            message: message.cloned(),
+        };
+        let body = (EVENT_CODE, event);
         self.post_json(&["instance", id, "_event"], &body).await
     }
 
@@ -312,13 +319,16 @@ impl HubClient {
         name: &str,
         content_type: &str,
     ) -> Result<TopicId, ClientError> {
-        let body = json!({"id": name, "content-type": content_type});
+        let body = CreateTopic {
+            id: Some(name.to_string()),
+            content_type: Some(content_type.to_string()),
+        };
         self.post_json(&["topics"], &body).await
     }
 
     /// `DELETE /topics/{name}`: removes the topic and ends its subscribers'
     /// streams. Returns the hub's `{"message": …}`.
-    pub async fn delete_topic(&self, name: &str) -> Result<Value, ClientError> {
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicRemoved, ClientError> {
         self.json(self.request(Method::DELETE, &["topics", name]))
             .await
     }

@@ -9,85 +9,24 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{ClientError, HubClient, SequenceId};
+use crate::wire::{
+    ChunkedUpload, GcReply, ShutdownReply, ShutdownRequest, UploadId, UploadRequest,
+};
 
 /// How often one chunk is tried before the upload is given up.
 const CHUNK_ATTEMPTS: u32 = 4;
-
-/// The reply to `POST /shutdown`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ShutdownReply {
-    /// `ok`.
-    pub status: String,
-    /// What the hub does now.
-    pub message: String,
-    /// Fields this client does not name.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// Memory of the hub process, in [`GcReply`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Memory {
-    /// Resident set size, bytes (a change, in `delta`).
-    pub rss: i64,
-    /// Fields this client does not name.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// The reply to `POST /gc`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct GcReply {
-    /// `ok`.
-    pub status: String,
-    /// Memory before.
-    pub pre_gc_memory: Memory,
-    /// Memory after.
-    pub post_gc_memory: Memory,
-    /// After minus before.
-    pub delta: Memory,
-    /// Compiled components removed from the hub's cache.
-    pub cache_files_removed: u64,
-    /// Their size, bytes.
-    pub cache_bytes_freed: u64,
-    /// Fields this client does not name (`uploadsDiscarded`).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// A chunked upload (`POST /uploads`, `GET /uploads/{id}`, a chunk's reply).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct UploadInfo {
-    /// The upload id.
-    pub id: String,
-    /// The announced size, bytes.
-    pub size: u64,
-    /// Bytes received so far: where the next chunk starts.
-    pub received: u64,
-    /// The largest chunk the hub takes (in the reply to `POST /uploads`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub chunk_limit: Option<u64>,
-    /// Fields this client does not name (`createdAt`).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
 
 impl HubClient {
     /// `POST /shutdown`: the hub stops its instances (within `timeout`, the
     /// hub's default 5 s when `None`) and exits.
     pub async fn shutdown(&self, timeout: Option<Duration>) -> Result<ShutdownReply, ClientError> {
-        let body = match timeout {
-            Some(t) => json!({ "timeout": u64::try_from(t.as_millis()).unwrap_or(u64::MAX) }),
-            None => json!({}),
+        let body = ShutdownRequest {
+            timeout: timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         };
         self.post_json(&["shutdown"], &body).await
     }
@@ -104,11 +43,12 @@ impl HubClient {
         size: u64,
         sha256: &str,
         replace: Option<&str>,
-    ) -> Result<UploadInfo, ClientError> {
-        let mut body = json!({ "size": size, "sha256": sha256 });
-        if let Some(replace) = replace {
-            body["replace"] = replace.into();
-        }
+    ) -> Result<ChunkedUpload, ClientError> {
+        let body = UploadRequest {
+            size: Some(size),
+            sha256: Some(sha256.to_string()),
+            replace: replace.map(str::to_string),
+        };
         self.post_json(&["uploads"], &body).await
     }
 
@@ -119,7 +59,7 @@ impl HubClient {
         id: &str,
         offset: u64,
         chunk: Bytes,
-    ) -> Result<UploadInfo, ClientError> {
+    ) -> Result<ChunkedUpload, ClientError> {
         let offset = offset.to_string();
         let request = self
             .request(Method::PUT, &["uploads", id, "chunks", &offset])
@@ -129,7 +69,7 @@ impl HubClient {
     }
 
     /// `GET /uploads/{id}`.
-    pub async fn upload_info(&self, id: &str) -> Result<UploadInfo, ClientError> {
+    pub async fn upload_info(&self, id: &str) -> Result<ChunkedUpload, ClientError> {
         self.get_json(&["uploads", id]).await
     }
 
@@ -141,7 +81,7 @@ impl HubClient {
     }
 
     /// `DELETE /uploads/{id}`: discards the upload.
-    pub async fn delete_upload(&self, id: &str) -> Result<Value, ClientError> {
+    pub async fn delete_upload(&self, id: &str) -> Result<UploadId, ClientError> {
         self.json(self.request(Method::DELETE, &["uploads", id]))
             .await
     }

@@ -6,42 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Hub, HubError, Sequence, StartLimits, Topic};
+use super::{Hub, HubError, Sequence, Topic};
 use crate::package::Kind;
 use crate::runtime::{Instance, InstanceStatus, StartOptions};
+use crate::wire::{self, SessionToken, StartRequest};
 
 /// How long a start request waits for the instance to run before it
 /// answers with the instance still `starting`.
 const START_WAIT: Duration = Duration::from_secs(2);
-/// The body of `POST /sequence/:id/start` (Scramjet's `StartSequencePayload`).
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StartRequest {
-    /// Configuration object overlaid on the package's `[config]`.
-    #[serde(default)]
-    pub app_config: Option<Value>,
-    /// Arguments given to the plugin.
-    #[serde(default)]
-    pub args: Option<Vec<Value>>,
-    /// A client-chosen instance id (exactly 36 characters).
-    pub instance_id: Option<String>,
-    /// Topic feeding the input, overriding the package's `requires`.
-    pub input_topic: Option<String>,
-    /// Topic fed by the output, overriding the package's `provides`.
-    pub output_topic: Option<String>,
-    /// Limits for this instance: `{"memory": MiB, "timeoutMs": ms, "cpuMs":
-    /// ms}`; each may only tighten the hub's (more is refused with 422).
-    #[serde(default)]
-    pub limits: Option<StartLimits>,
-    /// A token that opens this instance's own routes (`/instance/:id/*`)
-    /// and nothing else: given, or `true` for the hub to mint one.
-    #[serde(default)]
-    pub session_token: Option<SessionToken>,
-}
-
 impl StartRequest {
     /// Replaces `sessionToken: true` with a freshly minted token and returns
     /// it, for the reply (the only place it is ever shown).
@@ -58,25 +32,6 @@ impl StartRequest {
 /// 256 random bits, as hex.
 fn new_session_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
-}
-
-/// A start request's `sessionToken` (as in the HOOPS spawn API).
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum SessionToken {
-    /// `true`: mint one; `false`: none.
-    Mint(bool),
-    /// The client's own token.
-    Given(String),
-}
-
-impl std::fmt::Debug for SessionToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SessionToken::Mint(mint) => write!(f, "Mint({mint})"),
-            SessionToken::Given(_) => f.write_str("Given(..)"),
-        }
-    }
 }
 
 /// What a session token is kept as: its SHA-256, never the token.
@@ -364,10 +319,11 @@ impl Hub {
         self.events().send(
             "instance",
             None,
-            serde_json::json!({
-                "id": record.instance.id(),
-                "sequence": sequence.id,
-                "status": record.instance.status(),
+            wire::to_json(wire::InstanceChange {
+                id: record.instance.id().to_string(),
+                sequence: Some(sequence.id.clone()),
+                status: Some(record.instance.status().as_str().to_string()),
+                ..wire::InstanceChange::default()
             }),
         );
         Ok(record)
@@ -392,12 +348,13 @@ impl Hub {
                 hub.events().send(
                     "instance",
                     None,
-                    serde_json::json!({
-                        "id": record.instance.id(),
-                        "sequence": record.sequence.id,
-                        "status": record.instance.status(),
-                        "exitcode": end.exitcode,
-                        "reason": end.reason,
+                    wire::to_json(wire::InstanceChange {
+                        id: record.instance.id().to_string(),
+                        sequence: Some(record.sequence.id.clone()),
+                        status: Some(record.instance.status().as_str().to_string()),
+                        exitcode: Some(end.exitcode),
+                        reason: Some(end.reason.clone()),
+                        removed: false,
                     }),
                 );
             }
@@ -424,7 +381,11 @@ impl Hub {
             self.events().send(
                 "instance",
                 None,
-                serde_json::json!({"id": record.instance.id(), "removed": true}),
+                wire::to_json(wire::InstanceChange {
+                    id: record.instance.id().to_string(),
+                    removed: true,
+                    ..wire::InstanceChange::default()
+                }),
             );
         }
     }

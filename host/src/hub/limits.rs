@@ -7,11 +7,10 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::{HubConfig, HubError};
 use crate::package::{Kind, Manifest, ManifestLimits};
 use crate::runtime::Limits;
+use crate::wire::StartLimits;
 
 /// Each instance is budgeted this much memory when `--max-instances` is not
 /// given: a small plugin's linear memory, its stacks and its four 1 MiB
@@ -36,21 +35,6 @@ pub fn default_max_instances() -> usize {
     system.refresh_memory();
     let fit = usize::try_from(system.total_memory() / MEMORY_PER_INSTANCE).unwrap_or(usize::MAX);
     fit.clamp(MIN_INSTANCES, MAX_INSTANCES)
-}
-
-/// Per-start limits (`limits` of `POST /sequence/:id/start`); each may only
-/// tighten the hub's and the package's.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StartLimits {
-    /// Memory in MiB.
-    pub memory: Option<u64>,
-    /// Wall-clock time in milliseconds.
-    #[serde(alias = "timeout_ms")]
-    pub timeout_ms: Option<u64>,
-    /// CPU time in milliseconds.
-    #[serde(alias = "cpu_ms")]
-    pub cpu_ms: Option<u64>,
 }
 
 /// A package's `[limits]` as runtime limits.

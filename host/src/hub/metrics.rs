@@ -97,9 +97,9 @@ impl Hub {
             tasks: counts.tasks,
             workers: counts.workers,
             topics: topics.len() as u64,
-            topic_retained_bytes: topics.iter().map(|t| t.retained_bytes as u64).sum(),
-            topic_producers: topics.iter().map(|t| t.producers as u64).sum(),
-            topic_subscribers: topics.iter().map(|t| t.subscribers as u64).sum(),
+            topic_retained_bytes: topics.iter().map(|t| t.retained_bytes).sum(),
+            topic_producers: topics.iter().map(|t| t.producers).sum(),
+            topic_subscribers: topics.iter().map(|t| t.subscribers).sum(),
             topic_published_bytes: topics.iter().map(|t| t.published_bytes).sum(),
             topic_published_records: topics.iter().map(|t| t.published_records).sum(),
             topic_delivered: topics.iter().fold(Flow::default(), |all, t| {

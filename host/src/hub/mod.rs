@@ -16,13 +16,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use instances::{InstanceRecord, SessionKey, SessionToken, StartRequest};
-pub use limits::{StartLimits, check_package_limits, default_max_instances, package_limits};
+pub use crate::wire::TopicInfo;
+pub use crate::wire::UploadRequest;
+pub use crate::wire::{SessionToken, StartLimits, StartRequest};
+pub use instances::{InstanceRecord, SessionKey};
+pub use limits::{check_package_limits, default_max_instances, package_limits};
 pub use ops::{DEFAULT_SHUTDOWN_TIMEOUT, GcReport, load_check, prime_load_check, resident_bytes};
 pub use sequences::{Listed, Sequence};
 pub use shared::{CatalogChange, CatalogEntry, SharedPackages};
-pub use topics::{Topic, TopicInfo};
-pub use uploads::{UploadInfo, UploadRequest};
+pub use topics::Topic;
+pub use uploads::UploadInfo;
 
 use crate::jobs::{JobManager, JobsConfig};
 use crate::package::{GrantPolicy, PackageError, UnpackLimits};

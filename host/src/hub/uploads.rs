@@ -17,24 +17,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
+use crate::wire::UploadRequest;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{Hub, HubError, Sequence};
-
-/// The body of `POST /uploads`.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct UploadRequest {
-    /// The package's size in bytes.
-    pub size: Option<u64>,
-    /// The package's SHA-256, 64 hexadecimal characters.
-    pub sha256: Option<String>,
-    /// A sequence (id or package name) whose package this upload replaces.
-    pub replace: Option<String>,
-}
 
 /// Where an upload stands.
 #[derive(Debug, Clone, PartialEq, Eq)]

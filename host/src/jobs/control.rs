@@ -220,7 +220,11 @@ impl JobManager {
             self.events.send(
                 "job",
                 Some(id),
-                serde_json::json!({"id": id, "removed": true}),
+                crate::wire::to_json(crate::wire::Removed {
+                    id: id.to_string(),
+                    removed: true,
+                    extra: serde_json::Map::new(),
+                }),
             );
             state.jobs.remove(id)
         };

@@ -24,10 +24,11 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 
+pub use crate::wire::InstanceRef;
 pub use forward::Forwarder;
 pub use packages::Packages;
 pub use placement::Placement;
-pub use registry::{HubEntry, InstanceRef, Registry};
+pub use registry::{HubEntry, Registry};
 pub use topics::Topics;
 
 use crate::hub::Hub;

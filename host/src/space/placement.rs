@@ -99,5 +99,5 @@ impl Placement {
 /// How full a hub is: its share of instance capacity in use, then its CPU.
 fn load_of(hub: &HubEntry) -> f64 {
     let used = hub.capacity.instances as f64 / hub.capacity.max_instances.max(1) as f64;
-    used + hub.load["currentLoad"].as_f64().unwrap_or(0.0) / 10_000.0
+    used + hub.load.current_load / 10_000.0
 }

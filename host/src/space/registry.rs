@@ -10,34 +10,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_nats::jetstream::{self, kv};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::{HEALTHY_WITHIN, HEARTBEAT, SpaceConfig, SpaceError};
 use crate::hub::Hub;
+use crate::wire::{self, HubCapacity, InstanceRef, LoadCheck};
 
 /// Most live instances an entry lists (an entry must stay well under the
 /// 1 MB NATS message limit).
 const MAX_LISTED_INSTANCES: usize = 2000;
-
-/// A live instance as its hub last reported it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceRef {
-    /// Instance id.
-    pub id: String,
-    /// Its sequence id.
-    pub sequence: String,
-}
-
-/// What a hub's instance capacity is.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Capacity {
-    /// Most instances alive at once.
-    pub max_instances: usize,
-    /// Instances alive now.
-    pub instances: usize,
-}
 
 /// One hub's registry entry (times in ms since the Unix epoch).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,9 +44,9 @@ pub struct HubEntry {
     /// Set when the hub shut down cleanly.
     pub stopped: bool,
     /// Its `/load-check` figures.
-    pub load: Value,
+    pub load: LoadCheck,
     /// Instance capacity.
-    pub capacity: Capacity,
+    pub capacity: HubCapacity,
     /// Its live instances (at most 2,000).
     pub instances: Vec<InstanceRef>,
 }
@@ -92,26 +72,27 @@ impl HubEntry {
     }
 
     /// The entry as `GET .../list` shows it (the Scramjet Space shape, with
-    /// weir's extra fields).
-    pub fn list_view(&self) -> Value {
+    /// weir's extra fields); `sth/{hub}/info` adds the instances.
+    pub fn list_view(&self) -> wire::SpaceHub {
         let iso = |ms: u64| crate::time::iso(UNIX_EPOCH + Duration::from_millis(ms));
         let healthy = self.healthy();
-        json!({
-            "id": self.id,
-            "info": {
-                "created": iso(self.created),
-                "lastConnected": iso(self.last_connected),
-                "lastDisconnected": self.disconnected().map(iso),
+        wire::SpaceHub {
+            id: self.id.clone(),
+            info: wire::HubTimes {
+                created: iso(self.created),
+                last_connected: iso(self.last_connected),
+                last_disconnected: self.disconnected().map(iso),
             },
-            "healthy": healthy,
-            "isConnectionActive": healthy,
-            "url": self.url,
-            "tags": self.tags,
-            "version": self.version,
-            "lastSeen": iso(self.last_seen),
-            "load": self.load,
-            "capacity": self.capacity,
-        })
+            healthy,
+            is_connection_active: healthy,
+            url: self.url.clone(),
+            tags: self.tags.clone(),
+            version: self.version.clone(),
+            last_seen: iso(self.last_seen),
+            load: self.load.clone(),
+            capacity: self.capacity.clone(),
+            instances: None,
+        }
     }
 }
 
@@ -218,8 +199,8 @@ impl Registry {
             last_disconnected: earlier.as_ref().and_then(HubEntry::disconnected),
             last_seen: now,
             stopped: false,
-            load: Value::Object(Default::default()),
-            capacity: Capacity::default(),
+            load: LoadCheck::default(),
+            capacity: HubCapacity::default(),
             instances: Vec::new(),
         };
         refresh(&mut entry, hub).await;
@@ -300,9 +281,7 @@ impl Registry {
 async fn refresh(entry: &mut HubEntry, hub: &Arc<Hub>) {
     let data_dir = hub.config().data_dir.clone();
     if let Ok(load) = tokio::task::spawn_blocking(move || crate::hub::load_check(&data_dir)).await {
-        entry.load = load
-            .and_then(|load| serde_json::to_value(load).ok())
-            .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+        entry.load = load.unwrap_or_default();
     }
     let alive: Vec<InstanceRef> = hub
         .instances()
@@ -313,9 +292,9 @@ async fn refresh(entry: &mut HubEntry, hub: &Arc<Hub>) {
             sequence: r.sequence.id.clone(),
         })
         .collect();
-    entry.capacity = Capacity {
-        max_instances: hub.config().max_instances,
-        instances: alive.len(),
+    entry.capacity = HubCapacity {
+        max_instances: hub.config().max_instances as u64,
+        instances: alive.len() as u64,
     };
     entry.instances = alive.into_iter().take(MAX_LISTED_INSTANCES).collect();
     entry.last_seen = now_ms();

@@ -274,7 +274,7 @@ pub struct Worker {
 }
 
 /// A task handed to a worker (`POST /workers/{id}/pickup`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct TaskLease {
     /// The task.
@@ -309,7 +309,7 @@ pub struct TaskLease {
 }
 
 /// The component a [`TaskLease`] names.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct LeasePackage {
     /// SHA-256 of the component (hex).
@@ -319,7 +319,7 @@ pub struct LeasePackage {
 }
 
 /// The package limits a [`TaskLease`] carries; absent ones are the worker's own.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct LeaseLimits {
     /// Linear memory per frame, in bytes.
@@ -481,4 +481,61 @@ pub struct HeartbeatReply {
     pub reasons: std::collections::BTreeMap<String, String>,
     /// Finish running tasks and exit.
     pub drain: bool,
+}
+
+/// The body of `PATCH /workers/{id}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PatchWorker {
+    /// `enabled`, `disabled` (takes no new tasks) or `draining` (finishes its tasks, then
+    /// takes no more).
+    pub status: Option<String>,
+}
+
+/// The body of `POST /tasks/{id}/complete` and `POST /tasks/{id}/fail`: which attempt
+/// ended, and how.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskResult {
+    /// The worker that held the lease.
+    #[serde(alias = "worker_id")]
+    pub worker_id: Option<String>,
+    /// The attempt the lease named.
+    pub attempt: Option<u32>,
+    /// Why it failed (on fail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// CPU time the frames used, in ms (on complete).
+    #[serde(alias = "cpu_ms", skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<f64>,
+    /// Peak linear memory, in bytes (on complete).
+    #[serde(alias = "peak_memory_bytes", skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+    /// Frames finished before the failure (on fail): kept, and the next attempt starts
+    /// after them.
+    #[serde(alias = "frames_done", skip_serializing_if = "Option::is_none")]
+    pub frames_done: Option<u32>,
+}
+
+/// The reply to `POST /tasks/{id}/complete` (`completed`) and `/fail` (`failed`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct TaskEnded {
+    /// The task id.
+    pub id: String,
+    /// Set when the attempt was recorded as completed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub completed: bool,
+    /// Set when the attempt was recorded as failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
+}
+
+/// The reply to `PUT /tasks/{id}/artifacts/{name}`: the artifact as stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct StoredArtifact {
+    /// The artifact's name.
+    pub name: String,
+    /// Its size, bytes.
+    pub size: u64,
 }

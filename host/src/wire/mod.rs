@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 
 mod hub;
 mod jobs;
+mod ops;
+mod space;
 
 /// The JSON of a wire shape, for the places that add to it or send it on an event feed
 /// (plain data with string keys: it always serializes).
@@ -19,6 +21,8 @@ pub fn to_json(shape: impl Serialize) -> Value {
 
 pub use hub::*;
 pub use jobs::*;
+pub use ops::*;
+pub use space::*;
 
 /// A sequence on the hub (`GET /sequences`, `GET /sequence/{id}`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -70,26 +74,68 @@ pub struct SequenceId {
     pub extra: Map<String, Value>,
 }
 
-/// The body of `POST /sequence/{id}/start`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The body of `POST /sequence/{id}/start` (Scramjet's `StartSequencePayload`).
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartRequest {
-    /// Configuration, overlaid on the package's defaults.
-    pub app_config: Map<String, Value>,
-    /// Arguments passed to the plugin.
-    pub args: Vec<Value>,
-    /// A custom instance id (the hub picks one when absent).
+    /// Configuration object overlaid on the package's `[config]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_config: Option<Value>,
+    /// Arguments given to the plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<Value>>,
+    /// A client-chosen instance id (exactly 36 characters; the hub picks one when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
-    /// Topic to read input from instead of `POST /input`.
+    /// Topic feeding the input, overriding the package's `requires`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_topic: Option<String>,
-    /// Topic to publish output to.
+    /// Topic fed by the output, overriding the package's `provides`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_topic: Option<String>,
-    /// Resource limits, e.g. `{"memory": 128}` (MiB).
+    /// Limits for this instance: `{"memory": MiB, "timeoutMs": ms, "cpuMs":
+    /// ms}`; each may only tighten the hub's (more is refused with 422).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<StartLimits>,
+    /// A token that opens this instance's own routes (`/instance/{id}/*`)
+    /// and nothing else: given, or `true` for the hub to mint one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<SessionToken>,
+}
+
+/// Per-start limits ([`StartRequest::limits`]); each may only tighten the hub's and the
+/// package's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StartLimits {
+    /// Memory in MiB.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub limits: Option<Map<String, Value>>,
+    pub memory: Option<u64>,
+    /// Wall-clock time in milliseconds.
+    #[serde(alias = "timeout_ms", skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// CPU time in milliseconds.
+    #[serde(alias = "cpu_ms", skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
+}
+
+/// A start request's `sessionToken` (as in the HOOPS spawn API).
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SessionToken {
+    /// `true`: mint one; `false`: none.
+    Mint(bool),
+    /// The client's own token.
+    Given(String),
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionToken::Mint(mint) => write!(f, "Mint({mint})"),
+            SessionToken::Given(_) => f.write_str("Given(..)"),
+        }
+    }
 }
 
 /// The reply to `POST /sequence/{id}/start`.
@@ -322,11 +368,13 @@ pub struct FsSize {
 }
 
 /// A topic on the hub (`GET /topics`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct TopicInfo {
     /// The topic name.
     pub topic: String,
+    /// The topic name (Scramjet's second spelling).
+    pub topic_name: String,
     /// What it carries, e.g. `application/x-ndjson`.
     pub content_type: String,
     /// Producers writing to it now (HTTP bodies and instance outputs).
@@ -337,7 +385,13 @@ pub struct TopicInfo {
     pub retained_bytes: u64,
     /// Bytes published since the topic was created.
     pub published_bytes: u64,
-    /// Fields this client does not name (`topicName`, …).
+    /// Records (lines) published through this hub since the topic was created.
+    pub published_records: u64,
+    /// Bytes its subscribers on this hub were given.
+    pub delivered_bytes: u64,
+    /// Records (lines) its subscribers on this hub were given.
+    pub delivered_records: u64,
+    /// Fields this client does not name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -18,10 +18,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::{Bytes, BytesMut};
-use serde::Serialize;
 
 use super::{Hub, HubError};
 use crate::runtime::{BoxFuture, TopicBus, TopicPublisher, TopicSubscriber};
+use crate::wire::TopicInfo;
+use serde_json::Map;
 
 mod producer;
 mod shared;
@@ -124,32 +125,6 @@ pub fn compatible(topic: &str, wanted: &str) -> bool {
     topic == wanted || (is_line_framed(topic) && is_line_framed(wanted))
 }
 
-/// A topic's state as `/topics` shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TopicInfo {
-    /// Topic name.
-    pub topic: String,
-    /// Topic name (Scramjet's second spelling).
-    pub topic_name: String,
-    /// What it carries.
-    pub content_type: String,
-    /// Producers writing now (HTTP bodies and instance outputs).
-    pub producers: usize,
-    /// Subscribers reading now (HTTP streams and instance inputs).
-    pub subscribers: usize,
-    /// Bytes held for subscribers.
-    pub retained_bytes: usize,
-    /// Bytes published since the topic was created.
-    pub published_bytes: u64,
-    /// Records (lines) published through this hub since the topic was created.
-    pub published_records: u64,
-    /// Bytes its subscribers on this hub were given.
-    pub delivered_bytes: u64,
-    /// Records (lines) its subscribers on this hub were given.
-    pub delivered_records: u64,
-}
-
 impl Topic {
     /// Topic name.
     pub fn name(&self) -> &str {
@@ -198,14 +173,15 @@ impl Topic {
             topic: self.name.clone(),
             topic_name: self.name.clone(),
             content_type: self.content_type(),
-            producers: self.producers.load(Ordering::Relaxed),
-            subscribers: self.subscribers.load(Ordering::Relaxed),
-            retained_bytes: self.pipe.buffered(),
+            producers: self.producers.load(Ordering::Relaxed) as u64,
+            subscribers: self.subscribers.load(Ordering::Relaxed) as u64,
+            retained_bytes: self.pipe.buffered() as u64,
             published_bytes: self.pipe.total_written()
                 + self.shared_published.load(Ordering::Relaxed),
             published_records: self.pipe.flow().lines,
             delivered_bytes: delivered.bytes,
             delivered_records: delivered.lines,
+            extra: Map::new(),
         }
     }
 
@@ -402,7 +378,7 @@ impl Hub {
                     match listed.iter_mut().find(|t| t.topic == topic.name) {
                         Some(local) => {
                             local.content_type = topic.content_type;
-                            local.retained_bytes = topic.retained_bytes as usize;
+                            local.retained_bytes = topic.retained_bytes;
                         }
                         None => listed.push(TopicInfo {
                             topic: topic.name.clone(),
@@ -410,11 +386,12 @@ impl Hub {
                             content_type: topic.content_type,
                             producers: 0,
                             subscribers: 0,
-                            retained_bytes: topic.retained_bytes as usize,
+                            retained_bytes: topic.retained_bytes,
                             published_bytes: 0,
                             published_records: 0,
                             delivered_bytes: 0,
                             delivered_records: 0,
+                            extra: Map::new(),
                         }),
                     }
                 }
