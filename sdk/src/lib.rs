@@ -58,14 +58,17 @@
 //! # Render plugins
 //!
 //! A render plugin (`kind = "render"`) turns one frame of a render job into files. Its
-//! function receives a [`render::Frame`] (number, attempt, settings, progress, log) and
-//! returns the frame's [`render::Artifact`]s, or an error message that fails the frame:
+//! function receives a [`render::Frame`] (number, attempt, config, progress, log) and
+//! returns the frame's [`render::Artifact`]s, or an error that fails the frame. Both kinds
+//! speak alike: they return [`Result`], read their configuration with `config()` and
+//! `config_as()`, and log with `info()`, `warn()`, …; `use weir_sdk::prelude::*` brings in
+//! the types of both.
 //!
 //! ```no_run
-//! use weir_sdk::render::{Artifact, Frame};
+//! use weir_sdk::prelude::*;
 //!
 //! #[weir_sdk::render]
-//! fn render(frame: &Frame) -> Result<Vec<Artifact>, String> {
+//! fn render(frame: &Frame) -> Result<Vec<Artifact>> {
 //!     let text = format!("frame {}\n", frame.number());
 //!     Ok(vec![Artifact::new(format!("frame-{:06}.txt", frame.number()), "text/plain", text)])
 //! }
@@ -124,18 +127,18 @@ pub use weir_sdk_macros::sequence;
 /// Exports a function as the plugin's frame renderer (the `render` world).
 ///
 /// The function has the signature `fn NAME(frame: &weir_sdk::render::Frame) ->
-/// Result<Vec<weir_sdk::render::Artifact>, E>` where `E` is `String` or any other
-/// `Display` error; a crate has exactly one. The attribute generates the component's
+/// weir_sdk::Result<Vec<weir_sdk::render::Artifact>>` (or `Result<_, E>` with any other
+/// `Display` error, e.g. `String`); a crate has exactly one. The attribute generates the component's
 /// `render` export, which is called once per frame, each time in a fresh instance. An
 /// error fails this attempt of the frame with its text; a panic traps the instance.
 ///
 /// ```no_run
-/// use weir_sdk::render::{Artifact, Frame};
+/// use weir_sdk::prelude::*;
 ///
 /// #[weir_sdk::render]
-/// fn render(frame: &Frame) -> Result<Vec<Artifact>, String> {
+/// fn render(frame: &Frame) -> Result<Vec<Artifact>> {
 ///     let name = format!("frame-{:06}.txt", frame.number());
-///     Ok(vec![Artifact::new(name, "text/plain", frame.settings_json())])
+///     Ok(vec![Artifact::new(name, "text/plain", frame.config_json())])
 /// }
 /// # fn main() {}
 /// ```
@@ -165,6 +168,7 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(
 
 /// What a plugin usually needs: `use weir_sdk::prelude::*;`.
 pub mod prelude {
+    pub use crate::render::{Artifact, Frame};
     pub use crate::{Context, Error, Event, Level, Link, Result, Signal};
     pub use serde_json::{Value, json};
     pub use std::io::{BufRead, Read, Write};

@@ -2,13 +2,19 @@
 //!
 //! A render job asks for a range of frames; the hub renders each frame in a fresh instance
 //! by calling the plugin's `#[weir_sdk::render]` function once. The same frame with the same
-//! settings must give the same bytes, so keep clocks and randomness out of the output.
+//! config must give the same bytes, so keep clocks and randomness out of the output.
+//!
+//! A render plugin speaks as a sequence does: it returns [`crate::Result`], and reads its
+//! configuration — the package's `[config]` overlaid with the job's `settings` — with
+//! [`Frame::config`] and [`Frame::config_as`], as a sequence does with
+//! [`Context::config`](crate::Context::config) and
+//! [`Context::config_as`](crate::Context::config_as).
 //!
 //! ```no_run
-//! use weir_sdk::render::{Artifact, Frame};
+//! use weir_sdk::prelude::*;
 //!
 //! #[derive(serde::Deserialize)]
-//! struct Settings {
+//! struct Config {
 //!     #[serde(default = "default_size")]
 //!     size: u32,
 //! }
@@ -16,9 +22,9 @@
 //!
 //! /// Writes the frame number `size` times.
 //! #[weir_sdk::render]
-//! fn render(frame: &Frame) -> Result<Vec<Artifact>, String> {
-//!     let settings: Settings = frame.settings()?;
-//!     let text = format!("{}\n", frame.number()).repeat(settings.size as usize);
+//! fn render(frame: &Frame) -> Result<Vec<Artifact>> {
+//!     let config: Config = frame.config_as()?;
+//!     let text = format!("{}\n", frame.number()).repeat(config.size as usize);
 //!     frame.progress(1.0);
 //!     Ok(vec![Artifact::new(format!("frame-{:06}.txt", frame.number()), "text/plain", text)])
 //! }
@@ -35,20 +41,21 @@ use crate::__private::bindings::weir::plugin::log;
 use crate::__private::render_bindings::weir::plugin::frames;
 use crate::Level;
 
-/// The frame being rendered: its number, attempt, job and settings.
+/// The frame being rendered: its number, attempt, job and configuration.
 ///
-/// Settings are the package's `[config]` overlaid with the job's `settings`, one JSON object.
+/// The configuration is the package's `[config]` overlaid with the job's `settings`, one
+/// JSON object.
 ///
 /// ```
 /// use weir_sdk::render::Frame;
 ///
 /// #[derive(serde::Deserialize)]
-/// struct Settings { width: u32 }
+/// struct Config { width: u32 }
 ///
 /// let frame = Frame::new("job-1", 7, 1, r#"{"width": 320}"#);
 /// assert_eq!(frame.number(), 7);
-/// assert_eq!(frame.settings::<Settings>().map(|s| s.width), Ok(320));
-/// assert_eq!(frame.settings_value()["width"], 320);
+/// assert_eq!(frame.config_as::<Config>().map(|c| c.width).ok(), Some(320));
+/// assert_eq!(frame.config()["width"], 320);
 /// ```
 pub struct Frame {
     job_id: String,
@@ -100,32 +107,52 @@ impl Frame {
         &self.job_id
     }
 
-    /// The settings as a `T`; the error says what is wrong with them.
+    /// The configuration: the package's `[config]` overlaid with the job's `settings`.
+    /// Always a JSON object, empty when there is none.
+    pub fn config(&self) -> &Value {
+        self.value
+            .get_or_init(|| match serde_json::from_str(&self.settings) {
+                Ok(config @ Value::Object(_)) => config,
+                _ => Value::Object(Map::new()),
+            })
+    }
+
+    /// The configuration as a `T`; the error says what is wrong with the job's settings.
     ///
     /// ```
     /// # let frame = weir_sdk::render::Frame::new("job", 1, 1, r#"{"width": "wide"}"#);
     /// #[derive(Debug, serde::Deserialize)]
-    /// struct Settings { width: u32 }
+    /// struct Config { width: u32 }
     ///
-    /// let err = frame.settings::<Settings>().unwrap_err();
+    /// let err = frame.config_as::<Config>().unwrap_err().to_string();
     /// assert!(err.starts_with("invalid settings: `width`: invalid type: string \"wide\""), "{err}");
     /// ```
-    pub fn settings<T: DeserializeOwned>(&self) -> Result<T, String> {
-        crate::typed(self.settings_value()).map_err(|e| format!("invalid settings: {e}"))
+    pub fn config_as<T: DeserializeOwned>(&self) -> crate::Result<T> {
+        crate::typed(self.config())
+            .map_err(|e| crate::Error::Message(format!("invalid settings: {e}")))
     }
 
-    /// The settings as JSON text, exactly as the hub sent them.
-    pub fn settings_json(&self) -> &str {
+    /// The configuration as JSON text, exactly as the hub sent it.
+    pub fn config_json(&self) -> &str {
         &self.settings
     }
 
-    /// The settings as a JSON value: always an object, empty when there are none.
+    /// The configuration as a `T`, with the error as text.
+    #[deprecated(note = "use `config_as`, which returns `weir_sdk::Result`")]
+    pub fn settings<T: DeserializeOwned>(&self) -> Result<T, String> {
+        self.config_as().map_err(|e| e.to_string())
+    }
+
+    /// The configuration as JSON text.
+    #[deprecated(note = "use `config_json`")]
+    pub fn settings_json(&self) -> &str {
+        self.config_json()
+    }
+
+    /// The configuration as a JSON value.
+    #[deprecated(note = "use `config`")]
     pub fn settings_value(&self) -> &Value {
-        self.value
-            .get_or_init(|| match serde_json::from_str(&self.settings) {
-                Ok(settings @ Value::Object(_)) => settings,
-                _ => Value::Object(Map::new()),
-            })
+        self.config()
     }
 
     /// Reports how much of this frame is done, from 0.0 to 1.0 (clamped by the hub).
@@ -251,16 +278,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settings_that_are_not_an_object_read_as_empty() {
+    fn a_config_that_is_not_an_object_reads_as_empty() {
         for text in ["", "[1]", "null", "{"] {
             let frame = Frame::new("job", 1, 1, text);
-            assert_eq!(
-                frame.settings_value(),
-                &Value::Object(Map::new()),
-                "{text:?}"
-            );
-            assert_eq!(frame.settings_json(), text);
+            assert_eq!(frame.config(), &Value::Object(Map::new()), "{text:?}");
+            assert_eq!(frame.config_json(), text);
         }
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn the_settings_names_still_read_the_config() {
+        let frame = Frame::new("job", 1, 1, r#"{"width": 3}"#);
+        assert_eq!(frame.settings_value(), frame.config());
+        assert_eq!(frame.settings_json(), frame.config_json());
+        let width: Result<Value, String> = frame.settings();
+        assert_eq!(width.unwrap()["width"], 3);
     }
 
     #[test]

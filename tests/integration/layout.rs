@@ -1,6 +1,6 @@
 //! The layout rule of `docs/architecture.md`, checked: no import circle between the
 //! top-level modules of `host/src`, none between the files of `runtime/`, and no source file
-//! over the size a reader can hold.
+//! (host, SDK, runners, plugins or tests) over the size a reader can hold.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -170,8 +170,22 @@ fn no_import_circle_inside_the_runtime() {
 
 #[test]
 fn no_source_file_is_over_600_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
-    rust_files(&src(), &mut files);
+    for dir in [
+        "host/src",
+        "sdk/src",
+        "sdk/macros/src",
+        "runners",
+        "plugins",
+        "tests",
+    ] {
+        let dir = root.join(dir);
+        if dir.is_dir() {
+            rust_files(&dir, &mut files);
+        }
+    }
+    files.retain(|f| !f.components().any(|c| c.as_os_str() == "target"));
     let long: Vec<String> = files
         .iter()
         .filter_map(|f| {
@@ -179,6 +193,10 @@ fn no_source_file_is_over_600_lines() {
             (lines > 600).then(|| format!("{} ({lines} lines)", f.display()))
         })
         .collect();
-    assert!(files.len() > 50, "the scan found the sources");
+    assert!(
+        files.len() > 100,
+        "the scan found the sources: {}",
+        files.len()
+    );
     assert!(long.is_empty(), "split these by what they own: {long:?}");
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use std::time::Duration;
 
 use axum::response::Response;
 use serde_json::Value;
@@ -35,46 +34,12 @@ pub async fn load_check(State(state): State<AppState>) -> Json<Value> {
 
 /// `GET /config`: the hub's public settings.
 pub async fn config(State(state): State<AppState>) -> Json<wire::HubSettings> {
-    let config = state.hub.config();
-    let (runtime, jobs, millis) = (&config.runtime, &config.jobs, |d: Duration| {
-        d.as_millis() as u64
-    });
-    Json(wire::HubSettings {
-        host: wire::HostSettings {
-            api_base: "/api/v1".into(),
-            listen: state.listen.clone(),
-        },
-        max_instances: config.max_instances as u64,
-        max_upload_bytes: config.max_upload_bytes,
-        instance_retention_ms: millis(config.instance_retention),
-        instance_memory_bytes: runtime.max_memory_bytes as u64,
-        instance_timeout_ms: runtime.max_wall_time.map(millis),
-        instance_cpu_ms: runtime.max_cpu_time.map(millis),
-        compile: wire::CompileSettings {
-            in_child_process: runtime.compiler.is_some(),
-            timeout_ms: millis(runtime.compile_timeout),
-            memory_bytes: runtime.compile_memory_bytes as u64,
-        },
-        auth: state.token.is_some(),
-        render: wire::RenderSettings {
-            slots: jobs.slots as u64,
-            ordering: serde_json::to_value(jobs.ordering)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            lease_ms: millis(jobs.lease),
-            heartbeat_ms: millis(jobs.heartbeat),
-            task_timeout_ms: millis(jobs.task_timeout),
-            max_retries: jobs.max_retries,
-            blocklist_after: jobs.blocklist_after,
-        },
-        unpack: wire::UnpackSettings {
-            max_entries: config.unpack.max_entries as u64,
-            max_unpacked_bytes: config.unpack.max_unpacked_bytes,
-            max_ratio: config.unpack.max_ratio,
-        },
-        extra: serde_json::Map::new(),
-    })
+    Json(
+        state
+            .hub
+            .config()
+            .settings(&state.listen, state.token.is_some()),
+    )
 }
 
 /// `GET /status`: instance counts per state and capacity.

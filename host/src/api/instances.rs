@@ -143,21 +143,12 @@ pub async fn kill(
     Ok((StatusCode::ACCEPTED, Json(instance_info(&record))).into_response())
 }
 
-/// `POST /instance/:id/_event` `[5001, {eventName, message}]` (the bare
-/// object is accepted too).
-pub async fn event(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<wire::EventAccepted>, ApiError> {
-    let record = state.hub.instance(&id)?;
-    let body: Value = read_json::<Option<Value>>(&headers, body)
-        .await?
-        .unwrap_or(Value::Null);
-    let payload = match &body {
-        Value::Array(items) if items.len() == 2 => &items[1],
-        Value::Object(_) => &body,
+/// The event name and message of an `_event` body, with the Scramjet hub's messages for a
+/// malformed one.
+fn event_of(body: Value) -> Result<(String, Value), ApiError> {
+    let payload = match body {
+        Value::Array(mut items) if items.len() == 2 => items.remove(1),
+        body @ Value::Object(_) => body,
         _ => {
             return Err(ApiError::BadRequest(
                 "Invalid format: send [5001, {\"eventName\": \"...\", \"message\": ...}]".into(),
@@ -170,9 +161,25 @@ pub async fn event(
         ));
     };
     let message = payload.get("message").cloned().unwrap_or(Value::Null);
+    Ok((name.to_string(), message))
+}
+
+/// `POST /instance/:id/_event` `[5001, {eventName, message}]` (the bare
+/// object is accepted too).
+pub async fn event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<wire::EventAccepted>, ApiError> {
+    let record = state.hub.instance(&id)?;
+    let body: Value = read_json::<Option<Value>>(&headers, body)
+        .await?
+        .unwrap_or(Value::Null);
+    let (name, message) = event_of(body)?;
     record
         .instance
-        .send_event(name.to_string(), &message)
+        .send_event(name, &message)
         .map_err(|e| match e {
             SendError::Full => ApiError::Unavailable(format!("{e}; retry later")),
             SendError::Ended => ApiError::BadRequest("Instance not running".into()),

@@ -331,6 +331,22 @@ pub async fn heartbeat(
     Ok(Json(reply))
 }
 
+/// An artifact's media type, from the upload's `content-type` (default
+/// `application/octet-stream`): at most 127 printable ASCII characters.
+fn artifact_media_type(headers: &HeaderMap) -> Result<String, ApiError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    if media_type.len() > 127 || media_type.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+        return Err(ApiError::BadRequest(
+            "content-type: at most 127 printable ASCII characters".into(),
+        ));
+    }
+    Ok(media_type.to_string())
+}
+
+/// Which attempt of which frame an artifact upload belongs to.
 #[derive(Deserialize)]
 pub struct UploadQuery {
     attempt: u32,
@@ -348,16 +364,7 @@ pub async fn upload_artifact(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream")
-        .to_string();
-    if media_type.len() > 127 || media_type.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
-        return Err(ApiError::BadRequest(
-            "content-type: at most 127 printable ASCII characters".into(),
-        ));
-    }
+    let media_type = artifact_media_type(&headers)?;
     let size = state
         .hub
         .jobs()

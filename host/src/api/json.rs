@@ -74,6 +74,7 @@ fn manifest_map(sequence: &Sequence) -> Map<String, Value> {
 pub fn instance_info(record: &InstanceRecord) -> wire::InstanceInfo {
     let instance = &record.instance;
     let (created, started, ended) = instance.times();
+    let (status, terminated) = instance.status_and_end();
     wire::InstanceInfo {
         id: instance.id().to_string(),
         sequence: wire::SequenceRef {
@@ -83,7 +84,7 @@ pub fn instance_info(record: &InstanceRecord) -> wire::InstanceInfo {
             location: "weir".into(),
             extra: Map::new(),
         },
-        status: instance.status().as_str().to_string(),
+        status: status.as_str().to_string(),
         app_config: record.app_config.clone(),
         args: record.args.clone(),
         provides: record.provides.clone().unwrap_or_default(),
@@ -92,7 +93,7 @@ pub fn instance_info(record: &InstanceRecord) -> wire::InstanceInfo {
         created: Some(iso(created)),
         started: started.map(iso),
         ended: ended.map(iso),
-        terminated: instance.terminated().map(|t| wire::Terminated {
+        terminated: terminated.map(|t| wire::Terminated {
             exitcode: t.exitcode,
             reason: t.reason,
         }),

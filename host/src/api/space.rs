@@ -292,36 +292,42 @@ pub async fn log(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let space = space_of(&state, &name)?;
-    let hubs: Vec<HubEntry> = space
-        .registry()
-        .list()
-        .await?
-        .into_iter()
-        .filter(HubEntry::healthy)
-        .collect();
-    let mut streams = Vec::new();
-    for hub in hubs {
-        let response = space
-            .forwarder()
-            .forward(
-                &hub,
-                axum::http::Method::GET,
-                "log",
-                &auth_only(&headers),
-                Body::empty(),
-            )
-            .await;
-        if let Ok(response) = response
-            && response.status().is_success()
-        {
-            streams.push(space_ws::tag_lines(response.into_body(), hub.id.clone()).boxed());
-        }
-    }
-    let merged = futures::stream::select_all(streams).map(Ok::<_, std::io::Error>);
+    let hubs = space.registry().list().await?;
+    let logs = join_all(
+        hubs.iter()
+            .filter(|hub| hub.healthy())
+            .map(|hub| hub_log(space, hub, &headers)),
+    )
+    .await;
+    let merged =
+        futures::stream::select_all(logs.into_iter().flatten()).map(Ok::<_, std::io::Error>);
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/x-ndjson")
         .body(Body::from_stream(merged))
         .unwrap_or_default())
+}
+
+/// `hub`'s log as a stream of lines tagged with its id, if it answers.
+async fn hub_log(
+    space: &Space,
+    hub: &HubEntry,
+    headers: &HeaderMap,
+) -> Option<futures::stream::BoxStream<'static, bytes::Bytes>> {
+    let response = space
+        .forwarder()
+        .forward(
+            hub,
+            axum::http::Method::GET,
+            "log",
+            &auth_only(headers),
+            Body::empty(),
+        )
+        .await
+        .ok()?;
+    response
+        .status()
+        .is_success()
+        .then(|| space_ws::tag_lines(response.into_body(), hub.id.clone()).boxed())
 }
 
 fn auth_only(headers: &HeaderMap) -> HeaderMap {
@@ -362,17 +368,23 @@ pub async fn start(
         )
         .await?;
     if response.status().is_success() {
-        let bytes = axum::body::to_bytes(std::mem::take(response.body_mut()), 1 << 20)
-            .await
-            .map_err(|e| ApiError::BadGateway(format!("hub {} answered badly: {e}", hub.id)))?;
-        let reply = OnHub {
-            hub: hub.id.clone(),
-            fields: serde_json::from_slice(&bytes).unwrap_or_default(),
-        };
-        response.headers_mut().remove(header::CONTENT_LENGTH);
-        *response.body_mut() = Body::from(wire::to_json(reply).to_string());
+        tag_reply(&mut response, &hub).await?;
     }
     Ok(response)
+}
+
+/// Adds `"hub": id` to a hub's JSON reply.
+async fn tag_reply(response: &mut Response, hub: &HubEntry) -> Result<(), ApiError> {
+    let bytes = axum::body::to_bytes(std::mem::take(response.body_mut()), 1 << 20)
+        .await
+        .map_err(|e| ApiError::BadGateway(format!("hub {} answered badly: {e}", hub.id)))?;
+    let reply = OnHub {
+        hub: hub.id.clone(),
+        fields: serde_json::from_slice(&bytes).unwrap_or_default(),
+    };
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    *response.body_mut() = Body::from(wire::to_json(reply).to_string());
+    Ok(())
 }
 
 fn json_headers(headers: &HeaderMap) -> HeaderMap {

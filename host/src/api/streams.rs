@@ -75,23 +75,7 @@ async fn feed(
     body: Body,
 ) -> Result<Response, ApiError> {
     let instance = &record.instance;
-    // A WASI command's stdin is its input: the same stream, the same rules.
-    let is_input = matches!(target, Target::Input) || instance.stdin_is_input();
-    if is_input {
-        if record.requires.is_some() {
-            return Err(ApiError::MethodNotAllowed(
-                "Input provided in other way: this instance reads its input from a topic".into(),
-            ));
-        }
-        if matches!(target, Target::Input)
-            && !headers.contains_key(header::CONTENT_TYPE)
-            && !record.input_started()
-        {
-            return Err(ApiError::NotAcceptable(
-                "Content-Type must be defined".into(),
-            ));
-        }
-    }
+    check_feed(record, target, headers)?;
     let sender = match target {
         Target::Input => instance.input(),
         Target::Stdin => instance.stdin(),
@@ -116,6 +100,34 @@ async fn feed(
         StatusCode::ACCEPTED
     })
     .into_response())
+}
+
+/// Refuses a body for an input that reads from a topic, and a first input body without a
+/// content type (as the Scramjet hub does).
+fn check_feed(
+    record: &InstanceRecord,
+    target: Target,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    // A WASI command's stdin is its input: the same stream, the same rules.
+    let is_input = matches!(target, Target::Input) || record.instance.stdin_is_input();
+    if !is_input {
+        return Ok(());
+    }
+    if record.requires.is_some() {
+        return Err(ApiError::MethodNotAllowed(
+            "Input provided in other way: this instance reads its input from a topic".into(),
+        ));
+    }
+    if matches!(target, Target::Input)
+        && !headers.contains_key(header::CONTENT_TYPE)
+        && !record.input_started()
+    {
+        return Err(ApiError::NotAcceptable(
+            "Content-Type must be defined".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn ended() -> ApiError {

@@ -218,11 +218,11 @@ mod tests {
 
 const RUST_RENDER: &str = r#"//! Renders frame N as `frame-N.txt` holding "TEXT N" (setting `text`, default "frame").
 
-use weir_sdk::render::{Artifact, Frame};
+use weir_sdk::prelude::*;
 
 #[weir_sdk::render]
-fn render(frame: &Frame) -> Result<Vec<Artifact>, String> {
-    let text = frame.settings_value()["text"].as_str().unwrap_or("frame").to_owned();
+fn render(frame: &Frame) -> Result<Vec<Artifact>> {
+    let text = frame.config()["text"].as_str().unwrap_or("frame").to_owned();
     frame.progress(1.0);
     let name = format!("frame-{:06}.txt", frame.number());
     Ok(vec![Artifact::new(name, "text/plain", format!("{text} {}\n", frame.number()))])

@@ -94,6 +94,50 @@ impl HubConfig {
             runners_dir: None,
         }
     }
+
+    /// The public settings (`GET /config`) of a hub listening on `listen`, with or without
+    /// a token.
+    pub fn settings(&self, listen: &str, auth: bool) -> crate::wire::HubSettings {
+        use crate::wire;
+        let (runtime, jobs) = (&self.runtime, &self.jobs);
+        let millis = |d: Duration| d.as_millis() as u64;
+        wire::HubSettings {
+            host: wire::HostSettings {
+                api_base: "/api/v1".into(),
+                listen: listen.to_string(),
+            },
+            max_instances: self.max_instances as u64,
+            max_upload_bytes: self.max_upload_bytes,
+            instance_retention_ms: millis(self.instance_retention),
+            instance_memory_bytes: runtime.max_memory_bytes as u64,
+            instance_timeout_ms: runtime.max_wall_time.map(millis),
+            instance_cpu_ms: runtime.max_cpu_time.map(millis),
+            compile: wire::CompileSettings {
+                in_child_process: runtime.compiler.is_some(),
+                timeout_ms: millis(runtime.compile_timeout),
+                memory_bytes: runtime.compile_memory_bytes as u64,
+            },
+            auth,
+            render: wire::RenderSettings {
+                slots: jobs.slots as u64,
+                ordering: serde_json::to_value(jobs.ordering)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                lease_ms: millis(jobs.lease),
+                heartbeat_ms: millis(jobs.heartbeat),
+                task_timeout_ms: millis(jobs.task_timeout),
+                max_retries: jobs.max_retries,
+                blocklist_after: jobs.blocklist_after,
+            },
+            unpack: wire::UnpackSettings {
+                max_entries: self.unpack.max_entries as u64,
+                max_unpacked_bytes: self.unpack.max_unpacked_bytes,
+                max_ratio: self.unpack.max_ratio,
+            },
+            extra: serde_json::Map::new(),
+        }
+    }
 }
 
 /// Why a hub operation failed; the API maps each to one HTTP status.

@@ -3,7 +3,7 @@
 //! Shows a render plugin: typed settings with defaults and a clear error, progress per band
 //! of rows, and output that depends only on the frame and the settings (same bytes every time).
 
-use weir_sdk::render::{Artifact, Frame};
+use weir_sdk::prelude::*;
 use weir_sdk::serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -37,8 +37,8 @@ impl Default for Settings {
 const BANDS: u32 = 16;
 
 #[weir_sdk::render]
-fn render(frame: &Frame) -> Result<Vec<Artifact>, String> {
-    let s: Settings = frame.settings()?;
+fn render(frame: &Frame) -> Result<Vec<Artifact>> {
+    let s: Settings = frame.config_as()?;
     check(&s)?;
     // Frame N shows a view zoom_per_frame^N times narrower than frame 0.
     let step = s.scale / s.zoom_per_frame.powf(frame.number() as f64) / f64::from(s.width);

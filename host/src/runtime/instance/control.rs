@@ -18,6 +18,13 @@ impl Instance {
         self.shared.phase.borrow().terminated.clone()
     }
 
+    /// The state and how the instance ended, read together (one can change between two
+    /// separate reads of [`Instance::status`] and [`Instance::terminated`]).
+    pub fn status_and_end(&self) -> (InstanceStatus, Option<Terminated>) {
+        let phase = self.shared.phase.borrow();
+        (phase.status, phase.terminated.clone())
+    }
+
     /// When the handle was created, when the guest started running and when it ended.
     pub fn times(&self) -> (SystemTime, Option<SystemTime>, Option<SystemTime>) {
         let phase = self.shared.phase.borrow();
