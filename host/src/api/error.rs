@@ -81,7 +81,9 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "request failed");
         }
-        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        let body = Json(crate::wire::ErrorBody {
+            error: self.to_string(),
+        });
         (self.status(), body).into_response()
     }
 }
