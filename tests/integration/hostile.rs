@@ -17,21 +17,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::hub::{TestHub, WAIT, json_of};
-use crate::support::process::{HubProcess, fixture_package, stream_through};
+use crate::support::process::{self, HubProcess, stream_through};
 
 /// Uploads a fixture component to an in-process hub → sequence id.
 async fn upload_fixture(hub: &TestHub, name: &str, wasm: &str) -> String {
-    let response = hub
-        .client
-        .post(hub.url("/sequence"))
-        .header("content-type", "application/octet-stream")
-        .body(fixture_package(name, wasm))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = json_of(response).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["id"].as_str().unwrap().to_string()
+    process::upload_fixture(&hub.client, &hub.url("/sequence"), name, wasm).await
 }
 
 /// Asserts an instance ended `errored` with 101 and a trap reason containing `needle`.

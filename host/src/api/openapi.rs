@@ -191,18 +191,6 @@ fn ok_statuses(route: &Route) -> &'static [&'static str] {
     }
 }
 
-fn error_schema() -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .property(
-            "error",
-            ObjectBuilder::new()
-                .schema_type(SchemaType::Type(Type::String))
-                .description(Some("What went wrong, for a person to act on")),
-        )
-        .required("error")
-        .into()
-}
-
 fn any_json() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(SchemaType::AnyValue)
@@ -267,7 +255,10 @@ fn components() -> ComponentsBuilder {
         T::schemas(&mut nested);
         components.schema_from::<T>().schemas_from_iter(nested)
     }
-    let mut components = ComponentsBuilder::new().schema("Error", error_schema());
+    let mut components = ComponentsBuilder::new().schema(
+        "Error",
+        <crate::wire::ErrorBody as utoipa::PartialSchema>::schema(),
+    );
     components = add::<crate::hub::StartRequest>(components);
     components = add::<crate::hub::StartLimits>(components);
     components = add::<crate::hub::SessionToken>(components);

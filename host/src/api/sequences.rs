@@ -15,7 +15,7 @@ use crate::time::iso;
 use crate::wire;
 
 /// The reply naming sequence `id` (its upload, replacement or delete).
-fn sequence_id(id: String) -> wire::SequenceId {
+pub(super) fn sequence_id(id: String) -> wire::SequenceId {
     wire::SequenceId {
         id,
         extra: serde_json::Map::new(),

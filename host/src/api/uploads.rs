@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::json::read_json;
-use super::sequences::check_package_type;
+use super::sequences::{check_package_type, sequence_id};
 use super::{ApiError, AppState};
 use crate::hub::{UploadInfo, UploadRequest};
 use crate::time::iso;
@@ -82,10 +82,7 @@ pub async fn complete(
     Path(id): Path<String>,
 ) -> Result<Json<wire::SequenceId>, ApiError> {
     let sequence = state.hub.complete_upload(&id).await?;
-    Ok(Json(wire::SequenceId {
-        id: sequence.id.clone(),
-        ..wire::SequenceId::default()
-    }))
+    Ok(Json(sequence_id(sequence.id.clone())))
 }
 
 /// `DELETE /uploads/:id`: discards the upload.

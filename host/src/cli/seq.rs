@@ -409,5 +409,14 @@ mod tests {
         };
         let err = bad_args.request().unwrap_err().to_string();
         assert!(err.contains("--args must be a JSON array"), "{err}");
+        let bad_limits = StartArgs {
+            limits: Some(r#"{"memory": "lots"}"#.into()),
+            ..args()
+        };
+        let err = format!("{:#}", bad_limits.request().unwrap_err());
+        assert!(
+            err.contains("--limits takes {\"memory\": MiB") && err.contains("invalid type"),
+            "{err}"
+        );
     }
 }

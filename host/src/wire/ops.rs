@@ -238,7 +238,6 @@ pub struct FeedReset {
 /// The body of every error reply: `{"error": "..."}`, what went wrong, for a person to act
 /// on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: String,

@@ -123,28 +123,24 @@ pub fn pack(dir: &str) -> PathBuf {
             build_inputs_hash(Path::new(dir))
         ));
         if !output.is_file() {
-            let result = weir_with_componentizers()
-                .arg("pack")
-                .arg(dir)
-                .arg("-o")
-                .arg(&output)
-                .output()
-                .unwrap();
-            assert!(
-                result.status.success(),
-                "weir pack {dir} failed: {}",
-                String::from_utf8_lossy(&result.stderr)
-            );
+            run_pack(weir_with_componentizers(), dir, &output);
         }
         packed.insert(dir.to_string(), output.clone());
         return output;
     }
     let output = scratch().join(format!("{name}.tar.gz"));
-    let result = weir()
+    run_pack(weir(), dir, &output);
+    packed.insert(dir.to_string(), output.clone());
+    output
+}
+
+/// Runs `weir pack DIR -o OUTPUT` with `weir`, asserting it succeeds.
+fn run_pack(mut weir: Command, dir: &str, output: &Path) {
+    let result = weir
         .arg("pack")
         .arg(dir)
         .arg("-o")
-        .arg(&output)
+        .arg(output)
         .output()
         .unwrap();
     assert!(
@@ -152,8 +148,6 @@ pub fn pack(dir: &str) -> PathBuf {
         "weir pack {dir} failed: {}",
         String::from_utf8_lossy(&result.stderr)
     );
-    packed.insert(dir.to_string(), output.clone());
-    output
 }
 
 /// Runs `weir run PACKAGE [extra...]` with `stdin` and returns its output.

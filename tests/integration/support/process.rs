@@ -179,17 +179,7 @@ impl HubProcess {
 
     /// Uploads the component at `wasm` as package `name` → sequence id.
     pub async fn upload(&self, name: &str, wasm: &str) -> String {
-        let response = self
-            .client
-            .post(self.url("/sequence"))
-            .header("content-type", "application/octet-stream")
-            .body(fixture_package(name, wasm))
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = json_of(response).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["id"].as_str().unwrap().to_string()
+        upload_fixture(&self.client, &self.url("/sequence"), name, wasm).await
     }
 
     /// Starts an instance → instance id.
@@ -380,4 +370,19 @@ fn the_pattern_check_finds_lost_and_wrong_bytes() {
     let mut wrong = data.clone();
     wrong[3000] ^= 1;
     assert_eq!(first_mismatch(&lower, 1000, &wrong), Some(4000));
+}
+
+/// Uploads the fixture component `wasm` as package `name` to `POST {url}` (a hub's
+/// `/sequence`) → sequence id.
+pub async fn upload_fixture(client: &reqwest::Client, url: &str, name: &str, wasm: &str) -> String {
+    let response = client
+        .post(url)
+        .header("content-type", "application/octet-stream")
+        .body(fixture_package(name, wasm))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["id"].as_str().unwrap().to_string()
 }

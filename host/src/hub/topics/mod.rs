@@ -384,14 +384,8 @@ impl Hub {
                             topic: topic.name.clone(),
                             topic_name: topic.name,
                             content_type: topic.content_type,
-                            producers: 0,
-                            subscribers: 0,
                             retained_bytes: topic.retained_bytes,
-                            published_bytes: 0,
-                            published_records: 0,
-                            delivered_bytes: 0,
-                            delivered_records: 0,
-                            extra: Map::new(),
+                            ..TopicInfo::default()
                         }),
                     }
                 }
