@@ -36,9 +36,23 @@ pub async fn submit(
         .clone()
         .ok_or_else(|| ApiError::BadRequest("missing package (a sequence id or name)".into()))?;
     let sequence = state.hub.sequence_or_fetch(&package).await?;
+    let jobs = state.hub.jobs().clone();
+    if jobs.space().is_some() {
+        // In a space, the job goes to JetStream, for every hub and worker to run.
+        let limits = sequence.program.limits();
+        let limits = wire::LeaseLimits {
+            memory_bytes: limits.memory_bytes.map(|b| b as u64),
+            wall_time_ms: limits.wall_time.map(|d| d.as_millis() as u64),
+            cpu_time_ms: limits.cpu_time.map(|d| d.as_millis() as u64),
+        };
+        let component = sequence.package.component_path.clone();
+        let job = jobs
+            .submit_shared(sequence.job_package(), request, &component, limits)
+            .await?;
+        return Ok((StatusCode::CREATED, Json(job)).into_response());
+    }
     // A big job is one SQLite transaction of up to 100,000 rows: off the
     // async workers.
-    let jobs = state.hub.jobs().clone();
     let job = tokio::task::spawn_blocking(move || jobs.submit(sequence.job_package(), request))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
@@ -82,7 +96,11 @@ pub async fn patch(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let patch: PatchJob = read_json(&headers, body).await?;
-    Ok(Json(state.hub.jobs().patch(&id, patch)?))
+    let jobs = state.hub.jobs();
+    if jobs.is_shared(&id) {
+        return Ok(Json(jobs.patch_shared(&id, patch).await?));
+    }
+    Ok(Json(jobs.patch(&id, patch)?))
 }
 
 /// The reply to a delete of `id`.
@@ -99,7 +117,12 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<wire::Removed>, ApiError> {
-    state.hub.jobs().delete(&id).await?;
+    let jobs = state.hub.jobs();
+    if jobs.is_shared(&id) {
+        jobs.delete_shared(&id).await?;
+    } else {
+        jobs.delete(&id).await?;
+    }
     Ok(Json(removed(id)))
 }
 
@@ -109,6 +132,17 @@ pub async fn control(
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let action: JobAction = action.parse().map_err(ApiError::NotFound)?;
+    if state.hub.jobs().is_shared(&id) {
+        fetch_package_of(&state, &id).await;
+        let stored = |package: &str, digest: &str| state.hub.has_package(package, digest);
+        return Ok(Json(
+            state
+                .hub
+                .jobs()
+                .control_shared(&id, action, &stored)
+                .await?,
+        ));
+    }
     // A big job's task rows are written in batches: off the async workers.
     let hub = state.hub.clone();
     let job = tokio::task::spawn_blocking(move || {
@@ -184,6 +218,16 @@ pub async fn artifact(
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (meta, path) = state.hub.jobs().artifact(&id, &name)?;
+    if let (Some(object), Some(space)) = (&meta.object, state.hub.jobs().space()) {
+        let reader = space.artifact(object).await?;
+        let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader));
+        return Ok(files::download(
+            &meta.media_type,
+            &meta.name,
+            meta.size,
+            body,
+        ));
+    }
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|e| ApiError::Internal(format!("artifact {}: {e}", path.display())))?;
@@ -460,7 +504,22 @@ pub async fn requeue_task(
     Path(task_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let stored = |package: &str, digest: &str| state.hub.has_package(package, digest);
-    Ok(Json(state.hub.jobs().requeue_task(&task_id, &stored)?))
+    let jobs = state.hub.jobs();
+    if let Some(job) = jobs.job_of_task(&task_id)
+        && jobs.is_shared(&job)
+    {
+        fetch_package_of(&state, &job).await;
+        return Ok(Json(jobs.requeue_shared_task(&task_id, &stored).await?));
+    }
+    Ok(Json(jobs.requeue_task(&task_id, &stored)?))
+}
+
+/// Loads the package of job `id` from the space when this hub does not hold it, so a
+/// requeue finds it (or tells that it is gone).
+async fn fetch_package_of(state: &AppState, id: &str) {
+    if let Some(package) = state.hub.jobs().package_of(id) {
+        let _ = state.hub.sequence_or_fetch(&package).await;
+    }
 }
 
 /// `GET /packages/:digest`: the component a task lease names.
@@ -499,9 +558,13 @@ pub async fn unblock(
     Path(id): Path<String>,
     Query(query): Query<Unblock>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        state.hub.jobs().unblock(&id, query.worker.as_deref())?,
-    ))
+    let jobs = state.hub.jobs();
+    if jobs.is_shared(&id) {
+        return Ok(Json(
+            jobs.unblock_shared(&id, query.worker.as_deref()).await?,
+        ));
+    }
+    Ok(Json(jobs.unblock(&id, query.worker.as_deref())?))
 }
 
 /// The query of `DELETE /jobs/:id/blocklist`.

@@ -168,6 +168,10 @@ pub struct SpaceArgs {
     /// next one, while no one subscribes) before its producers wait.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     pub topic_retention_mb: u64,
+    /// Render tasks the space's queue holds at most (a bigger submission gets 503). Set by
+    /// the hub that makes the queue: the first of the space.
+    #[arg(long, default_value_t = crate::jobs::MAX_QUEUED_TASKS, value_name = "N")]
+    pub space_max_queued_tasks: i64,
 }
 
 impl SpaceArgs {
@@ -210,6 +214,7 @@ impl SpaceArgs {
             creds: self.nats_creds.clone(),
             hub_retention: Duration::from_secs(self.hub_retention_secs),
             topic_retention_bytes: self.topic_retention_mb << 20,
+            max_queued_tasks: self.space_max_queued_tasks.max(1),
         }))
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::client::{HubClient, WorkerRegistration};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::space::SpaceWorker;
 use crate::worker::{Worker, stable_id};
 
 /// Arguments of `weir worker`: run a worker, or with a subcommand see and
@@ -45,6 +46,16 @@ pub struct WorkerArgs {
     /// Memory limit of each frame's instance, in MiB.
     #[arg(long, default_value_t = 256, value_name = "MIB")]
     pub memory_mb: usize,
+    /// Take tasks from a space's JetStream queue instead of a manager: the NATS server
+    /// URLs (comma-separated; needs --space).
+    #[arg(long, env = "WEIR_NATS", value_delimiter = ',', value_name = "URL")]
+    pub nats: Vec<String>,
+    /// The space whose render jobs to work on (with --nats).
+    #[arg(long, env = "WEIR_SPACE", value_name = "NAME")]
+    pub space: Option<String>,
+    /// A NATS credentials file (with --nats).
+    #[arg(long, value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
 }
 
 /// Runs the worker until it is interrupted, drained or idle long enough
@@ -61,6 +72,10 @@ pub fn worker(
         return admin::run(command, remote).map(|()| ExitCode::SUCCESS);
     }
     init_tracing();
+    anyhow::ensure!(
+        args.nats.is_empty() == args.space.is_none(),
+        "--nats and --space go together: a worker of a space needs both"
+    );
     let manager = args.manager.as_deref().unwrap_or(hub);
     let client = HubClient::new(manager, token)?;
     let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
@@ -85,6 +100,20 @@ pub fn worker(
             guest_threads: Some(slots.max(1) as usize),
             ..RuntimeConfig::default()
         })?;
+        let idle = args.exit_when_idle.map(Duration::from_secs);
+        if let Some(space) = args.space.clone() {
+            let worker = SpaceWorker {
+                servers: args.nats.clone(),
+                space,
+                creds: args.nats_creds.clone(),
+                id,
+                name,
+                slots: slots as usize,
+                tags: args.tags.clone(),
+                cache,
+            };
+            return worker.run(render, idle).await;
+        }
         let registration = WorkerRegistration {
             name: Some(name),
             slots: Some(slots as usize),
@@ -93,7 +122,6 @@ pub fn worker(
             version: Some(env!("CARGO_PKG_VERSION").to_string()),
         };
         let worker = Arc::new(Worker::new(client, render, cache, registration));
-        let idle = args.exit_when_idle.map(Duration::from_secs);
         worker.run(idle).await
     })
 }

@@ -29,6 +29,14 @@ pub(super) fn spawn_local_slots(hub: &Arc<Hub>) {
                         tracing::error!(error = %e, "render slot cannot lease a task");
                     }
                 }
+                if let Some(space_slot) = jobs.space_slot().cloned() {
+                    drop(hub);
+                    if jobs.run_space_task(&space_slot).await {
+                        continue;
+                    }
+                    jobs.work_available().await;
+                    continue;
+                }
                 drop(hub);
                 jobs.work_available().await;
             }

@@ -34,6 +34,7 @@ mod progress;
 mod queries;
 mod recovery;
 mod scheduler;
+mod space;
 mod staging;
 mod store;
 mod submit;
@@ -51,7 +52,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
@@ -67,6 +67,7 @@ pub use model::{
     ArtifactMeta, Failure, Job, JobState, StateCounts, Task, TaskState, TaskUsage, Worker,
     WorkerState, WorkerStatus,
 };
+pub use space::{LocalPrograms, MAX_QUEUED_TASKS, Slot, SpaceJobs};
 pub use wire::{JobAction, JobPackage, Lease, PickupError, Upload};
 
 use config::MAX_ERRORS;
@@ -114,6 +115,10 @@ pub struct JobManager {
     artifact_uploads: tokio::sync::Semaphore,
     /// Task durations and retries, for the metrics.
     task_metrics: TaskMetrics,
+    /// The space whose jobs this manager mirrors and runs, once it joined one.
+    space: std::sync::OnceLock<Arc<SpaceJobs>>,
+    /// What this machine's render slots are in the space.
+    space_slot: std::sync::OnceLock<Slot>,
 }
 
 fn now_ms() -> u64 {
@@ -156,6 +161,54 @@ impl JobManager {
 
     fn emit_worker(&self, worker: &Worker) {
         self.emit("worker", None, || view::worker(worker));
+    }
+
+    /// The space this manager joined, if any.
+    pub fn space(&self) -> Option<&Arc<SpaceJobs>> {
+        self.space.get()
+    }
+
+    /// What this machine's slots are in the space (none before it joined one).
+    pub fn space_slot(&self) -> Option<&Slot> {
+        self.space_slot.get()
+    }
+
+    /// Whether job `id` is a job of the space (changed through JetStream).
+    pub fn is_shared(&self, id: &str) -> bool {
+        self.lock().jobs.get(id).is_some_and(|j| j.shared)
+    }
+
+    /// Joins `space`: its jobs are mirrored here from now on (and their logs followed,
+    /// with `follow_logs`: a hub's), and `slot` (if any) says what this machine's render
+    /// slots are there. Its worker record is kept fresh while the manager lives.
+    pub fn join_space(
+        self: &Arc<Self>,
+        space: Arc<SpaceJobs>,
+        slot: Option<Slot>,
+        follow_logs: bool,
+    ) -> Result<(), JobError> {
+        let dir = self.space_logs_dir();
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        if self.space.set(space.clone()).is_err() {
+            return Err(JobError::Conflict(
+                "the job manager is in a space already".into(),
+            ));
+        }
+        space.spawn_mirror(Arc::downgrade(self));
+        if follow_logs {
+            space.spawn_log_follower(Arc::downgrade(self));
+        }
+        if let Some(slot) = slot {
+            space.spawn_worker_record(Arc::downgrade(self), &slot);
+            let _ = self.space_slot.set(slot);
+        }
+        Ok(())
+    }
+
+    /// Where the logs of the space's jobs are copied (made again on joining).
+    fn space_logs_dir(&self) -> PathBuf {
+        self.logs_dir.join("space")
     }
 
     /// Directory holding a job's artifacts.

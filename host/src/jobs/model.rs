@@ -137,6 +137,10 @@ pub struct ArtifactMeta {
     pub frame: i64,
     /// Task that produced it.
     pub task_id: String,
+    /// Its object in the space's artifact store (`<job>/<task index>/<attempt>/<name>`), for
+    /// a job of a space; `None` for a file under the hub's data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
 }
 
 /// A job (persisted without its tasks).
@@ -175,6 +179,16 @@ pub struct Job {
     pub(super) updated_ms: u64,
     pub(super) started_ms: Option<u64>,
     pub(super) finished_ms: Option<u64>,
+    /// The package's own limits, for workers of a space (which get only the component).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) limits: Option<crate::wire::LeaseLimits>,
+    /// The job lives in a space's JetStream (see `space`), not in this hub's store.
+    #[serde(skip)]
+    pub(super) shared: bool,
+    /// The state its space record says (queued or active: its tasks decide), for a job of
+    /// a space.
+    #[serde(skip)]
+    pub(super) recorded: Option<JobState>,
     #[serde(skip)]
     pub(super) tasks: Vec<Task>,
     #[serde(skip)]
@@ -219,6 +233,10 @@ pub struct Task {
     /// an attempt that failed later, and their artifacts kept.
     #[serde(default)]
     pub(super) resume_from: Option<i64>,
+    /// The artifacts its completed attempt stored, for a job of a space (whose index is
+    /// the union of its completed tasks' lists).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) stored: Vec<ArtifactMeta>,
     /// Frames the current attempt has finished (rendered and stored), as its
     /// worker reported them.
     #[serde(skip)]
@@ -289,6 +307,9 @@ pub struct Worker {
     pub(super) tasks_failed: u64,
     pub(super) registered_ms: u64,
     pub(super) last_seen_ms: u64,
+    /// A worker of the space (its record is in JetStream; see `space`).
+    #[serde(skip)]
+    pub(super) shared: bool,
     #[serde(skip)]
     pub(super) active: BTreeSet<String>,
     #[serde(skip)]
@@ -325,6 +346,7 @@ impl Worker {
             tasks_failed: 0,
             registered_ms: now,
             last_seen_ms: now,
+            shared: false,
             active: BTreeSet::new(),
             seen: Some(Instant::now()),
             cancel: BTreeMap::new(),

@@ -58,6 +58,16 @@ impl JobManager {
         Ok((page, end < total))
     }
 
+    /// The job task `task_id` belongs to.
+    pub fn job_of_task(&self, task_id: &str) -> Option<String> {
+        self.lock().tasks.get(task_id).map(|(job, _)| job.clone())
+    }
+
+    /// The package (sequence id) job `id` renders.
+    pub fn package_of(&self, id: &str) -> Option<String> {
+        self.lock().jobs.get(id).map(|j| j.package_id.clone())
+    }
+
     /// A job's artifact index.
     pub fn artifacts(&self, id: &str) -> Result<Vec<Value>, JobError> {
         let state = self.lock();

@@ -178,6 +178,8 @@ impl JobManager {
             logs_dir,
             artifact_uploads: tokio::sync::Semaphore::new(staging::MAX_ARTIFACT_UPLOADS),
             task_metrics: TaskMetrics::default(),
+            space: std::sync::OnceLock::new(),
+            space_slot: std::sync::OnceLock::new(),
         }))
     }
 }

@@ -34,21 +34,15 @@ impl JobManager {
             .jobs
             .values()
             .filter(|j| {
-                matches!(j.state, JobState::Queued | JobState::Active)
+                !j.shared
+                    && matches!(j.state, JobState::Queued | JobState::Active)
                     && !j.queued.is_empty()
                     && !j.blocklist.iter().any(|b| b == id)
                     && tags_match(&worker_tags, &j.tags)
                     && (is_local || !j.local_only)
             })
             .collect();
-        match self.config.ordering {
-            Ordering::Priority => {
-                candidates.sort_by_key(|j| (std::cmp::Reverse(j.priority), j.seq));
-            }
-            Ordering::OldestFirst => candidates.sort_by_key(|j| j.seq),
-            Ordering::NewestFirst => candidates.sort_by_key(|j| std::cmp::Reverse(j.seq)),
-            Ordering::Random => candidates.shuffle(&mut rand::rng()),
-        }
+        space::order_jobs(self.config.ordering, &mut candidates);
         let mut chosen = None;
         for job in candidates {
             // A task that failed on this worker goes to another one when some

@@ -128,6 +128,7 @@ impl JobManager {
             sha256: hex::encode(hash.finalize()),
             frame: upload.frame,
             task_id: upload.task_id.to_string(),
+            object: None,
         };
         // Its index entry beside it, so the attempt keeps it across a
         // restart of the manager.

@@ -5,6 +5,34 @@ use super::*;
 impl JobManager {
     /// Queues a job for `package` (a render package).
     pub fn submit(&self, package: JobPackage<'_>, request: SubmitJob) -> Result<Value, JobError> {
+        let mut job = self.build(package, request)?;
+        let id = job.id.clone();
+        std::fs::create_dir_all(self.artifact_dir(&id))?;
+        self.insert_task_rows(&job)?;
+        let mut state = self.lock();
+        job.seq = state.next_seq;
+        if let Err(e) = state.store.write(|tx| tx.job(&job)) {
+            for task in &job.tasks {
+                state.tasks.remove(&task.id);
+            }
+            return Err(storage(e));
+        }
+        state.next_seq += 1;
+        job.log_line("info", &job.queued_line());
+        let body = view::job(&job);
+        self.emit_job(&job);
+        state.jobs.insert(id, job);
+        drop(state);
+        self.work.notify_waiters();
+        Ok(body)
+    }
+
+    /// Checks a submission and makes its job, split into queued tasks.
+    pub(super) fn build(
+        &self,
+        package: JobPackage<'_>,
+        request: SubmitJob,
+    ) -> Result<Job, JobError> {
         let manifest = package.manifest;
         if manifest.kind != Kind::Render || package.entry_kind != "render" {
             return Err(JobError::Invalid(format!(
@@ -12,7 +40,7 @@ impl JobManager {
                 manifest.name, package.entry_kind
             )));
         }
-        if !manifest.grants.is_empty() && self.config.slots == 0 {
+        if !manifest.grants.is_empty() && self.config.slots == 0 && self.space().is_none() {
             return Err(JobError::Invalid(format!(
                 "package {} asks for [grants], which only the hub's own render slots provide (remote workers get only the component), and this hub has --slots 0",
                 manifest.name
@@ -78,7 +106,6 @@ impl JobManager {
         }
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
-        // Built without the lock; its rows are written a batch at a time.
         let mut job = Job {
             id: id.clone(),
             seq: 0,
@@ -105,6 +132,9 @@ impl JobManager {
             updated_ms: now,
             started_ms: None,
             finished_ms: None,
+            limits: None,
+            shared: false,
+            recorded: None,
             tasks: Vec::new(),
             counts: [0; 5],
             frames_done: 0,
@@ -114,59 +144,58 @@ impl JobManager {
             log: JobLog::new(self.logs_dir.join(format!("{id}.log"))),
             last_progress_event: None,
         };
-        for (index, (start, end)) in ranges.into_iter().enumerate() {
-            job.tasks.push(Task {
-                id: uuid::Uuid::new_v4().to_string(),
-                job_id: id.clone(),
-                index,
-                frame_start: start,
-                frame_end: end,
-                state: TaskState::Queued,
-                attempt: 0,
-                worker: None,
-                progress: 0.0,
-                failures: Vec::new(),
-                started_ms: None,
-                finished_ms: None,
-                usage: None,
-                resume_from: None,
-                frames_finished: 0,
-                started_at: None,
-                cancel: None,
-                staged: Vec::new(),
-                tries_failed: 0,
-            });
-        }
+        job.tasks = new_tasks(&id, &ranges, |_| uuid::Uuid::new_v4().to_string());
         job.rebuild_indexes();
-        std::fs::create_dir_all(self.artifact_dir(&id))?;
-        self.insert_task_rows(&job)?;
-        let mut state = self.lock();
-        job.seq = state.next_seq;
-        if let Err(e) = state.store.write(|tx| tx.job(&job)) {
-            for task in &job.tasks {
-                state.tasks.remove(&task.id);
-            }
-            return Err(storage(e));
-        }
-        state.next_seq += 1;
-        job.log_line(
-            "info",
-            &format!(
-                "queued: {} frames ({}) in {} tasks, package {} ({})",
-                job.frames_total,
-                job.frames,
-                job.tasks.len(),
-                job.package_name,
-                &job.digest[..12.min(job.digest.len())]
-            ),
-        );
-        let body = view::job(&job);
-        self.emit_job(&job);
-        state.jobs.insert(id, job);
-        drop(state);
-        self.work.notify_waiters();
-        Ok(body)
+        Ok(job)
     }
+}
+
+impl Job {
+    /// The log line a job starts with.
+    pub(super) fn queued_line(&self) -> String {
+        format!(
+            "queued: {} frames ({}) in {} tasks, package {} ({})",
+            self.frames_total,
+            self.frames,
+            self.tasks.len(),
+            self.package_name,
+            &self.digest[..12.min(self.digest.len())]
+        )
+    }
+}
+
+/// Queued tasks of job `job_id` for frame `ranges`, the task at index `i` with id `id(i)`.
+pub(super) fn new_tasks(
+    job_id: &str,
+    ranges: &[(i64, i64)],
+    mut id: impl FnMut(usize) -> String,
+) -> Vec<Task> {
+    ranges
+        .iter()
+        .enumerate()
+        .map(|(index, &(start, end))| Task {
+            id: id(index),
+            job_id: job_id.to_string(),
+            index,
+            frame_start: start,
+            frame_end: end,
+            state: TaskState::Queued,
+            attempt: 0,
+            worker: None,
+            progress: 0.0,
+            failures: Vec::new(),
+            started_ms: None,
+            finished_ms: None,
+            usage: None,
+            resume_from: None,
+            stored: Vec::new(),
+            frames_finished: 0,
+            started_at: None,
+            cancel: None,
+            staged: Vec::new(),
+            tries_failed: 0,
+        })
+        .collect()
 }
 
 pub(super) fn valid_tag(tag: &str) -> bool {

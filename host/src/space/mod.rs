@@ -16,6 +16,7 @@ mod packages;
 mod placement;
 mod registry;
 mod topics;
+mod worker;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,8 +31,10 @@ pub use packages::Packages;
 pub use placement::Placement;
 pub use registry::{HubEntry, Registry};
 pub use topics::Topics;
+pub use worker::SpaceWorker;
 
 use crate::hub::Hub;
+use crate::jobs::{LocalPrograms, Slot, SpaceJobs};
 
 /// How often a hub refreshes its registry entry.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -62,6 +65,8 @@ pub struct SpaceConfig {
     pub hub_retention: Duration,
     /// Bytes a topic holds for its slowest subscriber before producers wait.
     pub topic_retention_bytes: u64,
+    /// Render tasks the space's queue holds at most (set by the hub that makes it).
+    pub max_queued_tasks: i64,
 }
 
 /// Why joining or using the space failed.
@@ -130,6 +135,7 @@ impl Space {
             config.topic_retention_bytes,
             reconnects.clone(),
         )));
+        join_jobs(&client, &config, &hub_id, hub, reconnects.clone()).await?;
         registry.spawn_heartbeat(entry, Arc::downgrade(hub));
         Ok(Arc::new(Space {
             forwarder: Forwarder::new(),
@@ -189,6 +195,47 @@ impl Space {
     pub async fn leave(&self) {
         self.registry.leave(&self.hub_id).await;
     }
+}
+
+/// Mirrors the space's render jobs into the hub's job manager, and makes its render
+/// slots (if it has any) slots of the space.
+async fn join_jobs(
+    client: &async_nats::Client,
+    config: &SpaceConfig,
+    hub_id: &str,
+    hub: &Arc<Hub>,
+    reconnects: Reconnects,
+) -> Result<(), SpaceError> {
+    let jobs = hub.jobs();
+    let space = SpaceJobs::open(
+        client.clone(),
+        &config.space,
+        jobs.config().lease,
+        config.max_queued_tasks,
+        reconnects,
+    )
+    .await
+    .map_err(SpaceError::Nats)?;
+    let weak = Arc::downgrade(hub);
+    let local: LocalPrograms = Arc::new(move |package: String, digest: String| {
+        let hub = weak.clone();
+        Box::pin(async move {
+            let sequence = hub.upgrade()?.sequence_or_fetch(&package).await.ok()?;
+            (sequence.program.digest == digest).then(|| sequence.program.clone())
+        })
+    });
+    let slot = (jobs.config().slots > 0).then(|| Slot {
+        worker_id: hub_id.to_string(),
+        worker_name: hub_id.to_string(),
+        tags: jobs.config().slot_tags.clone(),
+        slots: jobs.config().slots,
+        on_hub: true,
+        runtime: hub.runtime().clone(),
+        cache_dir: hub.config().data_dir.join("space-components"),
+        local: Some(local),
+    });
+    jobs.join_space(space, slot, true)
+        .map_err(|e| SpaceError::Config(format!("cannot join the space's render jobs: {e}")))
 }
 
 async fn connect(

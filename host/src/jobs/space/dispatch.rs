@@ -1,0 +1,842 @@
+//! Taking and running tasks of a space, on a hub's slots and on `weir worker --nats`.
+//!
+//! A slot picks the job to serve as a hub's slots pick among local jobs (the ordering,
+//! tags, grants and blocklists, from the mirror), then takes one message from that job's
+//! pull consumer. The message is the lease: in-progress acks every heartbeat keep it,
+//! and a worker that stops sending them loses it when the ack wait (the lease) lapses —
+//! the message is delivered again, to whichever slot asks next. The task's record is
+//! the fence: taking a task raises its `attempt` by compare-and-swap, and a result is
+//! kept only while the record still names that attempt, so a slow worker's late result
+//! never overwrites (or doubles) its successor's. Artifacts go to the object store under
+//! the attempt's own names, and only the completing write makes them the job's.
+
+use std::path::PathBuf;
+
+use async_nats::jetstream::AckKind;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::jobs::config::Ordering;
+use crate::jobs::scheduler::tags_match;
+use crate::jobs::{
+    ArtifactMeta, Failure, Job, JobManager, JobState, Task, TaskSpec, TaskState, TaskUsage, now_ms,
+    run_frames,
+};
+use crate::runtime::{Artifact, BoxFuture, Program, RenderError, Runtime};
+
+/// A program the machine holds already (a hub: a sequence it has, with its grants), by
+/// package id and digest; `None` to fetch the component from the space.
+pub type LocalPrograms =
+    Arc<dyn Fn(String, String) -> BoxFuture<'static, Option<Program>> + Send + Sync>;
+
+/// What a render slot of a space is.
+#[derive(Clone)]
+pub struct Slot {
+    /// The worker id tasks are recorded under (a hub's id for its slots).
+    pub worker_id: String,
+    /// The name logs show.
+    pub worker_name: String,
+    /// Its tags (jobs with tags run only where all of them are).
+    pub tags: Vec<String>,
+    /// Slots running at once on this machine.
+    pub slots: usize,
+    /// On a hub, which gives packages their grants (a worker gets only the component).
+    pub on_hub: bool,
+    /// The runtime frames run on.
+    pub runtime: Runtime,
+    /// Where fetched components are kept.
+    pub cache_dir: PathBuf,
+    /// Programs held already.
+    pub local: Option<LocalPrograms>,
+}
+
+/// What a slot needs of the job of a task it took.
+struct Plan {
+    package_id: String,
+    digest: String,
+    settings: String,
+    timeout: Duration,
+    max_retries: u32,
+    limits: Option<crate::wire::LeaseLimits>,
+    fresh: Task,
+}
+
+/// How taking a task went.
+enum Take {
+    /// It is ours to run: this attempt.
+    Run(u32),
+    /// Its record says it is done (or ran out of tries): the message goes.
+    Done,
+    /// Its last attempt was lost with its worker and that was its last try.
+    Exhausted,
+}
+
+impl JobManager {
+    /// Takes one task of the space for `slot` and runs it to its end; false when no
+    /// job had one ready.
+    pub async fn run_space_task(self: &Arc<Self>, slot: &Slot) -> bool {
+        let Some(space) = self.space().cloned() else {
+            return false;
+        };
+        for (job, max_retries) in self.space_candidates(slot) {
+            let consumer = match space.cached_consumer(&job) {
+                Some(c) => c,
+                None => match space.consumer(&job, max_retries).await {
+                    Ok(c) => c,
+                    Err(_) => continue,
+                },
+            };
+            let Ok(mut batch) = consumer.fetch().max_messages(1).messages().await else {
+                continue;
+            };
+            if let Some(Ok(message)) = batch.next().await {
+                let lease = consumer.cached_info().config.ack_wait;
+                space.run(self, slot, &job, message, lease).await;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Jobs of the space `slot` may serve now, best first, with their retries.
+    fn space_candidates(&self, slot: &Slot) -> Vec<(String, u32)> {
+        let state = self.lock();
+        let mut jobs: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|j| {
+                j.shared
+                    && matches!(j.state, JobState::Queued | JobState::Active)
+                    && !j.queued.is_empty()
+                    && !j.blocklist.contains(&slot.worker_id)
+                    && tags_match(&slot.tags, &j.tags)
+                    && (slot.on_hub || !j.local_only)
+            })
+            .collect();
+        order_jobs(self.config.ordering, &mut jobs);
+        jobs.iter().map(|j| (j.id.clone(), j.max_retries)).collect()
+    }
+
+    fn plan(&self, job_id: &str, index: usize) -> Option<Plan> {
+        let state = self.lock();
+        let job = state.jobs.get(job_id)?;
+        let task = job.tasks.get(index)?;
+        Some(Plan {
+            package_id: job.package_id.clone(),
+            digest: job.digest.clone(),
+            settings: job.merged_settings.clone(),
+            timeout: Duration::from_millis(job.task_timeout_ms),
+            max_retries: job.max_retries,
+            limits: job.limits,
+            fresh: super::super::submit::new_tasks(
+                job_id,
+                &[(task.frame_start, task.frame_end)],
+                |_| task.id.clone(),
+            )
+            .remove(0),
+        })
+    }
+
+    /// Lets the mirror stop attempt `attempt` of a task (its job paused, canceled,
+    /// deleted, or the task taken by another attempt); false when that happened already.
+    fn hold(&self, job_id: &str, index: usize, attempt: u32, cancel: &CancellationToken) -> bool {
+        let mut state = self.lock();
+        let Some(job) = state.jobs.get_mut(job_id) else {
+            return false;
+        };
+        let runs = job
+            .recorded
+            .is_none_or(|s| matches!(s, JobState::Queued | JobState::Active));
+        match job.tasks.get_mut(index) {
+            Some(task) if runs && task.attempt == attempt && task.state == TaskState::Active => {
+                task.cancel = Some(cancel.clone());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Stops every task of the space running here (a worker shutting down): each goes
+    /// back to the queue with no failed try.
+    pub fn stop_space_tasks(&self) {
+        let mut state = self.lock();
+        for job in state.jobs.values_mut().filter(|j| j.shared) {
+            for task in &mut job.tasks {
+                if let Some(cancel) = task.cancel.take() {
+                    cancel.cancel();
+                }
+            }
+        }
+    }
+
+    /// Tasks of the space running on this machine.
+    pub fn space_tasks_running(&self) -> usize {
+        let state = self.lock();
+        state
+            .jobs
+            .values()
+            .filter(|j| j.shared)
+            .flat_map(|j| j.tasks.iter())
+            .filter(|t| t.cancel.as_ref().is_some_and(|c| !c.is_cancelled()))
+            .count()
+    }
+
+    /// What the job of a stopped task wants now.
+    fn stopped_because(&self, job_id: &str) -> Option<JobState> {
+        let state = self.lock();
+        state
+            .jobs
+            .get(job_id)
+            .map(|j| j.recorded.unwrap_or(j.state))
+    }
+}
+
+/// Sorts candidate jobs by the ordering (as the local scheduler does).
+pub(in crate::jobs) fn order_jobs(ordering: Ordering, jobs: &mut [&Job]) {
+    use rand::seq::SliceRandom;
+    match ordering {
+        Ordering::Priority => jobs.sort_by_key(|j| (std::cmp::Reverse(j.priority), j.seq)),
+        Ordering::OldestFirst => jobs.sort_by_key(|j| j.seq),
+        Ordering::NewestFirst => jobs.sort_by_key(|j| std::cmp::Reverse(j.seq)),
+        Ordering::Random => jobs.shuffle(&mut rand::rng()),
+    }
+}
+
+impl SpaceJobs {
+    /// Runs the task `message` names, to its end.
+    async fn run(
+        self: &Arc<Self>,
+        jobs: &Arc<JobManager>,
+        slot: &Slot,
+        job_id: &str,
+        message: jetstream::Message,
+        lease: Duration,
+    ) {
+        let index = std::str::from_utf8(&message.payload)
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok());
+        let (Some(index), Some(plan)) = (index, index.and_then(|i| jobs.plan(job_id, i))) else {
+            let _ = message.ack_with(AckKind::Term).await; // no such task (its job went)
+            return;
+        };
+        let key = task_key(job_id, index);
+        let worker = slot.worker_id.clone();
+        let taken = self
+            .modify::<Task, Take>(
+                &key,
+                || Some(plan.fresh_copy()),
+                |task| Ok(Some(take(task, &worker, plan.max_retries, lease))),
+            )
+            .await;
+        let (task, take) = match taken {
+            Ok((task, Some(take))) => (task, take),
+            Ok((_, None)) => return,
+            Err(e) => {
+                tracing::warn!(job = %job_id, index, error = %e, "cannot take a task of the space");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+                return;
+            }
+        };
+        self.applied(jobs, &key, &task);
+        let attempt = match take {
+            Take::Run(attempt) => attempt,
+            Take::Done => {
+                let _ = message.double_ack().await;
+                return;
+            }
+            Take::Exhausted => {
+                let _ = message.ack_with(AckKind::Term).await;
+                self.task_failed_for_good(jobs, job_id, &task).await;
+                return;
+            }
+        };
+        let label = frames_label(&task);
+        if task
+            .failures
+            .last()
+            .is_some_and(|f| f.attempt + 1 == attempt && f.error.contains("lost"))
+        {
+            self.log(
+                job_id,
+                "warn",
+                &format!(
+                    "frames {label}: {}",
+                    task.failures.last().map_or("", |f| f.error.as_str())
+                ),
+            );
+        }
+        self.log(
+            job_id,
+            "info",
+            &format!(
+                "frames {label} started on worker {} (attempt {attempt})",
+                slot.worker_name
+            ),
+        );
+        let cancel = CancellationToken::new();
+        if !jobs.hold(job_id, index, attempt, &cancel) {
+            cancel.cancel();
+        }
+        let message = Arc::new(message);
+        let beats = self.spawn_heartbeat(
+            jobs,
+            message.clone(),
+            key.clone(),
+            attempt,
+            cancel.clone(),
+            lease,
+        );
+        let stored = Arc::new(Mutex::new(Vec::<ArtifactMeta>::new()));
+        let result = match self.program(slot, &plan).await {
+            Ok(program) => {
+                let spec = TaskSpec {
+                    job_id: job_id.to_string(),
+                    attempt,
+                    frame_attempt: task.tries_failed.saturating_add(1),
+                    frame_start: task.frame_start,
+                    frame_end: task.frame_end,
+                    settings: plan.settings.clone(),
+                    timeout: plan.timeout,
+                };
+                let sink = |frame: i64, artifacts: Vec<Artifact>| {
+                    let (space, stored) = (self.clone(), stored.clone());
+                    let (job, task_id) = (job_id.to_string(), task.id.clone());
+                    async move {
+                        for artifact in artifacts {
+                            let meta = space
+                                .store_artifact(&job, index, &task_id, attempt, frame, artifact)
+                                .await?;
+                            stored.lock().unwrap_or_else(|p| p.into_inner()).push(meta);
+                        }
+                        Ok(())
+                    }
+                };
+                let progress: crate::runtime::ProgressHook = {
+                    let beats = beats.clone();
+                    Arc::new(move |p| {
+                        beats.store(f64::from(p).to_bits(), std::sync::atomic::Ordering::Relaxed)
+                    })
+                };
+                let log: crate::runtime::LogHook = {
+                    let (space, job) = (self.clone(), job_id.to_string());
+                    Arc::new(move |level, line| space.log(&job, level, line))
+                };
+                run_frames(
+                    &slot.runtime,
+                    &program,
+                    &spec,
+                    cancel.clone(),
+                    progress,
+                    Some(log),
+                    sink,
+                )
+                .await
+            }
+            Err(e) => Err(RenderError::Failed(e)),
+        };
+        cancel.cancel(); // ends the heartbeat
+        let stored = std::mem::take(&mut *stored.lock().unwrap_or_else(|p| p.into_inner()));
+        match result {
+            Ok(usage) => {
+                self.complete(
+                    jobs,
+                    job_id,
+                    index,
+                    attempt,
+                    stored,
+                    usage,
+                    &message,
+                    &slot.worker_name,
+                    &label,
+                )
+                .await
+            }
+            Err(RenderError::Canceled) => {
+                self.drop_objects(&stored).await;
+                self.stopped(jobs, job_id, index, attempt, &message).await;
+            }
+            Err(e) => {
+                self.drop_objects(&stored).await;
+                self.fail(
+                    jobs,
+                    job_id,
+                    index,
+                    attempt,
+                    &slot.worker_id,
+                    &e.to_string(),
+                    &message,
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Applies a record this machine just wrote to its own mirror.
+    fn applied(&self, jobs: &JobManager, key: &str, task: &Task) {
+        if let Ok(record) = serde_json::to_vec(task) {
+            jobs.apply_space(key, Some(&record));
+        }
+    }
+
+    /// Keeps the lease with in-progress acks and writes the task's progress to its
+    /// record; stops the attempt when the record names another one. Returns where the
+    /// render puts its progress (an `f64`'s bits).
+    fn spawn_heartbeat(
+        self: &Arc<Self>,
+        jobs: &Arc<JobManager>,
+        message: Arc<jetstream::Message>,
+        key: String,
+        attempt: u32,
+        cancel: CancellationToken,
+        lease: Duration,
+    ) -> Arc<AtomicU64> {
+        let progress = Arc::new(AtomicU64::new(0f64.to_bits()));
+        let (space, jobs, seen) = (self.clone(), Arc::downgrade(jobs), progress.clone());
+        let every = (lease / 3).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        tokio::spawn(async move {
+            let mut written = 0.0;
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let _ = message.ack_with(AckKind::Progress).await;
+                let now = f64::from_bits(seen.load(std::sync::atomic::Ordering::Relaxed));
+                if now - written < 0.01 {
+                    continue;
+                }
+                written = now;
+                let wrote = space
+                    .modify::<Task, ()>(
+                        &key,
+                        || None,
+                        |task| {
+                            if task.attempt != attempt || task.state != TaskState::Active {
+                                return Err(JobError::Conflict("lease lost".into()));
+                            }
+                            task.progress = now;
+                            Ok(Some(()))
+                        },
+                    )
+                    .await;
+                match (wrote, jobs.upgrade()) {
+                    (Ok((task, _)), Some(jobs)) => space.applied(&jobs, &key, &task),
+                    (Err(JobError::Conflict(_) | JobError::NotFound(_)), _) => cancel.cancel(),
+                    _ => {}
+                }
+            }
+        });
+        progress
+    }
+
+    /// The program for a task: the machine's own, or the component fetched from the
+    /// space by digest and compiled (once per process, cached on disk).
+    async fn program(&self, slot: &Slot, plan: &Plan) -> Result<Program, String> {
+        if let Some(local) = &slot.local
+            && let Some(program) = local(plan.package_id.clone(), plan.digest.clone()).await
+        {
+            return Ok(program);
+        }
+        let digest = plan.digest.to_ascii_lowercase();
+        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "the job names an invalid component digest {digest:?}"
+            ));
+        }
+        let path = slot.cache_dir.join(format!("{digest}.wasm"));
+        if !path.exists() {
+            self.fetch_component(&digest, &path).await?;
+        }
+        let runtime = slot.runtime.clone();
+        let file = path.clone();
+        let program = tokio::task::spawn_blocking(move || runtime.load(&file))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot load the job's component: {e:#}"))?;
+        if program.digest != digest {
+            let _ = std::fs::remove_file(&path);
+            return Err(format!("{} does not hash to its name", path.display()));
+        }
+        let limits = plan.limits.unwrap_or_default();
+        Ok(program.with_limits(crate::runtime::Limits {
+            memory_bytes: limits.memory_bytes.map(|b| b as usize),
+            wall_time: limits.wall_time_ms.map(Duration::from_millis),
+            cpu_time: limits.cpu_time_ms.map(Duration::from_millis),
+        }))
+    }
+
+    /// Stores one artifact of an attempt under the attempt's own object name.
+    async fn store_artifact(
+        &self,
+        job: &str,
+        index: usize,
+        task_id: &str,
+        attempt: u32,
+        frame: i64,
+        artifact: Artifact,
+    ) -> Result<ArtifactMeta, String> {
+        if !crate::runtime::is_valid_artifact_name(&artifact.name) {
+            return Err(format!(
+                "artifact name {:?}: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'",
+                artifact.name
+            ));
+        }
+        let object = artifact_object(job, index, attempt, &artifact.name);
+        let meta = object_store::ObjectMetadata {
+            name: object.clone(),
+            chunk_size: Some(CHUNK),
+            ..Default::default()
+        };
+        let sha256 = hex::encode(Sha256::digest(&artifact.data));
+        let size = artifact.data.len() as u64;
+        self.artifacts
+            .put(meta, &mut &artifact.data[..])
+            .await
+            .map_err(|e| format!("cannot store artifact {} in the space: {e}", artifact.name))?;
+        Ok(ArtifactMeta {
+            name: artifact.name,
+            media_type: artifact.media_type,
+            size,
+            sha256,
+            frame,
+            task_id: task_id.to_string(),
+            object: Some(object),
+        })
+    }
+
+    async fn drop_objects(&self, stored: &[ArtifactMeta]) {
+        for object in stored.iter().filter_map(|a| a.object.as_deref()) {
+            let _ = self.artifacts.delete(object).await;
+        }
+    }
+
+    /// Keeps a finished attempt's result while the task's record names the attempt.
+    #[allow(clippy::too_many_arguments)]
+    async fn complete(
+        &self,
+        jobs: &Arc<JobManager>,
+        job_id: &str,
+        index: usize,
+        attempt: u32,
+        stored: Vec<ArtifactMeta>,
+        usage: TaskUsage,
+        message: &jetstream::Message,
+        worker: &str,
+        label: &str,
+    ) {
+        let key = task_key(job_id, index);
+        let artifacts = stored.clone();
+        let kept = self
+            .modify::<Task, ()>(
+                &key,
+                || None,
+                |task| {
+                    if task.attempt != attempt || task.state != TaskState::Active {
+                        return Ok(None);
+                    }
+                    task.state = TaskState::Completed;
+                    task.progress = 1.0;
+                    task.finished_ms = Some(now_ms());
+                    task.usage = Some(usage);
+                    task.stored = artifacts.clone();
+                    Ok(Some(()))
+                },
+            )
+            .await;
+        match kept {
+            Ok((task, Some(()))) => {
+                self.applied(jobs, &key, &task);
+                let _ = message.double_ack().await;
+                self.log(
+                    job_id,
+                    "info",
+                    &format!("frames {label} completed on worker {worker}"),
+                );
+                self.finish_job_if_done(jobs, job_id).await;
+            }
+            Ok((_, None)) | Err(_) => {
+                // Another attempt has it (or it was stopped): this result is not kept.
+                self.drop_objects(&stored).await;
+                self.log(job_id, "warn", &format!("frames {label}: a late result of attempt {attempt} from worker {worker} was dropped"));
+            }
+        }
+    }
+
+    /// A stopped attempt: back to the queue when its job was paused (or the machine is
+    /// stopping), canceled with its job, nothing when another attempt has it.
+    async fn stopped(
+        &self,
+        jobs: &Arc<JobManager>,
+        job_id: &str,
+        index: usize,
+        attempt: u32,
+        message: &jetstream::Message,
+    ) {
+        let why = jobs.stopped_because(job_id);
+        let back = matches!(
+            why,
+            Some(JobState::Paused | JobState::Queued | JobState::Active)
+        );
+        let key = task_key(job_id, index);
+        let changed = self
+            .modify::<Task, ()>(
+                &key,
+                || None,
+                |task| {
+                    if task.attempt != attempt || task.state != TaskState::Active {
+                        return Ok(None);
+                    }
+                    task.state = if back {
+                        TaskState::Queued
+                    } else {
+                        TaskState::Canceled
+                    };
+                    task.progress = 0.0;
+                    task.worker = None;
+                    if !back {
+                        task.finished_ms = Some(now_ms());
+                    }
+                    Ok(Some(()))
+                },
+            )
+            .await;
+        if let Ok((task, Some(()))) = &changed {
+            self.applied(jobs, &key, task);
+        }
+        let ack = if back {
+            AckKind::Nak(None)
+        } else {
+            AckKind::Term
+        };
+        if changed.is_ok_and(|(_, c)| c.is_some()) || !back {
+            let _ = message.ack_with(ack).await;
+        }
+    }
+
+    /// A failed attempt: retried after a backoff while it has tries left, else failed
+    /// (and its job with it, past the job's failure threshold). The worker may be
+    /// blocklisted for the job.
+    #[allow(clippy::too_many_arguments)]
+    async fn fail(
+        &self,
+        jobs: &Arc<JobManager>,
+        job_id: &str,
+        index: usize,
+        attempt: u32,
+        worker: &str,
+        error: &str,
+        message: &jetstream::Message,
+    ) {
+        let key = task_key(job_id, index);
+        let max_retries = jobs.plan(job_id, index).map_or(0, |p| p.max_retries);
+        let failed = self
+            .modify::<Task, ()>(
+                &key,
+                || None,
+                |task| {
+                    if task.attempt != attempt || task.state != TaskState::Active {
+                        return Ok(None);
+                    }
+                    record_failure(task, worker, attempt, error, max_retries);
+                    Ok(Some(()))
+                },
+            )
+            .await;
+        let Ok((task, Some(()))) = failed else {
+            return; // another attempt has it
+        };
+        self.applied(jobs, &key, &task);
+        self.log(
+            job_id,
+            "warn",
+            &format!(
+                "frames {} failed on worker {worker} (attempt {attempt}): {error}",
+                frames_label(&task)
+            ),
+        );
+        self.count_failure(jobs, job_id, worker).await;
+        if task.state == TaskState::Failed {
+            let _ = message.ack_with(AckKind::Term).await;
+            self.task_failed_for_good(jobs, job_id, &task).await;
+        } else {
+            let wait =
+                Duration::from_millis(500 << task.tries_failed.min(6)).min(Duration::from_secs(30));
+            let _ = message.ack_with(AckKind::Nak(Some(wait))).await;
+        }
+    }
+
+    /// Counts a failure of `worker` on the job, blocklisting it past the limit.
+    async fn count_failure(&self, jobs: &JobManager, job_id: &str, worker: &str) {
+        let limit = jobs.config().blocklist_after.max(1);
+        let mut blocked = false;
+        let _ = self
+            .change_job_quietly(jobs, job_id, |job| {
+                let count = job.worker_failures.entry(worker.to_string()).or_insert(0);
+                *count += 1;
+                blocked = *count >= limit && !job.blocklist.iter().any(|w| w == worker);
+                if blocked {
+                    job.blocklist.push(worker.to_string());
+                }
+                Ok(Some(()))
+            })
+            .await;
+        if blocked {
+            self.log(
+                job_id,
+                "warn",
+                &format!("worker {worker} blocklisted for this job after {limit} failed tasks"),
+            );
+        }
+    }
+
+    /// A task out of tries: the job fails unless its failure threshold allows it.
+    async fn task_failed_for_good(&self, jobs: &Arc<JobManager>, job_id: &str, task: &Task) {
+        let tolerated = jobs
+            .with_job(job_id, |job| job.failures_tolerated())
+            .unwrap_or(false);
+        if tolerated {
+            self.finish_job_if_done(jobs, job_id).await;
+            return;
+        }
+        let reason = format!(
+            "frames {} failed {} times: {}",
+            frames_label(task),
+            task.failures.len(),
+            task.failures.last().map_or("", |f| f.error.as_str())
+        );
+        let failed = self
+            .change_job_quietly(jobs, job_id, |job| {
+                if job.state.is_terminal() {
+                    return Ok(None);
+                }
+                job.state = JobState::Failed;
+                job.finished_ms = Some(now_ms());
+                job.errors.push(reason.clone());
+                Ok(Some(()))
+            })
+            .await;
+        if failed.is_ok_and(|changed| changed) {
+            self.dequeue_all(job_id).await;
+            self.log(job_id, "error", &format!("job failed: {reason}"));
+        }
+    }
+
+    /// Writes the job's end once every task has ended.
+    async fn finish_job_if_done(&self, jobs: &JobManager, job_id: &str) {
+        let done = jobs
+            .with_job(job_id, |job| job.derived_state() == JobState::Completed)
+            .unwrap_or(false);
+        if !done {
+            return;
+        }
+        let ended = self
+            .change_job_quietly(jobs, job_id, |job| {
+                if job.state.is_terminal() || job.state == JobState::Paused {
+                    return Ok(None);
+                }
+                job.state = JobState::Completed;
+                job.finished_ms = Some(now_ms());
+                Ok(Some(()))
+            })
+            .await;
+        if ended.is_ok_and(|changed| changed) {
+            self.dequeue_all(job_id).await;
+            self.log(job_id, "info", "completed");
+        }
+    }
+
+    /// Changes the job's record (as `change_job`), saying whether it changed.
+    async fn change_job_quietly(
+        &self,
+        jobs: &JobManager,
+        job_id: &str,
+        mut change: impl FnMut(&mut Job) -> Result<Option<()>, JobError>,
+    ) -> Result<bool, JobError> {
+        let key = job_key(job_id);
+        let (job, changed) = self
+            .modify::<Job, ()>(
+                &key,
+                || None,
+                |job| {
+                    let said = change(job)?;
+                    job.updated_ms = now_ms();
+                    Ok(said)
+                },
+            )
+            .await?;
+        if changed.is_some()
+            && let Ok(record) = serde_json::to_vec(&job)
+        {
+            jobs.apply_space(&key, Some(&record));
+        }
+        Ok(changed.is_some())
+    }
+}
+
+impl Plan {
+    fn fresh_copy(&self) -> Task {
+        super::super::submit::new_tasks(
+            &self.fresh.job_id,
+            &[(self.fresh.frame_start, self.fresh.frame_end)],
+            |_| self.fresh.id.clone(),
+        )
+        .remove(0)
+    }
+}
+
+/// Takes a task's record for a new attempt by `worker`. A record still active is an
+/// attempt whose worker lost the lease: a failed try.
+fn take(task: &mut Task, worker: &str, max_retries: u32, lease: Duration) -> Take {
+    match task.state {
+        TaskState::Completed | TaskState::Failed | TaskState::Canceled => return Take::Done,
+        TaskState::Active => {
+            let lost = task.worker.clone().unwrap_or_default();
+            let error = format!(
+                "worker {lost} lost: no heartbeat within the lease ({} ms)",
+                lease.as_millis()
+            );
+            record_failure(task, &lost, task.attempt, &error, max_retries);
+            if task.state == TaskState::Failed {
+                return Take::Exhausted;
+            }
+        }
+        TaskState::Queued => {}
+    }
+    task.attempt += 1;
+    task.state = TaskState::Active;
+    task.worker = Some(worker.to_string());
+    task.progress = 0.0;
+    task.started_ms = Some(now_ms());
+    task.finished_ms = None;
+    task.usage = None;
+    task.stored.clear();
+    Take::Run(task.attempt)
+}
+
+/// Records a failed try; out of tries, the task fails.
+fn record_failure(task: &mut Task, worker: &str, attempt: u32, error: &str, max_retries: u32) {
+    task.failures.push(Failure {
+        worker: worker.to_string(),
+        attempt,
+        error: error.chars().take(2000).collect(),
+    });
+    task.tries_failed += 1;
+    task.progress = 0.0;
+    task.worker = None;
+    if task.tries_failed > max_retries {
+        task.state = TaskState::Failed;
+        task.finished_ms = Some(now_ms());
+    } else {
+        task.state = TaskState::Queued;
+    }
+}
+
+fn frames_label(task: &Task) -> String {
+    task.frames_label()
+}
