@@ -3,6 +3,7 @@
 //! forwarding (HTTP streams both ways, WebSocket), placement, a hub killed,
 //! NATS restarted, a duplicate hub id, NATS without JetStream, auth.
 
+mod jobs;
 mod membership;
 mod nats;
 pub mod scramjet_cli;

@@ -65,9 +65,9 @@ impl JobManager {
             }
         };
         space.log(&job.id, "info", &job.queued_line());
-        if space.seen(&key, revision) {
-            self.apply_space(&key, Some(&record));
-        }
+        // Applied here at once (the watch may be applying it too: both end the same).
+        space.seen(&key, revision);
+        self.apply_space(&key, Some(&record));
         self.get(&job.id)
     }
 

@@ -80,7 +80,13 @@ impl JobManager {
         let Some(space) = self.space().cloned() else {
             return false;
         };
-        for (job, max_retries) in self.space_candidates(slot) {
+        space.synced().await;
+        for (job, max_retries, queued) in self.space_candidates(slot) {
+            // A job with nothing queued here may still have a task whose lease lapsed
+            // (its worker died): asked now and then, not on every wakeup.
+            if !queued && !space.may_poll(&job) {
+                continue;
+            }
             let consumer = match space.cached_consumer(&job) {
                 Some(c) => c,
                 None => match space.consumer(&job, max_retries).await {
@@ -100,8 +106,9 @@ impl JobManager {
         false
     }
 
-    /// Jobs of the space `slot` may serve now, best first, with their retries.
-    fn space_candidates(&self, slot: &Slot) -> Vec<(String, u32)> {
+    /// Jobs of the space `slot` may serve now, best first, with their retries and whether
+    /// the mirror shows tasks of theirs queued.
+    fn space_candidates(&self, slot: &Slot) -> Vec<(String, u32, bool)> {
         let state = self.lock();
         let mut jobs: Vec<&Job> = state
             .jobs
@@ -109,14 +116,16 @@ impl JobManager {
             .filter(|j| {
                 j.shared
                     && matches!(j.state, JobState::Queued | JobState::Active)
-                    && !j.queued.is_empty()
+                    && !(j.queued.is_empty() && j.active.is_empty())
                     && !j.blocklist.contains(&slot.worker_id)
                     && tags_match(&slot.tags, &j.tags)
                     && (slot.on_hub || !j.local_only)
             })
             .collect();
         order_jobs(self.config.ordering, &mut jobs);
-        jobs.iter().map(|j| (j.id.clone(), j.max_retries)).collect()
+        jobs.iter()
+            .map(|j| (j.id.clone(), j.max_retries, !j.queued.is_empty()))
+            .collect()
     }
 
     fn plan(&self, job_id: &str, index: usize) -> Option<Plan> {

@@ -23,6 +23,13 @@ impl SpaceJobs {
         let space = self.clone();
         tokio::spawn(async move {
             let mut next = 1;
+            let last = match space.kv.status().await {
+                Ok(status) => status.info.state.last_sequence,
+                Err(_) => 0,
+            };
+            if last == 0 {
+                space.synced.send_replace(true);
+            }
             loop {
                 let seen = space.reconnects.load(AtomicOrdering::Relaxed);
                 let Ok(mut watch) = space.kv.watch_all_from_revision(next).await else {
@@ -38,6 +45,9 @@ impl SpaceJobs {
                         entry = watch.next() => {
                             let Some(Ok(entry)) = entry else { break };
                             next = entry.revision + 1;
+                            if entry.revision >= last {
+                                space.synced.send_replace(true);
+                            }
                             let Some(jobs) = jobs.upgrade() else { return };
                             if space.seen(&entry.key, entry.revision) {
                                 let value = (entry.operation == kv::Operation::Put)

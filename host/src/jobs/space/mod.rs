@@ -45,6 +45,8 @@ pub const MAX_QUEUED_TASKS: i64 = 1_000_000;
 pub const HANDBACKS: i64 = 10;
 /// Object chunk size for artifacts and components: under the 1 MB message limit.
 const CHUNK: usize = 512 << 10;
+/// How often a machine asks a job with no queued task for a redelivered one.
+const POLL_RUNNING: Duration = Duration::from_millis(250);
 /// Compare-and-swap tries before a write gives up (each lost race reads again).
 const CAS_TRIES: usize = 50;
 
@@ -66,6 +68,10 @@ pub struct SpaceJobs {
     consumers: Mutex<HashMap<String, PullConsumer>>,
     /// The revision of each key as the mirror last applied it.
     revisions: Mutex<HashMap<String, u64>>,
+    /// When each job with no queued task was last asked for a redelivered one.
+    polled: Mutex<HashMap<String, std::time::Instant>>,
+    /// Whether the mirror has applied every record that was there when it started.
+    synced: tokio::sync::watch::Sender<bool>,
 }
 
 fn nats(what: &str) -> impl Fn(String) -> JobError + '_ {
@@ -144,7 +150,33 @@ impl SpaceJobs {
             reconnects,
             consumers: Mutex::default(),
             revisions: Mutex::default(),
+            polled: Mutex::default(),
+            synced: tokio::sync::watch::channel(false).0,
         }))
+    }
+
+    /// Waits (a few seconds at most) until the mirror holds every job that was in the
+    /// space when it started: a slot that asked earlier would see only some of them.
+    pub async fn synced(&self) {
+        let mut synced = self.synced.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(10), synced.wait_for(|s| *s)).await;
+    }
+
+    /// Whether a job whose tasks all run elsewhere may be asked for a message now: a
+    /// lapsed lease's redelivery is looked for every [`POLL_RUNNING`] per machine.
+    fn may_poll(&self, job: &str) -> bool {
+        let mut polled = self.polled.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if polled.len() > 10_000 {
+            polled.retain(|_, at| now.duration_since(*at) < POLL_RUNNING);
+        }
+        match polled.get(job) {
+            Some(at) if now.duration_since(*at) < POLL_RUNNING => false,
+            _ => {
+                polled.insert(job.to_string(), now);
+                true
+            }
+        }
     }
 
     /// The space's name.

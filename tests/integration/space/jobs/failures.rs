@@ -1,0 +1,167 @@
+//! Render jobs of a space when machines fail: a worker killed mid-task, NATS restarted
+//! mid-job, and the refusals (a full queue, a package no machine can run, a component
+//! gone from the store).
+
+use super::*;
+
+#[tokio::test]
+async fn a_killed_workers_task_runs_elsewhere_within_the_lease() {
+    let nats = Nats::start();
+    // A short lease: the consumer's ack wait is the accepting hub's.
+    let hubs = hubs(
+        &nats,
+        "lease",
+        &[("a", &["--slots", "0", "--lease-secs", "2"])],
+    )
+    .await;
+    upload(&hubs[0], weir_tests::RENDER_TEST_DIR).await;
+    let mut first = SpaceWorker::start(&nats, "lease", "w1");
+    let online = wait_workers(&hubs[0], 1).await;
+    let first_id = online[0]["id"].as_str().unwrap().to_string();
+    let id = submit(&hubs[0], slow("1", 3000)).await;
+    wait_job(&hubs[0], &id, JOB_WAIT, |j| j["taskCounts"]["active"] == 1).await;
+    let _second = SpaceWorker::start(&nats, "lease", "w2");
+    wait_workers(&hubs[0], 2).await;
+
+    first.kill(); // SIGKILL, mid-frame
+    let killed = Instant::now();
+    let deadline = killed + JOB_WAIT;
+    let retaken = loop {
+        let task = tasks(&hubs[0], &id).await.remove(0);
+        if task["attempt"] == 2 && task["state"] == "active" {
+            break killed.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the task was not taken again: {task}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("worker SIGKILL → its task running elsewhere after {retaken:?} (lease 2 s)");
+    completed(&hubs[0], &id).await;
+    let task = tasks(&hubs[0], &id).await.remove(0);
+    assert_eq!(task["state"], "completed", "{task}");
+    assert_ne!(task["worker"], first_id.as_str(), "{task}");
+    let failure = &task["failures"][0];
+    assert_eq!(failure["worker"], first_id.as_str(), "{task}");
+    assert!(
+        failure["error"].as_str().unwrap().contains("lost"),
+        "{task}"
+    );
+    assert_eq!(stored_objects(&nats, "lease", &id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn nats_restarted_mid_job_loses_nothing() {
+    let mut nats = Nats::start();
+    let hubs = hubs(
+        &nats,
+        "restart",
+        &[("a", &["--slots", "1"]), ("b", &["--slots", "0"])],
+    )
+    .await;
+    let _worker = SpaceWorker::start(&nats, "restart", "w1");
+    upload(&hubs[0], weir_tests::RENDER_TEST_DIR).await;
+    wait_workers(&hubs[1], 2).await;
+    let id = submit(&hubs[1], slow("1-12", 300)).await;
+    wait_job(&hubs[0], &id, JOB_WAIT, |j| {
+        j["taskCounts"]["completed"].as_u64() >= Some(2)
+    })
+    .await;
+
+    nats.restart();
+    let done = completed(&hubs[1], &id).await;
+    assert_eq!(done["framesDone"], 12, "{done}");
+    let (_, artifacts) = get_json(&api(&hubs[0], &format!("/jobs/{id}/artifacts"))).await;
+    assert_eq!(artifacts.as_array().unwrap().len(), 12, "{artifacts}");
+    assert_eq!(stored_objects(&nats, "restart", &id).await.len(), 12);
+}
+
+#[tokio::test]
+async fn what_the_space_cannot_run_is_refused_with_a_reason() {
+    let nats = Nats::start();
+    let hubs = hubs(
+        &nats,
+        "refuse",
+        &[(
+            "a",
+            &[
+                "--slots",
+                "0",
+                "--space-max-queued-tasks",
+                "50",
+                "--grant-scratch-mb",
+                "8",
+            ],
+        )],
+    )
+    .await;
+    upload(&hubs[0], weir_tests::RENDER_TEST_DIR).await;
+
+    // More tasks than the queue holds: 503, and no job is left behind.
+    let (status, body) = post(&hubs[0], "/jobs", slow("1-60", 0)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("queue"), "{body}");
+    let (_, jobs) = get_json(&api(&hubs[0], "/jobs")).await;
+    assert_eq!(jobs, json!([]), "a refused job is not kept");
+    // What fits is taken.
+    submit(&hubs[0], slow("1-40", 0)).await;
+
+    // A package asking for grants runs only on hubs' own slots: none here.
+    let manifest = "name = \"granted-render\"\nkind = \"render\"\ncomponent = \"probe.wasm\"\n[grants]\nscratch_mb = 1\n";
+    let wasm = std::fs::read(weir_tests::GRANTS_RENDER_PROBE).unwrap();
+    let package = crate::support::archive(
+        "space-granted-render",
+        &[("weir.toml", manifest.as_bytes()), ("probe.wasm", &wasm)],
+    );
+    let response = client()
+        .post(api(&hubs[0], "/sequence"))
+        .body(std::fs::read(package).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = post(
+        &hubs[0],
+        "/jobs",
+        json!({"package": "granted-render", "frames": "1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("--slots"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_component_missing_from_the_store_fails_the_job_with_the_reason() {
+    let nats = Nats::start();
+    let hubs = hubs(&nats, "missing", &[("a", &["--slots", "0"])]).await;
+    upload(&hubs[0], weir_tests::RENDER_TEST_DIR).await;
+    let mut job = slow("1", 0);
+    job["maxRetries"] = json!(1);
+    let id = submit(&hubs[0], job).await;
+    let digest = job_digest(&hubs[0], &id).await;
+    // The component goes before any worker fetched it.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let store = js.get_object_store("weir-packages-missing").await.unwrap();
+    store.delete(&digest).await.unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let _worker = SpaceWorker::start_in(&nats, "missing", "w1", cache.path());
+    let failed = wait_job(&hubs[0], &id, JOB_WAIT, |j| j["state"] == "failed").await;
+    let errors = failed["errors"].to_string();
+    assert!(
+        errors.contains("missing from the space's package store"),
+        "{failed}"
+    );
+}
+
+async fn job_digest(hub: &SpaceHub, id: &str) -> String {
+    job(hub, id).await["package"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
