@@ -18,7 +18,7 @@ impl JobManager {
         let mut failed: Vec<(String, usize, String)> = Vec::new();
         let mut lost = Vec::new();
         for worker in state.workers.values_mut() {
-            if worker.local || worker.state != WorkerState::Online {
+            if worker.local || worker.shared || worker.state != WorkerState::Online {
                 continue;
             }
             if worker.seen.is_none_or(|t| now.duration_since(t) > lease) {

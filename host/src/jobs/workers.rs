@@ -182,6 +182,9 @@ impl JobManager {
             .workers
             .get_mut(id)
             .ok_or_else(|| JobError::NotFound(format!("Worker {id} not found")))?;
+        if worker.shared {
+            return Err(shared_worker(id));
+        }
         worker.status = status;
         state.store.write(|tx| tx.worker(worker)).map_err(storage)?;
         self.emit_worker(worker);
@@ -200,6 +203,9 @@ impl JobManager {
         }
         let mut guard = self.lock();
         let state = &mut *guard;
+        if state.workers.get(id).is_some_and(|w| w.shared) {
+            return Err(shared_worker(id));
+        }
         let mut worker = state
             .workers
             .remove(id)
@@ -307,4 +313,11 @@ impl JobManager {
             drain,
         })
     }
+}
+
+/// The refusal to steer a worker of a space from a hub.
+fn shared_worker(id: &str) -> JobError {
+    JobError::Conflict(format!(
+        "worker {id} is a worker of the space: it takes tasks from JetStream, not from this hub; stop it (SIGTERM hands its tasks back) or start it with other --tags"
+    ))
 }

@@ -165,3 +165,57 @@ async fn job_digest(hub: &SpaceHub, id: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+#[tokio::test]
+async fn a_late_result_of_a_stalled_worker_is_dropped_and_each_frame_stored_once() {
+    let nats = Nats::start();
+    let hubs = hubs(
+        &nats,
+        "late",
+        &[("a", &["--slots", "0", "--lease-secs", "2"])],
+    )
+    .await;
+    upload(&hubs[0], weir_tests::RENDER_TEST_DIR).await;
+    let slow_worker = SpaceWorker::start(&nats, "late", "w1");
+    let online = wait_workers(&hubs[0], 1).await;
+    let stalled_id = online[0]["id"].as_str().unwrap().to_string();
+    let id = submit(&hubs[0], slow("1", 1500)).await;
+    wait_job(&hubs[0], &id, JOB_WAIT, |j| j["taskCounts"]["active"] == 1).await;
+
+    // The worker stalls (SIGSTOP) past its lease; another one takes the task and ends it.
+    signal(&slow_worker, "-STOP");
+    let _second = SpaceWorker::start(&nats, "late", "w2");
+    let done = completed(&hubs[0], &id).await;
+    assert_eq!(done["framesDone"], 1, "{done}");
+    let task = tasks(&hubs[0], &id).await.remove(0);
+    assert_eq!(task["attempt"], 2, "{task}");
+    assert_ne!(task["worker"], stalled_id.as_str(), "{task}");
+
+    // It wakes up and finishes its frame: the record names attempt 2, so its result
+    // is not kept, and its object goes.
+    signal(&slow_worker, "-CONT");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let task = tasks(&hubs[0], &id).await.remove(0);
+    assert_eq!(
+        (task["attempt"].clone(), task["state"].clone()),
+        (json!(2), json!("completed")),
+        "{task}"
+    );
+    let (_, artifacts) = get_json(&api(&hubs[0], &format!("/jobs/{id}/artifacts"))).await;
+    assert_eq!(artifacts.as_array().unwrap().len(), 1, "{artifacts}");
+    let objects = stored_objects(&nats, "late", &id).await;
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert!(
+        objects[0].contains("/2/"),
+        "attempt 2's object is the one kept: {objects:?}"
+    );
+}
+
+fn signal(worker: &SpaceWorker, which: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(which)
+        .arg(worker.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
