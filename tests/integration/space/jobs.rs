@@ -308,8 +308,26 @@ async fn the_job_outlives_the_hub_that_took_it() {
     })
     .await;
 
+    // `weir job watch` on another hub follows it to its end, as on one hub.
+    let watch = crate::support::weir()
+        .args(["--hub", &hubs[0].url, "job", "watch", &id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     hubs[1].kill(); // SIGKILL of the hub that accepted the job, mid-render
     let done = completed(&hubs[0], &id).await;
+    let watched = tokio::task::spawn_blocking(move || crate::support::finish(watch, WAIT))
+        .await
+        .unwrap();
+    assert!(
+        watched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    let said = String::from_utf8_lossy(&watched.stdout).to_string()
+        + &String::from_utf8_lossy(&watched.stderr);
+    assert!(said.contains("completed"), "{said}");
     assert_eq!(done["framesDone"], 12, "{done}");
     let (_, artifacts) = get_json(&api(&hubs[0], &format!("/jobs/{id}/artifacts"))).await;
     assert_eq!(artifacts.as_array().unwrap().len(), 12, "{artifacts}");
