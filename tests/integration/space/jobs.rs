@@ -267,6 +267,15 @@ async fn a_hundred_frames_render_on_every_machine_each_stored_once() {
     // Stored once each: no object of a lost or doubled attempt is left.
     assert_eq!(stored_objects(&nats, "farm", &id).await.len(), 100);
 
+    // A hub that joins afterwards knows the job whole: its end, its tasks, its artifacts.
+    let late = SpaceHub::start(&nats, "farm", "d", &["--slots", "0"]);
+    let job = wait_job(&late, &id, WAIT, |j| j["taskCounts"]["completed"] == 100).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert!(job["finishedAt"].is_string(), "the end is recorded: {job}");
+    assert!(job["startedAt"].is_string(), "the start is recorded: {job}");
+    let (_, artifacts) = get_json(&api(&late, &format!("/jobs/{id}/artifacts"))).await;
+    assert_eq!(artifacts.as_array().unwrap().len(), 100);
+
     // The log tells the whole story on any hub.
     let log = client()
         .get(api(&hubs[1], &format!("/jobs/{id}/log")))

@@ -263,6 +263,21 @@ impl SpaceJobs {
                 return;
             }
         };
+        if jobs
+            .with_job(job_id, |j| j.started_ms.is_none())
+            .unwrap_or(false)
+        {
+            let started = task.started_ms;
+            let _ = self
+                .change_job_quietly(jobs, job_id, |job| {
+                    if job.started_ms.is_some() {
+                        return Ok(None);
+                    }
+                    job.started_ms = started;
+                    Ok(Some(()))
+                })
+                .await;
+        }
         let label = frames_label(&task);
         if task
             .failures
@@ -567,7 +582,6 @@ impl SpaceJobs {
                     "info",
                     &format!("frames {label} completed on worker {worker}"),
                 );
-                self.finish_job_if_done(jobs, job_id).await;
             }
             Ok((_, None)) | Err(_) => {
                 // Another attempt has it (or it was stopped): this result is not kept.
@@ -710,18 +724,17 @@ impl SpaceJobs {
             .with_job(job_id, |job| job.failures_tolerated())
             .unwrap_or(false);
         if tolerated {
-            self.finish_job_if_done(jobs, job_id).await;
-            return;
+            return; // the mirrors write its end once every task has ended
         }
-        let reason = format!(
-            "frames {} failed {} times: {}",
-            frames_label(task),
-            task.failures.len(),
-            task.failures.last().map_or("", |f| f.error.as_str())
-        );
+        let reason = failure_reason(task);
         let failed = self
             .change_job_quietly(jobs, job_id, |job| {
                 if job.state.is_terminal() {
+                    // A mirror wrote the end first: the reason is still the job's.
+                    if job.state == JobState::Failed && !job.errors.contains(&reason) {
+                        job.errors.push(reason.clone());
+                        return Ok(Some(()));
+                    }
                     return Ok(None);
                 }
                 job.state = JobState::Failed;
@@ -733,30 +746,6 @@ impl SpaceJobs {
         if failed.is_ok_and(|changed| changed) {
             self.dequeue_all(job_id).await;
             self.log(job_id, "error", &format!("job failed: {reason}"));
-        }
-    }
-
-    /// Writes the job's end once every task has ended.
-    async fn finish_job_if_done(&self, jobs: &JobManager, job_id: &str) {
-        let done = jobs
-            .with_job(job_id, |job| job.derived_state() == JobState::Completed)
-            .unwrap_or(false);
-        if !done {
-            return;
-        }
-        let ended = self
-            .change_job_quietly(jobs, job_id, |job| {
-                if job.state.is_terminal() || job.state == JobState::Paused {
-                    return Ok(None);
-                }
-                job.state = JobState::Completed;
-                job.finished_ms = Some(now_ms());
-                Ok(Some(()))
-            })
-            .await;
-        if ended.is_ok_and(|changed| changed) {
-            self.dequeue_all(job_id).await;
-            self.log(job_id, "info", "completed");
         }
     }
 
@@ -844,6 +833,16 @@ fn record_failure(task: &mut Task, worker: &str, attempt: u32, error: &str, max_
     } else {
         task.state = TaskState::Queued;
     }
+}
+
+/// Why a task out of tries fails its job.
+pub(super) fn failure_reason(task: &Task) -> String {
+    format!(
+        "frames {} failed {} times: {}",
+        task.frames_label(),
+        task.failures.len(),
+        task.failures.last().map_or("", |f| f.error.as_str())
+    )
 }
 
 fn frames_label(task: &Task) -> String {

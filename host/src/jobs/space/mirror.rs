@@ -165,17 +165,8 @@ impl JobManager {
         let state = &mut *guard;
         let id = record.id.clone();
         let wanted = record.state;
-        if !state.jobs.contains_key(&id) {
-            let Some(job) = self.space_job(record) else {
-                return;
-            };
-            for task in &job.tasks {
-                state
-                    .tasks
-                    .insert(task.id.clone(), (id.clone(), task.index));
-            }
-            state.jobs.insert(id.clone(), job);
-        } else if let Some(job) = state.jobs.get_mut(&id) {
+        let mut stashed = Vec::new();
+        if let Some(job) = state.jobs.get_mut(&id) {
             let (tasks, log, artifacts) = (
                 std::mem::take(&mut job.tasks),
                 std::mem::take(&mut job.log),
@@ -202,11 +193,27 @@ impl JobManager {
                 ..record
             };
             settle(job, from, &mut state.workers);
-        }
-        if let Some(job) = state.jobs.get(&id) {
             self.emit_job(job);
+        } else {
+            let Some(job) = self.space_job(record) else {
+                return;
+            };
+            for task in &job.tasks {
+                state
+                    .tasks
+                    .insert(task.id.clone(), (id.clone(), task.index));
+            }
+            self.emit_job(&job);
+            state.jobs.insert(id.clone(), job);
+            stashed = self.space().map(|s| s.stashed(&id)).unwrap_or_default();
         }
         drop(guard);
+        // Its tasks' records that came first.
+        for (index, record) in stashed {
+            if let Ok(task) = serde_json::from_slice::<Task>(&record) {
+                self.apply_task(&id, index, Some(task));
+            }
+        }
         self.work.notify_waiters();
     }
 
@@ -233,7 +240,11 @@ impl JobManager {
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some(job) = state.jobs.get_mut(job_id) else {
-            return; // its job's record comes first: a task of no known job is stale
+            // Its job's record comes later in the watch (it was rewritten after this one).
+            if let (Some(space), Some(record)) = (self.space(), record) {
+                space.stash(job_id, index, &record);
+            }
+            return;
         };
         let Some(current) = job.tasks.get(index) else {
             return;
@@ -274,9 +285,25 @@ impl JobManager {
             }
         }
         job.state = state_of(job);
+        let ends = job
+            .recorded
+            .is_some_and(|s| matches!(s, JobState::Queued | JobState::Active))
+            && job.state.is_terminal();
+        let ended = ends.then(|| {
+            let last = job.tasks.iter().filter_map(|t| t.finished_ms).max();
+            let reason = (job.state == JobState::Failed)
+                .then(|| job.tasks.iter().find(|t| t.state == TaskState::Failed))
+                .flatten()
+                .map(super::dispatch::failure_reason);
+            let at = last.unwrap_or_else(super::super::now_ms);
+            (job.id.clone(), job.state, at, reason)
+        });
         self.emit_task(&job.tasks[index]);
         self.emit_job(job);
         drop(guard);
+        if let (Some((id, to, at, reason)), Some(space)) = (ended, self.space()) {
+            space.spawn_end(id, to, at, reason);
+        }
         self.work.notify_waiters();
     }
 

@@ -70,6 +70,9 @@ pub struct SpaceJobs {
     revisions: Mutex<HashMap<String, u64>>,
     /// When each job with no queued task was last asked for a redelivered one.
     polled: Mutex<HashMap<String, std::time::Instant>>,
+    /// Task records that came before their job's record (a job's record is rewritten
+    /// after its tasks', so a watch from the start delivers it later), by job.
+    pending: Mutex<HashMap<String, Vec<(usize, Vec<u8>)>>>,
     /// Whether the mirror has applied every record that was there when it started.
     synced: tokio::sync::watch::Sender<bool>,
 }
@@ -151,6 +154,7 @@ impl SpaceJobs {
             consumers: Mutex::default(),
             revisions: Mutex::default(),
             polled: Mutex::default(),
+            pending: Mutex::default(),
             synced: tokio::sync::watch::channel(false).0,
         }))
     }
@@ -223,6 +227,68 @@ impl SpaceJobs {
     /// Marks `slot`'s worker record offline (a worker signing off).
     pub async fn sign_off(&self, slot: &Slot) {
         let _ = self.kv.purge(worker_key(&slot.worker_id)).await;
+    }
+
+    /// Keeps a task record whose job's record has not been seen yet.
+    fn stash(&self, job: &str, index: usize, task: &super::Task) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if *self.synced.borrow() {
+            // Live, a job's record always comes before its tasks': this job is gone.
+            pending.clear();
+            return;
+        }
+        if let Ok(record) = serde_json::to_vec(task) {
+            pending
+                .entry(job.to_string())
+                .or_default()
+                .push((index, record));
+        }
+    }
+
+    /// The stashed task records of `job`, taken.
+    fn stashed(&self, job: &str) -> Vec<(usize, Vec<u8>)> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.remove(job).unwrap_or_default()
+    }
+
+    /// Writes the end a job's tasks reached into its record (`completed`, or `failed` past
+    /// its failure threshold), unless it is written already. Every machine whose mirror
+    /// sees the last task end tries; the compare-and-swap lets one win, and the winner
+    /// takes the job's consumer away.
+    pub(super) fn spawn_end(
+        self: &Arc<Self>,
+        job: String,
+        to: super::JobState,
+        finished_ms: u64,
+        reason: Option<String>,
+    ) {
+        let space = self.clone();
+        tokio::spawn(async move {
+            let ended = space
+                .modify::<super::Job, ()>(
+                    &job_key(&job),
+                    || None,
+                    |record| {
+                        if record.state.is_terminal() || record.state == super::JobState::Paused {
+                            return Ok(None);
+                        }
+                        record.state = to;
+                        record.finished_ms = Some(finished_ms);
+                        record.updated_ms = super::now_ms();
+                        if let Some(reason) = &reason
+                            && !record.errors.contains(reason)
+                        {
+                            record.errors.push(reason.clone());
+                        }
+                        Ok(Some(()))
+                    },
+                )
+                .await;
+            if matches!(ended, Ok((_, Some(())))) {
+                space.dequeue_all(&job).await;
+                space.log(&job, "info", to.as_str());
+            }
+        });
     }
 
     /// Appends a line to job `job`'s log (every hub's copy gets it from the stream).
