@@ -50,6 +50,9 @@ const POLL_RUNNING: Duration = Duration::from_millis(250);
 /// Compare-and-swap tries before a write gives up (each lost race reads again).
 const CAS_TRIES: usize = 50;
 
+/// A task record kept for its job: the task's index and the record.
+type Stashed = (usize, Vec<u8>);
+
 type PullConsumer = consumer::Consumer<consumer::pull::Config>;
 
 /// A job manager's link to its space's jobs.
@@ -72,7 +75,7 @@ pub struct SpaceJobs {
     polled: Mutex<HashMap<String, std::time::Instant>>,
     /// Task records that came before their job's record (a job's record is rewritten
     /// after its tasks', so a watch from the start delivers it later), by job.
-    pending: Mutex<HashMap<String, Vec<(usize, Vec<u8>)>>>,
+    pending: Mutex<HashMap<String, Vec<Stashed>>>,
     /// Whether the mirror has applied every record that was there when it started.
     synced: tokio::sync::watch::Sender<bool>,
 }
@@ -246,7 +249,7 @@ impl SpaceJobs {
     }
 
     /// The stashed task records of `job`, taken.
-    fn stashed(&self, job: &str) -> Vec<(usize, Vec<u8>)> {
+    fn stashed(&self, job: &str) -> Vec<Stashed> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending.remove(job).unwrap_or_default()
     }
