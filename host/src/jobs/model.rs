@@ -179,6 +179,10 @@ pub struct Job {
     pub(super) updated_ms: u64,
     pub(super) started_ms: Option<u64>,
     pub(super) finished_ms: Option<u64>,
+    /// Failed tasks after which a worker is blocklisted for this job, for a job of a space
+    /// (the accepting hub's `--blocklist-after`; every machine applies it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) blocklist_after: Option<u32>,
     /// The package's own limits, for workers of a space (which get only the component).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) limits: Option<crate::wire::LeaseLimits>,

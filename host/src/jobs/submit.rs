@@ -133,6 +133,7 @@ impl JobManager {
             started_ms: None,
             finished_ms: None,
             limits: None,
+            blocklist_after: None,
             shared: false,
             recorded: None,
             tasks: Vec::new(),

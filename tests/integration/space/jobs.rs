@@ -425,3 +425,69 @@ async fn priority_orders_jobs_submitted_to_different_hubs() {
         "priority 90 ran first: it ended {high_end}, priority 10 began {low_start}"
     );
 }
+
+#[tokio::test]
+async fn events_blocklists_and_retries_work_from_any_hub() {
+    let nats = Nats::start();
+    let hubs = hubs(
+        &nats,
+        "events",
+        &[
+            ("a", &["--slots", "0", "--blocklist-after", "1"]),
+            ("b", &["--slots", "0"]),
+        ],
+    )
+    .await;
+    upload(&hubs[0], weir_tests::RENDER_TEST_DIR).await;
+    let _workers = [
+        SpaceWorker::start(&nats, "events", "w1"),
+        SpaceWorker::start(&nats, "events", "w2"),
+    ];
+    wait_workers(&hubs[1], 2).await;
+    // One task whose first try fails: the worker it failed on is blocklisted (after 1
+    // failure, the accepting hub's setting) and the retry runs on the other one.
+    let id = submit(
+        &hubs[0],
+        json!({"package": "render-test", "frames": "1-3", "chunkSize": 3,
+               "settings": {"spin_ms": 20, "fail_attempts": 1}}),
+    )
+    .await;
+    // The job's event stream on the other hub, to its end.
+    let response = client()
+        .get(api(&hubs[1], &format!("/jobs/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    tokio::time::timeout(JOB_WAIT, async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    })
+    .await
+    .expect("the event stream ends when the job does");
+    assert!(
+        text.starts_with("id: ") && text.contains("event: task\n"),
+        "{text}"
+    );
+    let last = text.trim_end().lines().last().unwrap();
+    assert!(last.contains("\"state\":\"completed\""), "{last}");
+
+    let job = completed(&hubs[1], &id).await;
+    let blocked = job["blocklist"].as_array().unwrap();
+    assert!(
+        !blocked.is_empty(),
+        "a worker that failed a task is blocklisted: {job}"
+    );
+    for task in tasks(&hubs[1], &id).await {
+        let failed_on = task["failures"][0]["worker"].as_str().unwrap().to_string();
+        assert_eq!(task["attempt"], 2, "{task}");
+        assert_ne!(
+            task["worker"],
+            failed_on.as_str(),
+            "the retry ran elsewhere: {task}"
+        );
+    }
+}

@@ -37,6 +37,7 @@ impl JobManager {
         }
         job.shared = true;
         job.limits = Some(limits);
+        job.blocklist_after = Some(self.config.blocklist_after.max(1));
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
         job.seq = now_ms() * 1000 + n;
         space.share_component(&job.digest, component).await?;

@@ -696,7 +696,12 @@ impl SpaceJobs {
 
     /// Counts a failure of `worker` on the job, blocklisting it past the limit.
     async fn count_failure(&self, jobs: &JobManager, job_id: &str, worker: &str) {
-        let limit = jobs.config().blocklist_after.max(1);
+        let limit = jobs
+            .with_job(job_id, |j| j.blocklist_after)
+            .ok()
+            .flatten()
+            .unwrap_or(jobs.config().blocklist_after)
+            .max(1);
         let mut blocked = false;
         let _ = self
             .change_job_quietly(jobs, job_id, |job| {
