@@ -14,16 +14,13 @@ use std::path::PathBuf;
 
 use async_nats::jetstream::AckKind;
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use super::ends::{frames_label, take};
 use super::*;
 use crate::jobs::config::Ordering;
 use crate::jobs::scheduler::tags_match;
-use crate::jobs::{
-    ArtifactMeta, Failure, Job, JobManager, JobState, Task, TaskSpec, TaskState, TaskUsage, now_ms,
-    run_frames,
-};
+use crate::jobs::{ArtifactMeta, Job, JobManager, JobState, Task, TaskSpec, TaskState, run_frames};
 use crate::runtime::{Artifact, BoxFuture, Program, RenderError, Runtime};
 
 /// A program the machine holds already (a hub: a sequence it has, with its grants), by
@@ -53,18 +50,18 @@ pub struct Slot {
 }
 
 /// What a slot needs of the job of a task it took.
-struct Plan {
-    package_id: String,
-    digest: String,
+pub(super) struct Plan {
+    pub(super) package_id: String,
+    pub(super) digest: String,
     settings: String,
     timeout: Duration,
-    max_retries: u32,
-    limits: Option<crate::wire::LeaseLimits>,
+    pub(super) max_retries: u32,
+    pub(super) limits: Option<crate::wire::LeaseLimits>,
     fresh: Task,
 }
 
 /// How taking a task went.
-enum Take {
+pub(super) enum Take {
     /// It is ours to run: this attempt.
     Run(u32),
     /// Its record says it is done (or ran out of tries): the message goes.
@@ -128,7 +125,7 @@ impl JobManager {
             .collect()
     }
 
-    fn plan(&self, job_id: &str, index: usize) -> Option<Plan> {
+    pub(super) fn plan(&self, job_id: &str, index: usize) -> Option<Plan> {
         let state = self.lock();
         let job = state.jobs.get(job_id)?;
         let task = job.tasks.get(index)?;
@@ -150,7 +147,13 @@ impl JobManager {
 
     /// Lets the mirror stop attempt `attempt` of a task (its job paused, canceled,
     /// deleted, or the task taken by another attempt); false when that happened already.
-    fn hold(&self, job_id: &str, index: usize, attempt: u32, cancel: &CancellationToken) -> bool {
+    pub(super) fn hold(
+        &self,
+        job_id: &str,
+        index: usize,
+        attempt: u32,
+        cancel: &CancellationToken,
+    ) -> bool {
         let mut state = self.lock();
         let Some(job) = state.jobs.get_mut(job_id) else {
             return false;
@@ -193,7 +196,7 @@ impl JobManager {
     }
 
     /// What the job of a stopped task wants now.
-    fn stopped_because(&self, job_id: &str) -> Option<JobState> {
+    pub(super) fn stopped_because(&self, job_id: &str) -> Option<JobState> {
         let state = self.lock();
         state
             .jobs
@@ -400,7 +403,7 @@ impl SpaceJobs {
     }
 
     /// Applies a record this machine just wrote to its own mirror.
-    fn applied(&self, jobs: &JobManager, key: &str, task: &Task) {
+    pub(super) fn applied(&self, jobs: &JobManager, key: &str, task: &Task) {
         if let Ok(record) = serde_json::to_vec(task) {
             jobs.apply_space(key, Some(&record));
         }
@@ -409,7 +412,7 @@ impl SpaceJobs {
     /// Keeps the lease with in-progress acks and writes the task's progress to its
     /// record; stops the attempt when the record names another one. Returns where the
     /// render puts its progress (an `f64`'s bits).
-    fn spawn_heartbeat(
+    pub(super) fn spawn_heartbeat(
         self: &Arc<Self>,
         jobs: &Arc<JobManager>,
         message: Arc<jetstream::Message>,
@@ -458,328 +461,6 @@ impl SpaceJobs {
         });
         progress
     }
-
-    /// The program for a task: the machine's own, or the component fetched from the
-    /// space by digest and compiled (once per process, cached on disk).
-    async fn program(&self, slot: &Slot, plan: &Plan) -> Result<Program, String> {
-        if let Some(local) = &slot.local
-            && let Some(program) = local(plan.package_id.clone(), plan.digest.clone()).await
-        {
-            return Ok(program);
-        }
-        let digest = plan.digest.to_ascii_lowercase();
-        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "the job names an invalid component digest {digest:?}"
-            ));
-        }
-        let path = slot.cache_dir.join(format!("{digest}.wasm"));
-        if !path.exists() {
-            self.fetch_component(&digest, &path).await?;
-        }
-        let runtime = slot.runtime.clone();
-        let file = path.clone();
-        let program = tokio::task::spawn_blocking(move || runtime.load(&file))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot load the job's component: {e:#}"))?;
-        if program.digest != digest {
-            let _ = std::fs::remove_file(&path);
-            return Err(format!("{} does not hash to its name", path.display()));
-        }
-        let limits = plan.limits.unwrap_or_default();
-        Ok(program.with_limits(crate::runtime::Limits {
-            memory_bytes: limits.memory_bytes.map(|b| b as usize),
-            wall_time: limits.wall_time_ms.map(Duration::from_millis),
-            cpu_time: limits.cpu_time_ms.map(Duration::from_millis),
-        }))
-    }
-
-    /// Stores one artifact of an attempt under the attempt's own object name.
-    async fn store_artifact(
-        &self,
-        job: &str,
-        index: usize,
-        task_id: &str,
-        attempt: u32,
-        frame: i64,
-        artifact: Artifact,
-    ) -> Result<ArtifactMeta, String> {
-        if !crate::runtime::is_valid_artifact_name(&artifact.name) {
-            return Err(format!(
-                "artifact name {:?}: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'",
-                artifact.name
-            ));
-        }
-        let object = artifact_object(job, index, attempt, &artifact.name);
-        let meta = object_store::ObjectMetadata {
-            name: object.clone(),
-            chunk_size: Some(CHUNK),
-            ..Default::default()
-        };
-        let sha256 = hex::encode(Sha256::digest(&artifact.data));
-        let size = artifact.data.len() as u64;
-        self.artifacts
-            .put(meta, &mut &artifact.data[..])
-            .await
-            .map_err(|e| format!("cannot store artifact {} in the space: {e}", artifact.name))?;
-        Ok(ArtifactMeta {
-            name: artifact.name,
-            media_type: artifact.media_type,
-            size,
-            sha256,
-            frame,
-            task_id: task_id.to_string(),
-            object: Some(object),
-        })
-    }
-
-    async fn drop_objects(&self, stored: &[ArtifactMeta]) {
-        for object in stored.iter().filter_map(|a| a.object.as_deref()) {
-            let _ = self.artifacts.delete(object).await;
-        }
-    }
-
-    /// Keeps a finished attempt's result while the task's record names the attempt.
-    #[allow(clippy::too_many_arguments)]
-    async fn complete(
-        &self,
-        jobs: &Arc<JobManager>,
-        job_id: &str,
-        index: usize,
-        attempt: u32,
-        stored: Vec<ArtifactMeta>,
-        usage: TaskUsage,
-        message: &jetstream::Message,
-        worker: &str,
-        label: &str,
-    ) {
-        let key = task_key(job_id, index);
-        let artifacts = stored.clone();
-        let kept = self
-            .modify::<Task, ()>(
-                &key,
-                || None,
-                |task| {
-                    if task.attempt != attempt || task.state != TaskState::Active {
-                        return Ok(None);
-                    }
-                    task.state = TaskState::Completed;
-                    task.progress = 1.0;
-                    task.finished_ms = Some(now_ms());
-                    task.usage = Some(usage);
-                    task.stored = artifacts.clone();
-                    Ok(Some(()))
-                },
-            )
-            .await;
-        match kept {
-            Ok((task, Some(()))) => {
-                self.applied(jobs, &key, &task);
-                let _ = message.double_ack().await;
-                self.log(
-                    job_id,
-                    "info",
-                    &format!("frames {label} completed on worker {worker}"),
-                );
-            }
-            Ok((_, None)) | Err(_) => {
-                // Another attempt has it (or it was stopped): this result is not kept.
-                self.drop_objects(&stored).await;
-                self.log(job_id, "warn", &format!("frames {label}: a late result of attempt {attempt} from worker {worker} was dropped"));
-            }
-        }
-    }
-
-    /// A stopped attempt: back to the queue when its job was paused (or the machine is
-    /// stopping), canceled with its job, nothing when another attempt has it.
-    async fn stopped(
-        &self,
-        jobs: &Arc<JobManager>,
-        job_id: &str,
-        index: usize,
-        attempt: u32,
-        message: &jetstream::Message,
-    ) {
-        let why = jobs.stopped_because(job_id);
-        let back = matches!(
-            why,
-            Some(JobState::Paused | JobState::Queued | JobState::Active)
-        );
-        let key = task_key(job_id, index);
-        let changed = self
-            .modify::<Task, ()>(
-                &key,
-                || None,
-                |task| {
-                    if task.attempt != attempt || task.state != TaskState::Active {
-                        return Ok(None);
-                    }
-                    task.state = if back {
-                        TaskState::Queued
-                    } else {
-                        TaskState::Canceled
-                    };
-                    task.progress = 0.0;
-                    task.worker = None;
-                    if !back {
-                        task.finished_ms = Some(now_ms());
-                    }
-                    Ok(Some(()))
-                },
-            )
-            .await;
-        if let Ok((task, Some(()))) = &changed {
-            self.applied(jobs, &key, task);
-        }
-        let ack = if back {
-            AckKind::Nak(None)
-        } else {
-            AckKind::Term
-        };
-        if changed.is_ok_and(|(_, c)| c.is_some()) || !back {
-            let _ = message.ack_with(ack).await;
-        }
-    }
-
-    /// A failed attempt: retried after a backoff while it has tries left, else failed
-    /// (and its job with it, past the job's failure threshold). The worker may be
-    /// blocklisted for the job.
-    #[allow(clippy::too_many_arguments)]
-    async fn fail(
-        &self,
-        jobs: &Arc<JobManager>,
-        job_id: &str,
-        index: usize,
-        attempt: u32,
-        worker: &str,
-        error: &str,
-        message: &jetstream::Message,
-    ) {
-        let key = task_key(job_id, index);
-        let max_retries = jobs.plan(job_id, index).map_or(0, |p| p.max_retries);
-        let failed = self
-            .modify::<Task, ()>(
-                &key,
-                || None,
-                |task| {
-                    if task.attempt != attempt || task.state != TaskState::Active {
-                        return Ok(None);
-                    }
-                    record_failure(task, worker, attempt, error, max_retries);
-                    Ok(Some(()))
-                },
-            )
-            .await;
-        let Ok((task, Some(()))) = failed else {
-            return; // another attempt has it
-        };
-        self.applied(jobs, &key, &task);
-        self.log(
-            job_id,
-            "warn",
-            &format!(
-                "frames {} failed on worker {worker} (attempt {attempt}): {error}",
-                frames_label(&task)
-            ),
-        );
-        self.count_failure(jobs, job_id, worker).await;
-        if task.state == TaskState::Failed {
-            let _ = message.ack_with(AckKind::Term).await;
-            self.task_failed_for_good(jobs, job_id, &task).await;
-        } else {
-            let wait =
-                Duration::from_millis(500 << task.tries_failed.min(6)).min(Duration::from_secs(30));
-            let _ = message.ack_with(AckKind::Nak(Some(wait))).await;
-        }
-    }
-
-    /// Counts a failure of `worker` on the job, blocklisting it past the limit.
-    async fn count_failure(&self, jobs: &JobManager, job_id: &str, worker: &str) {
-        let limit = jobs
-            .with_job(job_id, |j| j.blocklist_after)
-            .ok()
-            .flatten()
-            .unwrap_or(jobs.config().blocklist_after)
-            .max(1);
-        let mut blocked = false;
-        let _ = self
-            .change_job_quietly(jobs, job_id, |job| {
-                let count = job.worker_failures.entry(worker.to_string()).or_insert(0);
-                *count += 1;
-                blocked = *count >= limit && !job.blocklist.iter().any(|w| w == worker);
-                if blocked {
-                    job.blocklist.push(worker.to_string());
-                }
-                Ok(Some(()))
-            })
-            .await;
-        if blocked {
-            self.log(
-                job_id,
-                "warn",
-                &format!("worker {worker} blocklisted for this job after {limit} failed tasks"),
-            );
-        }
-    }
-
-    /// A task out of tries: the job fails unless its failure threshold allows it.
-    async fn task_failed_for_good(&self, jobs: &Arc<JobManager>, job_id: &str, task: &Task) {
-        let tolerated = jobs
-            .with_job(job_id, |job| job.failures_tolerated())
-            .unwrap_or(false);
-        if tolerated {
-            return; // the mirrors write its end once every task has ended
-        }
-        let reason = failure_reason(task);
-        let failed = self
-            .change_job_quietly(jobs, job_id, |job| {
-                if job.state.is_terminal() {
-                    // A mirror wrote the end first: the reason is still the job's.
-                    if job.state == JobState::Failed && !job.errors.contains(&reason) {
-                        job.errors.push(reason.clone());
-                        return Ok(Some(()));
-                    }
-                    return Ok(None);
-                }
-                job.state = JobState::Failed;
-                job.finished_ms = Some(now_ms());
-                job.errors.push(reason.clone());
-                Ok(Some(()))
-            })
-            .await;
-        if failed.is_ok_and(|changed| changed) {
-            self.dequeue_all(job_id).await;
-            self.log(job_id, "error", &format!("job failed: {reason}"));
-        }
-    }
-
-    /// Changes the job's record (as `change_job`), saying whether it changed.
-    async fn change_job_quietly(
-        &self,
-        jobs: &JobManager,
-        job_id: &str,
-        mut change: impl FnMut(&mut Job) -> Result<Option<()>, JobError>,
-    ) -> Result<bool, JobError> {
-        let key = job_key(job_id);
-        let (job, changed) = self
-            .modify::<Job, ()>(
-                &key,
-                || None,
-                |job| {
-                    let said = change(job)?;
-                    job.updated_ms = now_ms();
-                    Ok(said)
-                },
-            )
-            .await?;
-        if changed.is_some()
-            && let Ok(record) = serde_json::to_vec(&job)
-        {
-            jobs.apply_space(&key, Some(&record));
-        }
-        Ok(changed.is_some())
-    }
 }
 
 impl Plan {
@@ -791,65 +472,4 @@ impl Plan {
         )
         .remove(0)
     }
-}
-
-/// Takes a task's record for a new attempt by `worker`. A record still active is an
-/// attempt whose worker lost the lease: a failed try.
-fn take(task: &mut Task, worker: &str, max_retries: u32, lease: Duration) -> Take {
-    match task.state {
-        TaskState::Completed | TaskState::Failed | TaskState::Canceled => return Take::Done,
-        TaskState::Active => {
-            let lost = task.worker.clone().unwrap_or_default();
-            let error = format!(
-                "worker {lost} lost: no heartbeat within the lease ({} ms)",
-                lease.as_millis()
-            );
-            record_failure(task, &lost, task.attempt, &error, max_retries);
-            if task.state == TaskState::Failed {
-                return Take::Exhausted;
-            }
-        }
-        TaskState::Queued => {}
-    }
-    task.attempt += 1;
-    task.state = TaskState::Active;
-    task.worker = Some(worker.to_string());
-    task.progress = 0.0;
-    task.started_ms = Some(now_ms());
-    task.finished_ms = None;
-    task.usage = None;
-    task.stored.clear();
-    Take::Run(task.attempt)
-}
-
-/// Records a failed try; out of tries, the task fails.
-fn record_failure(task: &mut Task, worker: &str, attempt: u32, error: &str, max_retries: u32) {
-    task.failures.push(Failure {
-        worker: worker.to_string(),
-        attempt,
-        error: error.chars().take(2000).collect(),
-    });
-    task.tries_failed += 1;
-    task.progress = 0.0;
-    task.worker = None;
-    if task.tries_failed > max_retries {
-        task.state = TaskState::Failed;
-        task.finished_ms = Some(now_ms());
-    } else {
-        task.state = TaskState::Queued;
-    }
-}
-
-/// Why a task out of tries fails its job.
-pub(super) fn failure_reason(task: &Task) -> String {
-    format!(
-        "frames {} failed {} times: {}",
-        task.frames_label(),
-        task.failures.len(),
-        task.failures.last().map_or("", |f| f.error.as_str())
-    )
-}
-
-fn frames_label(task: &Task) -> String {
-    task.frames_label()
 }

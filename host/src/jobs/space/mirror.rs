@@ -294,7 +294,7 @@ impl JobManager {
             let reason = (job.state == JobState::Failed)
                 .then(|| job.tasks.iter().find(|t| t.state == TaskState::Failed))
                 .flatten()
-                .map(super::dispatch::failure_reason);
+                .map(super::ends::failure_reason);
             let at = last.unwrap_or_else(super::super::now_ms);
             (job.id.clone(), job.state, at, reason)
         });

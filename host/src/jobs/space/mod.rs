@@ -20,7 +20,9 @@
 
 mod control;
 mod dispatch;
+mod ends;
 mod mirror;
+mod store;
 
 pub(super) use dispatch::order_jobs;
 pub use dispatch::{LocalPrograms, Slot};
