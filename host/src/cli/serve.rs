@@ -328,6 +328,7 @@ pub fn serve(args: ServeArgs, token: Option<String>) -> anyhow::Result<ExitCode>
         println!("dashboard: http://{addr}/");
         api::serve_until_shutdown(listener, state, connections, received, SHUTDOWN_GRACE).await?;
         if let Some(space) = &space {
+            space.hand_back(&hub).await;
             space.leave().await;
         }
         hub.log_line("info", "shutting down");

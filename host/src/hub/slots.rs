@@ -29,7 +29,11 @@ pub(super) fn spawn_local_slots(hub: &Arc<Hub>) {
                         tracing::error!(error = %e, "render slot cannot lease a task");
                     }
                 }
-                if let Some(space_slot) = jobs.space_slot().cloned() {
+                // A hub shutting down takes no more tasks of its space (it hands back those
+                // it runs: `Space::hand_back`).
+                if let Some(space_slot) = jobs.space_slot().cloned()
+                    && !hub.is_shutting_down()
+                {
                     drop(hub);
                     if jobs.run_space_task(&space_slot).await {
                         continue;

@@ -191,6 +191,17 @@ impl Space {
         Ok(entry)
     }
 
+    /// Hands the space's tasks running on `hub`'s slots back to the queue (no failed
+    /// try counted) and waits, 10 s at most, until they have gone back.
+    pub async fn hand_back(&self, hub: &Hub) {
+        let jobs = hub.jobs();
+        jobs.stop_space_tasks();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while jobs.space_tasks_running() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Marks this hub's entry stopped, so the space shows it unhealthy at once.
     pub async fn leave(&self) {
         self.registry.leave(&self.hub_id).await;

@@ -183,16 +183,11 @@ impl JobManager {
         }
     }
 
-    /// Tasks of the space running on this machine.
+    /// Attempts of the space's tasks running on this machine (until each has ended: its
+    /// result kept, or the task handed back or failed).
     pub fn space_tasks_running(&self) -> usize {
-        let state = self.lock();
-        state
-            .jobs
-            .values()
-            .filter(|j| j.shared)
-            .flat_map(|j| j.tasks.iter())
-            .filter(|t| t.cancel.as_ref().is_some_and(|c| !c.is_cancelled()))
-            .count()
+        self.space()
+            .map_or(0, |s| s.running.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// What the job of a stopped task wants now.
@@ -266,6 +261,7 @@ impl SpaceJobs {
                 return;
             }
         };
+        let _running = Running::count(&self.running);
         if jobs
             .with_job(job_id, |j| j.started_ms.is_none())
             .unwrap_or(false)
@@ -460,6 +456,22 @@ impl SpaceJobs {
             }
         });
         progress
+    }
+}
+
+/// Counts an attempt running here for as long as it lives.
+struct Running<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn count(running: &'a std::sync::atomic::AtomicUsize) -> Running<'a> {
+        running.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Running(running)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

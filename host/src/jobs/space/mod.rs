@@ -73,6 +73,8 @@ pub struct SpaceJobs {
     consumers: Mutex<HashMap<String, PullConsumer>>,
     /// The revision of each key as the mirror last applied it.
     revisions: Mutex<HashMap<String, u64>>,
+    /// Attempts running on this machine now (taken and not yet ended).
+    running: std::sync::atomic::AtomicUsize,
     /// What this machine last wrote to each key, with the revision: the first guess of
     /// the next change to it.
     written: Mutex<HashMap<String, (Bytes, u64)>>,
@@ -163,6 +165,7 @@ impl SpaceJobs {
             revisions: Mutex::default(),
             polled: Mutex::default(),
             written: Mutex::default(),
+            running: std::sync::atomic::AtomicUsize::new(0),
             pending: Mutex::default(),
             synced: tokio::sync::watch::channel(false).0,
         }))

@@ -151,7 +151,11 @@ async fn a_component_missing_from_the_store_fails_the_job_with_the_reason() {
     store.delete(&digest).await.unwrap();
     let cache = tempfile::tempdir().unwrap();
     let _worker = SpaceWorker::start_in(&nats, "missing", "w1", cache.path());
-    let failed = wait_job(&hubs[0], &id, JOB_WAIT, |j| j["state"] == "failed").await;
+    // Failed, with the reason and the end in its record.
+    let failed = wait_job(&hubs[0], &id, JOB_WAIT, |j| {
+        j["state"] == "failed" && j["errors"] != json!([]) && j["finishedAt"].is_string()
+    })
+    .await;
     let errors = failed["errors"].to_string();
     assert!(
         errors.contains("missing from the space's package store"),
@@ -218,4 +222,37 @@ fn signal(worker: &SpaceWorker, which: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_hub_stopping_hands_its_running_tasks_back_without_a_failed_try() {
+    let nats = Nats::start();
+    let hubs = hubs(
+        &nats,
+        "handback",
+        &[("a", &["--slots", "1"]), ("b", &["--slots", "0"])],
+    )
+    .await;
+    upload(&hubs[1], weir_tests::RENDER_TEST_DIR).await;
+    wait_workers(&hubs[1], 1).await;
+    let id = submit(&hubs[1], slow("1", 3000)).await;
+    wait_job(&hubs[1], &id, JOB_WAIT, |j| j["taskCounts"]["active"] == 1).await;
+    let _worker = SpaceWorker::start(&nats, "handback", "w1");
+    wait_workers(&hubs[1], 2).await;
+
+    // SIGTERM: hub a stops, handing the task it renders back to the queue.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &hubs[0].child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    completed(&hubs[1], &id).await;
+    let task = tasks(&hubs[1], &id).await.remove(0);
+    assert_eq!(task["attempt"], 2, "{task}");
+    assert_ne!(task["worker"], "a", "{task}");
+    assert_eq!(
+        task["failures"],
+        json!([]),
+        "a hand-back is not a failed try: {task}"
+    );
 }
