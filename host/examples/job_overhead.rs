@@ -49,13 +49,15 @@ async fn main() {
     let jobs = hub.jobs();
     let started = Instant::now();
     let job = jobs
+        .changes_for_new()
         .submit(
-            sequence.job_package(),
+            sequence.job_source(),
             SubmitJob {
                 frames: Some(FrameSpec::Range { start: 1, end: n }),
                 ..SubmitJob::default()
             },
         )
+        .await
         .unwrap();
     let id = job["id"].as_str().unwrap().to_string();
     while jobs.job_state(&id).is_some_and(|s| !s.is_terminal()) {

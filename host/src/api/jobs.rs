@@ -36,26 +36,13 @@ pub async fn submit(
         .clone()
         .ok_or_else(|| ApiError::BadRequest("missing package (a sequence id or name)".into()))?;
     let sequence = state.hub.sequence_or_fetch(&package).await?;
-    let jobs = state.hub.jobs().clone();
-    if jobs.space().is_some() {
-        // In a space, the job goes to JetStream, for every hub and worker to run.
-        let limits = sequence.program.limits();
-        let limits = wire::LeaseLimits {
-            memory_bytes: limits.memory_bytes.map(|b| b as u64),
-            wall_time_ms: limits.wall_time.map(|d| d.as_millis() as u64),
-            cpu_time_ms: limits.cpu_time.map(|d| d.as_millis() as u64),
-        };
-        let component = sequence.package.component_path.clone();
-        let job = jobs
-            .submit_shared(sequence.job_package(), request, &component, limits)
-            .await?;
-        return Ok((StatusCode::CREATED, Json(job)).into_response());
-    }
-    // A big job is one SQLite transaction of up to 100,000 rows: off the
-    // async workers.
-    let job = tokio::task::spawn_blocking(move || jobs.submit(sequence.job_package(), request))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    // In a space the job goes to JetStream, for every hub and worker to run.
+    let job = state
+        .hub
+        .jobs()
+        .changes_for_new()
+        .submit(sequence.job_source(), request)
+        .await?;
     Ok((StatusCode::CREATED, Json(job)).into_response())
 }
 
@@ -96,11 +83,9 @@ pub async fn patch(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let patch: PatchJob = read_json(&headers, body).await?;
-    let jobs = state.hub.jobs();
-    if jobs.is_shared(&id) {
-        return Ok(Json(jobs.patch_shared(&id, patch).await?));
-    }
-    Ok(Json(jobs.patch(&id, patch)?))
+    Ok(Json(
+        state.hub.jobs().changes_of(&id).patch(&id, patch).await?,
+    ))
 }
 
 /// The reply to a delete of `id`.
@@ -117,12 +102,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<wire::Removed>, ApiError> {
-    let jobs = state.hub.jobs();
-    if jobs.is_shared(&id) {
-        jobs.delete_shared(&id).await?;
-    } else {
-        jobs.delete(&id).await?;
-    }
+    state.hub.jobs().changes_of(&id).delete(&id).await?;
     Ok(Json(removed(id)))
 }
 
@@ -132,25 +112,9 @@ pub async fn control(
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let action: JobAction = action.parse().map_err(ApiError::NotFound)?;
-    if state.hub.jobs().is_shared(&id) {
-        fetch_package_of(&state, &id).await;
-        let stored = |package: &str, digest: &str| state.hub.has_package(package, digest);
-        return Ok(Json(
-            state
-                .hub
-                .jobs()
-                .control_shared(&id, action, &stored)
-                .await?,
-        ));
-    }
-    // A big job's task rows are written in batches: off the async workers.
-    let hub = state.hub.clone();
-    let job = tokio::task::spawn_blocking(move || {
-        let stored = |package: &str, digest: &str| hub.has_package(package, digest);
-        hub.jobs().control(&id, action, &stored)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    fetch_package_of(&state, &id).await;
+    let changes = state.hub.jobs().changes_of(&id);
+    let job = changes.control(&id, action, package_check(&state)).await?;
     Ok(Json(job))
 }
 
@@ -503,21 +467,29 @@ pub async fn requeue_task(
     State(state): State<AppState>,
     Path(task_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let stored = |package: &str, digest: &str| state.hub.has_package(package, digest);
-    let jobs = state.hub.jobs();
-    if let Some(job) = jobs.job_of_task(&task_id)
-        && jobs.is_shared(&job)
-    {
+    if let Some(job) = state.hub.jobs().job_of_task(&task_id) {
         fetch_package_of(&state, &job).await;
-        return Ok(Json(jobs.requeue_shared_task(&task_id, &stored).await?));
     }
-    Ok(Json(jobs.requeue_task(&task_id, &stored)?))
+    let changes = state.hub.jobs().changes_of_task(&task_id);
+    Ok(Json(
+        changes
+            .requeue_task(&task_id, package_check(&state))
+            .await?,
+    ))
 }
 
-/// Loads the package of job `id` from the space when this hub does not hold it, so a
-/// requeue finds it (or tells that it is gone).
+/// Whether the hub holds a package (id, digest): a requeue needs its job's.
+fn package_check(state: &AppState) -> std::sync::Arc<crate::jobs::PackageCheck> {
+    let hub = state.hub.clone();
+    std::sync::Arc::new(move |package: &str, digest: &str| hub.has_package(package, digest))
+}
+
+/// Loads the package of a job of the space from the space when this hub does not hold
+/// it, so a requeue finds it (or tells that it is gone).
 async fn fetch_package_of(state: &AppState, id: &str) {
-    if let Some(package) = state.hub.jobs().package_of(id) {
+    if state.hub.jobs().is_shared(id)
+        && let Some(package) = state.hub.jobs().package_of(id)
+    {
         let _ = state.hub.sequence_or_fetch(&package).await;
     }
 }
@@ -558,13 +530,8 @@ pub async fn unblock(
     Path(id): Path<String>,
     Query(query): Query<Unblock>,
 ) -> Result<Json<Value>, ApiError> {
-    let jobs = state.hub.jobs();
-    if jobs.is_shared(&id) {
-        return Ok(Json(
-            jobs.unblock_shared(&id, query.worker.as_deref()).await?,
-        ));
-    }
-    Ok(Json(jobs.unblock(&id, query.worker.as_deref())?))
+    let changes = state.hub.jobs().changes_of(&id);
+    Ok(Json(changes.unblock(&id, query.worker.as_deref()).await?))
 }
 
 /// The query of `DELETE /jobs/:id/blocklist`.

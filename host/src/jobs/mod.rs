@@ -20,6 +20,7 @@
 //! workers through the heartbeat answer).
 
 mod bulk;
+mod changes;
 mod config;
 mod control;
 mod error;
@@ -58,6 +59,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::wire::{FrameSpec, HeartbeatReply, PatchJob, SubmitJob, TaskReport};
+pub use changes::{JobChanges, JobSource, LocalChanges, PackageCheck, SpaceChanges};
 pub use config::{JobsConfig, LOCAL_WORKER, MAX_TASK_PAGE, MAX_TASKS, Ordering};
 pub use error::JobError;
 pub use exec::{TaskSpec, run_frames};

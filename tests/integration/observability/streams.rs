@@ -70,10 +70,12 @@ async fn a_dropped_event_stream_resumes_with_every_missed_event_once() {
 async fn a_jobs_stream_resumes_and_says_when_there_is_nothing_more() {
     let hub = TestHub::start().await;
     let seq = hub.upload(weir_tests::RENDER_TEST_DIR).await;
+    // Frames of 200 ms: the job cannot end before its stream's first event is read (on a
+    // loaded machine an empty one could, and then nothing would be missed).
     let (status, job) = json_of(
         hub.post_json(
             "/jobs",
-            json!({"package": seq, "frames": "1-4", "chunkSize": 1}),
+            json!({"package": seq, "frames": "1-4", "chunkSize": 1, "settings": {"spin_ms": 200}}),
         )
         .await,
     )

@@ -58,13 +58,20 @@ pub struct Sequence {
 }
 
 impl Sequence {
-    /// This sequence as the job manager takes a render package.
-    pub fn job_package(&self) -> crate::jobs::JobPackage<'_> {
-        crate::jobs::JobPackage {
-            id: &self.id,
-            digest: &self.program.digest,
-            manifest: &self.package.manifest,
-            entry_kind: self.program.entry_kind(),
+    /// This sequence as a job is submitted for it (owned, with its component and limits).
+    pub fn job_source(&self) -> crate::jobs::JobSource {
+        let limits = self.program.limits();
+        crate::jobs::JobSource {
+            id: self.id.clone(),
+            digest: self.program.digest.clone(),
+            manifest: self.package.manifest.clone(),
+            entry_kind: self.program.entry_kind().to_string(),
+            component: self.package.component_path.clone(),
+            limits: crate::wire::LeaseLimits {
+                memory_bytes: limits.memory_bytes.map(|b| b as u64),
+                wall_time_ms: limits.wall_time.map(|d| d.as_millis() as u64),
+                cpu_time_ms: limits.cpu_time.map(|d| d.as_millis() as u64),
+            },
         }
     }
 }
