@@ -252,7 +252,7 @@ impl SpaceJobs {
         let attempt = match take {
             Take::Run(attempt) => attempt,
             Take::Done => {
-                let _ = message.double_ack().await;
+                let _ = message.ack().await;
                 return;
             }
             Take::Exhausted => {

@@ -48,7 +48,9 @@ impl SpaceJobs {
         match kept {
             Ok((task, Some(()))) => {
                 self.applied(jobs, &key, &task);
-                let _ = message.double_ack().await;
+                // The record is the truth: an ack lost on the way redelivers the message
+                // to a slot that finds the task completed and acks it then.
+                let _ = message.ack().await;
                 self.log(
                     job_id,
                     "info",
