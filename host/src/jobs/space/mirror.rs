@@ -53,6 +53,11 @@ impl SpaceJobs {
                                 let value = (entry.operation == kv::Operation::Put)
                                     .then_some(&entry.value[..]);
                                 jobs.apply_space(&entry.key, value);
+                                if value.is_none() {
+                                    // A deleted key needs no revision kept: any write
+                                    // after it has a higher one.
+                                    space.unseen(&entry.key);
+                                }
                             }
                         }
                         _ = tick.tick() => {
@@ -308,6 +313,9 @@ impl JobManager {
     }
 
     fn forget_space_job(&self, id: &str) {
+        if let Some(space) = self.space() {
+            space.forget(id);
+        }
         let mut state = self.lock();
         if let Some(mut job) = state.jobs.remove(id) {
             for task in &mut job.tasks {

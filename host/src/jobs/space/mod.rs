@@ -241,6 +241,31 @@ impl SpaceJobs {
         let _ = self.kv.purge(worker_key(&slot.worker_id)).await;
     }
 
+    /// Forgets the revision of a deleted key.
+    fn unseen(&self, key: &str) {
+        let mut revisions = self.revisions.lock().unwrap_or_else(|p| p.into_inner());
+        revisions.remove(key);
+    }
+
+    /// Forgets what this machine kept about job `job` (revisions, its last writes, its
+    /// consumer): the job was deleted.
+    pub(super) fn forget(&self, job: &str) {
+        let (record, tasks) = (job_key(job), format!("task.{job}."));
+        let gone = |key: &String| *key == record || key.starts_with(&tasks);
+        self.revisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|key, _| !gone(key));
+        self.written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|key, _| !gone(key));
+        self.consumers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(job);
+    }
+
     /// Keeps a task record whose job's record has not been seen yet.
     fn stash(&self, job: &str, index: usize, task: &super::Task) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
