@@ -53,12 +53,14 @@ impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> rusqlite::Result<Store> {
         let conn = Connection::open(path)?;
+        // First: switching to WAL takes a lock that another process opening the
+        // file at the same moment may hold.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL in WAL mode: a commit survives a crash of the process (the
         // WAL is written before the call returns); only an OS crash or power
         // loss may roll back the last transactions.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.pragma_update(None, "user_version", 1)?;
         // Rows of jobs that have no row: a submission or a deletion that a

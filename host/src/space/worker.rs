@@ -67,7 +67,12 @@ impl SpaceWorker {
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let dir = self.cache.join(format!("space-{}", self.space));
+        // Its own directory: workers on one machine share the cache (components by
+        // digest) but each keeps its own job store, under its (locked) id.
+        let dir = self
+            .cache
+            .join(format!("space-{}", self.space))
+            .join(&self.id);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let jobs = JobManager::open(&dir, jobs_config, Arc::new(Feed::new()))?;

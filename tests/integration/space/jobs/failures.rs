@@ -256,3 +256,22 @@ async fn a_hub_stopping_hands_its_running_tasks_back_without_a_failed_try() {
         "a hand-back is not a failed try: {task}"
     );
 }
+
+#[tokio::test]
+async fn workers_sharing_a_cache_dir_all_join_when_started_at_once() {
+    let nats = Nats::start();
+    let hubs = hubs(&nats, "shared-cache", &[("a", &["--slots", "0"])]).await;
+    // The default cache dir is one per user: workers started together on one machine
+    // share it (the components by digest), each with its own job store.
+    let cache = crate::support::scratch().join("one-cache");
+    let workers: Vec<SpaceWorker> = (1..=4)
+        .map(|n| SpaceWorker::start_in(&nats, "shared-cache", &format!("w{n}"), &cache))
+        .collect();
+    let online = wait_workers(&hubs[0], workers.len()).await;
+    let names: BTreeSet<&str> = online.iter().map(|w| w["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["w1", "w2", "w3", "w4"]),
+        "{online:?}"
+    );
+}
