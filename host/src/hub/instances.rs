@@ -2,7 +2,7 @@
 //! ended ones readable for the retention time.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -108,6 +108,9 @@ impl InstanceRecord {
 #[derive(Default)]
 pub(super) struct InstanceRegistry {
     by_id: Mutex<HashMap<String, Arc<InstanceRecord>>>,
+    /// Instances started and not yet seen ended by their reaper: never fewer than
+    /// the ones alive, so a start below the capacity needs no scan of the registry.
+    unreaped: AtomicUsize,
 }
 
 impl InstanceRegistry {
@@ -227,7 +230,7 @@ impl Hub {
         sequence
             .program
             .check_limits(&limits, "the start request's limits.memory")?;
-        let record = {
+        let (record, launch) = {
             let mut all = self.instances.lock();
             let id = match request.instance_id {
                 Some(id)
@@ -252,11 +255,16 @@ impl Hub {
             if self.is_shutting_down() {
                 return Err(HubError::Capacity("the hub is shutting down".into()));
             }
-            let alive = all
-                .values()
-                .filter(|r| !r.instance.status().is_terminal())
-                .count();
-            if alive >= self.config.max_instances {
+            // The count of the ones not yet reaped is enough below the capacity; at it,
+            // the ones that ended but whose reaper has not run yet are not counted.
+            let at_capacity = self.instances.unreaped.load(Ordering::Relaxed)
+                >= self.config.max_instances
+                && all
+                    .values()
+                    .filter(|r| !r.instance.status().is_terminal())
+                    .count()
+                    >= self.config.max_instances;
+            if at_capacity {
                 return Err(HubError::Capacity(format!(
                     "the hub is at its capacity of {} instances; stop one or raise --max-instances",
                     self.config.max_instances
@@ -272,7 +280,7 @@ impl Hub {
                 max_cpu_time: limits.cpu_time,
                 console: None,
             };
-            let instance = self.runtime.start(&sequence.program, options);
+            let (instance, launch) = self.runtime.prepare(&sequence.program, options);
             let record = Arc::new(InstanceRecord {
                 instance,
                 requires,
@@ -286,8 +294,11 @@ impl Hub {
                 input_started: AtomicBool::new(false),
             });
             all.insert(id, record.clone());
-            record
+            self.instances.unreaped.fetch_add(1, Ordering::Relaxed);
+            (record, launch)
         };
+        // Out of the registry's lock: the start runs here until the instance runs.
+        launch.launch();
         self.spawn_reaper(record.clone());
         if let Some(topic) = input_topic {
             spawn_topic_to_input(topic, record.instance.clone());
@@ -336,6 +347,7 @@ impl Hub {
         tokio::spawn(async move {
             let end = record.instance.wait().await;
             if let Some(hub) = hub.upgrade() {
+                hub.instances.unreaped.fetch_sub(1, Ordering::Relaxed);
                 hub.log_line(
                     if end.exitcode == 0 { "info" } else { "warn" },
                     &format!(

@@ -10,7 +10,6 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::streams::{Flow, FlowMeter, Pipe};
 
@@ -215,12 +214,10 @@ impl AsyncRead for ChannelReader {
 }
 
 /// Copies everything `reader` yields into `pipe` and closes the pipe at the
-/// end. Used to move guest stdout/stderr into their pipes.
-pub fn pump_into(
-    mut reader: impl AsyncRead + Unpin + Send + 'static,
-    pipe: Pipe,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
+/// end. Used to move guest stdout/stderr into their pipes (spawned where the
+/// guest runs).
+pub async fn pump_into(mut reader: impl AsyncRead + Unpin + Send + 'static, pipe: Pipe) {
+    {
         loop {
             let mut buf = Vec::with_capacity(64 * 1024);
             match reader.read_buf(&mut buf).await {
@@ -233,7 +230,7 @@ pub fn pump_into(
             }
         }
         pipe.close();
-    })
+    }
 }
 
 /// The last [`TAIL_LINES`] lines of a stream (each cut at 512 characters):
@@ -284,11 +281,11 @@ impl Tail {
 }
 
 /// [`pump_into`], keeping the [`Tail`] of what went through.
-pub fn pump_into_keeping_tail(
+pub async fn pump_into_keeping_tail(
     mut reader: impl AsyncRead + Unpin + Send + 'static,
     pipe: Pipe,
-) -> JoinHandle<std::collections::VecDeque<String>> {
-    tokio::spawn(async move {
+) -> std::collections::VecDeque<String> {
+    {
         let mut tail = Tail::default();
         loop {
             let mut buf = Vec::with_capacity(64 * 1024);
@@ -304,7 +301,7 @@ pub fn pump_into_keeping_tail(
         }
         pipe.close();
         tail.finish()
-    })
+    }
 }
 
 /// Lines of stderr [`pump_into_keeping_tail`] keeps.

@@ -32,7 +32,7 @@ pub(super) async fn drive(
             if is_command {
                 let (stdout_w, stdout_r) = tokio::io::duplex(STDIO_BUDGET);
                 wasi.stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w));
-                stdout_pump = Some(pump_into(stdout_r, stdout_pipe));
+                stdout_pump = Some(runtime.spawn_guest(pump_into(stdout_r, stdout_pipe)));
             } else {
                 wasi.stdout(ConsoleStream::stdout(hook.clone()));
             }
@@ -42,8 +42,9 @@ pub(super) async fn drive(
             let (stderr_w, stderr_r) = tokio::io::duplex(STDIO_BUDGET);
             wasi.stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w))
                 .stderr(AsyncStdoutStream::new(STDIO_BUDGET, stderr_w));
-            stdout_pump = Some(pump_into(stdout_r, stdout_pipe));
-            stderr_pump = Some(pump_into_keeping_tail(stderr_r, shared.stderr.clone()));
+            stdout_pump = Some(runtime.spawn_guest(pump_into(stdout_r, stdout_pipe)));
+            stderr_pump =
+                Some(runtime.spawn_guest(pump_into_keeping_tail(stderr_r, shared.stderr.clone())));
         }
     }
     // Granted files, scratch, env and hosts; an error fails the start.
@@ -219,6 +220,7 @@ async fn run_entry(
                 .await
                 .map_err(RunError::Start)?;
             instance.mark_running();
+            yield_once().await;
             bindings.call_run(&mut *store).await.map_err(RunError::Trap)
         }
         Entry::Render(_) => Err(RunError::Start(wasmtime::format_err!(
@@ -230,6 +232,7 @@ async fn run_entry(
                 .await
                 .map_err(RunError::Start)?;
             instance.mark_running();
+            yield_once().await;
             let result = command
                 .wasi_cli_run()
                 .call_run(&mut *store)
@@ -250,4 +253,19 @@ async fn wait_for_kill(rx: &mut watch::Receiver<Option<i32>>) -> i32 {
             std::future::pending::<()>().await;
         }
     }
+}
+
+/// Pending once, then ready: where an instance started on its caller's thread (see
+/// [`Launch`](super::Launch)) stops, once it runs, so that its entry point runs where guests run.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
 }

@@ -189,9 +189,50 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// An instance made but not yet started: [`launch`](Self::launch) it. Dropped
+/// unlaunched, it starts where guests run.
+#[must_use = "an instance starts when launched (or dropped)"]
+pub struct Launch {
+    task: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+    runtime: Runtime,
+}
+
+impl Launch {
+    /// Instantiates the instance on the calling thread, within a tokio runtime, then
+    /// hands it to the guests' runtime once it runs (or once its start yields: a
+    /// start function runs here for at most one epoch tick). The caller then sees it
+    /// running without waiting for another thread to pick it up.
+    pub fn launch(mut self) {
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if task.as_mut().poll(&mut cx).is_pending() {
+            // Polled again there at once: what the no-op waker missed is seen then.
+            self.runtime.spawn_guest(task);
+        }
+    }
+}
+
+impl Drop for Launch {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            self.runtime.spawn_guest(task);
+        }
+    }
+}
+
 impl Runtime {
-    /// Starts an instance of `program` on the current tokio runtime.
+    /// Starts an instance of `program` where guests run.
     pub fn start(&self, program: &Program, options: StartOptions) -> Instance {
+        let (instance, launch) = self.prepare(program, options);
+        drop(launch);
+        instance
+    }
+
+    /// Makes an instance of `program`, to be started by [`Launch::launch`] once the
+    /// caller has recorded it.
+    pub fn prepare(&self, program: &Program, options: StartOptions) -> (Instance, Launch) {
         let capacity = self.config().pipe_capacity;
         // Input and stdin hold at most a pipe's worth of bytes, however big
         // the chunks that come in.
@@ -236,19 +277,20 @@ impl Runtime {
         let runtime = self.clone();
         let program = program.clone();
         let task_instance = instance.clone();
-        self.spawn_guest(async move {
-            drive(
-                runtime,
-                program,
-                options,
-                task_instance,
-                input_rx,
-                stdin_rx,
-                signal_rx,
-            )
-            .await;
-        });
-        instance
+        let task = Box::pin(drive(
+            runtime,
+            program,
+            options,
+            task_instance,
+            input_rx,
+            stdin_rx,
+            signal_rx,
+        ));
+        let launch = Launch {
+            task: Some(task),
+            runtime: self.clone(),
+        };
+        (instance, launch)
     }
 }
 
