@@ -273,5 +273,114 @@ fn passthrough(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, compile, load_cached, instantiate, passthrough);
+/// Records per pass of the ndjson map.
+const MAP_RECORDS: usize = 200_000;
+
+/// The record `tests/fixtures/bench-map` maps, and its map: the same code as the guest's.
+#[derive(serde::Deserialize, serde::Serialize)]
+struct Record {
+    id: u64,
+    name: String,
+    n: i64,
+}
+
+fn map_record(record: Record) -> weir_sdk::Result<Record> {
+    Ok(Record {
+        name: record.name.to_uppercase(),
+        n: record.n * 2,
+        ..record
+    })
+}
+
+/// `MAP_RECORDS` ndjson records `{id, name, n}`, in chunks of at most `CHUNK_BYTES` cut
+/// at line ends (as a client's writes would come).
+fn ndjson_chunks() -> Vec<Bytes> {
+    let mut chunks = Vec::new();
+    let mut chunk = Vec::with_capacity(CHUNK_BYTES);
+    for i in 0..MAP_RECORDS {
+        let line = format!(
+            "{{\"id\":{i},\"name\":\"record number {i}\",\"n\":{}}}\n",
+            i % 1000
+        );
+        if chunk.len() + line.len() > CHUNK_BYTES {
+            chunks.push(Bytes::from(std::mem::take(&mut chunk)));
+        }
+        chunk.extend_from_slice(line.as_bytes());
+    }
+    chunks.push(Bytes::from(chunk));
+    chunks
+}
+
+/// One pass of the records through the `bench-map` guest; the output's line count checked.
+async fn wasm_map(runtime: &Runtime, program: &Program, chunks: &[Bytes]) {
+    let instance = runtime.start(program, options());
+    let input = instance.input().expect("open input");
+    let mut reader = instance.output().reader();
+    let lines = tokio::spawn(async move {
+        let mut lines = 0;
+        while let Some(chunk) = reader.next().await {
+            lines += memchr_count(&chunk);
+        }
+        lines
+    });
+    let chunks = chunks.to_vec();
+    let writer = tokio::spawn(async move {
+        for chunk in chunks {
+            input.send(chunk).await.expect("stage takes input");
+        }
+    });
+    writer.await.expect("producer");
+    instance.close_input();
+    assert_eq!(lines.await.expect("consumer"), MAP_RECORDS);
+    let ended = instance.wait().await;
+    assert_eq!(ended.exitcode, 0, "{}", ended.reason);
+}
+
+fn memchr_count(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', bytes).count()
+}
+
+/// The same map compiled natively: the SDK's `map_records` over the same bytes, in memory.
+fn native_map(input: &[u8], output: &mut Vec<u8>) {
+    output.clear();
+    weir_sdk::transform::map_records(input, &mut *output, map_record).expect("records map");
+    assert_eq!(memchr_count(output), MAP_RECORDS);
+}
+
+/// Records through `bench-map` in process, against the same map compiled natively.
+fn ndjson_map(c: &mut Criterion) {
+    let chunks = ndjson_chunks();
+    let whole: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+    for flavor in Flavor::ALL {
+        let mut group = c.benchmark_group(format!("ndjson_map/{}", flavor.name()));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(6))
+            .throughput(Throughput::Elements(MAP_RECORDS as u64));
+        let rt = flavor.build();
+        let runtime = runtime(None, None);
+        let program = load(&runtime, weir_tests::BENCH_MAP);
+        group.bench_function("wasm", |b| {
+            b.iter(|| rt.block_on(wasm_map(&runtime, &program, &chunks)))
+        });
+        group.finish();
+    }
+    let mut group = c.benchmark_group("ndjson_map");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(6))
+        .throughput(Throughput::Elements(MAP_RECORDS as u64));
+    let mut output = Vec::with_capacity(whole.len() + whole.len() / 4);
+    group.bench_function("native", |b| b.iter(|| native_map(&whole, &mut output)));
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    compile,
+    load_cached,
+    instantiate,
+    passthrough,
+    ndjson_map
+);
 criterion_main!(benches);

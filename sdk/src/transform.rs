@@ -54,19 +54,6 @@ impl<R: BufRead> LineReader<R> {
         Ok(Some((self.number, trim_line(&self.buf))))
     }
 
-    /// The next line as text.
-    fn next_text(&mut self) -> Result<Option<(u64, &str)>> {
-        match self.next_line()? {
-            None => Ok(None),
-            Some((n, line)) => match std::str::from_utf8(line) {
-                Ok(text) => Ok(Some((n, text))),
-                Err(e) => {
-                    Err(Error::from(io::Error::new(io::ErrorKind::InvalidData, e)).at_line(n))
-                }
-            },
-        }
-    }
-
     /// The next non-blank line.
     fn next_record_line(&mut self) -> Result<Option<(u64, &[u8])>> {
         loop {
@@ -85,23 +72,99 @@ fn trim_line(buf: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// Calls `f(number, line, out)` for each line of `input` (without its line ending), then
+/// writes what `f` put in `out` to `output`: once per buffer the input hands over, not once
+/// per line. A line that lies whole in the input's buffer is passed where it lies; only one
+/// split across two buffers is copied. On an error, what the lines before it made is written
+/// first.
+fn each_line<R, W, F>(mut input: R, output: &mut W, mut f: F) -> Result<()>
+where
+    R: BufRead,
+    W: Write,
+    F: FnMut(u64, &[u8], &mut Vec<u8>) -> Result<()>,
+{
+    let mut out = Vec::new();
+    let mut carry = Vec::new();
+    let mut number = 0;
+    let mut each = |line: &[u8], out: &mut Vec<u8>| {
+        number += 1;
+        f(number, trim_cr(line), out)
+    };
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let mut done = 0;
+        let mut result = Ok(());
+        if !carry.is_empty() {
+            // The rest of the line the last buffer ended in.
+            match memchr::memchr(b'\n', buf) {
+                None => {
+                    carry.extend_from_slice(buf);
+                    done = buf.len();
+                }
+                Some(end) => {
+                    carry.extend_from_slice(&buf[..end]);
+                    done = end + 1;
+                    result = each(&carry, &mut out);
+                    carry.clear();
+                }
+            }
+        }
+        if carry.is_empty() {
+            while result.is_ok() {
+                let Some(end) = memchr::memchr(b'\n', &buf[done..]) else {
+                    carry.extend_from_slice(&buf[done..]);
+                    done = buf.len();
+                    break;
+                };
+                result = each(&buf[done..done + end], &mut out);
+                done += end + 1;
+            }
+        }
+        input.consume(done);
+        output.write_all(&out)?;
+        out.clear();
+        result?;
+    }
+    if !carry.is_empty() {
+        let result = each(&carry, &mut out);
+        output.write_all(&out)?;
+        result?;
+    }
+    output.flush()?;
+    Ok(())
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// A line as text, naming the line when it is not UTF-8.
+fn text(n: u64, line: &[u8]) -> Result<&str> {
+    std::str::from_utf8(line)
+        .map_err(|e| Error::from(io::Error::new(io::ErrorKind::InvalidData, e)).at_line(n))
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Appends `record` and `\n` to `out`, naming the line on failure.
+fn push_record<U: Serialize>(out: &mut Vec<u8>, n: u64, record: &U) -> Result<()> {
+    let start = out.len();
+    if let Err(e) = serde_json::to_writer(&mut *out, record) {
+        out.truncate(start);
+        return Err(Error::from(e).at_line(n));
+    }
+    out.push(b'\n');
+    Ok(())
+}
+
 /// Parses one record line, naming the line on failure.
 fn parse<T: DeserializeOwned>(n: u64, line: &[u8]) -> Result<T> {
     serde_json::from_slice(line).map_err(|e| Error::from(e).at_line(n))
-}
-
-/// Writes `record` and `\n` with one `write_all`, through a reused buffer.
-fn write_record<W: Write, U: Serialize>(
-    output: &mut W,
-    scratch: &mut Vec<u8>,
-    n: u64,
-    record: &U,
-) -> Result<()> {
-    scratch.clear();
-    serde_json::to_writer(&mut *scratch, record).map_err(|e| Error::from(e).at_line(n))?;
-    scratch.push(b'\n');
-    output.write_all(scratch)?;
-    Ok(())
 }
 
 /// An iterator over newline-delimited JSON records: one `T` per non-blank line.
@@ -172,13 +235,11 @@ where
     F: FnMut(&str) -> Result<S>,
     S: Display,
 {
-    let mut lines = LineReader::new(input);
-    while let Some((n, line)) = lines.next_text()? {
-        let mapped = f(line).map_err(|e| e.at_line(n))?;
-        writeln!(output, "{mapped}")?;
-    }
-    output.flush()?;
-    Ok(())
+    each_line(input, &mut output, |n, line, out| {
+        let mapped = f(text(n, line)?).map_err(|e| e.at_line(n))?;
+        writeln!(out, "{mapped}")?;
+        Ok(())
+    })
 }
 
 /// Copies the input lines for which `keep(line)` is true.
@@ -197,15 +258,13 @@ where
     W: Write,
     F: FnMut(&str) -> bool,
 {
-    let mut lines = LineReader::new(input);
-    while let Some((_, line)) = lines.next_text()? {
-        if keep(line) {
-            output.write_all(line.as_bytes())?;
-            output.write_all(b"\n")?;
+    each_line(input, &mut output, |n, line, out| {
+        if keep(text(n, line)?) {
+            out.extend_from_slice(line);
+            out.push(b'\n');
         }
-    }
-    output.flush()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Writes each item of `f(line)` as a line: none, one or many per input line.
@@ -226,14 +285,12 @@ where
     I: IntoIterator,
     I::Item: Display,
 {
-    let mut lines = LineReader::new(input);
-    while let Some((n, line)) = lines.next_text()? {
-        for item in f(line).map_err(|e| e.at_line(n))? {
-            writeln!(output, "{item}")?;
+    each_line(input, &mut output, |n, line, out| {
+        for item in f(text(n, line)?).map_err(|e| e.at_line(n))? {
+            writeln!(out, "{item}")?;
         }
-    }
-    output.flush()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Parses each non-blank line as a `T` and writes `f(record)` as one line of compact JSON.
@@ -267,14 +324,13 @@ where
     U: Serialize,
     F: FnMut(T) -> Result<U>,
 {
-    let mut lines = LineReader::new(input);
-    let mut scratch = Vec::new();
-    while let Some((n, line)) = lines.next_record_line()? {
+    each_line(input, &mut output, |n, line, out| {
+        if is_blank(line) {
+            return Ok(());
+        }
         let mapped = f(parse(n, line)?).map_err(|e| e.at_line(n))?;
-        write_record(&mut output, &mut scratch, n, &mapped)?;
-    }
-    output.flush()?;
-    Ok(())
+        push_record(out, n, &mapped)
+    })
 }
 
 /// Parses each non-blank line as a `T` and copies the line, unchanged, when `keep(&record)`
@@ -297,15 +353,13 @@ where
     T: DeserializeOwned,
     F: FnMut(&T) -> bool,
 {
-    let mut lines = LineReader::new(input);
-    while let Some((n, line)) = lines.next_record_line()? {
-        if keep(&parse(n, line)?) {
-            output.write_all(line)?;
-            output.write_all(b"\n")?;
+    each_line(input, &mut output, |n, line, out| {
+        if !is_blank(line) && keep(&parse(n, line)?) {
+            out.extend_from_slice(line);
+            out.push(b'\n');
         }
-    }
-    output.flush()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Parses each non-blank line as a `T` and writes each item of `f(record)` as one line of
@@ -330,15 +384,15 @@ where
     I: IntoIterator,
     I::Item: Serialize,
 {
-    let mut lines = LineReader::new(input);
-    let mut scratch = Vec::new();
-    while let Some((n, line)) = lines.next_record_line()? {
-        for item in f(parse(n, line)?).map_err(|e| e.at_line(n))? {
-            write_record(&mut output, &mut scratch, n, &item)?;
+    each_line(input, &mut output, |n, line, out| {
+        if is_blank(line) {
+            return Ok(());
         }
-    }
-    output.flush()?;
-    Ok(())
+        for item in f(parse(n, line)?).map_err(|e| e.at_line(n))? {
+            push_record(out, n, &item)?;
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -387,6 +441,37 @@ mod tests {
             Ok(v)
         })?;
         assert_eq!(out, b"{\"z\":1,\"a\":2,\"m\":true}\n");
+        Ok(())
+    }
+
+    #[test]
+    fn lines_split_across_buffers_of_every_size_come_out_whole() -> Result<()> {
+        let input = b"{\"n\":1}\r\n\n{\"n\":22}\n  \n{\"n\":333}";
+        for capacity in 1..=input.len() + 1 {
+            let reader = io::BufReader::with_capacity(capacity, &input[..]);
+            let mut out = Vec::new();
+            map_records(reader, &mut out, |v: Value| Ok(v["n"].clone()))?;
+            assert_eq!(out, b"1\n22\n333\n", "buffers of {capacity} bytes");
+
+            let reader = io::BufReader::with_capacity(capacity, &input[..]);
+            let mut out = Vec::new();
+            map_lines(reader, &mut out, |l| Ok(l.len()))?;
+            assert_eq!(out, b"7\n0\n8\n2\n9\n", "buffers of {capacity} bytes");
+
+            let bad = b"{\"n\":1}\n\n{\"n\":}\n{\"n\":4}\n";
+            let reader = io::BufReader::with_capacity(capacity, &bad[..]);
+            let mut out = Vec::new();
+            let err = map_records(reader, &mut out, |v: Value| Ok(v)).err();
+            assert_eq!(
+                err.map(|e| e.to_string()).as_deref(),
+                Some("line 3: expected value at line 1 column 6"),
+                "buffers of {capacity} bytes"
+            );
+            assert_eq!(
+                out, b"{\"n\":1}\n",
+                "what came before the bad line is written"
+            );
+        }
         Ok(())
     }
 

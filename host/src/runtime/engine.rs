@@ -308,6 +308,11 @@ fn engine_config(config: &RuntimeConfig) -> Config {
     // The pool does not change generated code, so the compiler child (which
     // has no pool) makes artifacts this engine loads.
     let mut cfg = compile::code_config();
+    // `WEIR_GUEST_PROFILE=perfmap`: guests' compiled functions named in
+    // /tmp/perf-<pid>.map, for `perf report` (BENCHMARKS.md has the profiles made so).
+    if std::env::var_os("WEIR_GUEST_PROFILE").is_some_and(|v| v == "perfmap") {
+        cfg.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if let Some(n) = config.pool_instances {
         let mut pool = PoolingAllocationConfig::default();
         // One slot per instance, each sized for the largest component weir runs (a Python
