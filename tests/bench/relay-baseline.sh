@@ -6,19 +6,23 @@
 #   pipes:   head -c SIZE /dev/zero | cat | cat > /dev/null
 #   relay:   GET /relay to /dev/null, then SIZE bytes of zeros POSTed (chunked) to /relay
 #   weir:    one plugins/passthrough instance: SIZE bytes POSTed to /input, /output to /dev/null
+# Every reader writes to /dev/null, as the pipes' last `cat` does; curl's own count of the
+# bytes it read is checked.
 #
-# Usage: [REPS=5] [MB=1024] tests/bench/relay-baseline.sh
+# Usage: [REPS=5] [MB=1024] [WEIR=binary] [PASSTHROUGH=package.tar.gz] tests/bench/relay-baseline.sh
+# (WEIR and PASSTHROUGH measure another build, e.g. an older commit's, in the same run.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/weir-target}
 REPS=${REPS:-5}; MB=${MB:-1024}; PORT=${PORT:-18500}; RELAY_PORT=$((PORT + 1))
 cargo build -q --release -p weir --bin weir --example relay
-WEIR=$CARGO_TARGET_DIR/release/weir
+WEIR=${WEIR:-$CARGO_TARGET_DIR/release/weir}
 RELAY=$CARGO_TARGET_DIR/release/examples/relay
 WORK=$(mktemp -d /tmp/weir-relay.XXXXXX)
 trap 'kill $HUB $RELAY_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-"$WEIR" pack plugins/passthrough -o "$WORK/passthrough.tar.gz" >/dev/null 2>&1
+if [ -n "${PASSTHROUGH:-}" ]; then cp "$PASSTHROUGH" "$WORK/passthrough.tar.gz"
+else "$WEIR" pack plugins/passthrough -o "$WORK/passthrough.tar.gz" >/dev/null 2>&1; fi
 RUST_LIB_BACKTRACE=0 WEIR_LOG=warn "$WEIR" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
   --slots 0 --instance-retention-secs 0 > /dev/null 2>&1 &
 HUB=$!
@@ -39,32 +43,30 @@ pipes() {
 }
 relay() {
   local t0 reader
-  curl -s -o "$WORK/relay.out" "http://127.0.0.1:$RELAY_PORT/relay" & reader=$!
+  curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$RELAY_PORT/relay" > "$WORK/relay.size" & reader=$!
   sleep 0.1 # the reader is waiting before the writer starts
   t0=$(now)
   head -c "$bytes" /dev/zero | curl -s -o /dev/null -X POST -T - "http://127.0.0.1:$RELAY_PORT/relay"
   wait $reader
   local t1; t1=$(now)
-  test "$(stat -c %s "$WORK/relay.out")" -eq "$bytes"
-  rm -f "$WORK/relay.out"
+  test "$(cat "$WORK/relay.size")" -eq "$bytes"
   rate "$t0" "$t1"
 }
 weir() {
   local id t0 reader
   id=$(curl -s -X POST -H 'content-type: application/json' -d '{}' "$api/sequence/$seq_id/start" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  curl -s -o "$WORK/weir.out" "$api/instance/$id/output" & reader=$!
+  curl -s -o /dev/null -w '%{size_download}' "$api/instance/$id/output" > "$WORK/weir.size" & reader=$!
   t0=$(now)
   head -c "$bytes" /dev/zero | curl -s -o /dev/null -X POST -T - \
     -H 'content-type: application/octet-stream' "$api/instance/$id/input"
   wait $reader
   local t1; t1=$(now)
-  test "$(stat -c %s "$WORK/weir.out")" -eq "$bytes"
-  rm -f "$WORK/weir.out"
+  test "$(cat "$WORK/weir.size")" -eq "$bytes"
   rate "$t0" "$t1"
 }
 
-echo "# weir $(git rev-parse --short HEAD) — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%FT%TZ)"
+echo "# weir $(git rev-parse --short HEAD) ($WEIR) — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%FT%TZ)"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg); MB=$MB REPS=$REPS (MiB/s)"
 for rep in $(seq "$REPS"); do
   echo "rep $rep: pipes $(pipes)  relay $(relay)  weir $(weir)"
