@@ -254,14 +254,19 @@ async fn native_pass() {
     assert_eq!(reader.await.expect("consumer"), STREAM_BYTES);
 }
 
+/// The settings of the streaming groups: 10 samples over 6 s, counted in `throughput`.
+fn streaming(group: &mut BenchmarkGroup<'_, WallTime>, throughput: Throughput) {
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(6))
+        .throughput(throughput);
+}
+
 /// Bytes through `passthrough` in process, against the native stage.
 fn passthrough(c: &mut Criterion) {
     for flavor in Flavor::ALL {
         let mut group = c.benchmark_group(format!("passthrough/{}", flavor.name()));
-        group
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(6))
-            .throughput(Throughput::Bytes(STREAM_BYTES as u64));
+        streaming(&mut group, Throughput::Bytes(STREAM_BYTES as u64));
         let rt = flavor.build();
         let runtime = runtime(None, None);
         let program = load(&runtime, weir_tests::PASSTHROUGH);
@@ -353,10 +358,7 @@ fn ndjson_map(c: &mut Criterion) {
     let whole: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
     for flavor in Flavor::ALL {
         let mut group = c.benchmark_group(format!("ndjson_map/{}", flavor.name()));
-        group
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(6))
-            .throughput(Throughput::Elements(MAP_RECORDS as u64));
+        streaming(&mut group, Throughput::Elements(MAP_RECORDS as u64));
         let rt = flavor.build();
         let runtime = runtime(None, None);
         let program = load(&runtime, weir_tests::BENCH_MAP);
@@ -366,10 +368,7 @@ fn ndjson_map(c: &mut Criterion) {
         group.finish();
     }
     let mut group = c.benchmark_group("ndjson_map");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(6))
-        .throughput(Throughput::Elements(MAP_RECORDS as u64));
+    streaming(&mut group, Throughput::Elements(MAP_RECORDS as u64));
     let mut output = Vec::with_capacity(whole.len() + whole.len() / 4);
     group.bench_function("native", |b| b.iter(|| native_map(&whole, &mut output)));
     group.finish();

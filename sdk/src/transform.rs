@@ -59,7 +59,7 @@ impl<R: BufRead> LineReader<R> {
         loop {
             match self.next_line()? {
                 None => return Ok(None),
-                Some((_, line)) if line.iter().all(u8::is_ascii_whitespace) => continue,
+                Some((_, line)) if is_blank(line) => continue,
                 // Re-borrow: the early return above ends the loop's borrow of `self.buf`.
                 Some((n, _)) => return Ok(Some((n, trim_line(&self.buf)))),
             }
@@ -68,8 +68,7 @@ impl<R: BufRead> LineReader<R> {
 }
 
 fn trim_line(buf: &[u8]) -> &[u8] {
-    let line = buf.strip_suffix(b"\n").unwrap_or(buf);
-    line.strip_suffix(b"\r").unwrap_or(line)
+    trim_cr(buf.strip_suffix(b"\n").unwrap_or(buf))
 }
 
 /// Calls `f(number, line, out)` for each line of `input` (without its line ending), then

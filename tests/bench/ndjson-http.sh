@@ -8,6 +8,7 @@
 # Usage: [REPS=5] [RECORDS=2000000] [WEIR=binary] [PACKAGE=bench-map.tar.gz] tests/bench/ndjson-http.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/weir-target}
 REPS=${REPS:-5}; RECORDS=${RECORDS:-2000000}; PORT=${PORT:-18520}
 cargo build -q --release -p weir --bin weir
@@ -32,9 +33,7 @@ RUST_LIB_BACKTRACE=0 WEIR_LOG=warn "$WEIR" serve --listen "127.0.0.1:$PORT" --da
 HUB=$!
 api=http://127.0.0.1:$PORT/api/v1
 until curl -s -o /dev/null "$api/version"; do sleep 0.05; done
-seq_id=$(curl -s --data-binary "@$WORK/map.tar.gz" -H 'content-type: application/octet-stream' \
-  "$api/sequence" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-now() { date +%s.%N; }
+seq_id=$(upload "$api" "$WORK/map.tar.gz")
 rate() { python3 -c "print(f'{$RECORDS / ($2 - $1) / 1e6:.2f}M')"; }
 
 native() {
@@ -43,17 +42,9 @@ native() {
   rate "$t0" "$(now)"
 }
 http() {
-  local id t0 reader
-  id=$(curl -s -X POST -H 'content-type: application/json' -d '{}' "$api/sequence/$seq_id/start" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  curl -s -o /dev/null -w '%{size_download}' "$api/instance/$id/output" > "$WORK/out.size" & reader=$!
-  t0=$(now)
-  curl -s -o /dev/null -X POST -T "$WORK/records.ndjson" \
-    -H 'content-type: application/x-ndjson' "$api/instance/$id/input"
-  wait $reader
-  local t1; t1=$(now)
-  test "$(cat "$WORK/out.size")" -eq "$expected"
-  rate "$t0" "$t1"
+  local secs
+  secs=$(through_instance "$api" "$seq_id" application/x-ndjson "$expected" < "$WORK/records.ndjson")
+  rate 0 "$secs"
 }
 
 echo "# weir $(git rev-parse --short HEAD) ($WEIR) — $(nproc) cores, $(date -u +%FT%TZ)"

@@ -13,6 +13,7 @@
 # (WEIR and PASSTHROUGH measure another build, e.g. an older commit's, in the same run.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/weir-target}
 REPS=${REPS:-5}; MB=${MB:-1024}; PORT=${PORT:-18500}; RELAY_PORT=$((PORT + 1))
 cargo build -q --release -p weir --bin weir --example relay
@@ -30,10 +31,8 @@ HUB=$!
 RELAY_PID=$!
 api=http://127.0.0.1:$PORT/api/v1
 until curl -s -o /dev/null "$api/version" && curl -s -o /dev/null -X POST "http://127.0.0.1:$RELAY_PORT/relay" -w '' ; do sleep 0.05; done
-seq_id=$(curl -s --data-binary "@$WORK/passthrough.tar.gz" -H 'content-type: application/octet-stream' \
-  "$api/sequence" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+seq_id=$(upload "$api" "$WORK/passthrough.tar.gz")
 bytes=$((MB << 20))
-now() { date +%s.%N; }
 rate() { python3 -c "print(f'{$MB / ($2 - $1):.0f}')"; }
 
 pipes() {
@@ -53,17 +52,9 @@ relay() {
   rate "$t0" "$t1"
 }
 weir() {
-  local id t0 reader
-  id=$(curl -s -X POST -H 'content-type: application/json' -d '{}' "$api/sequence/$seq_id/start" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  curl -s -o /dev/null -w '%{size_download}' "$api/instance/$id/output" > "$WORK/weir.size" & reader=$!
-  t0=$(now)
-  head -c "$bytes" /dev/zero | curl -s -o /dev/null -X POST -T - \
-    -H 'content-type: application/octet-stream' "$api/instance/$id/input"
-  wait $reader
-  local t1; t1=$(now)
-  test "$(cat "$WORK/weir.size")" -eq "$bytes"
-  rate "$t0" "$t1"
+  local secs
+  secs=$(head -c "$bytes" /dev/zero | through_instance "$api" "$seq_id" application/octet-stream "$bytes")
+  rate 0 "$secs"
 }
 
 echo "# weir $(git rev-parse --short HEAD) ($WEIR) — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%FT%TZ)"

@@ -346,6 +346,31 @@ async fn start_validates_its_request() {
 }
 
 #[tokio::test]
+async fn an_ended_instance_frees_its_place_at_once() {
+    // At the capacity, one that has ended counts no more, whether or not the hub has
+    // finished with it yet: the next start right after it ends is taken.
+    let hub = TestHub::with(|c| c.max_instances = 1, None).await;
+    let id = hub.upload(weir_tests::EVENTS_DIR).await;
+    for _ in 0..20 {
+        let instance = hub.start_instance(&id, json!({})).await;
+        let killed = hub
+            .post_json(&format!("/instance/{instance}/_kill"), json!({}))
+            .await;
+        assert!(killed.status().is_success(), "{}", killed.status());
+        hub.wait_ended(&instance).await;
+    }
+    let last = hub.start_instance(&id, json!({})).await;
+    assert_error(
+        hub.post_json(&format!("/sequence/{id}/start"), json!({}))
+            .await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "capacity of 1 instances",
+    )
+    .await;
+    assert_eq!(hub.info(&last).await["status"], "running");
+}
+
+#[tokio::test]
 async fn auth_requires_the_bearer_token_except_for_health() {
     let hub = TestHub::with(|_| {}, Some("s3cret")).await;
     assert_error(

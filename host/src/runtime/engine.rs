@@ -292,17 +292,10 @@ fn load_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     unsafe { Component::deserialize_file(engine, path) }
 }
 
-/// What a freed pool slot keeps resident, per linear memory and per table (at most
+/// What a freed pool slot keeps resident of each linear memory and each table (at most
 /// `max_unused_warm_slots`, 100, slots are kept warm).
-struct KeepResident {
-    memory: usize,
-    table: usize,
-}
-
-const KEEP_RESIDENT: KeepResident = KeepResident {
-    memory: 1 << 20,
-    table: 64 << 10,
-};
+const KEEP_RESIDENT_MEMORY: usize = 1 << 20;
+const KEEP_RESIDENT_TABLE: usize = 64 << 10;
 
 fn engine_config(config: &RuntimeConfig) -> Config {
     // The pool does not change generated code, so the compiler child (which
@@ -332,8 +325,8 @@ fn engine_config(config: &RuntimeConfig) -> Config {
             // decommitted: no madvise, no TLB shootdown across the cores, and no page
             // faults when the slot starts its next instance.
             .pagemap_scan(wasmtime::Enabled::Auto)
-            .linear_memory_keep_resident(KEEP_RESIDENT.memory)
-            .table_keep_resident(KEEP_RESIDENT.table);
+            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+            .table_keep_resident(KEEP_RESIDENT_TABLE);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     cfg

@@ -217,20 +217,18 @@ impl AsyncRead for ChannelReader {
 /// end. Used to move guest stdout/stderr into their pipes (spawned where the
 /// guest runs).
 pub async fn pump_into(mut reader: impl AsyncRead + Unpin + Send + 'static, pipe: Pipe) {
-    {
-        loop {
-            let mut buf = Vec::with_capacity(64 * 1024);
-            match reader.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if pipe.write(Bytes::from(buf)).await.is_err() {
-                        break;
-                    }
+    loop {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        match reader.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if pipe.write(Bytes::from(buf)).await.is_err() {
+                    break;
                 }
             }
         }
-        pipe.close();
     }
+    pipe.close();
 }
 
 /// The last [`TAIL_LINES`] lines of a stream (each cut at 512 characters):
@@ -285,23 +283,21 @@ pub async fn pump_into_keeping_tail(
     mut reader: impl AsyncRead + Unpin + Send + 'static,
     pipe: Pipe,
 ) -> std::collections::VecDeque<String> {
-    {
-        let mut tail = Tail::default();
-        loop {
-            let mut buf = Vec::with_capacity(64 * 1024);
-            match reader.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    tail.feed(&buf);
-                    if pipe.write(Bytes::from(buf)).await.is_err() {
-                        break;
-                    }
+    let mut tail = Tail::default();
+    loop {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        match reader.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                tail.feed(&buf);
+                if pipe.write(Bytes::from(buf)).await.is_err() {
+                    break;
                 }
             }
         }
-        pipe.close();
-        tail.finish()
     }
+    pipe.close();
+    tail.finish()
 }
 
 /// Lines of stderr [`pump_into_keeping_tail`] keeps.

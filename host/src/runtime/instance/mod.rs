@@ -212,13 +212,22 @@ impl Launch {
             self.runtime.spawn_guest(task);
         }
     }
+
+    /// Starts the instance where guests run, all of it there.
+    pub fn spawn(mut self) {
+        self.spawn_rest();
+    }
+
+    fn spawn_rest(&mut self) {
+        if let Some(task) = self.task.take() {
+            self.runtime.spawn_guest(task);
+        }
+    }
 }
 
 impl Drop for Launch {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            self.runtime.spawn_guest(task);
-        }
+        self.spawn_rest();
     }
 }
 
@@ -226,7 +235,7 @@ impl Runtime {
     /// Starts an instance of `program` where guests run.
     pub fn start(&self, program: &Program, options: StartOptions) -> Instance {
         let (instance, launch) = self.prepare(program, options);
-        drop(launch);
+        launch.spawn();
         instance
     }
 
