@@ -11,6 +11,8 @@ connection measures:
 - `STARTS` starts (default 2,000) kept alive, and the same number started and each killed
   right after (`POST /instance/:id/_kill` with `removeImmediately`), so the registry stays small;
 - the hub's resident memory per instance kept alive (VmRSS before and after them);
+- with PERF_STAT=1, the hub's page faults and context switches per start in each of the two
+  start phases (`perf stat -p`; the killed-after phase's include its kills);
 - the hub's own view: the mean of `weir_instance_start_duration_seconds` (start handler entry to
   the instance running) from `/metrics`.
 
@@ -21,6 +23,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +48,33 @@ def rss(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def perf_stat(pid):
+    """`perf stat` of the hub from now until `counted` (PERF_STAT=1), else None."""
+    if not os.environ.get("PERF_STAT"):
+        return None
+    out = tempfile.mktemp(prefix="weir-perf-stat-")
+    stat = subprocess.Popen(["perf", "stat", "-x,", "-e", "page-faults,context-switches",
+                             "-p", str(pid), "-o", out])
+    time.sleep(0.3)  # attached before the phase starts
+    return stat, out
+
+
+def counted(handle, starts, phase):
+    if handle is None:
+        return
+    stat, out = handle
+    stat.send_signal(signal.SIGINT)
+    stat.wait()
+    counts = {}
+    for line in open(out):
+        fields = line.strip().split(",")
+        if len(fields) > 2 and fields[0].isdigit():
+            counts[fields[2]] = int(fields[0])
+    os.unlink(out)
+    print(f"{phase}: {counts.get('page-faults', 0) / starts:.1f} page faults, "
+          f"{counts.get('context-switches', 0) / starts:.1f} context switches per start")
 
 
 def metric_mean(text, name):
@@ -102,17 +132,21 @@ def main():
         floor = [call("GET", "/version")[1] for _ in range(starts)]
         print(f"GET /version (the floor)            ms: {percentiles(floor)}")
 
+        stat = perf_stat(hub.pid)
         cycled = []
         for _ in range(starts):
             payload, took = call("POST", f"/sequence/{seq}/start", b"{}")
             cycled.append(took)
             call("POST", f"/instance/{json.loads(payload)['id']}/_kill", b'{"removeImmediately":true}')
         print(f"POST start, each killed after      ms: {percentiles(cycled)}")
+        counted(stat, starts, "each killed after")
 
         time.sleep(1)  # the killed ones reaped
         before = rss(hub.pid)
+        stat = perf_stat(hub.pid)
         kept = [call("POST", f"/sequence/{seq}/start", b"{}")[1] for _ in range(starts)]
         print(f"POST start, {starts} kept alive      ms: {percentiles(kept)}")
+        counted(stat, starts, "kept alive")
         time.sleep(1)
         grown = rss(hub.pid) - before
         print(f"resident memory per instance kept alive: {grown / starts / 1024:.0f} KiB "
