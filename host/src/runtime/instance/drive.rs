@@ -23,28 +23,24 @@ pub(super) async fn drive(
     let mut wasi = WasiCtx::builder();
     wasi.stdin(AsyncStdinStream::new(stdin_source))
         .args(&[options.id.as_str()]);
-    let console_tail = Arc::new(Mutex::new(Tail::default()));
-    let mut stdout_pump = None;
-    let mut stderr_pump = None;
+    // The guest's stdout and stderr go into their pipes (or to the console hook) inside
+    // its own host calls; the last lines of stderr say why a trapped guest ended.
+    let stderr_tail = Arc::new(Mutex::new(Tail::default()));
     match &options.console {
         Some(hook) => {
-            wasi.stderr(ConsoleStream::stderr(hook.clone(), console_tail.clone()));
+            wasi.stderr(ConsoleStream::stderr(hook.clone(), stderr_tail.clone()));
             if is_command {
-                let (stdout_w, stdout_r) = tokio::io::duplex(STDIO_BUDGET);
-                wasi.stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w));
-                stdout_pump = Some(runtime.spawn_guest(pump_into(stdout_r, stdout_pipe)));
+                wasi.stdout(PipeStream::new(stdout_pipe));
             } else {
                 wasi.stdout(ConsoleStream::stdout(hook.clone()));
             }
         }
         None => {
-            let (stdout_w, stdout_r) = tokio::io::duplex(STDIO_BUDGET);
-            let (stderr_w, stderr_r) = tokio::io::duplex(STDIO_BUDGET);
-            wasi.stdout(AsyncStdoutStream::new(STDIO_BUDGET, stdout_w))
-                .stderr(AsyncStdoutStream::new(STDIO_BUDGET, stderr_w));
-            stdout_pump = Some(runtime.spawn_guest(pump_into(stdout_r, stdout_pipe)));
-            stderr_pump =
-                Some(runtime.spawn_guest(pump_into_keeping_tail(stderr_r, shared.stderr.clone())));
+            wasi.stdout(PipeStream::new(stdout_pipe))
+                .stderr(PipeStream::keeping_tail(
+                    shared.stderr.clone(),
+                    stderr_tail.clone(),
+                ));
         }
     }
     // Granted files, scratch, env and hosts; an error fails the start.
@@ -143,18 +139,12 @@ pub(super) async fn drive(
     };
     let failure_code = store.data().exit_code;
     let publishers = std::mem::take(&mut store.data_mut().publishers);
-    drop(store); // closes the guest's stdio so the pumps drain and end
+    drop(store);
     drop(sandbox); // removes the scratch directory
     for (_, publisher) in publishers {
         publisher.finish().await;
     }
-    if let Some(pump) = stdout_pump {
-        let _ = pump.await;
-    }
-    let stderr_tail = match stderr_pump {
-        Some(pump) => pump.await.unwrap_or_default(),
-        None => std::mem::take(&mut *lock(&console_tail)).finish(),
-    };
+    let stderr_tail = std::mem::take(&mut *lock(&stderr_tail)).finish();
     // A command's stdout pipe is its output; the unused one must end too.
     shared.output.close();
     shared.stdout.close();

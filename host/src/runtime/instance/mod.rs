@@ -12,15 +12,13 @@ use tokio::sync::{mpsc, watch};
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::WasiCtx;
-use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
+use wasmtime_wasi::cli::AsyncStdinStream;
 
 use super::bindings::{Signal, StopRequest, WitEvent};
 use super::console::ConsoleStream;
 use super::engine::Runtime;
 use super::event_bus::EventBus;
-use super::io::{
-    ChannelReader, InputWriter, Tail, input_channel, pump_into, pump_into_keeping_tail,
-};
+use super::io::{ChannelReader, InputWriter, PipeStream, Tail, input_channel};
 use super::limits::{Hit, Limits, arm_epoch, metered, wall_clock};
 use super::program::{Entry, Program};
 use super::state::{InstanceState, KeepAlive, Limiter, log_line};
@@ -54,8 +52,6 @@ pub const EXIT_TRAPPED: i32 = 101;
 
 /// Signals (events, stop) queued for the guest.
 const SIGNAL_QUEUE: usize = 256;
-/// Bytes in flight from the guest's WASI stdout/stderr to their pump.
-const STDIO_BUDGET: usize = 64 * 1024;
 
 /// Instance states, as in the Scramjet hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
