@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{Hub, HubError, Sequence, Topic};
 use crate::package::Kind;
-use crate::runtime::{Instance, InstanceStatus, StartOptions};
+use crate::runtime::{EndHook, Instance, InstanceStatus, StartOptions, Terminated};
 use crate::wire::{self, SessionToken, StartRequest};
 
 /// How long a start request waits for the instance to run before it
@@ -279,6 +279,7 @@ impl Hub {
                 max_wall_time: limits.wall_time,
                 max_cpu_time: limits.cpu_time,
                 console: None,
+                on_end: Some(self.end_hook(&sequence.id)),
             };
             let (instance, launch) = self.runtime.prepare(&sequence.program, options);
             let record = Arc::new(InstanceRecord {
@@ -299,7 +300,6 @@ impl Hub {
         };
         // Out of the registry's lock: the start runs here until the instance runs.
         launch.launch();
-        self.spawn_reaper(record.clone());
         if let Some(topic) = input_topic {
             spawn_topic_to_input(topic, record.instance.clone());
         }
@@ -340,43 +340,62 @@ impl Hub {
         Ok(record)
     }
 
-    /// Removes the record once the instance has ended and the retention time passed.
-    fn spawn_reaper(self: &Arc<Self>, record: Arc<InstanceRecord>) {
+    /// What the hub does when one of its instances ends (run where the instance ran, no
+    /// task waiting for it): the count of unreaped instances, the log line and event, and
+    /// the record's removal after the retention time (at once if asked for).
+    fn end_hook(self: &Arc<Self>, sequence: &str) -> EndHook {
         let hub = Arc::downgrade(self);
-        let retention = self.config.instance_retention;
-        tokio::spawn(async move {
-            let end = record.instance.wait().await;
+        let sequence = sequence.to_string();
+        Arc::new(move |instance: &Instance, end: &Terminated| {
             if let Some(hub) = hub.upgrade() {
-                hub.instances.unreaped.fetch_sub(1, Ordering::Relaxed);
-                hub.log_line(
-                    if end.exitcode == 0 { "info" } else { "warn" },
-                    &format!(
-                        "instance {} ended: {} ({})",
-                        record.instance.id(),
-                        end.reason,
-                        end.exitcode
-                    ),
-                );
-                hub.events().send(
-                    "instance",
-                    None,
-                    wire::to_json(wire::InstanceChange {
-                        id: record.instance.id().to_string(),
-                        sequence: Some(record.sequence.id.clone()),
-                        status: Some(record.instance.status().as_str().to_string()),
-                        exitcode: Some(end.exitcode),
-                        reason: Some(end.reason.clone()),
-                        removed: false,
-                    }),
-                );
+                hub.instance_ended(instance, end, &sequence);
             }
-            if !record.remove_on_exit.load(Ordering::Relaxed) {
-                // `notify_one` keeps a permit, so a kill that asked for
-                // removal before this point still ends the wait at once.
-                tokio::select! {
-                    () = tokio::time::sleep(retention) => {}
-                    () = record.removal.notified() => {}
-                }
+        })
+    }
+
+    fn instance_ended(self: &Arc<Self>, instance: &Instance, end: &Terminated, sequence: &str) {
+        self.instances.unreaped.fetch_sub(1, Ordering::Relaxed);
+        self.log_line(
+            if end.exitcode == 0 { "info" } else { "warn" },
+            &format!(
+                "instance {} ended: {} ({})",
+                instance.id(),
+                end.reason,
+                end.exitcode
+            ),
+        );
+        self.events().send(
+            "instance",
+            None,
+            wire::to_json(wire::InstanceChange {
+                id: instance.id().to_string(),
+                sequence: Some(sequence.to_string()),
+                status: Some(instance.status().as_str().to_string()),
+                exitcode: Some(end.exitcode),
+                reason: Some(end.reason.clone()),
+                removed: false,
+            }),
+        );
+        // Gone already if a kill asked for its removal once it had ended.
+        let Some(record) = self.instances.lock().get(instance.id()).cloned() else {
+            return;
+        };
+        let retention = self.config.instance_retention;
+        if record.remove_on_exit.load(Ordering::Relaxed) || retention.is_zero() {
+            self.forget_instance(&record);
+            return;
+        }
+        // Outside a runtime (one shutting down) nothing is left to keep it for.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let hub = Arc::downgrade(self);
+        runtime.spawn(async move {
+            // `notify_one` keeps a permit, so a kill that asked for removal before this
+            // point still ends the wait at once.
+            tokio::select! {
+                () = tokio::time::sleep(retention) => {}
+                () = record.removal.notified() => {}
             }
             if let Some(hub) = hub.upgrade() {
                 hub.forget_instance(&record);

@@ -52,7 +52,7 @@ pub use footprint::{Footprint, PER_SLOT};
 pub use imports::exported_world;
 pub use instance::{
     EXIT_COMPLETED, EXIT_FAILED, EXIT_KILLED, EXIT_NO_MAIN, EXIT_START_FAILED, EXIT_STOPPED,
-    EXIT_TRAPPED, Instance, InstanceStatus, Launch, SendError, StartOptions, Terminated,
+    EXIT_TRAPPED, EndHook, Instance, InstanceStatus, Launch, SendError, StartOptions, Terminated,
 };
 pub use io::{ChannelReader, INPUT_PIECE, InputError, InputWriter};
 pub use limits::{CpuLimitExceeded, Limits, TimeLimitExceeded};

@@ -13,6 +13,11 @@ pub(super) async fn drive(
     stdin_rx: Option<ChannelReader>,
     signal_rx: mpsc::Receiver<Signal>,
 ) {
+    // Dropped last, when this task ends however it ends.
+    let _on_end = OnEnd {
+        hook: options.on_end.clone(),
+        instance: instance.clone(),
+    };
     let shared = &instance.shared;
     // A WASI command reads its input on stdin and writes its output on stdout.
     let (stdin_source, input, stdout_pipe) = match stdin_rx {
@@ -177,6 +182,25 @@ pub(super) async fn drive(
         phase.terminated = Some(terminated);
         phase.ended = Some(SystemTime::now());
     });
+}
+
+/// Calls [`StartOptions::on_end`] when dropped.
+struct OnEnd {
+    hook: Option<EndHook>,
+    instance: Instance,
+}
+
+impl Drop for OnEnd {
+    fn drop(&mut self) {
+        let Some(hook) = self.hook.take() else {
+            return;
+        };
+        let end = self.instance.terminated().unwrap_or_else(|| Terminated {
+            exitcode: EXIT_TRAPPED,
+            reason: "the instance task ended before the instance did".into(),
+        });
+        hook(&self.instance, &end);
+    }
 }
 
 pub(super) enum Outcome {

@@ -137,7 +137,14 @@ pub struct StartOptions {
     /// the order it made them (`weir run`). With it, stderr and that stdout go to the
     /// hook only, not to their pipes.
     pub console: Option<super::console::ConsoleHook>,
+    /// Called once the instance has ended (its status and how it ended set), on the thread
+    /// that ran it — or with [`EXIT_TRAPPED`] if its task was dropped before it ended. The
+    /// hub does its bookkeeping here instead of in a task per instance waiting for the end.
+    pub on_end: Option<EndHook>,
 }
+
+/// See [`StartOptions::on_end`].
+pub type EndHook = Arc<dyn Fn(&Instance, &Terminated) + Send + Sync>;
 
 #[derive(Debug, Clone)]
 struct Phase {
