@@ -13,6 +13,7 @@ connection measures:
 - the hub's resident memory per instance kept alive (VmRSS before and after them);
 - with PERF_STAT=1, the hub's page faults and context switches per start in each of the two
   start phases (`perf stat -p`; the killed-after phase's include its kills);
+- with PERF_RECORD=FILE, a `perf record -g` profile of the hub during the kept-alive phase;
 - the hub's own view: the mean of `weir_instance_start_duration_seconds` (start handler entry to
   the instance running) from `/metrics`.
 
@@ -59,6 +60,23 @@ def perf_stat(pid):
                              "-p", str(pid), "-o", out])
     time.sleep(0.3)  # attached before the phase starts
     return stat, out
+
+
+def perf_record(pid):
+    """`perf record -g` of the hub into $PERF_RECORD from now until `recorded`, else None."""
+    out = os.environ.get("PERF_RECORD")
+    if not out:
+        return None
+    record = subprocess.Popen(["perf", "record", "-q", "-g", "-F", "2999", "-p", str(pid),
+                               "-o", out], stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return record
+
+
+def recorded(record):
+    if record is not None:
+        record.send_signal(signal.SIGINT)
+        record.wait()
 
 
 def counted(handle, starts, phase):
@@ -144,7 +162,9 @@ def main():
         time.sleep(1)  # the killed ones reaped
         before = rss(hub.pid)
         stat = perf_stat(hub.pid)
+        profile = perf_record(hub.pid)
         kept = [call("POST", f"/sequence/{seq}/start", b"{}")[1] for _ in range(starts)]
+        recorded(profile)
         print(f"POST start, {starts} kept alive      ms: {percentiles(kept)}")
         counted(stat, starts, "kept alive")
         time.sleep(1)
