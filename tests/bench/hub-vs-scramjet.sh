@@ -2,7 +2,9 @@
 # Side-by-side hub benchmark: weir and the Scramjet Transform Hub measured by the
 # same Scramjet-API load generator (../shared/peers/scramjet-hub/bench.js) in one run,
 # plus weir-only figures: idle instances alive at once and resident memory per idle
-# instance, and the ndjson map compiled natively (the wasm/native ratio).
+# instance, the ndjson map compiled natively (the wasm/native ratio), and the ceiling of
+# bench.js's own client for passthrough (tests/bench/bench-client-ceiling.js: the same
+# client code against host/examples/relay, weir's server stack with no guest).
 #
 # Env: MB (200) RECORDS (200000) REPS (3) START_REPS (20) IDLE (10000) SKIP_PEER=1
 set -euo pipefail
@@ -16,6 +18,7 @@ IDLE=${IDLE:-10000}; PORT=${PORT:-18300}
 cargo build --release -p weir
 cargo build --release -p weir-sdk --example native_map
 cargo build --release -p weir --example topic_bench
+cargo build --release -p weir --example relay
 WEIR=$CARGO_TARGET_DIR/release/weir
 WORK=$(mktemp -d /tmp/weir-bench.XXXXXX)
 trap 'kill $HUB 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -99,6 +102,13 @@ for i in $(seq "$REPS"); do
   s=$(date +%s%N); "$CARGO_TARGET_DIR/release/examples/native_map" < "$WORK/records.ndjson" > /dev/null; e=$(date +%s%N)
   echo "native map #$i: $RECORDS records in $(( (e-s)/1000000 )) ms = $(( RECORDS * 1000000000 / (e-s) )) records/s"
 done
+
+echo "## the bench.js client's ceiling: its passthrough client against the zero-work relay"
+"$CARGO_TARGET_DIR/release/examples/relay" "127.0.0.1:$((PORT + 1))" > /dev/null &
+RELAY=$!
+until curl -s -o /dev/null -X POST "http://127.0.0.1:$((PORT + 1))/relay"; do sleep 0.05; done
+node tests/bench/bench-client-ceiling.js --relay "http://127.0.0.1:$((PORT + 1))" --mb "$MB" --reps "$REPS"
+kill "$RELAY"; wait "$RELAY" 2>/dev/null || true
 
 if [ "${SKIP_PEER:-0}" != 1 ]; then
   echo "## Scramjet Transform Hub: bench.sh (same parameters)"
