@@ -108,7 +108,7 @@ impl InstanceRecord {
 #[derive(Default)]
 pub(super) struct InstanceRegistry {
     by_id: Mutex<HashMap<String, Arc<InstanceRecord>>>,
-    /// Instances started and not yet seen ended by their reaper: never fewer than
+    /// Instances started and whose end the hub has not yet handled (`on_end`): never fewer than
     /// the ones alive, so a start below the capacity needs no scan of the registry.
     unreaped: AtomicUsize,
 }
@@ -256,7 +256,7 @@ impl Hub {
                 return Err(HubError::Capacity("the hub is shutting down".into()));
             }
             // The count of the ones not yet reaped is enough below the capacity; at it,
-            // the ones that ended but whose reaper has not run yet are not counted.
+            // the ones that ended but whose end hook has not run yet are not counted.
             let at_capacity = self.instances.unreaped.load(Ordering::Relaxed)
                 >= self.config.max_instances
                 && all
