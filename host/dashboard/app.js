@@ -152,7 +152,7 @@ class Context {
       if (data.removed) {
         this.jobs.delete(data.id);
         this.tasks.delete(data.id);
-      } else this.jobs.set(data.id, data);
+      } else this.putJob(data);
     } else if (type === "task") {
       if (this.loading.has(data.jobId)) this.loading.set(data.jobId, true);
       const tasks = this.tasks.get(data.jobId);
@@ -164,6 +164,15 @@ class Context {
       else this.refreshInstance(data.id, data);
     }
     this.changed(type);
+  }
+
+  /** Stores `job` unless a later state of it is stored already: the answer to a request can
+   * arrive after the feed's events of changes made since (a short job ends meanwhile). */
+  putJob(job) {
+    const known = this.jobs.get(job.id);
+    if (known && Date.parse(known.updatedAt) > Date.parse(job.updatedAt)) return known;
+    this.jobs.set(job.id, job);
+    return job;
   }
 
   remember(event) {

@@ -75,7 +75,7 @@ function list(root, ctx) {
           selected.delete(id);
         } else {
           const job = await ctx.api.call("POST", `/jobs/${encodeURIComponent(id)}/${action}`);
-          if (job?.id) ctx.jobs.set(job.id, job);
+          if (job?.id) ctx.putJob(job);
         }
       } catch (e) {
         failures.push(`${ctx.jobs.get(id)?.name || id}: ${e.message}`);
@@ -99,7 +99,7 @@ function list(root, ctx) {
         const priority = Number(input.value);
         await act(input, async () => {
           const updated = await ctx.api.call("PATCH", `/jobs/${encodeURIComponent(job.id)}`, { priority });
-          ctx.jobs.set(updated.id, updated);
+          ctx.putJob(updated);
         }, `priority of ${job.name}: ${priority}`);
       },
     });
@@ -199,7 +199,7 @@ function submitForm(ctx) {
       const given = parseJson(settings.value, "settings", undefined);
       if (given !== undefined) body.settings = given;
       const job = await ctx.api.call("POST", "/jobs", body);
-      ctx.jobs.set(job.id, job);
+      ctx.putJob(job);
       location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
     },
     null,
@@ -259,7 +259,7 @@ function detail(root, ctx, id) {
         onclick: (e) =>
           act(e.currentTarget, async () => {
             const updated = await ctx.api.call("POST", `${path}/${action}`);
-            if (updated?.id) ctx.jobs.set(updated.id, updated);
+            if (updated?.id) ctx.putJob(updated);
             ctx.changed("job");
           }, `${action}: done`),
       },
@@ -497,7 +497,7 @@ function detail(root, ctx, id) {
 
   async function start() {
     try {
-      ctx.jobs.set(id, await ctx.api.get(path));
+      ctx.putJob(await ctx.api.get(path));
     } catch (e) {
       fill(status, h("p", { class: "error", role: "alert" }, e.message));
       return;
