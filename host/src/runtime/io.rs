@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -170,30 +170,29 @@ impl ChannelReader {
         }
     }
 
-    /// Up to `max` bytes, waiting for at least one; `None` at the end.
-    /// Small chunks already queued are joined, so a guest reading a stream
-    /// of small HTTP frames makes one call per `max` bytes, not per frame.
-    pub async fn read_chunk(&mut self, max: usize) -> Option<Bytes> {
+    /// Up to `max` bytes, waiting for at least one; `None` at the end. Small chunks
+    /// already queued are joined, so a guest reading a stream of small HTTP frames makes
+    /// one call per `max` bytes, not per frame. The bytes come in a new `Vec` (what a
+    /// guest's read is lowered from), each copied into it once.
+    pub async fn read_vec(&mut self, max: usize) -> Option<Vec<u8>> {
         while self.pending.is_empty() {
             let feed = self.rx.recv().await?;
             self.pending = self.data_of(feed);
         }
-        if self.pending.len() < max / 2
-            && let Ok(feed) = self.rx.try_recv()
-        {
-            let next = self.data_of(feed);
-            let mut joined = BytesMut::with_capacity(max);
-            joined.extend_from_slice(&self.pending);
-            joined.extend_from_slice(&next);
-            while joined.len() < max {
-                let Ok(feed) = self.rx.try_recv() else { break };
-                let next = self.data_of(feed);
-                joined.extend_from_slice(&next);
-            }
-            self.pending = joined.freeze();
+        let first = self.pending.split_to(self.pending.len().min(max));
+        if first.len() >= max / 2 || !self.pending.is_empty() {
+            return Some(first.to_vec());
         }
-        let n = self.pending.len().min(max);
-        Some(self.pending.split_to(n))
+        let mut joined = Vec::with_capacity(max);
+        joined.extend_from_slice(&first);
+        while joined.len() < max {
+            let Ok(feed) = self.rx.try_recv() else { break };
+            let mut next = self.data_of(feed);
+            let n = next.len().min(max - joined.len());
+            joined.extend_from_slice(&next.split_to(n));
+            self.pending = next;
+        }
+        Some(joined)
     }
 }
 
@@ -407,7 +406,7 @@ mod tests {
     async fn read_all(reader: &mut ChannelReader) -> Vec<u8> {
         let mut all = Vec::new();
         let read = async {
-            while let Some(chunk) = reader.read_chunk(1024).await {
+            while let Some(chunk) = reader.read_vec(1024).await {
                 all.extend_from_slice(&chunk);
             }
         };
@@ -497,11 +496,33 @@ mod tests {
             })
         };
         let mut got = Vec::new();
-        while let Some(chunk) = reader.read_chunk(1 << 20).await {
+        while let Some(chunk) = reader.read_vec(1 << 20).await {
             got.extend_from_slice(&chunk);
         }
         assert_eq!(sending.await.ok(), Some(Ok(())));
         assert_eq!(got, data);
+    }
+
+    #[tokio::test]
+    async fn a_read_joins_small_queued_chunks_up_to_its_size_and_keeps_the_rest() {
+        let (writer, mut reader) = input_channel(1 << 20);
+        for part in [&b"aaaa"[..], b"bbbb", b"cccc", b"dddd"] {
+            writer.send(Bytes::copy_from_slice(part)).await.unwrap();
+        }
+        writer.end();
+        // One read takes what is queued up to its size, cutting the chunk that crosses it.
+        assert_eq!(reader.read_vec(10).await.unwrap(), b"aaaabbbbcc");
+        // The cut chunk's rest, half this read's size, comes alone.
+        assert_eq!(reader.read_vec(4).await.unwrap(), b"cc");
+        assert_eq!(reader.read_vec(4).await.unwrap(), b"dddd");
+        assert_eq!(reader.read_vec(4).await, None);
+
+        // A chunk of half the read's size or more is handed over alone.
+        let (writer, mut reader) = input_channel(1 << 20);
+        writer.send(Bytes::from_static(b"12345")).await.unwrap();
+        writer.send(Bytes::from_static(b"6")).await.unwrap();
+        assert_eq!(reader.read_vec(8).await.unwrap(), b"12345");
+        assert_eq!(reader.read_vec(8).await.unwrap(), b"6");
     }
 
     #[tokio::test]

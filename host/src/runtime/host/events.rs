@@ -51,7 +51,7 @@ impl bindings::weir::plugin::events::Host for InstanceState {
             match read {
                 None => std::future::pending().await,
                 Some(Source::Input) => match input.as_mut() {
-                    Some(input) => input.read_chunk(max).await.map(|b| b.to_vec()),
+                    Some(input) => input.read_vec(max).await,
                     None => None,
                 },
                 Some(Source::Topic(topic)) => match subscriptions.get_mut(&topic) {

@@ -14,10 +14,7 @@ const MAX_OUTPUT_PIECE: usize = 256 * 1024;
 impl bindings::weir::plugin::io::Host for InstanceState {
     async fn read_input(&mut self, max_len: u32) -> Option<Vec<u8>> {
         let input = self.input.as_mut()?;
-        input
-            .read_chunk(max_len.clamp(1, MAX_READ) as usize)
-            .await
-            .map(|b| b.to_vec())
+        input.read_vec(max_len.clamp(1, MAX_READ) as usize).await
     }
 
     async fn write_output(
