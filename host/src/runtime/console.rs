@@ -17,7 +17,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use super::io::Tail;
+use super::stdio::Tail;
 
 /// One thing the guest said, as it said it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,6 +37,7 @@ mod program;
 mod render;
 mod sandbox;
 mod state;
+mod stdio;
 mod topics;
 mod trap;
 mod usage;
