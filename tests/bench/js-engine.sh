@@ -11,22 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/bench/lib.sh
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/weir-target}
-WEIR=${1:-}
-if [ -z "$WEIR" ]; then
-  cargo build --release -p weir
-  WEIR=$CARGO_TARGET_DIR/release/weir
-fi
-WORK=$(mktemp -d /tmp/weir-js-engine.XXXXXX)
-trap 'kill $HUB 2>/dev/null || true; rm -rf "$WORK"' EXIT
-RUNNERS_DIR=${2:-$WORK/runners}
-[ -f "$RUNNERS_DIR/js.wasm" ] || "$WEIR" runner build js --runners-dir "$RUNNERS_DIR"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-WEIR_LOG=warn "$WEIR" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
-  --cache-dir "$WORK/cache" --runners-dir "$RUNNERS_DIR" > "$WORK/hub.out" 2>&1 &
-HUB=$!
-API=http://127.0.0.1:$PORT/api/v1
-until curl -s -o /dev/null "$API/version"; do sleep 0.05; done
+js_runner_hub "${1:-}" "${2:-}"
 tar czf "$WORK/js-engine.tar.gz" -C tests/bench/js-engine .
 SEQ=$(upload "$API" "$WORK/js-engine.tar.gz")
 ID=$(curl -s -X POST -H 'content-type: application/json' -d '{}' "$API/sequence/$SEQ/start" \

@@ -29,3 +29,26 @@ through_instance() {
   rm -f "$size"
   python3 -c "print($t1 - $t0)"
 }
+
+# js_runner_hub [WEIR] [RUNNERS_DIR] [SERVE_ARGS...]: a fresh hub on a free port that runs Scramjet
+# JavaScript sequences. WEIR is a weir binary (empty: a release build); RUNNERS_DIR holds its
+# JavaScript runner (empty: built in the work dir). Sets WEIR, WORK (removed at exit), HUB, API.
+js_runner_hub() {
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/weir-target}
+  WEIR=${1:-}
+  if [ -z "$WEIR" ]; then
+    cargo build --release -p weir
+    WEIR=$CARGO_TARGET_DIR/release/weir
+  fi
+  WORK=$(mktemp -d /tmp/weir-bench.XXXXXX)
+  trap 'kill $HUB 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  local runners=${2:-$WORK/runners} port
+  shift $(( $# < 2 ? $# : 2 ))
+  [ -f "$runners/js.wasm" ] || "$WEIR" runner build js --runners-dir "$runners"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  WEIR_LOG=warn "$WEIR" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data" \
+    --cache-dir "$WORK/cache" --runners-dir "$runners" "$@" > "$WORK/hub.out" 2>&1 &
+  HUB=$!
+  API=http://127.0.0.1:$port/api/v1
+  until curl -s -o /dev/null "$API/version"; do sleep 0.05; done
+}

@@ -7,23 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/bench/lib.sh
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/weir-target}
 REPS=${REPS:-3}; LINES=${LINES:-200000}
-WEIR=${1:-}
-if [ -z "$WEIR" ]; then
-  cargo build --release -p weir
-  WEIR=$CARGO_TARGET_DIR/release/weir
-fi
-WORK=$(mktemp -d /tmp/weir-stdout-lines.XXXXXX)
-trap 'kill $HUB 2>/dev/null || true; rm -rf "$WORK"' EXIT
-RUNNERS_DIR=${2:-$WORK/runners}
-[ -f "$RUNNERS_DIR/js.wasm" ] || "$WEIR" runner build js --runners-dir "$RUNNERS_DIR"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-WEIR_LOG=warn "$WEIR" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --cache-dir "$WORK/cache" \
-  --runners-dir "$RUNNERS_DIR" --instance-retention-secs 0 > "$WORK/hub.out" 2>&1 &
-HUB=$!
-API=http://127.0.0.1:$PORT/api/v1
-until curl -s -o /dev/null "$API/version"; do sleep 0.05; done
+js_runner_hub "${1:-}" "${2:-}" --instance-retention-secs 0
 tar czf "$WORK/stdout-lines.tar.gz" -C tests/bench/stdout-lines .
 SEQ=$(upload "$API" "$WORK/stdout-lines.tar.gz")
 echo "# weir stdout lines — $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
