@@ -376,8 +376,15 @@ impl Hub {
                 removed: false,
             }),
         );
-        // Gone already if a kill asked for its removal once it had ended.
-        let Some(record) = self.instances.lock().get(instance.id()).cloned() else {
+        // Gone already if a kill asked for its removal once it had ended (and its id may
+        // then name a newer instance).
+        let Some(record) = self
+            .instances
+            .lock()
+            .get(instance.id())
+            .filter(|record| record.instance.is(instance))
+            .cloned()
+        else {
             return;
         };
         let retention = self.config.instance_retention;
@@ -405,7 +412,16 @@ impl Hub {
 
     /// Drops an ended instance's record (its routes then answer 404).
     fn forget_instance(&self, record: &InstanceRecord) {
-        let removed = self.instances.lock().remove(record.instance.id());
+        let removed = {
+            let mut all = self.instances.lock();
+            // Only this record: once it was forgotten, a client may reuse its id.
+            match all.get(record.instance.id()) {
+                Some(known) if known.instance.is(&record.instance) => {
+                    all.remove(record.instance.id())
+                }
+                _ => None,
+            }
+        };
         if removed.is_some() {
             self.retired
                 .add(&record.instance.usage(), record.instance.stdin_is_input());

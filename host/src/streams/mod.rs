@@ -251,7 +251,7 @@ impl Pipe {
         let mut waited: Option<Instant> = None;
         loop {
             let writable = self.shared.writable.notified();
-            if self.try_append(len, lines, &mut parts)? {
+            if self.try_append(len, lines, &mut parts, false)? {
                 if let Some(since) = waited {
                     self.count_blocked(since);
                 }
@@ -263,12 +263,13 @@ impl Pipe {
     }
 
     /// Appends what `parts` holds if it fits now (or the pipe drops old data to make it
-    /// fit); `Ok(false)`, leaving `parts`, when a blocking pipe is too full.
+    /// fit, or `force`); `Ok(false)`, leaving `parts`, when a blocking pipe is too full.
     fn try_append(
         &self,
         len: usize,
         lines: usize,
         parts: &mut Option<impl IntoIterator<Item = Bytes>>,
+        force: bool,
     ) -> Result<bool, Closed> {
         let mut state = self.lock();
         if state.closed {
@@ -280,7 +281,7 @@ impl Pipe {
                 state.drop_oldest();
             }
         }
-        if !(fits || state.buffered == 0 || self.shared.overflow == Overflow::DropOldest) {
+        if !(force || fits || state.buffered == 0 || self.shared.overflow == Overflow::DropOldest) {
             return Ok(false);
         }
         state.buffered += len;
@@ -324,24 +325,8 @@ impl Pipe {
             return Ok(());
         }
         let lines = self.shared.flow.lines_in(&data);
-        let len = data.len();
-        {
-            let mut state = self.lock();
-            if state.closed {
-                return Err(Closed);
-            }
-            if self.shared.overflow == Overflow::DropOldest {
-                while state.buffered > 0 && state.buffered + len > self.shared.capacity {
-                    state.drop_oldest();
-                }
-            }
-            state.buffered += len;
-            state.total_written += len as u64;
-            state.chunks.push_back(data);
-        }
-        self.shared.readable.notify_waiters();
-        self.shared.flow.count_parts(len, lines, 1);
-        Ok(())
+        self.try_append(data.len(), lines, &mut Some(std::iter::once(data)), true)
+            .map(|_| ())
     }
 
     /// Waits until [`room`](Self::room) is more than 0 or the pipe is closed; the wait

@@ -8,6 +8,11 @@ impl Instance {
         &self.shared.id
     }
 
+    /// Whether `other` is a handle to this same instance (not merely one with its id).
+    pub fn is(&self, other: &Instance) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// The current state.
     pub fn status(&self) -> InstanceStatus {
         self.shared.phase.borrow().status
